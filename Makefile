@@ -1,0 +1,35 @@
+# One command each: `make demo`, `make test`, `make dev`. Each builds .venv from the pinned
+# requirements the first time (and again whenever requirements.txt or pyproject.toml change).
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test dev serve lock clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vod-stickers demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+dev: $(STAMP)
+	$(BIN)/vod-stickers dev
+
+serve: $(STAMP)
+	$(BIN)/vod-stickers serve
+
+# Re-resolve the pins after changing dependencies in pyproject.toml.
+lock:
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.txt
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,339 @@
+"""The VOD client: one signed, rate-limited, retried ListDynamicImage call at a time, from many threads.
+
+It returns typed answers or raises the typed errors of ``pipeline.errors``; callers never see HTTP.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+
+from pipeline import signing
+from pipeline.errors import (
+    ConfigurationError,
+    MalformedAnswer,
+    RetryableError,
+    Throttled,
+    TransportFault,
+    VodError,
+    error_from_answer,
+)
+from pipeline.ratelimit import RateLimiter
+
+API_VERSION = "2017-03-21"
+ACTION = "ListDynamicImage"
+DEFAULT_REGION = "cn-shanghai"
+
+# Region -> VOD endpoint host. cn-hangzhou has no VOD endpoint of its own: it is served from cn-shanghai.
+REGIONS: dict[str, str] = {
+    "cn-shanghai": "vod.cn-shanghai.aliyuncs.com",
+    "cn-hangzhou": "vod.cn-shanghai.aliyuncs.com",
+    "cn-beijing": "vod.cn-beijing.aliyuncs.com",
+    "cn-shenzhen": "vod.cn-shenzhen.aliyuncs.com",
+    "cn-hongkong": "vod.cn-hongkong.aliyuncs.com",
+    "ap-northeast-1": "vod.ap-northeast-1.aliyuncs.com",
+    "ap-southeast-1": "vod.ap-southeast-1.aliyuncs.com",
+    "ap-southeast-5": "vod.ap-southeast-5.aliyuncs.com",
+    "eu-central-1": "vod.eu-central-1.aliyuncs.com",
+    "us-west-1": "vod.us-west-1.aliyuncs.com",
+}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An AccessKey pair, plus the token of temporary (STS) credentials. Secrets never show in repr."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not (self.access_key_id or "").strip():
+            raise ConfigurationError(
+                "No VOD AccessKeyId: set ALIBABA_CLOUD_ACCESS_KEY_ID (and ALIBABA_CLOUD_ACCESS_KEY_SECRET)"
+            )
+        if not (self.access_key_secret or "").strip():
+            raise ConfigurationError("No VOD AccessKey secret: set ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.access_key_secret, self.security_token) if s]
+
+
+def resolve_endpoint(region: str | None = None, endpoint: str | None = None, *, allow_http: bool = False) -> str:
+    """The base address to call: ``endpoint`` when given (a full URL), else the region's VOD host.
+
+    Plain http is only accepted for loopback addresses (the local VOD service) unless ``allow_http``.
+    """
+    if not endpoint:
+        region = region or DEFAULT_REGION
+        if region not in REGIONS:
+            raise ConfigurationError(
+                f"Unknown VOD region {region!r} (VOD_REGION); choose one of: {', '.join(sorted(REGIONS))}"
+            )
+        return f"https://{REGIONS[region]}"
+    parts = urlsplit(endpoint.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"VOD endpoint {endpoint!r} (VOD_ENDPOINT) is not a URL: give a full address such as "
+            "https://vod.cn-shanghai.aliyuncs.com or http://127.0.0.1:18080"
+        )
+    if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
+        raise ConfigurationError(
+            f"VOD endpoint {endpoint!r} uses plain http to a non-loopback host; use https "
+            "(or allow plain http explicitly)"
+        )
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class DynamicImages:
+    """One video's answer: its stickers, as VOD sent them (every value a string)."""
+
+    video_id: str
+    request_id: str
+    items: list[dict[str, Any]]
+    document: dict[str, Any]  # the whole JSON answer, unchanged
+    http_status: int
+    attempts: int
+    received_at: float  # unix seconds
+
+
+class _Counter:
+    def __init__(self) -> None:
+        self._value = 0
+        self._lock = threading.Lock()
+
+    def add(self, n: int = 1) -> None:
+        with self._lock:
+            self._value += n
+
+    @property
+    def value(self) -> int:
+        return self._value
+
+
+class VodClient:
+    """Calls ListDynamicImage: signed, paced to ``calls_per_second``, retried on passing faults.
+
+    Safe to share between threads: one pooled HTTP session, one rate limiter, counters under locks.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        endpoint: str,
+        signature_method: str = signing.ACS3_HMAC_SHA256,
+        calls_per_second: float = 100.0,
+        burst: int = 1,
+        connect_timeout_s: float = 5.0,
+        read_timeout_s: float = 10.0,
+        max_attempts: int = 6,
+        backoff_base_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+        pool_size: int = 32,
+    ):
+        if signature_method not in signing.SIGNATURE_METHODS:
+            raise ConfigurationError(
+                f"Unknown signature method {signature_method!r}; use one of {signing.SIGNATURE_METHODS}"
+            )
+        for name, value in [
+            ("calls_per_second", calls_per_second),
+            ("connect_timeout_s", connect_timeout_s),
+            ("read_timeout_s", read_timeout_s),
+        ]:
+            if not value > 0:
+                raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+        if max_attempts < 1:
+            raise ConfigurationError(f"max_attempts must be at least 1, got {max_attempts!r}")
+        self.credentials = credentials
+        self.endpoint = endpoint.rstrip("/")
+        self.host = urlsplit(self.endpoint).netloc
+        self.signature_method = signature_method
+        self.timeout = (connect_timeout_s, read_timeout_s)
+        self.limiter = RateLimiter(calls_per_second, burst)
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "vod-stickers/0.1"
+        self.calls = _Counter()
+        self.retries = _Counter()
+        self.throttled = _Counter()
+        self._secrets = _secret_spellings(credentials)
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> VodClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def list_dynamic_image(self, video_id: str) -> DynamicImages:
+        """The stickers of one video; raises VideoNotFound, a FatalVodError, or the last error once
+        retries are spent. Errors carry ``attempts``."""
+        attempts = 0
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableError),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            before_sleep=lambda _: self.retries.add(),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    return self._call(video_id, attempts)
+        except VodError as err:
+            err.attempts = attempts
+            raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Exponential backoff with full jitter; a server's x-acs-retry-after wins when it is longer."""
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * 2 ** (state.attempt_number - 1))
+        wait = random.uniform(0, ceiling)
+        err = state.outcome.exception() if state.outcome else None
+        if isinstance(err, VodError) and err.retry_after_s:
+            wait = max(wait, err.retry_after_s)
+        return wait
+
+    def _call(self, video_id: str, attempt: int) -> DynamicImages:
+        self.limiter.acquire()
+        self.calls.add()
+        url, headers = self._signed_request(video_id)
+        try:
+            resp = self.session.post(url, headers=headers, timeout=self.timeout)
+            body = resp.content
+        except requests.Timeout as exc:
+            raise TransportFault("Timeout", self._redact(str(exc))) from None
+        except requests.RequestException as exc:
+            raise TransportFault("ConnectionError", self._redact(type(exc).__name__ + ": " + str(exc))) from None
+        received_at = time.time()
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if resp.status_code != 200:
+            raise self._error(resp, document)
+        if not isinstance(document, dict) or not isinstance(document.get("DynamicImageList"), list):
+            snippet = body[:80].decode("utf-8", "replace")
+            raise MalformedAnswer(
+                "MalformedAnswer",
+                f"expected a JSON object with a DynamicImageList array, got {snippet!r}",
+                http_status=resp.status_code,
+                request_id=document.get("RequestId") if isinstance(document, dict) else None,
+            )
+        return DynamicImages(
+            video_id=video_id,
+            request_id=str(document.get("RequestId") or ""),
+            items=document["DynamicImageList"],
+            document=document,
+            http_status=resp.status_code,
+            attempts=attempt,
+            received_at=received_at,
+        )
+
+    def _error(self, resp: requests.Response, document: Any) -> VodError:
+        retry_after = resp.headers.get("x-acs-retry-after")
+        retry_after_s = None
+        if retry_after:
+            try:
+                retry_after_s = float(retry_after) / 1000.0
+            except ValueError:
+                pass
+        if isinstance(document, dict) and document.get("Code"):
+            code = str(document["Code"])
+            message = self._redact(str(document.get("Message") or ""))
+            request_id = document.get("RequestId")
+        else:
+            code = f"HTTP{resp.status_code}"
+            message = f"{resp.reason or ''} ({resp.headers.get('Content-Type', 'no content type')})".strip()
+            request_id = resp.headers.get("x-acs-request-id")
+        err = error_from_answer(
+            code, message, http_status=resp.status_code, request_id=request_id, retry_after_s=retry_after_s
+        )
+        if isinstance(err, Throttled):
+            self.throttled.add()
+        return err
+
+    def _signed_request(self, video_id: str) -> tuple[str, dict[str, str]]:
+        creds = self.credentials
+        now = time.gmtime()
+        timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", now)
+        nonce = uuid.uuid4().hex
+        if self.signature_method == signing.HMAC_SHA1:
+            params = {
+                "Action": ACTION,
+                "Version": API_VERSION,
+                "Format": "JSON",
+                "AccessKeyId": creds.access_key_id,
+                "SignatureMethod": signing.HMAC_SHA1,
+                "SignatureVersion": "1.0",
+                "SignatureNonce": nonce,
+                "Timestamp": timestamp,
+                "VideoId": video_id,
+            }
+            if creds.security_token:
+                params["SecurityToken"] = creds.security_token
+            params["Signature"] = signing.rpc_signature("POST", params, creds.access_key_secret)
+            return f"{self.endpoint}/?{signing.canonical_query(params)}", {}
+        query = {"VideoId": video_id}
+        headers = {
+            "host": self.host,
+            "x-acs-action": ACTION,
+            "x-acs-version": API_VERSION,
+            "x-acs-date": timestamp,
+            "x-acs-signature-nonce": nonce,
+            "x-acs-content-sha256": signing.EMPTY_BODY_SHA256,
+        }
+        if creds.security_token:
+            headers["x-acs-security-token"] = creds.security_token
+        signed = sorted(headers)
+        canonical = signing.acs3_canonical_request(
+            "POST", "/", query, headers, signed, signing.EMPTY_BODY_SHA256
+        )
+        signature = signing.acs3_signature(canonical, creds.access_key_secret)
+        headers["Authorization"] = signing.acs3_authorization(creds.access_key_id, signed, signature)
+        headers["Accept"] = "application/json"
+        return f"{self.endpoint}/?{signing.canonical_query(query)}", headers
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _secret_spellings(credentials: Credentials) -> list[str]:
+    """Each secret as it is, and percent-encoded once and twice (as it appears in a string to sign)."""
+    spellings = []
+    for secret in credentials.secrets():
+        once = signing.percent_encode(secret)
+        spellings += [secret, once, signing.percent_encode(once)]
+    return sorted(set(spellings), key=len, reverse=True)

@@ -1,0 +1,113 @@
+"""Ingest: the day's video set, VOD's raw answers, and the typed sticker rows."""
+
+
+import dagster as dg
+
+from pipeline import snapshot
+from pipeline.defs.metadata import column_schema, markdown_table
+from pipeline.defs.partitions import one_run_per_day, snapshot_days
+from pipeline.defs.resources import LakeResource, VodResource, day_of
+from pipeline.schema import STICKERS
+
+OWNERS = ["team:data-platform"]
+
+
+@dg.asset(
+    partitions_def=snapshot_days,
+    backfill_policy=one_run_per_day,
+    group_name="ingest",
+    kinds={"csv"},
+    owners=OWNERS,
+    description="The set of VOD videos to snapshot that day: videos.csv checked (blank, duplicate and "
+    "malformed ids reported) and kept beside the day's answers.",
+)
+def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    video_set = snapshot.take_video_set(lake.layout(), day_of(context))
+    for problem in video_set.problems():
+        context.log.warning(f"videos.csv: {problem}")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": len(video_set.ids),
+            "blank_ids": video_set.blank,
+            "duplicate_ids": video_set.duplicates,
+            "rejected_ids": len(video_set.rejected),
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=snapshot_days,
+    backfill_policy=one_run_per_day,
+    deps=[videos],
+    pool="vod_api",
+    group_name="ingest",
+    kinds={"python", "json"},
+    owners=OWNERS,
+    description="ListDynamicImage for every video of the day, signed, at the account's rate limit, "
+    "retried on throttling and server faults. VOD's answers are kept unchanged under raw/, one "
+    "record per video: answered, not found, or failed with its error.",
+)
+def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
+    layout = lake.layout()
+    with vod.client() as client:
+        context.log.info(
+            f"Calling ListDynamicImage at {client.endpoint} with {vod.concurrency} workers, "
+            f"at most {vod.calls_per_second:g} calls/s"
+        )
+        summary = snapshot.fetch_day(
+            layout,
+            day_of(context),
+            client,
+            concurrency=vod.concurrency,
+            on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
+        )
+    context.log.info(
+        f"{summary.asked} videos: {summary.answered} answered, {summary.not_found} not found, "
+        f"{summary.failed} failed; {summary.calls} calls ({summary.retries} retries, "
+        f"{summary.throttled} throttled) in {summary.seconds:.1f} s"
+    )
+    if summary.failed:
+        context.log.warning(f"{summary.failed} videos failed; see the video_fetches table for each error")
+    return dg.MaterializeResult(
+        metadata={
+            "videos_asked": summary.asked,
+            "videos_answered": summary.answered,
+            "videos_not_found": summary.not_found,
+            "videos_failed": summary.failed,
+            "stickers_returned": summary.stickers,
+            "calls": summary.calls,
+            "retries": summary.retries,
+            "throttled_answers": summary.throttled,
+            "seconds": summary.seconds,
+            "calls_per_second": round(summary.calls / summary.seconds, 1) if summary.seconds else 0.0,
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=snapshot_days,
+    backfill_policy=one_run_per_day,
+    deps=[sticker_responses],
+    group_name="ingest",
+    kinds={"pandas", "parquet"},
+    owners=OWNERS,
+    description="The day's stickers as typed rows in Hive-partitioned Parquet "
+    "(lake/stickers/snapshot_date=YYYY-MM-DD/). Rows that fail typing go to lake/quarantine with "
+    "the reason; each video's outcome goes to lake/video_fetches. Re-running replaces the day whole.",
+)
+def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    report = snapshot.normalize_day(lake.layout(), day_of(context), url_validity_s=lake.url_validity_s)
+    if report.quarantined:
+        context.log.warning(
+            f"{report.quarantined} rows quarantined: "
+            + "; ".join(f"{reason} ({n})" for reason, n in report.reasons.most_common(5))
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": report.stickers,
+            "dagster/column_schema": column_schema(STICKERS),
+            "rows_quarantined": report.quarantined,
+            "videos": dg.MetadataValue.json(report.videos),
+            "preview": dg.MetadataValue.md(markdown_table(report.preview)),
+        }
+    )

@@ -1,0 +1,146 @@
+"""Fan-out: ListDynamicImage for every video of a set, concurrently, one outcome per video.
+
+Work is handed to a fixed pool of threads a little at a time, so memory stays flat whatever the
+number of videos; outcomes go to the caller's ``on_outcome`` as they arrive and are not kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from pipeline.client import DynamicImages, VodClient
+from pipeline.errors import FatalVodError, VideoNotFound, VodError
+from pipeline.raw import FetchSummary, Outcome, utc_now_iso
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    elapsed_s: float
+    calls_per_s: float
+    eta_s: float | None
+
+    def __str__(self) -> str:
+        eta = f"{self.eta_s:.0f} s left" if self.eta_s is not None else "time left unknown"
+        return (
+            f"{self.done}/{self.total} videos ({self.done / max(self.total, 1):.0%}), "
+            f"{self.calls_per_s:.1f} calls/s, {eta}"
+        )
+
+
+def fetch_one(client: VodClient, video_id: str) -> Outcome:
+    """One video's outcome. Only a FatalVodError escapes: it means every other call would fail too."""
+    try:
+        answer = client.list_dynamic_image(video_id)
+    except VideoNotFound as err:
+        return _outcome_from_error(video_id, "not_found", err)
+    except FatalVodError:
+        raise
+    except VodError as err:
+        return _outcome_from_error(video_id, "failed", err)
+    return _outcome_from_answer(answer)
+
+
+def _outcome_from_answer(answer: DynamicImages) -> Outcome:
+    return Outcome(
+        video_id=answer.video_id,
+        status="answered",
+        fetched_at=_iso(answer.received_at),
+        attempts=answer.attempts,
+        request_id=answer.request_id,
+        http_status=answer.http_status,
+        response=answer.document,
+    )
+
+
+def _outcome_from_error(video_id: str, status: str, err: VodError) -> Outcome:
+    return Outcome(
+        video_id=video_id,
+        status=status,  # type: ignore[arg-type]
+        fetched_at=utc_now_iso(),
+        attempts=getattr(err, "attempts", 1),
+        request_id=err.request_id,
+        http_status=err.http_status,
+        error_code=err.code,
+        error_message=err.message or None,
+    )
+
+
+def _iso(unix_s: float) -> str:
+    return dt.datetime.fromtimestamp(unix_s, dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def fetch_all(
+    client: VodClient,
+    video_ids: Iterable[str],
+    *,
+    total: int,
+    concurrency: int = 16,
+    on_outcome: Callable[[Outcome], None],
+    on_progress: Callable[[Progress], None] | None = None,
+    progress_every_s: float = 5.0,
+) -> FetchSummary:
+    """Fetches every video, handing each outcome to ``on_outcome`` (from this thread) as it arrives.
+
+    On a FatalVodError no new call starts; the calls under way finish and are handed over, then the
+    error is raised.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    summary = FetchSummary(asked=total, started_at=utc_now_iso())
+    before = (client.calls.value, client.retries.value, client.throttled.value)
+    started = time.monotonic()
+    last_report = started
+    ids = iter(video_ids)
+    in_flight: set[Future[Outcome]] = set()
+    fatal: FatalVodError | None = None
+
+    def report() -> None:
+        elapsed = time.monotonic() - started
+        done = summary.answered + summary.not_found + summary.failed
+        rate = (client.calls.value - before[0]) / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) * elapsed / done if done else None
+        if on_progress:
+            on_progress(Progress(done, total, elapsed, rate, eta))
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vod") as pool:
+
+        def top_up() -> None:
+            while fatal is None and len(in_flight) < 2 * concurrency:
+                video_id = next(ids, None)
+                if video_id is None:
+                    return
+                in_flight.add(pool.submit(fetch_one, client, video_id))
+
+        top_up()
+        while in_flight:
+            done, _ = wait(in_flight, timeout=progress_every_s, return_when=FIRST_COMPLETED)
+            for future in done:
+                in_flight.discard(future)
+                try:
+                    outcome = future.result()
+                except FatalVodError as err:
+                    fatal = fatal or err
+                    continue
+                summary.count(outcome)
+                on_outcome(outcome)
+            top_up()
+            if on_progress and time.monotonic() - last_report >= progress_every_s:
+                last_report = time.monotonic()
+                report()
+
+    summary.calls = client.calls.value - before[0]
+    summary.retries = client.retries.value - before[1]
+    summary.throttled = client.throttled.value - before[2]
+    summary.seconds = round(time.monotonic() - started, 3)
+    summary.finished_at = utc_now_iso()
+    if fatal is not None:
+        fatal.summary = summary  # what was fetched before the stop, for the caller to record
+        raise fatal
+    report()
+    return summary

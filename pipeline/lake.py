@@ -1,0 +1,86 @@
+"""The Parquet lake: Hive partitions (``snapshot_date=YYYY-MM-DD``) replaced whole, atomically.
+
+A partition is one file, written under a hidden temporary name in its folder and renamed into place,
+so readers see the old day or the new day, never half of one. The partition key lives in the folder
+name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.layout import PARTITION_KEY, Layout
+from pipeline.schema import TABLES, arrow_schema, pandas_dtypes
+
+PART_FILE = "part-0.parquet"
+
+
+class PartitionWriter:
+    """Streams DataFrame chunks into one day's partition of a lake table; ``commit()`` publishes it."""
+
+    def __init__(self, layout: Layout, table: str, day: dt.date):
+        self.columns = TABLES[table]
+        self.schema = arrow_schema(self.columns, without=(PARTITION_KEY,))
+        self.folder = layout.lake_partition(table, day)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / PART_FILE
+        self._tmp = self.folder / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        table = pa.Table.from_pandas(frame.drop(columns=[PARTITION_KEY]), schema=self.schema, preserve_index=False)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def commit(self) -> int:
+        """Renames the finished file into place and removes any other file of the old partition."""
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+        for stale in self.folder.glob("*.parquet"):
+            if stale.name != PART_FILE:
+                stale.unlink()
+        return self.rows
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> PartitionWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
+    """One day of a lake table, typed as in the schema, with its snapshot_date column."""
+    columns = TABLES[table]
+    path = layout.lake_partition(table, day) / PART_FILE
+    frame = pq.read_table(path).to_pandas()
+    frame.insert(0, PARTITION_KEY, day)
+    return frame.astype(pandas_dtypes(columns))[[c.name for c in columns]]
+
+
+def partition_days(layout: Layout, table: str) -> list[dt.date]:
+    """The days a lake table holds, oldest first."""
+    folder = layout.lake_table(table)
+    days = []
+    for path in folder.glob(f"{PARTITION_KEY}=*/{PART_FILE}") if folder.exists() else []:
+        days.append(dt.date.fromisoformat(path.parent.name.split("=", 1)[1]))
+    return sorted(days)
+
+
+def partition_path(layout: Layout, table: str, day: dt.date) -> Path:
+    return layout.lake_partition(table, day) / PART_FILE

@@ -1,0 +1,41 @@
+"""Where everything lives under the data directory: the data contract's paths, written down once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+PARTITION_KEY = "snapshot_date"
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def videos_csv(self) -> Path:
+        return self.root / "videos.csv"
+
+    def raw_dir(self, day: dt.date) -> Path:
+        return self.root / "raw" / f"{PARTITION_KEY}={day.isoformat()}"
+
+    def day_videos(self, day: dt.date) -> Path:
+        """The video set as it was taken for that day."""
+        return self.raw_dir(day) / "videos.csv"
+
+    def answers(self, day: dt.date) -> Path:
+        return self.raw_dir(day) / "answers.jsonl"
+
+    def fetch_summary(self, day: dt.date) -> Path:
+        return self.raw_dir(day) / "fetch.json"
+
+    def lake_table(self, table: str) -> Path:
+        return self.root / "lake" / table
+
+    def lake_partition(self, table: str, day: dt.date) -> Path:
+        return self.lake_table(table) / f"{PARTITION_KEY}={day.isoformat()}"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"

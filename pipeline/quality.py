@@ -1,0 +1,102 @@
+"""Data-quality checks of one day of the lake. Each returns a ``CheckResult`` a person can read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from pipeline import lake
+from pipeline.layout import PARTITION_KEY, Layout
+from pipeline.raw import FetchSummary
+from pipeline.schema import FORMATS, STICKERS, arrow_schema
+
+
+@dataclass
+class CheckResult:
+    passed: bool
+    summary: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def schema_matches(layout: Layout, day: dt.date) -> CheckResult:
+    """The day's Parquet file has exactly the declared columns and types."""
+    expected = arrow_schema(STICKERS, without=(PARTITION_KEY,))
+    actual = pq.read_schema(lake.partition_path(layout, "stickers", day)).remove_metadata()
+    if actual.equals(expected):
+        return CheckResult(True, "columns and types as declared")
+    want = {f.name: str(f.type) for f in expected}
+    got = {f.name: str(f.type) for f in actual}
+    diffs = sorted(
+        f"{name}: expected {want.get(name, 'absent')}, found {got.get(name, 'absent')}"
+        for name in set(want) | set(got)
+        if want.get(name) != got.get(name)
+    )
+    return CheckResult(False, "; ".join(diffs) or "nullability differs", {"differences": len(diffs)})
+
+
+def unique_sticker_ids(layout: Layout, day: dt.date) -> CheckResult:
+    """No (snapshot_date, dynamic_image_id) appears twice."""
+    ids = pq.read_table(lake.partition_path(layout, "stickers", day), columns=["dynamic_image_id"]).column(0).to_pandas()
+    duplicated = ids[ids.duplicated()].unique()
+    if len(duplicated) == 0:
+        return CheckResult(True, f"{len(ids)} sticker ids, all distinct")
+    return CheckResult(
+        False,
+        f"{len(duplicated)} dynamic_image_id values appear more than once",
+        {"duplicated_ids": len(duplicated), "examples": ", ".join(map(str, duplicated[:5]))},
+    )
+
+
+def known_formats(layout: Layout, day: dt.date) -> CheckResult:
+    """Every format is gif or webp."""
+    formats = pq.read_table(lake.partition_path(layout, "stickers", day), columns=["format"]).column(0).to_pandas()
+    unknown = formats[~formats.isin(FORMATS)]
+    if unknown.empty:
+        return CheckResult(True, f"formats: {', '.join(sorted(formats.unique())) or 'none'}")
+    return CheckResult(False, f"{len(unknown)} rows with a format other than {' or '.join(FORMATS)}", {"examples": ", ".join(unknown.unique()[:5])})
+
+
+def positive_measures(layout: Layout, day: dt.date) -> CheckResult:
+    """Sizes, dimensions, frame rates and durations are positive where present."""
+    columns = ["file_size_bytes", "width", "height", "fps", "duration_s"]
+    frame = lake.read_partition(layout, "stickers", day)[columns]
+    bad = {c: int((frame[c] <= 0).fillna(False).sum()) for c in columns}
+    bad = {c: n for c, n in bad.items() if n}
+    if not bad:
+        return CheckResult(True, f"{len(frame)} rows, all measures positive")
+    return CheckResult(False, "non-positive values in " + ", ".join(f"{c} ({n})" for c, n in bad.items()), bad)
+
+
+def fetch_reconciles(layout: Layout, day: dt.date, summary: FetchSummary) -> CheckResult:
+    """Every video has one outcome, and every item VOD returned is a sticker row or a quarantined row."""
+    stickers = pq.read_metadata(lake.partition_path(layout, "stickers", day)).num_rows
+    quarantined = pq.read_metadata(lake.partition_path(layout, "quarantine", day)).num_rows
+    videos = pq.read_metadata(lake.partition_path(layout, "video_fetches", day)).num_rows
+    settled = summary.answered + summary.not_found + summary.failed
+    metadata = {
+        "asked": summary.asked,
+        "answered": summary.answered,
+        "not_found": summary.not_found,
+        "failed": summary.failed,
+        "items_returned": summary.stickers,
+        "stickers": stickers,
+        "quarantined": quarantined,
+    }
+    problems = []
+    if settled != summary.asked:
+        problems.append(f"{summary.asked} videos asked but {settled} settled (answered + not found + failed)")
+    if videos != summary.asked:
+        problems.append(f"{summary.asked} videos asked but {videos} rows in video_fetches")
+    if stickers + quarantined != summary.stickers:
+        problems.append(f"VOD returned {summary.stickers} items but {stickers} stickers + {quarantined} quarantined were written")
+    if problems:
+        return CheckResult(False, "; ".join(problems), metadata)
+    return CheckResult(
+        True,
+        f"{summary.asked} asked = {summary.answered} answered + {summary.not_found} not found + {summary.failed} failed; "
+        f"{summary.stickers} items = {stickers} stickers + {quarantined} quarantined",
+        metadata,
+    )

@@ -1,0 +1,94 @@
+"""The columns of the lake, declared once: every writer, reader and check takes its types from here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+# The 11 string fields of one ListDynamicImage item, in the API's spelling, with their snake_case name.
+API_FIELDS: dict[str, str] = {
+    "CreationTime": "creation_time",
+    "Duration": "duration",
+    "DynamicImageId": "dynamic_image_id",
+    "FileSize": "file_size",
+    "FileURL": "file_url",
+    "Format": "format",
+    "Fps": "fps",
+    "Height": "height",
+    "Width": "width",
+    "JobId": "job_id",
+    "VideoId": "video_id",
+}
+
+FORMATS = ("gif", "webp")
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    arrow: pa.DataType
+    pandas: str
+    nullable: bool
+    description: str
+
+
+UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+STICKERS: tuple[Column, ...] = (
+    Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
+    Column("video_id", pa.string(), "str", False, "VOD video id"),
+    Column("dynamic_image_id", pa.string(), "str", False, "Sticker id (DynamicImageId)"),
+    Column("job_id", pa.string(), "str", True, "Id of the job that made the sticker"),
+    Column("format", pa.string(), "str", False, "gif or webp"),
+    Column("creation_time", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the sticker was made (UTC)"),
+    Column("duration_s", pa.float64(), "float64", False, "Length in seconds"),
+    Column("fps", pa.int32(), "Int32", True, "Frames per second"),
+    Column("width", pa.int32(), "Int32", True, "Width in pixels"),
+    Column("height", pa.int32(), "Int32", True, "Height in pixels"),
+    Column("file_size_bytes", pa.int64(), "int64", False, "File size in bytes"),
+    Column("file_url", pa.string(), "str", False, "File address without its signed query string"),
+    Column("url_expires_at", UTC_TIMESTAMP, "datetime64[us, UTC]", True, "When the signed FileURL stopped working (UTC)"),
+    Column("request_id", pa.string(), "str", False, "RequestId of the VOD answer"),
+    Column("fetched_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the answer arrived (UTC)"),
+)
+
+QUARANTINE: tuple[Column, ...] = (
+    Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
+    Column("video_id", pa.string(), "str", False, "The video that was asked for"),
+    Column("item_index", pa.int32(), "int32", False, "Position of the item in the answer's DynamicImageList"),
+    Column("reason", pa.string(), "str", False, "Why the row could not be typed, in words"),
+    Column("request_id", pa.string(), "str", True, "RequestId of the VOD answer"),
+    Column("fetched_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the answer arrived (UTC)"),
+    *(
+        Column(f"raw_{snake}", pa.string(), "str", True, f"{api} as VOD sent it (FileURL without auth_key)")
+        for api, snake in API_FIELDS.items()
+    ),
+)
+
+VIDEO_FETCHES: tuple[Column, ...] = (
+    Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
+    Column("video_id", pa.string(), "str", False, "The video that was asked for"),
+    Column("status", pa.string(), "str", False, "answered, not_found or failed"),
+    Column("stickers_returned", pa.int32(), "int32", False, "Items in VOD's answer (0 unless answered)"),
+    Column("error_code", pa.string(), "str", True, "VOD's error code, or the client's (Timeout, ...) when failed"),
+    Column("error_message", pa.string(), "str", True, "The error in words"),
+    Column("request_id", pa.string(), "str", True, "RequestId of the last answer"),
+    Column("http_status", pa.int32(), "Int32", True, "HTTP status of the last answer"),
+    Column("attempts", pa.int32(), "int32", False, "Calls made for this video"),
+    Column("fetched_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the outcome was settled (UTC)"),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "stickers": STICKERS,
+    "quarantine": QUARANTINE,
+    "video_fetches": VIDEO_FETCHES,
+}
+
+
+def arrow_schema(columns: tuple[Column, ...], *, without: tuple[str, ...] = ()) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.arrow, nullable=c.nullable) for c in columns if c.name not in without])
+
+
+def pandas_dtypes(columns: tuple[Column, ...]) -> dict[str, str]:
+    return {c.name: c.pandas for c in columns}

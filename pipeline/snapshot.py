@@ -1,0 +1,138 @@
+"""One snapshot day, step by step: take the video set, fetch, normalize, check. Plain functions over
+the data directory that the Dagster assets (or anything else) call."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import pandas as pd
+
+from pipeline import lake
+from pipeline.client import VodClient
+from pipeline.errors import ConfigurationError
+from pipeline.fetch import Progress, fetch_all
+from pipeline.layout import Layout
+from pipeline.normalize import DEFAULT_URL_VALIDITY_S, Normalizer
+from pipeline.raw import AnswerWriter, FetchSummary, read_answers, read_summary, write_json
+from pipeline.schema import VIDEO_FETCHES, pandas_dtypes
+from pipeline.videos import VideoSet, read_video_ids, read_video_set, write_video_ids
+
+NORMALIZE_CHUNK_VIDEOS = 5_000
+
+
+def take_video_set(layout: Layout, day: dt.date) -> VideoSet:
+    """Reads and checks ``videos.csv`` and keeps the day's copy beside its answers."""
+    videos = read_video_set(layout.videos_csv)
+    write_video_ids(layout.day_videos(day), videos.ids)
+    return videos
+
+
+def fetch_day(
+    layout: Layout,
+    day: dt.date,
+    client: VodClient,
+    *,
+    concurrency: int = 16,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> FetchSummary:
+    """Calls ListDynamicImage for every video of the day's set and keeps every answer under raw/.
+
+    Answers are flushed to disk in small batches as they arrive. On a FatalVodError the answers
+    received so far stay on disk (unfinished) and the error is raised.
+    """
+    path = layout.day_videos(day)
+    if not path.exists():
+        raise ConfigurationError(f"No video set taken for {day}: materialize the videos asset for that day first")
+    ids = read_video_ids(path)
+    writer = AnswerWriter(layout.answers(day))
+    try:
+        summary = fetch_all(
+            client, ids, total=len(ids), concurrency=concurrency, on_outcome=writer.write, on_progress=on_progress
+        )
+    except BaseException:
+        writer.close()  # keeps what arrived; the day stays unfinished
+        raise
+    writer.commit()
+    write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
+    return summary
+
+
+@dataclass
+class DayReport:
+    """What normalization made of a day."""
+
+    stickers: int = 0
+    quarantined: int = 0
+    videos: dict[str, int] = field(default_factory=dict)
+    reasons: collections.Counter[str] = field(default_factory=collections.Counter)
+    preview: pd.DataFrame | None = None
+
+
+def normalize_day(
+    layout: Layout,
+    day: dt.date,
+    *,
+    url_validity_s: int = DEFAULT_URL_VALIDITY_S,
+    chunk_videos: int = NORMALIZE_CHUNK_VIDEOS,
+) -> DayReport:
+    """Types the day's raw answers into the stickers, quarantine and video_fetches partitions."""
+    answers = layout.answers(day)
+    if not answers.exists():
+        raise ConfigurationError(
+            f"No finished answers for {day} at {answers}: materialize sticker_responses for that day first"
+        )
+    normalizer = Normalizer(day, url_validity_s=url_validity_s)
+    report = DayReport(videos=collections.Counter())
+    with (
+        lake.PartitionWriter(layout, "stickers", day) as stickers,
+        lake.PartitionWriter(layout, "quarantine", day) as quarantine,
+        lake.PartitionWriter(layout, "video_fetches", day) as fetches,
+    ):
+        for chunk in _chunks(read_answers(answers), chunk_videos):
+            result = normalizer.normalize(chunk)
+            stickers.write(result.stickers)
+            quarantine.write(result.quarantine)
+            fetches.write(_video_fetches(day, chunk))
+            report.videos.update(r["status"] for r in chunk)
+            report.reasons.update(_reason_kinds(result.quarantine["reason"]))
+            if report.preview is None or report.preview.empty:
+                report.preview = result.stickers.head(10)
+        report.stickers = stickers.commit()
+        report.quarantined = quarantine.commit()
+        fetches.commit()
+    report.videos = dict(report.videos)
+    return report
+
+
+def fetch_summary(layout: Layout, day: dt.date) -> FetchSummary:
+    return read_summary(layout.fetch_summary(day))
+
+
+def _chunks(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    while chunk := list(islice(records, size)):
+        yield chunk
+
+
+def _video_fetches(day: dt.date, records: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(
+        records,
+        columns=["video_id", "status", "error_code", "error_message", "request_id", "http_status", "attempts", "fetched_at"],
+    )
+    frame.insert(0, "snapshot_date", day)
+    frame["stickers_returned"] = [
+        len(items) if isinstance(items := (r.get("response") or {}).get("DynamicImageList"), list) else 0
+        for r in records
+    ]
+    frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True, format="ISO8601")
+    return frame.astype(pandas_dtypes(VIDEO_FETCHES))[[c.name for c in VIDEO_FETCHES]]
+
+
+def _reason_kinds(reasons: pd.Series) -> list[str]:
+    """Reasons without the quoted values, to count them by kind."""
+    return reasons.str.split("; ").explode().str.replace(r"'[^']*'", "…", regex=True).dropna().tolist()

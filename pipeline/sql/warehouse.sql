@@ -1,0 +1,95 @@
+-- The analysts' tables, built from the lake views lake_stickers, lake_quarantine, lake_video_fetches
+-- and the per-day fetch summaries in fetch_runs. Runs inside a fresh database file that is then
+-- swapped in whole.
+
+CREATE TABLE stickers AS
+SELECT * FROM lake_stickers
+ORDER BY snapshot_date, video_id, dynamic_image_id;
+
+CREATE TABLE quarantine AS
+SELECT * FROM lake_quarantine
+ORDER BY snapshot_date, video_id, item_index;
+
+CREATE TABLE video_fetches AS
+SELECT * FROM lake_video_fetches
+ORDER BY snapshot_date, video_id;
+
+CREATE TABLE fetch_log AS
+SELECT
+    r.snapshot_date,
+    r.asked              AS videos_asked,
+    r.answered           AS videos_answered,
+    r.not_found          AS videos_not_found,
+    r.failed             AS videos_failed,
+    r.stickers           AS stickers_returned,
+    coalesce(s.rows, 0)  AS stickers_typed,
+    coalesce(q.rows, 0)  AS rows_quarantined,
+    r.calls,
+    r.retries,
+    r.throttled          AS throttled_answers,
+    r.seconds,
+    r.started_at,
+    r.finished_at
+FROM fetch_runs AS r
+LEFT JOIN (SELECT snapshot_date, count(*) AS rows FROM stickers GROUP BY ALL) AS s USING (snapshot_date)
+LEFT JOIN (SELECT snapshot_date, count(*) AS rows FROM quarantine GROUP BY ALL) AS q USING (snapshot_date)
+ORDER BY r.snapshot_date;
+
+-- The newest snapshot, which the per-video, per-day and per-format summaries describe.
+CREATE VIEW latest_stickers AS
+SELECT * FROM stickers
+WHERE snapshot_date = (SELECT max(snapshot_date) FROM stickers);
+
+CREATE TABLE video_sticker_stats AS
+WITH latest_videos AS (
+    SELECT * FROM video_fetches
+    WHERE snapshot_date = (SELECT max(snapshot_date) FROM video_fetches)
+)
+SELECT
+    v.snapshot_date,
+    v.video_id,
+    v.status                                          AS fetch_status,
+    count(s.dynamic_image_id)                         AS stickers,
+    count(s.dynamic_image_id) FILTER (s.format = 'gif')  AS gif_stickers,
+    count(s.dynamic_image_id) FILTER (s.format = 'webp') AS webp_stickers,
+    coalesce(sum(s.file_size_bytes), 0)::BIGINT       AS total_bytes,
+    avg(s.file_size_bytes)                            AS avg_bytes,
+    max(s.file_size_bytes)                            AS max_bytes,
+    avg(s.duration_s)                                 AS avg_duration_s,
+    min(s.creation_time)                              AS first_created_at,
+    max(s.creation_time)                              AS last_created_at
+FROM latest_videos AS v
+LEFT JOIN stickers AS s USING (snapshot_date, video_id)
+GROUP BY ALL
+ORDER BY v.video_id;
+
+CREATE TABLE daily_sticker_stats AS
+SELECT
+    snapshot_date,
+    creation_time::DATE          AS creation_date,
+    format,
+    count(*)                     AS stickers,
+    count(DISTINCT video_id)     AS videos,
+    sum(file_size_bytes)::BIGINT AS total_bytes,
+    avg(file_size_bytes)         AS avg_bytes,
+    avg(duration_s)              AS avg_duration_s
+FROM latest_stickers
+GROUP BY ALL
+ORDER BY creation_date, format;
+
+CREATE TABLE format_stats AS
+SELECT
+    snapshot_date,
+    format,
+    count(*)                        AS stickers,
+    count(DISTINCT video_id)        AS videos,
+    sum(file_size_bytes)::BIGINT    AS total_bytes,
+    avg(file_size_bytes)            AS avg_bytes,
+    median(file_size_bytes)         AS median_bytes,
+    avg(duration_s)                 AS avg_duration_s,
+    avg(fps)                        AS avg_fps,
+    avg(width)                      AS avg_width,
+    avg(height)                     AS avg_height
+FROM latest_stickers
+GROUP BY ALL
+ORDER BY format;
