@@ -14,7 +14,7 @@ import duckdb
 
 from pipeline.errors import ConfigurationError
 from pipeline.layout import Layout
-from pipeline.localvod import Catalog, LocalVodService, ServiceConfig, serve_forever
+from pipeline.localvod import LocalVodService, ServiceConfig, serve_forever, write_videos_csv
 
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
@@ -68,8 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_videos(args: argparse.Namespace) -> int:
-    catalog = Catalog(size=args.catalog_size, seed=args.catalog_seed)
-    catalog.write_videos_csv(Path(args.out), count=args.count, unknown=args.unknown)
+    write_videos_csv(Path(args.out), count=args.count, unknown=args.unknown, seed=args.catalog_seed, size=args.catalog_size)
     print(f"Wrote {args.out}")
     return 0
 
@@ -105,7 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with _demo_service(args).start() as service:
         print(f"Local VOD service on {service.endpoint} ({args.videos} videos in its catalog)")
         layout = Layout(data_dir)
-        service.catalog.write_videos_csv(layout.videos_csv, unknown=max(1, args.videos // 50))
+        write_videos_csv(layout.videos_csv, unknown=max(1, args.videos // 50), seed=service.catalog.seed, size=service.catalog.size)
         print(f"Video set written to {layout.videos_csv}")
         print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={dagster_home})")
         started = time.monotonic()

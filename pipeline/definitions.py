@@ -1,11 +1,15 @@
 """Everything Dagster loads: the definitions in pipeline/defs and the resources from the environment."""
 
+from pathlib import Path
+
 import dagster as dg
 
-from pipeline import defs as defs_package
 from pipeline.defs.resources import resources
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions.merge(dg.load_defs(defs_root=defs_package), dg.Definitions(resources=resources()))
+    return dg.Definitions.merge(
+        dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+        dg.Definitions(resources=resources()),
+    )

@@ -7,7 +7,7 @@ import pytest
 
 from pipeline.client import Credentials, VodClient
 from pipeline.layout import Layout
-from pipeline.localvod import LocalVodService, ServiceConfig
+from pipeline.localvod import LocalVodService, ServiceConfig, write_videos_csv
 
 KEY_ID = "test-access-key-id"
 KEY_SECRET = "test-secret-Zq8Lw3Kp9Vx2"
@@ -45,3 +45,12 @@ def make_client(service: LocalVodService, **overrides: object) -> VodClient:
 @pytest.fixture
 def layout(tmp_path: Path) -> Layout:
     return Layout(tmp_path / "data")
+
+
+def write_videos(service: LocalVodService, path: Path, *, unknown: int = 0) -> None:
+    """A videos.csv of every video of the service's catalog, plus ``unknown`` ids it does not know."""
+    write_videos_csv(path, seed=service.catalog.seed, size=service.catalog.size, unknown=unknown)
+
+
+def expected_stickers(service: LocalVodService) -> int:
+    return sum(len(service.catalog.stickers(v, 0)) for v in service.catalog.video_ids())

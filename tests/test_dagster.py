@@ -1,0 +1,143 @@
+"""The Dagster definitions, run for real: a temporary DAGSTER_HOME, the local VOD service over HTTP,
+Parquet files and a DuckDB file on disk."""
+
+import datetime as dt
+import json
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from pipeline.layout import Layout
+from tests.conftest import KEY_ID, KEY_SECRET, expected_stickers, write_videos
+
+DAY = "2026-11-20"
+
+
+@pytest.fixture
+def instance(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        yield instance
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """The environment an operator sets, pointing at a local VOD service."""
+
+    def apply(service, **extra):
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
+        monkeypatch.setenv("VOD_ENDPOINT", service.endpoint)
+        monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+        for name, value in extra.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        return Layout(tmp_path / "data")
+
+    return apply
+
+
+def load_defs() -> dg.Definitions:
+    from pipeline.definitions import defs
+
+    return defs()
+
+
+def run_day(instance, assets=None, day=DAY, raise_on_error=True):
+    """Runs the daily job for one day, for all its assets or the named ones (with their checks)."""
+    job = load_defs().resolve_job_def("daily_snapshot")
+    return job.execute_in_process(
+        partition_key=day,
+        instance=instance,
+        asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
+        raise_on_error=raise_on_error,
+    )
+
+
+def test_definitions_load_with_a_daily_schedule_and_todays_partition(env, vod_service):
+    env(vod_service(catalog_size=1))
+    defs = load_defs()
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {"videos", "sticker_responses", "stickers", "warehouse"}
+    schedule = defs.resolve_schedule_def("daily_snapshot_schedule")
+    assert schedule.cron_schedule == "0 2 * * *"
+    job = defs.resolve_job_def("daily_snapshot")
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert job.partitions_def.get_last_partition_key() == today
+
+
+def test_a_day_end_to_end(env, vod_service, instance):
+    service = vod_service(catalog_size=120, calls_per_second=100, latency_ms=5)
+    layout = env(service)
+    write_videos(service, layout.videos_csv, unknown=5)
+
+    result = run_day(instance)
+    assert result.success
+
+    # Every video of the set ended in one state, and the counts reconcile.
+    summary = json.loads(layout.fetch_summary(dt.date.fromisoformat(DAY)).read_text())
+    assert summary["asked"] == 125
+    assert (summary["answered"], summary["not_found"], summary["failed"]) == (120, 5, 0)
+
+    expected = expected_stickers(service)
+    stickers = pd.read_parquet(layout.lake_table("stickers"))
+    assert len(stickers) == expected
+    assert stickers["snapshot_date"].astype(str).unique().tolist() == [DAY]
+
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stickers").fetchone()[0] == expected
+        log = con.execute("SELECT videos_asked, videos_answered, videos_not_found, videos_failed, stickers_typed, rows_quarantined FROM fetch_log").fetchall()
+        assert log == [(125, 120, 5, 0, expected, 0)]
+        assert con.execute("SELECT count(*) FROM video_sticker_stats").fetchone()[0] == 125
+        per_format = dict(con.execute("SELECT format, stickers FROM format_stats").fetchall())
+        assert sum(per_format.values()) == expected
+
+    # The UI shows what was made: row counts, schema, and every check passed.
+    materialization = instance.get_latest_materialization_event(dg.AssetKey("stickers")).asset_materialization
+    assert materialization.metadata["dagster/row_count"].value == expected
+    assert "file_url" in [c.name for c in materialization.metadata["dagster/column_schema"].schema.columns]
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 5 and all(c.passed for c in checks)
+
+
+def test_rerunning_a_day_replaces_it_without_duplicating(env, vod_service, instance):
+    service = vod_service(catalog_size=30, calls_per_second=None)
+    layout = env(service)
+    write_videos(service, layout.videos_csv)
+    assert run_day(instance).success
+    assert run_day(instance).success
+    assert run_day(instance, assets=["stickers", "warehouse"]).success  # again from the kept raw answers
+    expected = expected_stickers(service)
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM stickers").fetchone()[0] == expected
+        assert con.execute("SELECT count(*) FROM fetch_log").fetchone()[0] == 1
+
+
+def test_a_failed_reconciliation_blocks_publishing(env, vod_service, instance):
+    service = vod_service(catalog_size=20, calls_per_second=None)
+    layout = env(service)
+    write_videos(service, layout.videos_csv)
+    assert run_day(instance, assets=["videos", "sticker_responses"]).success
+    summary_path = layout.fetch_summary(dt.date.fromisoformat(DAY))
+    summary = json.loads(summary_path.read_text())
+    summary["stickers"] += 3  # VOD said it returned more items than reached the lake
+    summary_path.write_text(json.dumps(summary))
+
+    result = run_day(instance, assets=["stickers", "warehouse"], raise_on_error=False)
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert [c.check_name for c in failed] == ["fetch_reconciles"]
+    assert not layout.warehouse.exists()
+
+
+def test_a_missing_credential_stops_before_the_first_call(env, vod_service, instance):
+    service = vod_service(catalog_size=5, calls_per_second=None)
+    layout = env(service, ALIBABA_CLOUD_ACCESS_KEY_SECRET=None)
+    write_videos(service, layout.videos_csv)
+    with pytest.raises(dg.DagsterInvalidConfigError, match="ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
+        run_day(instance)
+    assert service.stats["requests"] == 0
