@@ -74,6 +74,7 @@ def cmd_videos(args: argparse.Namespace) -> int:
 
 
 def _pipeline_env(data_dir: Path, dagster_home: Path, endpoint: str) -> dict[str, str]:
+    dagster_home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.update(
         DAGSTER_HOME=str(dagster_home.resolve()),
@@ -109,7 +110,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={dagster_home})")
         started = time.monotonic()
         run = subprocess.run(
-            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", "*", "--partition", day],
+            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", "*", "--partition", day,
+             "--config-json", '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}'],
             env=_pipeline_env(data_dir, dagster_home, service.endpoint),
         )
         seconds = time.monotonic() - started
@@ -128,11 +130,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def summary(layout: Layout) -> str:
     """A few lines from the warehouse, as an analyst would first look at it."""
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
-        log = con.sql(
+        log = con.execute(
             "SELECT snapshot_date, videos_asked, videos_answered, videos_not_found, videos_failed, "
             "stickers_typed, rows_quarantined, calls, retries, throttled_answers, seconds "
             "FROM fetch_log ORDER BY snapshot_date DESC LIMIT 1"
         )
+        names = [d[0] for d in log.description]
+        newest = dict(zip(names, log.fetchall()[0]))
         formats = con.sql(
             "SELECT format, stickers, videos, round(total_bytes / 1e6, 1) AS total_mb, "
             "round(avg_duration_s, 2) AS avg_duration_s FROM format_stats ORDER BY format"
@@ -141,7 +145,9 @@ def summary(layout: Layout) -> str:
             "SELECT video_id, stickers, round(total_bytes / 1e6, 2) AS total_mb FROM video_sticker_stats "
             "ORDER BY stickers DESC, total_bytes DESC LIMIT 5"
         )
-        return f"fetch_log (newest day):\n{log}\nformat_stats:\n{formats}\ntop videos by stickers:\n{top}"
+        lines = [f"Snapshot {newest.pop('snapshot_date')} (fetch_log):"]
+        lines += [f"  {name:<18} {value}" for name, value in newest.items()]
+        return "\n".join(lines) + f"\nformat_stats:\n{formats}\nTop videos by stickers (video_sticker_stats):\n{top}"
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

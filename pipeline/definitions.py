@@ -11,5 +11,7 @@ from pipeline.defs.resources import resources
 def defs() -> dg.Definitions:
     return dg.Definitions.merge(
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
-        dg.Definitions(resources=resources()),
+        # One process per run: the steps are short next to the fetch, and a process per step would
+        # spend more time importing than working.
+        dg.Definitions(resources=resources(), executor=dg.in_process_executor),
     )

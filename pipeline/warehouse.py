@@ -20,6 +20,9 @@ from pipeline.layout import PARTITION_KEY, Layout
 from pipeline.raw import FetchSummary, read_summary
 from pipeline.schema import TABLES, arrow_schema
 
+# Written in DuckDB 1.0's storage format, so every DuckDB since 1.0 (CLI, drivers, BI tools) can open it.
+STORAGE_VERSION = "v1.0.0"
+
 TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "fetch_log", "video_sticker_stats", "daily_sticker_stats", "format_stats")
 
 
@@ -29,7 +32,7 @@ def publish(layout: Layout) -> dict[str, int]:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with duckdb.connect(str(tmp)) as con:
+        with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
             for table in TABLES:
                 _mount(con, layout, table)
             con.register("fetch_runs_frame", _fetch_runs(layout))

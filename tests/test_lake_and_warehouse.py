@@ -1,0 +1,131 @@
+"""Hive-partitioned Parquet replaced atomically, and the DuckDB warehouse swapped in whole."""
+
+import dataclasses
+import datetime as dt
+import os
+import subprocess
+import sys
+
+import duckdb
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from pipeline import lake, warehouse
+from pipeline.normalize import Normalizer
+from pipeline.raw import FetchSummary, write_json
+from pipeline.schema import VIDEO_FETCHES, pandas_dtypes
+from tests.test_normalize import answered, item
+
+D1, D2 = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
+
+
+def write_day(layout, day, n_stickers, *, bad=0):
+    """Normalizes and writes one day of n good stickers (and ``bad`` quarantined ones), like the stickers asset."""
+    items = [item(DynamicImageId=f"s{i}", VideoId="v1", Format="gif" if i % 3 else "webp") for i in range(n_stickers)]
+    items += [item(DynamicImageId=f"b{i}", VideoId="v1", FileSize="N/A") for i in range(bad)]
+    records = [answered("v1", *items), answered("v2")]
+    result = Normalizer(day).normalize(records)
+    for table, frame in [("stickers", result.stickers), ("quarantine", result.quarantine)]:
+        with lake.PartitionWriter(layout, table, day) as writer:
+            writer.write(frame)
+            writer.commit()
+    fetches = pd.DataFrame(
+        {"snapshot_date": day, "video_id": ["v1", "v2"], "status": "answered", "stickers_returned": [len(items), 0],
+         "error_code": None, "error_message": None, "request_id": "REQ-1", "http_status": 200, "attempts": 1,
+         "fetched_at": pd.Timestamp("2026-11-20T08:00:00Z")}
+    )
+    with lake.PartitionWriter(layout, "video_fetches", day) as writer:
+        writer.write(fetches.astype(pandas_dtypes(VIDEO_FETCHES)))
+        writer.commit()
+    summary = FetchSummary(asked=2, answered=2, stickers=len(items), calls=2, seconds=0.5, started_at="2026-11-20T08:00:00Z", finished_at="2026-11-20T08:00:01Z")
+    write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
+
+
+def test_partitions_are_hive_folders_every_reader_understands(layout):
+    write_day(layout, D1, 3)
+    write_day(layout, D2, 5)
+    assert sorted(p.name for p in layout.lake_table("stickers").iterdir()) == ["snapshot_date=2026-11-19", "snapshot_date=2026-11-20"]
+    # pyarrow datasets, pandas and DuckDB all see the partition column.
+    dataset = ds.dataset(layout.lake_table("stickers"), partitioning="hive")
+    assert dataset.count_rows() == 8
+    frame = pd.read_parquet(layout.lake_table("stickers"))
+    assert frame.groupby(frame["snapshot_date"].astype(str)).size().to_dict() == {"2026-11-19": 3, "2026-11-20": 5}
+    rows = duckdb.execute(
+        f"SELECT snapshot_date, count(*) FROM read_parquet('{layout.lake_table('stickers')}/*/*.parquet', hive_partitioning=true) GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert rows == [(D1, 3), (D2, 5)]
+
+
+def test_rewriting_a_day_replaces_it_whole(layout):
+    write_day(layout, D1, 5)
+    write_day(layout, D1, 2)
+    files = list(layout.lake_partition("stickers", D1).iterdir())
+    assert [f.name for f in files] == [lake.PART_FILE]  # no temporary or stale file left behind
+    assert len(lake.read_partition(layout, "stickers", D1)) == 2
+
+
+def test_a_failed_write_leaves_the_old_partition_in_place(layout):
+    write_day(layout, D1, 4)
+    with pytest.raises(RuntimeError):
+        with lake.PartitionWriter(layout, "stickers", D1) as writer:
+            writer.write(lake.read_partition(layout, "stickers", D1).head(1))
+            raise RuntimeError("worker died")
+    assert len(lake.read_partition(layout, "stickers", D1)) == 4
+    assert [f.name for f in layout.lake_partition("stickers", D1).iterdir()] == [lake.PART_FILE]
+
+
+def test_publish_builds_every_table_and_summaries_describe_the_newest_day(layout):
+    write_day(layout, D1, 3, bad=1)
+    write_day(layout, D2, 6, bad=2)
+    counts = warehouse.publish(layout)
+    assert counts["stickers"] == 9 and counts["quarantine"] == 3
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        log = con.execute(
+            "SELECT snapshot_date, videos_asked, videos_answered, stickers_returned, stickers_typed, rows_quarantined FROM fetch_log ORDER BY 1"
+        ).fetchall()
+        assert log == [(D1, 2, 2, 4, 3, 1), (D2, 2, 2, 8, 6, 2)]
+        videos = dict(con.execute("SELECT video_id, stickers FROM video_sticker_stats").fetchall())
+        assert videos == {"v1": 6, "v2": 0}  # a video without stickers is still listed
+        formats = dict(con.execute("SELECT format, stickers FROM format_stats").fetchall())
+        assert formats == {"gif": 4, "webp": 2}
+        assert con.execute("SELECT sum(stickers) FROM daily_sticker_stats").fetchone()[0] == 6
+
+
+def test_an_open_reader_keeps_its_view_and_never_blocks_a_publish(layout):
+    write_day(layout, D1, 3)
+    warehouse.publish(layout)
+    reader = duckdb.connect(str(layout.warehouse), read_only=True)
+    try:
+        write_day(layout, D2, 5)
+        warehouse.publish(layout)  # would fail or wait if it needed the reader's file
+        assert reader.execute("SELECT count(*) FROM stickers").fetchone()[0] == 3
+    finally:
+        reader.close()
+    with duckdb.connect(str(layout.warehouse), read_only=True) as fresh:
+        assert fresh.execute("SELECT count(*) FROM stickers").fetchone()[0] == 8
+    assert sorted(p.name for p in layout.warehouse.parent.glob("*warehouse*")) == ["warehouse.duckdb"]
+
+
+def test_the_warehouse_opens_read_only_from_another_directory_and_process(layout, tmp_path):
+    write_day(layout, D1, 3)
+    warehouse.publish(layout)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = f"import duckdb; print(duckdb.connect({str(layout.warehouse)!r}, read_only=True).execute('SELECT count(*) FROM stickers').fetchone()[0])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "3"
+
+
+def test_the_duckdb_cli_opens_the_warehouse_read_only(layout):
+    write_day(layout, D1, 3)
+    warehouse.publish(layout)
+    cli = os.path.join(os.path.dirname(sys.executable), "duckdb")
+    out = subprocess.run([cli, "-readonly", "-csv", str(layout.warehouse), "-c", "SELECT count(*) AS n FROM stickers"], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["n", "3"]
+
+
+def test_publishing_an_empty_lake_gives_empty_tables(layout):
+    counts = warehouse.publish(layout)
+    assert set(counts) == set(warehouse.TABLE_NAMES) and not any(counts.values())
+    assert os.path.exists(layout.warehouse)

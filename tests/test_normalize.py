@@ -1,0 +1,163 @@
+"""String fields to typed columns; what cannot be typed goes to quarantine with a reason."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from pipeline.normalize import Normalizer
+from pipeline.schema import QUARANTINE, STICKERS, pandas_dtypes
+
+DAY = dt.date(2026, 11, 20)
+SIGNED_AT = 1_763_600_000
+
+
+def item(**overrides):
+    base = {
+        "CreationTime": "2020-07-28T02:01:06Z",
+        "Duration": "2",
+        "DynamicImageId": "2b4e51df60a84d1f9e5c0a7d3b6f8e21",
+        "FileSize": "119866",
+        "FileURL": f"https://cdn.example.com/v1/image/dynamic/2b4e.webp?auth_key={SIGNED_AT}-0-0-8f14e45fceea167a5a36dedd4bea2543",
+        "Format": "webp",
+        "Fps": "10",
+        "Height": "360",
+        "Width": "640",
+        "JobId": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+        "VideoId": "v1",
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not ...}
+
+
+def answered(video_id, *items, request_id="REQ-1"):
+    return {
+        "video_id": video_id,
+        "status": "answered",
+        "request_id": request_id,
+        "fetched_at": "2026-11-20T08:00:00.123456Z",
+        "response": {"RequestId": request_id, "DynamicImageList": list(items)},
+    }
+
+
+def normalize(*records, validity=1800):
+    return Normalizer(DAY, url_validity_s=validity).normalize(list(records))
+
+
+def test_a_good_item_becomes_one_typed_row():
+    result = normalize(answered("v1", item()))
+    assert result.quarantine.empty
+    assert dict(result.stickers.dtypes.astype(str)) == {c.name: str(pd.Series(dtype=c.pandas).dtype) for c in STICKERS}
+    row = result.stickers.iloc[0]
+    assert row["snapshot_date"] == DAY
+    assert row["format"] == "webp"
+    assert row["creation_time"] == pd.Timestamp("2020-07-28T02:01:06Z")
+    assert (row["duration_s"], row["fps"], row["width"], row["height"]) == (2.0, 10, 640, 360)
+    assert row["file_size_bytes"] == 119866
+    assert row["file_url"] == "https://cdn.example.com/v1/image/dynamic/2b4e.webp"
+    assert row["url_expires_at"] == pd.Timestamp(SIGNED_AT + 1800, unit="s", tz="UTC")
+    assert row["request_id"] == "REQ-1"
+    assert row["fetched_at"] == pd.Timestamp("2026-11-20T08:00:00.123456Z")
+
+
+def test_url_validity_is_configurable_and_a_url_without_auth_key_has_no_expiry():
+    result = normalize(
+        answered("v1", item(), item(DynamicImageId="plain", FileURL="https://cdn.example.com/a.gif")), validity=600
+    )
+    assert result.stickers["url_expires_at"].iloc[0] == pd.Timestamp(SIGNED_AT + 600, unit="s", tz="UTC")
+    assert pd.isna(result.stickers["url_expires_at"].iloc[1])
+
+
+def test_format_is_lower_cased_and_blank_optional_numbers_are_null():
+    result = normalize(answered("v1", item(Format="GIF", Fps="", Width=..., Height=" ")))
+    row = result.stickers.iloc[0]
+    assert row["format"] == "gif"
+    assert pd.isna(row["fps"]) and pd.isna(row["width"]) and pd.isna(row["height"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"FileSize": "N/A"}, "FileSize 'N/A' is not a positive whole number of bytes"),
+        ({"FileSize": ...}, "FileSize is missing"),
+        ({"FileSize": "-5"}, "FileSize '-5' is not a positive whole number"),
+        ({"FileSize": "99999999999999999999999"}, "FileSize '99999999999999999999999' is not a positive whole number"),
+        ({"Width": "12.5"}, "Width '12.5' is not a positive whole number of pixels"),
+        ({"Height": "0"}, "Height '0' is not a positive whole number of pixels"),
+        ({"Fps": "3000000000"}, "Fps '3000000000' is not a positive whole number"),
+        ({"Duration": "abc"}, "Duration 'abc' is not a positive number of seconds"),
+        ({"Format": "png"}, "Format 'png' is not gif or webp"),
+        ({"CreationTime": "2020-07-28 02:01:06"}, "CreationTime '2020-07-28 02:01:06' is not a UTC time"),
+        ({"CreationTime": "2020-07-28T10:01:06+08:00"}, "is not a UTC time"),
+        ({"DynamicImageId": ""}, "DynamicImageId is missing"),
+        ({"DynamicImageId": "é" * 5}, "DynamicImageId 'ééééé' has characters no VOD id has"),
+        ({"VideoId": "v2"}, "VideoId 'v2' is not the video asked for (v1)"),
+        ({"FileURL": "https://x/" + "a" * 3000}, "FileURL is longer than 2048 characters"),
+    ],
+)
+def test_bad_items_are_quarantined_with_a_reason_and_good_ones_still_land(overrides, reason):
+    result = normalize(answered("v1", item(DynamicImageId="good"), item(**overrides)))
+    assert result.stickers["dynamic_image_id"].tolist() == ["good"]
+    assert len(result.quarantine) == 1
+    assert reason in result.quarantine["reason"].iloc[0]
+    assert result.quarantine["item_index"].iloc[0] == 1
+
+
+def test_quarantine_keeps_raw_values_but_never_the_auth_key():
+    result = normalize(answered("v1", item(FileSize="N/A")))
+    row = result.quarantine.iloc[0]
+    assert dict(result.quarantine.dtypes.astype(str)) == {c.name: str(pd.Series(dtype=c.pandas).dtype) for c in QUARANTINE}
+    assert row["raw_file_size"] == "N/A"
+    assert row["raw_width"] == "640"
+    assert "auth_key=<redacted>" in row["raw_file_url"]
+    assert "8f14e45fceea167a5a36dedd4bea2543" not in row["raw_file_url"]
+    assert row["request_id"] == "REQ-1"
+
+
+def test_every_failing_check_of_a_row_is_named():
+    result = normalize(answered("v1", item(FileSize="x", Format="bmp")))
+    reason = result.quarantine["reason"].iloc[0]
+    assert "Format 'bmp'" in reason and "FileSize 'x'" in reason
+
+
+def test_a_sticker_id_seen_twice_in_the_day_is_quarantined_even_across_chunks():
+    normalizer = Normalizer(DAY)
+    first = normalizer.normalize([answered("v1", item(), item())])
+    second = normalizer.normalize([answered("v1", item(), request_id="REQ-2")])
+    assert len(first.stickers) == 1 and len(first.quarantine) == 1
+    assert second.stickers.empty and len(second.quarantine) == 1
+    assert "came more than once" in second.quarantine["reason"].iloc[0]
+
+
+def test_items_that_are_not_objects_are_quarantined_not_dropped():
+    result = normalize(answered("v1", item(), "garbage", None))
+    assert len(result.stickers) == 1
+    assert result.quarantine["reason"].str.startswith("the item is not a JSON object").all()
+    assert result.quarantine["item_index"].tolist() == [1, 2]
+
+
+def test_numbers_sent_unquoted_are_still_typed():
+    result = normalize(answered("v1", item(FileSize=119866, Duration=2.5, Width=640)))
+    row = result.stickers.iloc[0]
+    assert (row["file_size_bytes"], row["duration_s"], row["width"]) == (119866, 2.5, 640)
+
+
+def test_every_item_ends_in_exactly_one_frame():
+    records = [
+        answered("v1", *(item(DynamicImageId=f"s{i}", FileSize=str(i - 3)) for i in range(10))),
+        answered("v2", item(DynamicImageId="t", VideoId="v2")),
+        {"video_id": "v3", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z"},
+        {"video_id": "v4", "status": "failed", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "Timeout"},
+        answered("v5"),
+    ]
+    result = normalize(*records)
+    assert result.items == 11
+    assert len(result.stickers) == 7  # sizes 1..6 from v1 plus v2's
+    assert sorted(result.quarantine["raw_file_size"]) == ["-1", "-2", "-3", "0"]
+
+
+def test_no_answers_gives_empty_typed_frames():
+    result = normalize({"video_id": "v3", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z"})
+    assert result.stickers.empty and result.quarantine.empty
+    assert dict(result.stickers.dtypes.astype(str)) == {c.name: str(pd.Series(dtype=c.pandas).dtype) for c in STICKERS}
+    assert list(result.quarantine.columns) == list(pandas_dtypes(QUARANTINE))
