@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -232,9 +233,10 @@ class VodClient:
             resp = self.session.post(url, headers=headers, timeout=self.timeout)
             body = resp.content
         except requests.Timeout as exc:
-            raise TransportFault("Timeout", self._redact(str(exc))) from None
+            raise TransportFault("Timeout", _without_query(self._redact(str(exc)))) from None
         except requests.RequestException as exc:
-            raise TransportFault("ConnectionError", self._redact(type(exc).__name__ + ": " + str(exc))) from None
+            message = f"{type(exc).__name__}: {exc}"
+            raise TransportFault("ConnectionError", _without_query(self._redact(message))) from None
         received_at = time.time()
         try:
             document = json.loads(body)
@@ -328,6 +330,11 @@ class VodClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def _without_query(text: str) -> str:
+    """requests quotes the signed URL in its errors: keep the path, drop the signed query."""
+    return re.sub(r"\?[^\s'\")]*", "?...", text)
 
 
 def _secret_spellings(credentials: Credentials) -> list[str]:

@@ -67,8 +67,7 @@ class PartitionWriter:
 def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
     """One day of a lake table, typed as in the schema, with its snapshot_date column."""
     columns = TABLES[table]
-    path = layout.lake_partition(table, day) / PART_FILE
-    frame = pq.read_table(path).to_pandas()
+    frame = pq.read_table(partition_path(layout, table, day)).to_pandas()
     frame.insert(0, PARTITION_KEY, day)
     return frame.astype(pandas_dtypes(columns))[[c.name for c in columns]]
 

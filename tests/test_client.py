@@ -161,3 +161,14 @@ def test_client_rejects_impossible_settings():
 
 def test_errors_are_one_hierarchy():
     assert issubclass(CredentialsRejected, VodError) and issubclass(VideoNotFound, VodError)
+
+
+@pytest.mark.parametrize("method", signing.SIGNATURE_METHODS)
+def test_transport_errors_do_not_quote_the_signed_request(vod_service, method):
+    service = vod_service(catalog_size=5, calls_per_second=None, drop_rate=1.0, security_token="sts-Zz81")
+    creds = Credentials(KEY_ID, KEY_SECRET, "sts-Zz81")
+    with make_client(service, signature_method=method, credentials=creds, max_attempts=1) as client:
+        with pytest.raises(TransportFault) as caught:
+            client.list_dynamic_image(service.catalog.video_ids()[0])
+    text = str(caught.value)
+    assert "sts-Zz81" not in text and "Signature" not in text and KEY_SECRET not in text
