@@ -1,0 +1,635 @@
+"""A local stand-in for ApsaraVideo VOD's ListDynamicImage, over real HTTP/1.1 (keep-alive) on loopback.
+
+It verifies both signature methods the way VOD does (with ``pipeline.signing``), refuses replays and stale
+timestamps, enforces the account's flow control with a token bucket, and injects faults (5xx, 429, slow,
+dropped, truncated, HTML and XML answers) that are deterministic per (fault_seed, VideoId, n-th call).
+
+Per request: parse -> authenticate -> rate limit -> injected fault -> latency -> action.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import math
+import random
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from xml.sax.saxutils import escape
+
+from pipeline import signing
+from pipeline.localvod.catalog import Catalog
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2017-03-21"
+ACTION = "ListDynamicImage"
+HOST_ID = "vod.local"
+FAULT_KINDS = ("server_error", "throttle", "slow", "drop", "truncated", "html", "xml")
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_JSON_TYPE = "application/json;charset=utf-8"
+_XML_TYPE = "text/xml;charset=utf-8"
+_HTML_TYPE = "text/html"
+_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
+_BAD_GATEWAY_PAGE = (
+    "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>\n<head><title>502 Bad Gateway</title></head>\n"
+    "<body>\n<h1>502 Bad Gateway</h1>\n<p>The proxy server received an invalid response from an upstream "
+    "server.</p>\n<hr/>Powered by Tengine</body>\n</html>\n"
+)
+_RPC_REQUIRED = ("AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp")
+_V3_REQUIRED = ("x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
+_NONCE_LOG_LIMIT = 1_000_000
+
+
+@dataclass
+class ServiceConfig:
+    """How the local service behaves. Fault rates are probabilities per admitted call; their sum is <= 1."""
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port
+    access_key_id: str = "local-access-key-id"
+    access_key_secret: str = "local-access-key-secret"
+    security_token: str | None = None  # when set, every request must carry it (STS credentials)
+    catalog_size: int = 1000
+    catalog_seed: int = 7
+    calls_per_second: float | None = 100.0  # None: no flow control
+    burst: int | None = None  # token bucket capacity; None: one second of calls
+    latency_ms: float = 0.0  # median of a lognormal service time
+    latency_sigma: float = 0.5
+    server_error_rate: float = 0.0  # half InternalError 500, half ServiceUnavailable 503
+    throttle_rate: float = 0.0  # 429 Throttling with x-acs-retry-after
+    retry_after_ms: int = 200
+    slow_rate: float = 0.0  # answer normally after slow_seconds
+    slow_seconds: float = 15.0
+    drop_rate: float = 0.0  # close the connection without an answer
+    truncated_rate: float = 0.0  # status as usual, body cut in half
+    html_rate: float = 0.0  # 502 with an HTML page
+    xml_rate: float = 0.0  # XML although JSON was asked
+    fault_seed: int = 0
+    clock_skew_tolerance_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        rates = {kind: getattr(self, f"{kind}_rate") for kind in FAULT_KINDS}
+        for kind, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{kind}_rate must be between 0 and 1, got {rate}")
+        if sum(rates.values()) > 1.0 + 1e-9:
+            raise ValueError(f"fault rates add up to more than 1 (at most one fault per call): {rates}")
+        if self.calls_per_second is not None and self.calls_per_second <= 0:
+            raise ValueError(f"calls_per_second must be > 0 or None, got {self.calls_per_second}")
+
+
+class _Refusal(Exception):
+    """An error answer, and the stats counter it counts under."""
+
+    def __init__(self, status: int, code: str, message: str, stat: str, headers: dict[str, str] | None = None):
+        super().__init__(code)
+        self.status, self.code, self.message, self.stat = status, code, message, stat
+        self.headers = headers or {}
+
+
+@dataclass
+class _Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive (http.client.HTTPMessage)
+    body: bytes
+
+
+@dataclass
+class _Answer:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = _JSON_TYPE
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+
+
+class _TokenBucket:
+    """Thread-safe token bucket on the monotonic clock; starts full."""
+
+    def __init__(self, rate: float, capacity: float):
+        self.rate, self.capacity = rate, capacity
+        self._tokens, self._stamp = capacity, time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+            self._stamp = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+class _NonceLog:
+    """Nonces seen within the timestamp window: a replay inside it is refused."""
+
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self._seen: set[str] = set()
+        self._order: deque[tuple[float, str]] = deque()
+        self._lock = threading.Lock()
+
+    def first_use(self, nonce: str) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            while self._order and (now - self._order[0][0] > self.window_s or len(self._order) >= _NONCE_LOG_LIMIT):
+                self._seen.discard(self._order.popleft()[1])
+            if nonce in self._seen:
+                return False
+            self._seen.add(nonce)
+            self._order.append((now, nonce))
+            return True
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+def _missing(name: str, stat: str = "rejected") -> _Refusal:
+    return _Refusal(
+        400,
+        "MissingParameter",
+        f'The input parameter "{name}" that is mandatory for processing this request is not supplied.',
+        stat,
+    )
+
+
+def _signature_mismatch(string_to_sign: str, reason: str = "") -> _Refusal:
+    reason = f" {reason}" if reason else ""
+    return _Refusal(
+        400,
+        "SignatureDoesNotMatch",
+        f"Specified signature is not matched with our calculation.{reason} server string to sign is:{string_to_sign}",
+        "auth_errors",
+    )
+
+
+def _xml_element(name: str, value: Any) -> str:
+    if isinstance(value, list):  # VOD repeats the element once per item, with no wrapper
+        return "".join(_xml_element(name, item) for item in value)
+    if isinstance(value, dict):
+        inner = "".join(_xml_element(k, v) for k, v in value.items())
+    else:
+        inner = escape(str(value))
+    return f"<{name}>{inner}</{name}>"
+
+
+def _render(doc: dict[str, Any], xml_root: str, fmt: str) -> tuple[bytes, str]:
+    if fmt == "xml":
+        return (_XML_DECLARATION + _xml_element(xml_root, doc)).encode(), _XML_TYPE
+    return json.dumps(doc, separators=(",", ":")).encode(), _JSON_TYPE
+
+
+def _error_doc(request_id: str, code: str, message: str) -> dict[str, str]:
+    return {
+        "RequestId": request_id,
+        "HostId": HOST_ID,
+        "Code": code,
+        "Message": message,
+        "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}&product=vod&requestId={request_id}",
+    }
+
+
+class LocalVodService:
+    """The local VOD service: ``start()`` it (or use it as a context manager) and call ``endpoint``."""
+
+    def __init__(self, config: ServiceConfig | None = None):
+        self.config = config or ServiceConfig()
+        self.catalog = Catalog(size=self.config.catalog_size, seed=self.config.catalog_seed)
+        cps = self.config.calls_per_second
+        self._bucket = None if cps is None else _TokenBucket(cps, max(1.0, float(self.config.burst or cps)))
+        self._nonces = _NonceLog(self.config.clock_skew_tolerance_s)
+        self._lock = threading.Lock()
+        self._calls: dict[str, int] = {}
+        self._stats: dict[str, Any] = {
+            "requests": 0,
+            "connections": 0,
+            "answered": 0,
+            "not_found": 0,
+            "rejected": 0,
+            "throttled": 0,
+            "auth_errors": 0,
+            "faults": dict.fromkeys(FAULT_KINDS, 0),
+        }
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> LocalVodService:
+        """Bind and serve in a daemon thread."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self.config.host, self.config.port), self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localvod", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection (pooled client connections included)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> LocalVodService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        """``http://host:port`` of the running service."""
+        if self._server is None:
+            raise RuntimeError("the local VOD service is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """A snapshot of the counters: requests, connections, answered, not_found, rejected, throttled
+        (flow control), auth_errors and faults by kind."""
+        with self._lock:
+            return {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
+
+    def _count(self, stat: str, kind: str | None = None) -> None:
+        with self._lock:
+            if kind is None:
+                self._stats[stat] += 1
+            else:
+                self._stats[stat][kind] += 1
+
+    # --- one request ------------------------------------------------------------------------------------
+
+    def _answer(self, request: _Request) -> _Answer:
+        self._count("requests")
+        request_id = _request_id()
+        v3 = "authorization" in request.headers
+        params = dict(request.query)
+        if _is_form(request):
+            params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        fmt = _answer_format(params.get("Format"), v3)
+        fault = None
+        try:
+            if v3:
+                self._authenticate_v3(request, params)
+                action, version = request.headers.get("x-acs-action"), request.headers.get("x-acs-version")
+            else:
+                self._authenticate_rpc(request, params)
+                action, version = params.get("Action"), params.get("Version")
+            if self._bucket is not None and not self._bucket.take():
+                raise _Refusal(400, "Throttling.User", "Request was denied due to user flow control.", "throttled")
+            video_id = params.get("VideoId", "")
+            fault, rng = self._draw_fault(video_id)
+            if fault is not None:
+                self._count("faults", fault)
+            delay = self._latency(rng) + (self.config.slow_seconds if fault == "slow" else 0.0)
+            if delay > 0 and self._stopping.wait(delay):
+                return _Answer(drop=True)
+            if (replaced := self._fault_answer(fault, rng)) is not None:
+                return replaced
+            if fault == "xml":
+                fmt = "xml"
+            status, doc, root, stat = self._list_dynamic_image(request_id, action, version, video_id)
+        except _Refusal as refusal:
+            status, root, headers, stat = refusal.status, "Error", refusal.headers, refusal.stat
+            doc = _error_doc(request_id, refusal.code, refusal.message)
+        else:
+            headers = {}
+        if fault is None or fault == "slow":  # a garbled answer is counted as its fault only
+            self._count(stat)
+        body, content_type = _render(doc, root, fmt)
+        if fault == "truncated":
+            body = body[: len(body) // 2]
+        return _Answer(status, body, content_type, {"x-acs-request-id": request_id, **headers})
+
+    def _fault_answer(self, fault: str | None, rng: random.Random) -> _Answer | None:
+        """What an injected fault answers instead of the action (raised when it is an error document);
+        None when the action's answer goes out (possibly garbled afterwards)."""
+        if fault == "drop":
+            return _Answer(drop=True)
+        if fault == "html":
+            return _Answer(502, _BAD_GATEWAY_PAGE.encode(), _HTML_TYPE)
+        if fault == "throttle":
+            raise _Refusal(
+                429,
+                "Throttling",
+                "Request was denied due to request throttling.",
+                "faults",
+                {"x-acs-retry-after": str(self.config.retry_after_ms)},
+            )
+        if fault == "server_error":
+            if rng.random() < 0.5:
+                raise _Refusal(
+                    500,
+                    "InternalError",
+                    "The request processing has failed due to some unknown error, exception or failure.",
+                    "faults",
+                )
+            raise _Refusal(
+                503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", "faults"
+            )
+        return None
+
+    def _list_dynamic_image(
+        self, request_id: str, action: str | None, version: str | None, video_id: str
+    ) -> tuple[int, dict[str, Any], str, str]:
+        """(status, document, XML root, stats counter) of the action itself."""
+        if not action:
+            raise _missing("Action")
+        if not version:
+            raise _missing("Version")
+        if version != API_VERSION:
+            raise _Refusal(400, "InvalidVersion", f"Specified parameter Version is not valid: {version}.", "rejected")
+        if action != ACTION:
+            raise _Refusal(
+                404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.", "rejected"
+            )
+        if not video_id:
+            raise _missing("VideoId")
+        items = self.catalog.stickers(video_id, signed_at=int(time.time()))
+        if items is None:
+            raise _Refusal(404, "InvalidVideo.NotFound", "The video does not exist.", "not_found")
+        return 200, {"RequestId": request_id, "DynamicImageList": items}, f"{ACTION}Response", "answered"
+
+    def _draw_fault(self, video_id: str) -> tuple[str | None, random.Random]:
+        """The fault of this call, from (fault_seed, VideoId, n-th admitted call for that video) alone."""
+        with self._lock:
+            n = self._calls.get(video_id, 0)
+            self._calls[video_id] = n + 1
+        rng = random.Random(f"{self.config.fault_seed}:{video_id}:{n}")
+        draw, threshold = rng.random(), 0.0
+        for kind in FAULT_KINDS:
+            threshold += getattr(self.config, f"{kind}_rate")
+            if draw < threshold:
+                return kind, rng
+        return None, rng
+
+    def _latency(self, rng: random.Random) -> float:
+        if self.config.latency_ms <= 0:
+            return 0.0
+        return rng.lognormvariate(math.log(self.config.latency_ms / 1000.0), self.config.latency_sigma)
+
+    # --- authentication -------------------------------------------------------------------------------
+
+    def _authenticate_rpc(self, request: _Request, params: dict[str, str]) -> None:
+        for name in _RPC_REQUIRED:
+            if not params.get(name):
+                raise _missing(name, "auth_errors")
+        if params["SignatureMethod"] != signing.HMAC_SHA1 or params["SignatureVersion"] != "1.0":
+            raise _Refusal(
+                400,
+                "IncompleteSignature",
+                "The request signature does not conform to Aliyun standards: "
+                f"SignatureMethod must be {signing.HMAC_SHA1} and SignatureVersion 1.0.",
+                "auth_errors",
+            )
+        self._check_access_key(params["AccessKeyId"])
+        expected = signing.rpc_signature(request.method, params, self.config.access_key_secret)
+        if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
+            raise _signature_mismatch(signing.rpc_string_to_sign(request.method, params))
+        self._check_token(params.get("SecurityToken"))
+        self._check_freshness(params["Timestamp"], params["SignatureNonce"])
+
+    def _authenticate_v3(self, request: _Request, params: dict[str, str]) -> None:
+        parsed = signing.parse_acs3_authorization(request.headers.get("authorization", ""))
+        if parsed is None:
+            raise _Refusal(
+                400,
+                "IncompleteSignature",
+                f"The Authorization header does not conform to Aliyun standards: expected "
+                f"'{signing.ACS3_HMAC_SHA256} Credential=...,SignedHeaders=...,Signature=...'.",
+                "auth_errors",
+            )
+        access_key_id, signed_headers, signature = parsed
+        for name in _V3_REQUIRED:
+            if not request.headers.get(name):
+                raise _missing(name, "auth_errors")
+        signed = {h.lower() for h in signed_headers}
+        unsigned = sorted(
+            name for name in {k.lower() for k in request.headers.keys()} | {"host"}
+            if (name == "host" or name.startswith("x-acs-")) and name not in signed
+        )
+        if unsigned:
+            raise _Refusal(
+                400,
+                "IncompleteSignature",
+                f"SignedHeaders must include host and every x-acs-* header; not signed: {', '.join(unsigned)}.",
+                "auth_errors",
+            )
+        self._check_access_key(access_key_id)
+        payload_sha256 = request.headers["x-acs-content-sha256"]
+        canonical = signing.acs3_canonical_request(
+            request.method,
+            request.path,
+            request.query,
+            {name: request.headers.get(name, "") for name in signed},
+            sorted(signed),
+            payload_sha256,
+        )
+        string_to_sign = signing.acs3_string_to_sign(canonical)
+        if payload_sha256 != hashlib.sha256(request.body).hexdigest():
+            raise _signature_mismatch(string_to_sign, "x-acs-content-sha256 is not the SHA-256 of the body.")
+        expected = signing.acs3_signature(canonical, self.config.access_key_secret)
+        if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+            raise _signature_mismatch(string_to_sign)
+        self._check_token(request.headers.get("x-acs-security-token"))
+        self._check_freshness(request.headers["x-acs-date"], request.headers["x-acs-signature-nonce"])
+
+    def _check_access_key(self, access_key_id: str) -> None:
+        if access_key_id != self.config.access_key_id:
+            raise _Refusal(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.", "auth_errors")
+
+    def _check_token(self, token: str | None) -> None:
+        expected = self.config.security_token
+        if expected is not None and not hmac.compare_digest((token or "").encode(), expected.encode()):
+            raise _Refusal(
+                400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey.", "auth_errors"
+            )
+
+    def _check_freshness(self, timestamp: str, nonce: str) -> None:
+        try:
+            signed_at = dt.datetime.strptime(timestamp, _TIME_FORMAT).replace(tzinfo=dt.UTC).timestamp()
+        except ValueError:
+            raise _Refusal(
+                400,
+                "InvalidTimeStamp.Format",
+                f"Specified time stamp or date value is not well formatted: {timestamp} (want YYYY-MM-DDThh:mm:ssZ).",
+                "auth_errors",
+            ) from None
+        if abs(time.time() - signed_at) > self.config.clock_skew_tolerance_s:
+            raise _Refusal(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.", "auth_errors")
+        if not self._nonces.first_use(nonce):
+            raise _Refusal(400, "SignatureNonceUsed", "Specified signature nonce was used already.", "auth_errors")
+
+
+def _is_form(request: _Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return request.method == "POST" and content_type.lower().startswith("application/x-www-form-urlencoded")
+
+
+def _answer_format(asked: str | None, v3: bool) -> str:
+    """RPC answers XML unless JSON is asked (VOD's documented default); V3 answers JSON unless XML is asked."""
+    if asked is None:
+        return "json" if v3 else "xml"
+    return "json" if asked.lower() == "json" else "xml"
+
+
+# --- HTTP plumbing -----------------------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default listen backlog (5) drops bursts of new pooled connections
+
+    def __init__(self, address: tuple[str, int], service: LocalVodService):
+        self.service = service
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def opened(self, conn: socket.socket) -> None:
+        with self._open_lock:
+            self._open.add(conn)
+        self.service._count("connections")
+
+    def closed(self, conn: socket.socket) -> None:
+        with self._open_lock:
+            self._open.discard(conn)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is routine here (timeouts, dropped pools); bugs still show.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
+    server_version = "localvod/1.0"
+    timeout = 120  # idle keep-alive connections are closed after this
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.opened(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.closed(self.connection)
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def _serve(self) -> None:
+        try:
+            body = self._read_body()
+        except ValueError:
+            self.send_error(400, "Bad request body framing")
+            return
+        url = urlsplit(self.path)
+        request = _Request(
+            method=self.command,
+            path=url.path or "/",
+            query=dict(parse_qsl(url.query, keep_blank_values=True)),
+            headers=self.headers,
+            body=body,
+        )
+        try:
+            answer = self.server.service._answer(request)
+        except Exception:
+            log.exception("local VOD service failed on %s %s", self.command, self.path)
+            doc = _error_doc(_request_id(), "InternalError", "The local VOD service failed; see its log.")
+            answer = _Answer(500, json.dumps(doc).encode())
+        if answer.drop:
+            self.close_connection = True
+            return
+        self.send_response(answer.status)
+        self.send_header("Content-Type", answer.content_type)
+        self.send_header("Content-Length", str(len(answer.body)))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("transfer-encoding", "").lower():
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline().strip():  # trailers
+                pass
+            return b"".join(chunks)
+        length = int(self.headers.get("content-length") or 0)
+        if length < 0:
+            raise ValueError("negative Content-Length")
+        return self.rfile.read(length) if length else b""
+
+
+def serve_forever(config: ServiceConfig | None = None) -> None:
+    """Run the service in the foreground until Ctrl-C, after printing its endpoint and AccessKeyId."""
+    service = LocalVodService(config).start()
+    cfg = service.config
+    rate = "unlimited" if cfg.calls_per_second is None else f"{cfg.calls_per_second:g} calls/s"
+    print(
+        f"Local VOD service at {service.endpoint} -- AccessKeyId {cfg.access_key_id}, "
+        f"{cfg.catalog_size} videos (seed {cfg.catalog_seed}), {rate}. Ctrl-C to stop.",
+        flush=True,
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.stop()
