@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pipeline.localvod import LocalVodService, ServiceConfig, serve_forever, wri
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
 
+DEMO_ASSETS = ("videos", "sticker_responses", "stickers", "warehouse")
 DEMO_KEY_ID = "demo-access-key-id"
 DEMO_KEY_SECRET = "demo-access-key-secret"
 
@@ -82,6 +84,7 @@ def _pipeline_env(data_dir: Path, dagster_home: Path, endpoint: str) -> dict[str
         ALIBABA_CLOUD_ACCESS_KEY_ID=DEMO_KEY_ID,
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=DEMO_KEY_SECRET,
         VOD_ENDPOINT=endpoint,
+        PYTHONWARNINGS="ignore",  # Dagster's deprecation notices are for developers, not the demo
     )
     env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
     return env
@@ -110,7 +113,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={dagster_home})")
         started = time.monotonic()
         run = subprocess.run(
-            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", "*", "--partition", day,
+            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", ",".join(DEMO_ASSETS), "--partition", day,
              "--config-json", '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}'],
             env=_pipeline_env(data_dir, dagster_home, service.endpoint),
         )
@@ -120,9 +123,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_RUN_FAILED
     print(f"\nDagster run finished in {seconds:.1f} s.\n")
     print(summary(layout))
+    shell = Path(sys.executable).parent / "duckdb"
     print(
-        f"\nQuery it:  duckdb -readonly {layout.warehouse}\n"
-        f"Browse it: make dev   (Dagster UI at http://127.0.0.1:3000)"
+        f"\nQuery it:  {os.path.relpath(shell)} -readonly {layout.warehouse}\n"
+        f"Browse it: make dev   (the Dagster UI at http://127.0.0.1:3000)"
     )
     return 0
 
@@ -152,12 +156,21 @@ def summary(layout: Layout) -> str:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     with _demo_service(args).start() as service:
-        print(f"Local VOD service on {service.endpoint}; starting the Dagster UI")
+        print(f"Local VOD service on {service.endpoint}; starting the Dagster UI (Ctrl-C stops both)")
         env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), service.endpoint)
+        ui = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"],
+            env=env,
+            # Started from a script or in the background, SIGINT may arrive ignored; dagster dev
+            # shuts down its webserver and daemon cleanly only on SIGINT.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        # A SIGTERM to this process stops the UI too, as Ctrl-C does.
+        signal.signal(signal.SIGTERM, lambda *_: ui.send_signal(signal.SIGINT))
         try:
-            return subprocess.run([sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"], env=env).returncode
+            return ui.wait()
         except KeyboardInterrupt:
-            return 0
+            return ui.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

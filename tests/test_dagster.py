@@ -66,6 +66,9 @@ def test_definitions_load_with_a_daily_schedule_and_todays_partition(env, vod_se
     assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {"videos", "sticker_responses", "stickers", "warehouse"}
     schedule = defs.resolve_schedule_def("daily_snapshot_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
+    for name in ("videos", "sticker_responses", "stickers", "warehouse"):
+        policy = defs.resolve_assets_def(name).backfill_policy
+        assert policy.max_partitions_per_run == 1  # a backfill runs one run per day
     job = defs.resolve_job_def("daily_snapshot")
     today = dt.datetime.now(dt.UTC).date().isoformat()
     assert job.partitions_def.get_last_partition_key() == today
@@ -104,6 +107,10 @@ def test_a_day_end_to_end(env, vod_service, instance):
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 5 and all(c.passed for c in checks)
 
+    # The secret appears nowhere in what Dagster stored about the run.
+    stored = " ".join(repr(event) for event in instance.all_logs(result.run_id))
+    assert KEY_SECRET not in stored and "auth_key" not in stored
+
 
 def test_rerunning_a_day_replaces_it_without_duplicating(env, vod_service, instance):
     service = vod_service(catalog_size=30, calls_per_second=None)
@@ -140,4 +147,35 @@ def test_a_missing_credential_stops_before_the_first_call(env, vod_service, inst
     write_videos(service, layout.videos_csv)
     with pytest.raises(dg.DagsterInvalidConfigError, match="ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
         run_day(instance)
+    assert service.stats["requests"] == 0
+
+
+def test_rejected_credentials_fail_the_run_at_once_with_a_message_and_keep_what_arrived(env, vod_service, instance):
+    service = vod_service(catalog_size=300, calls_per_second=None)
+    layout = env(service, ALIBABA_CLOUD_ACCESS_KEY_SECRET="not-the-secret-Pp31")
+    write_videos(service, layout.videos_csv)
+    result = run_day(instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.event_specific_data.user_failure_data.description
+    assert "SignatureDoesNotMatch" in message and "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in message
+    assert "not-the-secret-Pp31" not in message
+    assert service.stats["requests"] <= 40  # the calls already under way, not 300
+    day = dt.date.fromisoformat(DAY)
+    assert not layout.answers(day).exists()  # the day is not marked finished
+    assert layout.answers(day).with_name("answers.jsonl.partial").exists()
+    assert not layout.warehouse.exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [("VOD_CALLS_PER_SECOND", "-5", "VOD_CALLS_PER_SECOND"), ("VOD_ENDPOINT", "vod.example.com", "not a URL")],
+)
+def test_a_bad_setting_stops_the_run_before_the_first_call_saying_what_to_fix(env, vod_service, instance, variable, value, words):
+    service = vod_service(catalog_size=5, calls_per_second=None)
+    layout = env(service, **{variable: value})
+    write_videos(service, layout.videos_csv)
+    result = run_day(instance, raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert words in failure.event_specific_data.user_failure_data.description
     assert service.stats["requests"] == 0

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from pipeline import snapshot
+from pipeline.defs.failures import operator_errors
 from pipeline.defs.metadata import column_schema, markdown_table
 from pipeline.defs.partitions import one_run_per_day, snapshot_days
 from pipeline.defs.resources import LakeResource, VodResource, day_of
@@ -22,7 +23,8 @@ OWNERS = ["team:data-platform"]
     "malformed ids reported) and kept beside the day's answers.",
 )
 def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    video_set = snapshot.take_video_set(lake.layout(), day_of(context))
+    with operator_errors():
+        video_set = snapshot.take_video_set(lake.layout(), day_of(context))
     for problem in video_set.problems():
         context.log.warning(f"videos.csv: {problem}")
     return dg.MaterializeResult(
@@ -48,14 +50,13 @@ def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     "record per video: answered, not found, or failed with its error.",
 )
 def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
-    layout = lake.layout()
-    with vod.client() as client:
+    with operator_errors(), vod.client() as client:
         context.log.info(
             f"Calling ListDynamicImage at {client.endpoint} with {vod.concurrency} workers, "
             f"at most {vod.calls_per_second:g} calls/s"
         )
         summary = snapshot.fetch_day(
-            layout,
+            lake.layout(),
             day_of(context),
             client,
             concurrency=vod.concurrency,
@@ -96,7 +97,8 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     "the reason; each video's outcome goes to lake/video_fetches. Re-running replaces the day whole.",
 )
 def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    report = snapshot.normalize_day(lake.layout(), day_of(context), url_validity_s=lake.url_validity_s)
+    with operator_errors():
+        report = snapshot.normalize_day(lake.layout(), day_of(context), url_validity_s=lake.url_validity_s)
     if report.quarantined:
         context.log.warning(
             f"{report.quarantined} rows quarantined: "

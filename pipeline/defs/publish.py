@@ -4,6 +4,7 @@
 import dagster as dg
 
 from pipeline import warehouse as wh
+from pipeline.defs.failures import operator_errors
 from pipeline.defs.ingest import OWNERS, stickers
 from pipeline.defs.partitions import one_run_per_day, snapshot_days
 from pipeline.defs.resources import LakeResource
@@ -22,7 +23,8 @@ from pipeline.defs.resources import LakeResource
     "Built under a temporary name and swapped in with one rename, so readers are never blocked.",
 )
 def warehouse(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    layout = lake.layout()
+    with operator_errors():
+        layout = lake.layout()
     counts = wh.publish(layout)
     context.log.info("Published " + ", ".join(f"{t}: {n} rows" for t, n in counts.items()))
     return dg.MaterializeResult(
