@@ -18,6 +18,7 @@ import requests
 from pipeline import signing
 from pipeline.localvod import Catalog, LocalVodService, ServiceConfig, write_videos_csv
 from pipeline.schema import API_FIELDS
+from tests.test_signing import VOD_DOC_PARAMS
 
 KEY_ID = ServiceConfig.access_key_id
 SECRET = ServiceConfig.access_key_secret
@@ -270,18 +271,7 @@ def test_published_signature_vectors_pass_authentication(start, session):
     """Requests signed by Alibaba's own examples get past authentication to the action check."""
     forever = 1e10  # the vectors' timestamps are years old
     svc = start(access_key_id="testAccessKeyId", access_key_secret="testAccessKeySecret", clock_skew_tolerance_s=forever)
-    vod_vector = {
-        "AccessKeyId": "testAccessKeyId",
-        "Action": "GetVideoPlayAuth",
-        "Format": "JSON",
-        "SignatureMethod": "HMAC-SHA1",
-        "SignatureNonce": "8f8a035d-6496-4268-afd4-67c22837e38d",
-        "SignatureVersion": "1.0",
-        "Timestamp": "2017-10-10T12:02:54Z",
-        "Version": VERSION,
-        "VideoId": "5aed81b74ba84920be578cdfe004af4b",
-        "Signature": "Ibgh7y8Vp47LBuAsf5Xhi1SvDss=",
-    }
+    vod_vector = {**VOD_DOC_PARAMS, "Signature": "Ibgh7y8Vp47LBuAsf5Xhi1SvDss="}
     assert_error(call_rpc(session, svc.endpoint, vod_vector), 404, "InvalidAction.NotFound")
 
     svc = start(access_key_id="YourAccessKeyId", access_key_secret="YourAccessKeySecret", clock_skew_tolerance_s=forever)
