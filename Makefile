@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test dev serve lock clean
+.PHONY: demo test dev serve docs lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ dev: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/vod-stickers serve
+
+# docs/analysts.md, rebuilt from a fresh two-day warehouse of the demo catalog.
+docs: $(STAMP)
+	$(BIN)/python -m pipeline.docs
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

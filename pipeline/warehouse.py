@@ -37,7 +37,9 @@ def publish(layout: Layout) -> dict[str, int]:
                 _mount(con, layout, table)
             con.register("fetch_runs_frame", _fetch_runs(layout))
             con.execute("CREATE TEMP VIEW fetch_runs AS SELECT * FROM fetch_runs_frame")
-            con.execute(_sql("warehouse.sql"))
+            for name in ("warehouse.sql", "history.sql", "comments.sql"):
+                con.execute(_sql(name))
+            con.execute(_lake_column_comments())
             counts = {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in TABLE_NAMES}
             con.execute("CHECKPOINT")
         os.replace(tmp, target)
@@ -76,6 +78,19 @@ def _fetch_runs(layout: Layout) -> pa.Table:
     for col in ("started_at", "finished_at"):
         frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+# Warehouse relations holding a lake table's columns: they take their meaning from the schema.
+LAKE_COPIES = {"stickers": "stickers", "latest_stickers": "stickers", "quarantine": "quarantine", "video_fetches": "video_fetches"}
+
+
+def _lake_column_comments() -> str:
+    """COMMENT statements that carry the schema's column descriptions into the warehouse."""
+    return "\n".join(
+        f"COMMENT ON COLUMN {relation}.{column.name} IS '{column.description.replace(chr(39), chr(39) * 2)}';"
+        for relation, table in LAKE_COPIES.items()
+        for column in TABLES[table]
+    )
 
 
 def _sql(name: str) -> str:

@@ -1,0 +1,333 @@
+"""``docs/analysts.md``, written from a real warehouse so it never goes stale: ``python -m pipeline.docs``
+(``make docs``) builds a few snapshot days of the demo catalog, then documents every table, view and
+column as the warehouse describes itself, the lake's columns and how each reader types them, and runs
+the questions of ``docs/queries/`` with the DuckDB shell, pasting what it prints."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from pipeline import demo_history
+from pipeline.layout import PARTITION_KEY, Layout
+from pipeline.schema import TABLES
+
+T = TypeVar("T")
+
+PAGE = Path("docs/analysts.md")
+QUERIES = Path("docs/queries")
+
+# The order analysts meet the warehouse in: summaries first, then the rows they come from.
+RELATION_ORDER = (
+    "fetch_log",
+    "video_sticker_stats",
+    "daily_sticker_stats",
+    "format_stats",
+    "latest_stickers",
+    "stickers",
+    "sticker_history",
+    "video_fetches",
+    "quarantine",
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    path: Path
+    title: str  # the file's leading comment
+    sql: str
+
+
+def questions(folder: Path = QUERIES) -> list[Question]:
+    """The ``NN_name.sql`` files of ``folder``, in order; each starts with its question as a ``--`` comment."""
+    found = []
+    for path in sorted(folder.glob("*.sql")):
+        sql = path.read_text(encoding="utf-8").strip()
+        comment = [line.removeprefix("--").strip() for line in sql.splitlines() if line.startswith("--")]
+        if not sql.startswith("--") or not comment:
+            raise ValueError(f"{path} must start with its question as a -- comment")
+        found.append(Question(path, " ".join(comment[:1]), sql))
+    return found
+
+
+@dataclass(frozen=True)
+class Reader:
+    """One way to read the lake, as the page shows it: ``code`` leaves the result in ``stickers``."""
+
+    name: str
+    code: str
+    types: Callable[[Any], dict[str, str]]  # column -> the type this reader reports
+
+
+# Paths are relative to the directory holding ``data/``; each line is what the page and the README show.
+READERS = (
+    Reader(
+        "DuckDB",
+        'import duckdb\n'
+        "stickers = duckdb.sql(\"SELECT * FROM read_parquet('data/lake/stickers/*/*.parquet', hive_partitioning = true)\")",
+        lambda rel: {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)},
+    ),
+    Reader(
+        "pyarrow",
+        "import pyarrow as pa, pyarrow.dataset as ds\n"
+        'stickers = ds.dataset("data/lake/stickers", partitioning=ds.partitioning(pa.schema([("snapshot_date", pa.date32())]), flavor="hive"))',
+        lambda dataset: {field.name: str(field.type) for field in dataset.schema},
+    ),
+    Reader(
+        "pandas",
+        "import pandas as pd, pyarrow as pa, pyarrow.dataset as ds\n"
+        'stickers = pd.read_parquet("data/lake/stickers", dtype_backend="pyarrow", partitioning=ds.partitioning(pa.schema([("snapshot_date", pa.date32())]), flavor="hive"))',
+        lambda frame: {name: str(dtype) for name, dtype in frame.dtypes.items()},
+    ),
+    Reader(
+        "Polars",
+        "import polars as pl\n"
+        'stickers = pl.scan_parquet("data/lake/stickers/*/*.parquet", hive_partitioning=True)',
+        lambda lazy: {name: str(dtype) for name, dtype in lazy.collect_schema().items()},
+    ),
+)
+
+# The readers' shortest spellings, and what they make of the partition column.
+PLAIN_READERS = (
+    Reader(
+        "pyarrow, `partitioning=\"hive\"`",
+        "import pyarrow.dataset as ds\n" 'stickers = ds.dataset("data/lake/stickers", partitioning="hive")',
+        READERS[1].types,
+    ),
+    Reader(
+        "pandas, no options",
+        "import pandas as pd\n" 'stickers = pd.read_parquet("data/lake/stickers")',
+        READERS[2].types,
+    ),
+)
+
+
+def read_lake(reader: Reader, workdir: Path, look: Callable[[Any], T]) -> T:
+    """Runs a reader's code from ``workdir`` (the directory holding ``data/``) and hands its ``stickers``
+    to ``look`` there (lazy readers read the files only when looked at)."""
+    scope: dict[str, Any] = {}
+    with contextlib.chdir(workdir):
+        exec(reader.code, scope)  # noqa: S102 - the page's own snippets, run to show what they give
+        return look(scope["stickers"])
+
+
+def relations(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every table and view of the warehouse, with its comment, rows and columns (name, type, comment)."""
+    found = con.execute(
+        "SELECT table_name, 'table', comment FROM duckdb_tables() WHERE NOT internal AND database_name = current_database() "
+        "UNION ALL SELECT view_name, 'view', comment FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
+    ).fetchall()
+    rank = {name: i for i, name in enumerate(RELATION_ORDER)}
+    found.sort(key=lambda row: (rank.get(row[0], len(rank)), row[0]))
+    described = []
+    for name, kind, comment in found:
+        columns = con.execute(
+            "SELECT column_name, data_type, comment FROM duckdb_columns() "
+            "WHERE table_name = ? AND database_name = current_database() ORDER BY column_index",
+            [name],
+        ).fetchall()
+        rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        described.append({"name": name, "kind": kind, "comment": comment, "rows": rows, "columns": columns})
+    return described
+
+
+def run_question(warehouse: Path, question: Question) -> str:
+    """What the DuckDB shell prints for the question, in its markdown mode, in UTC."""
+    shell = Path(sys.executable).parent / "duckdb"
+    done = subprocess.run(
+        [str(shell), "-no-init", "-readonly", "-bail", "-markdown", str(warehouse), "-c", question.sql],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TZ": "UTC"},
+    )
+    if done.returncode != 0 or done.stderr.strip():
+        raise RuntimeError(f"{question.path} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _cell(value: object) -> str:
+    return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: list[str], rows: list[list[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(workdir: Path, history: demo_history.History, asked: list[Question]) -> str:
+    """The page, from the data under ``workdir / "data"``."""
+    layout = Layout(workdir / "data")
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        described = relations(con)
+    parts = [_intro(history), _connect(), _warehouse(described), _lake(workdir), _questions(layout, asked)]
+    return "\n\n".join(parts).rstrip() + "\n"
+
+
+def _intro(history: demo_history.History) -> str:
+    return f"""# The warehouse and the lake, for analysts
+
+<!-- Generated by `make docs` (python -m pipeline.docs); edit docs/queries/, pipeline/sql/comments.sql,
+pipeline/schema.py or pipeline/docs.py instead, then run it again. -->
+
+What is in `data/warehouse.duckdb` (DuckDB, for SQL) and `data/lake/` (Parquet, for dashboards and
+dataframes), what every column means, and ten questions answered in SQL with the results they give.
+
+Every result on this page comes from a real run of the pipeline against the local VOD service's demo
+catalog, over {len(history.days)} snapshot days:
+
+{history.describe()}
+
+The local catalog itself never changes from day to day (a video's stickers are a pure function of its
+seed), so the deletions are made by serving a smaller catalog on the second day: its last videos are
+gone, exactly as when they are deleted in VOD. `python -m pipeline.docs --data-dir docs-data` rebuilds
+this page and keeps that data in `docs-data/data/` to query yourself."""
+
+
+def _connect() -> str:
+    return """## Connecting, read-only
+
+Always open the warehouse read-only. Each publish builds a new file and swaps it in with one rename: an
+open connection keeps reading the snapshot it opened, whole, and never blocks a publish. Reconnect to
+see a newer day. The file is in DuckDB 1.0's storage format: any DuckDB since 1.0 opens it.
+
+DuckDB shell (installed in the project's environment):
+
+```sh
+.venv/bin/duckdb -readonly data/warehouse.duckdb
+```
+
+Python:
+
+```python
+import duckdb
+con = duckdb.connect("data/warehouse.duckdb", read_only=True)
+con.sql("SELECT * FROM format_stats").df()       # .pl() for Polars, .arrow() for pyarrow
+```
+
+A Jupyter notebook: the same two lines in a cell; a result's `.df()` renders as a table. Close and
+reconnect (`con.close()`, then `duckdb.connect(...)` again) after a publish to see the new day.
+
+The descriptions below live in the warehouse itself, so any client can list them:
+
+```sql
+SELECT table_name, column_name, data_type, comment FROM duckdb_columns() WHERE NOT internal;
+```"""
+
+
+def _warehouse(described: list[dict[str, Any]]) -> str:
+    parts = [
+        "## Warehouse tables and views",
+        "Rows are those of the demo data above. Times are UTC (`TIMESTAMP WITH TIME ZONE`); sizes in bytes, "
+        "lengths in seconds, dimensions in pixels.",
+        _table(["name", "kind", "rows", "what"], [[f"`{r['name']}`", r["kind"], f"{r['rows']:,}", r["comment"]] for r in described]),
+    ]
+    for rel in described:
+        parts.append(f"### `{rel['name']}`\n\n{rel['comment']} ({rel['kind']}).")
+        parts.append(_table(["column", "type", "meaning"], [[f"`{c}`", f"`{t}`", m] for c, t, m in rel["columns"]]))
+    return "\n\n".join(parts)
+
+
+def _lake(workdir: Path) -> str:
+    parts = [
+        "## The Parquet lake",
+        "Hive partitions under `data/lake/<table>/snapshot_date=YYYY-MM-DD/part-0.parquet`, one file per table "
+        "and day. `snapshot_date` is in the folder name only, not in the files: readers take it from the "
+        "path when told the layout is Hive's. A day is rewritten by writing a hidden temporary file in its "
+        "folder and renaming it over `part-0.parquet`, so a reader sees the old day or the new one, never half.",
+    ]
+    for table, columns in TABLES.items():
+        parts.append(f"### `lake/{table}`")
+        parts.append(
+            _table(
+                ["column", "Parquet (Arrow) type", "nullable", "meaning"],
+                [[f"`{c.name}`", f"`{c.arrow}`", "yes" if c.nullable else "no", c.description] for c in columns],
+            )
+        )
+    parts.append(_readers(workdir))
+    return "\n\n".join(parts)
+
+
+def _readers(workdir: Path) -> str:
+    parts = [
+        "### Reading the lake in one line",
+        "Run from the directory holding `data/` (the project's root). Each line gives every column with the "
+        "lake's types, `snapshot_date` included as a date.",
+    ]
+    types = {}
+    for reader in (*READERS, *PLAIN_READERS):
+        types[reader.name] = read_lake(reader, workdir, reader.types)
+    for reader in READERS:
+        parts.append(f"{reader.name}:\n\n```python\n{reader.code}\n```")
+    parts.append(
+        "Polars: read the files through the glob as above, not the folder. While a day is being rewritten its "
+        "folder briefly holds the hidden temporary file, and Polars refuses a folder of mixed file names; "
+        "DuckDB's glob, pyarrow and pandas skip hidden files.\n\n"
+        "Shorter spellings work too, with weaker types: `snapshot_date` comes as strings (pandas: a "
+        "categorical of strings), and with pandas' default types an integer column holding a missing value "
+        "(`fps`, `width`, `height`, `http_status`) turns into `float64`:\n\n"
+        + "\n\n".join(f"```python\n{reader.code}\n```" for reader in PLAIN_READERS)
+    )
+    names = [r.name for r in (*READERS, *PLAIN_READERS)]
+    columns = [c.name for c in TABLES["stickers"]]
+    rows = [[f"`{name}`", *(f"`{types[r].get(name, '(missing)')}`" for r in names)] for name in columns]
+    parts.append(
+        f"What each reader makes of `lake/stickers` on the demo data (as each reports its types; "
+        f"`{PARTITION_KEY}` comes from the folder names):\n\n" + _table(["column", *names], rows)
+    )
+    return "\n\n".join(parts)
+
+
+def _questions(layout: Layout, asked: list[Question]) -> str:
+    parts = [
+        f"## {len(asked)} questions in SQL",
+        "Each query is a file in `docs/queries/`; the result under it is what "
+        "`.venv/bin/duckdb -readonly -markdown data/warehouse.duckdb -f docs/queries/<file>` printed on the demo data.",
+    ]
+    for n, question in enumerate(asked, start=1):
+        parts.append(
+            f"### {n}. {question.title}\n\n`docs/queries/{question.path.name}`\n\n```sql\n{question.sql}\n```\n\n"
+            f"{run_question(layout.warehouse, question)}"
+        )
+    return "\n\n".join(parts)
+
+
+def build(out: Path, workdir: Path, *, history: demo_history.History = demo_history.DEMO, queries: Path = QUERIES) -> Path:
+    """Builds the history's data under ``workdir / "data"`` (empty or absent) and writes the page to ``out``."""
+    data = workdir / "data"
+    if data.exists() and any(data.iterdir()):
+        raise FileExistsError(f"{data} is not empty: the page is built from fresh data only")
+    demo_history.build(Layout(data), history)
+    page = render(workdir, history, questions(queries))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.docs", description=__doc__)
+    parser.add_argument("--out", type=Path, default=PAGE, help=f"the page to write (default: {PAGE})")
+    parser.add_argument("--queries", type=Path, default=QUERIES, help=f"the questions (default: {QUERIES})")
+    parser.add_argument("--data-dir", type=Path, help="keep the data the page is built from here (default: a temporary directory)")
+    args = parser.parse_args(argv)
+    if args.data_dir is not None:
+        build(args.out, args.data_dir, queries=args.queries)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            build(args.out, Path(tmp), queries=args.queries)
+    print(f"Wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
