@@ -121,8 +121,19 @@ def read_lake(reader: Reader, workdir: Path, look: Callable[[Any], T]) -> T:
         return look(scope["stickers"])
 
 
-def relations(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Every table and view of the warehouse, with its comment, rows and columns (name, type, comment)."""
+@dataclass(frozen=True)
+class Relation:
+    """A table or view of the warehouse as it describes itself."""
+
+    name: str
+    kind: str  # table or view
+    comment: str | None
+    rows: int
+    columns: list[tuple[str, str, str | None]]  # name, DuckDB type, comment
+
+
+def relations(con: duckdb.DuckDBPyConnection) -> list[Relation]:
+    """Every table and view of the warehouse, in the order analysts meet them."""
     found = con.execute(
         "SELECT table_name, 'table', comment FROM duckdb_tables() WHERE NOT internal AND database_name = current_database() "
         "UNION ALL SELECT view_name, 'view', comment FROM duckdb_views() WHERE NOT internal AND database_name = current_database()"
@@ -137,7 +148,7 @@ def relations(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
             [name],
         ).fetchall()
         rows = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-        described.append({"name": name, "kind": kind, "comment": comment, "rows": rows, "columns": columns})
+        described.append(Relation(name, kind, comment, rows, columns))
     return described
 
 
@@ -170,7 +181,7 @@ def render(workdir: Path, history: demo_history.History, asked: list[Question]) 
     layout = Layout(workdir / "data")
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         described = relations(con)
-    quarantined = next(rel["rows"] for rel in described if rel["name"] == "quarantine")
+    quarantined = next(rel.rows for rel in described if rel.name == "quarantine")
     parts = [_intro(history, quarantined), _connect(), _warehouse(described), _lake(workdir), _questions(layout, asked)]
     return "\n\n".join(parts).rstrip() + "\n"
 
@@ -227,16 +238,16 @@ SELECT table_name, column_name, data_type, comment FROM duckdb_columns() WHERE N
 ```"""
 
 
-def _warehouse(described: list[dict[str, Any]]) -> str:
+def _warehouse(described: list[Relation]) -> str:
     parts = [
         "## Warehouse tables and views",
         "Rows are those of the demo data above. Times are UTC (`TIMESTAMP WITH TIME ZONE`); sizes in bytes, "
         "lengths in seconds, dimensions in pixels.",
-        _table(["name", "kind", "rows", "what"], [[f"`{r['name']}`", r["kind"], f"{r['rows']:,}", r["comment"]] for r in described]),
+        _table(["name", "kind", "rows", "what"], [[f"`{r.name}`", r.kind, f"{r.rows:,}", r.comment] for r in described]),
     ]
     for rel in described:
-        parts.append(f"### `{rel['name']}`\n\n{rel['comment']} ({rel['kind']}).")
-        parts.append(_table(["column", "type", "meaning"], [[f"`{c}`", f"`{t}`", m] for c, t, m in rel["columns"]]))
+        parts.append(f"### `{rel.name}`\n\n{rel.comment} ({rel.kind}).")
+        parts.append(_table(["column", "type", "meaning"], [[f"`{c}`", f"`{t}`", m] for c, t, m in rel.columns]))
     return "\n\n".join(parts)
 
 

@@ -96,12 +96,12 @@ def test_history_shows_a_sticker_deleted_from_a_video_that_remains(layout):
 def test_every_table_view_and_column_says_what_it_means(small_warehouse):
     with duckdb.connect(str(small_warehouse), read_only=True) as con:
         described = docs.relations(con)
-    names = {rel["name"] for rel in described}
+    names = {rel.name for rel in described}
     assert {*warehouse.TABLE_NAMES, "latest_stickers", "sticker_history"} <= names
     for rel in described:
-        assert rel["comment"], f"{rel['name']} has no description"
-        undescribed = [column for column, _, comment in rel["columns"] if not comment]
-        assert not undescribed, f"{rel['name']} columns without a description: {undescribed}"
+        assert rel.comment, f"{rel.name} has no description"
+        undescribed = [column for column, _, comment in rel.columns if not comment]
+        assert not undescribed, f"{rel.name} columns without a description: {undescribed}"
 
 
 def test_the_analysts_page_is_what_the_code_and_data_give_today(tmp_path):
