@@ -67,7 +67,7 @@ def warehouse_tables(layout: Layout) -> dict[str, pd.DataFrame]:
         names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
         tables = {}
         for name in names:
-            frame = con.execute(f'SELECT * FROM "{name}"').to_arrow_table().to_pandas()
+            frame = con.sql(f'SELECT * FROM "{name}"').to_arrow_table().to_pandas()
             frame = frame.drop(columns=[c for c in frame.columns if c in PER_RUN])
             tables[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
     return tables
