@@ -173,6 +173,22 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return ui.wait()
 
 
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Closes the runs whose process died, so their pool slots stop blocking the next runs."""
+    import dagster as dg  # heavy; only this command needs it in-process
+
+    from pipeline.runs import close_dead_runs
+
+    home = Path(args.dagster_home).resolve()
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        closed = close_dead_runs(instance)
+    for run in closed:
+        print(f"Closed {run}")
+    print(f"{len(closed)} dead run(s) closed in {home}" + ("; re-run their days to resume them" if closed else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vod-stickers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--data-dir", default=os.environ.get("PIPELINE_DATA_DIR") or "data")
         p.add_argument("--dagster-home", default="dagster_home")
         p.set_defaults(func=func)
+
+    recover = sub.add_parser(
+        "recover",
+        help="mark failed the Dagster runs whose process was killed, freeing their pool slots",
+        description="A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and "
+        "keeps its vod_api or warehouse pool slot, so later runs wait behind it. This marks such runs failed "
+        "and frees their slots; re-running their day then resumes the fetch where it stopped.",
+    )
+    recover.add_argument("--dagster-home", default=os.environ.get("DAGSTER_HOME") or "dagster_home")
+    recover.set_defaults(func=cmd_recover)
 
     args = parser.parse_args(argv)
     try:
