@@ -93,6 +93,10 @@ class ClockSkew(FatalVodError):
     pass
 
 
+class TlsRejected(FatalVodError):
+    """The endpoint's TLS certificate could not be verified: every call would be refused the same way."""
+
+
 class FailingTooOften(FatalVodError):
     """Most recent videos failed even after their retries: VOD or the way to it is down, not one video."""
 
