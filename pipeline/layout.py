@@ -39,3 +39,7 @@ class Layout:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    def report(self, day: dt.date) -> Path:
+        """The HTML report of a snapshot day."""
+        return self.root / "reports" / f"{PARTITION_KEY}={day.isoformat()}" / "stickers.html"

@@ -3,6 +3,7 @@ Parquet files and a DuckDB file on disk."""
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -63,10 +64,10 @@ def run_day(instance, assets=None, day=DAY, raise_on_error=True):
 def test_definitions_load_with_a_daily_schedule_and_todays_partition(env, vod_service):
     env(vod_service(catalog_size=1))
     defs = load_defs()
-    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {"videos", "sticker_responses", "stickers", "warehouse"}
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {"videos", "sticker_responses", "stickers", "warehouse", "report"}
     schedule = defs.resolve_schedule_def("daily_snapshot_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
-    for name in ("videos", "sticker_responses", "stickers", "warehouse"):
+    for name in ("videos", "sticker_responses", "stickers", "warehouse", "report"):
         policy = defs.resolve_assets_def(name).backfill_policy
         assert policy.max_partitions_per_run == 1  # a backfill runs one run per day
     job = defs.resolve_job_def("daily_snapshot")
@@ -107,6 +108,14 @@ def test_a_day_end_to_end(env, vod_service, instance):
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 5 and all(c.passed for c in checks)
 
+    # The report page is linked from its materialization, for the day, and carries no secret.
+    report = instance.get_latest_materialization_event(dg.AssetKey("report")).asset_materialization.metadata
+    page = Path(report["path"].value)
+    assert report["report"].value == page.as_uri()
+    assert page.parent.name == f"snapshot_date={DAY}"
+    html = page.read_text()
+    assert f"{expected:,}" in html and "auth_key" not in html and KEY_SECRET not in html
+
     # The secret appears nowhere in what Dagster stored about the run.
     stored = " ".join(repr(event) for event in instance.all_logs(result.run_id))
     assert KEY_SECRET not in stored and "auth_key" not in stored
@@ -141,12 +150,16 @@ def test_a_failed_reconciliation_blocks_publishing(env, vod_service, instance):
     assert not layout.warehouse.exists()
 
 
-def test_a_missing_credential_stops_before_the_first_call(env, vod_service, instance):
+def test_a_missing_credential_stops_before_the_first_call_naming_the_variable(env, vod_service, instance):
     service = vod_service(catalog_size=5, calls_per_second=None)
     layout = env(service, ALIBABA_CLOUD_ACCESS_KEY_SECRET=None)
     write_videos(service, layout.videos_csv)
-    with pytest.raises(dg.DagsterInvalidConfigError, match="ALIBABA_CLOUD_ACCESS_KEY_SECRET"):
-        run_day(instance)
+    result = run_day(instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "sticker_responses"
+    first_line = failure.event_specific_data.user_failure_data.description.splitlines()[0]
+    assert first_line.startswith("ALIBABA_CLOUD_ACCESS_KEY_SECRET is not set")
     assert service.stats["requests"] == 0
 
 
