@@ -285,7 +285,7 @@ def _svg(fig: Figure, slug: str) -> str:
     buffer = io.StringIO()
     # Text stays text (smaller, selectable); the salt keeps generated ids distinct between charts.
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": slug, "font.size": 9}):
-        fig.savefig(buffer, format="svg", metadata={"Date": None})
+        fig.savefig(buffer, format="svg", metadata=dict.fromkeys(("Creator", "Date", "Format", "Type")))
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # no XML prolog or doctype inside HTML
 
