@@ -27,6 +27,10 @@ class Layout:
     def answers(self, day: dt.date) -> Path:
         return self.raw_dir(day) / "answers.jsonl"
 
+    def answers_in_progress(self, day: dt.date) -> Path:
+        """Where the answers of a fetch under way accumulate, one line per video, until renamed to answers."""
+        return self.raw_dir(day) / "answers.jsonl.partial"
+
     def fetch_summary(self, day: dt.date) -> Path:
         return self.raw_dir(day) / "fetch.json"
 

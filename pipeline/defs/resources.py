@@ -13,6 +13,7 @@ from pipeline.client import DEFAULT_REGION, Credentials, VodClient, resolve_endp
 from pipeline.errors import ConfigurationError
 from pipeline.layout import Layout
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
+from pipeline.videos import read_video_set
 
 
 # Credential fields of the vod resource -> the environment variable that sets each.
@@ -112,6 +113,20 @@ def _settings_from_env() -> dict[str, object]:
     if os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN"):
         settings["security_token"] = dg.EnvVar("ALIBABA_CLOUD_SECURITY_TOKEN")
     return settings
+
+
+def check_environment(*, vod: bool = True) -> Layout:
+    """Checks the environment as a run would, without starting one or calling VOD.
+
+    Raises ConfigurationError naming what to fix; returns the data directory's layout.
+    """
+    if vod:
+        plain = {field: os.environ.get(name, "") for field, name in CREDENTIAL_VARIABLES.items()}
+        settings = {**_settings_from_env(), "security_token": os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None}
+        VodResource(**plain, **settings).client().close()
+    layout = LakeResource(data_dir=os.environ.get("PIPELINE_DATA_DIR") or "data").layout()
+    read_video_set(layout.videos_csv)
+    return layout
 
 
 def resources() -> dict[str, dg.ConfigurableResource]:
