@@ -248,10 +248,10 @@ def summary(layout: Layout) -> str:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     with _demo_service(args).start() as service:
-        print(f"Local VOD service on {service.endpoint}; starting the Dagster UI (Ctrl-C stops both)")
+        print(f"Local VOD service on {service.endpoint}; starting the Dagster UI on http://127.0.0.1:{args.ui_port} (Ctrl-C stops both)")
         env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), service.endpoint)
         ui = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"],
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "--port", str(args.ui_port)],
             env=env,
             # Started from a script or in the background, SIGINT may arrive ignored; dagster dev
             # shuts down its webserver and daemon cleanly only on SIGINT.
@@ -310,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, default=0, help="port of the local VOD service (0: a free one)")
         p.add_argument("--data-dir", default=os.environ.get("PIPELINE_DATA_DIR") or "data", help="data directory (default: data)")
         p.add_argument("--dagster-home", default="dagster_home", help="Dagster instance directory (default: dagster_home)")
+        if name == "dev":
+            p.add_argument("--ui-port", type=int, default=3000, help="port of the Dagster UI (default: 3000)")
 
     serve = command(
         "serve", cmd_serve, "run the local VOD service until Ctrl-C",
