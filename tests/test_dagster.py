@@ -75,6 +75,22 @@ def test_definitions_load_with_a_daily_schedule_and_todays_partition(env, vod_se
     assert job.partitions_def.get_last_partition_key() == today
 
 
+def test_every_asset_check_job_and_schedule_explains_itself_in_the_ui(env, vod_service):
+    env(vod_service(catalog_size=1))
+    defs = load_defs()
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        spec = defs.resolve_assets_def(key).specs_by_key[key]
+        assert len(spec.description or "") > 80, key
+        assert spec.owners == ["team:data-platform"], key
+        assert spec.kinds and "python" in spec.kinds, key
+        assert {"layer", "source"} <= set(spec.tags), key
+    checks = [graph.get_check_spec(key) for key in graph.asset_check_keys]
+    assert len(checks) == 5 and all(len(spec.description or "") > 40 for spec in checks)
+    assert "backfill" in defs.resolve_job_def("daily_snapshot").description
+    assert "02:00 UTC" in defs.resolve_schedule_def("daily_snapshot_schedule").description
+
+
 def test_a_day_end_to_end(env, vod_service, instance):
     service = vod_service(catalog_size=120, calls_per_second=100, latency_ms=5)
     layout = env(service)
@@ -107,6 +123,12 @@ def test_a_day_end_to_end(env, vod_service, instance):
     assert "file_url" in [c.name for c in materialization.metadata["dagster/column_schema"].schema.columns]
     checks = result.get_asset_check_evaluations()
     assert len(checks) == 5 and all(c.passed for c in checks)
+
+    # The fetch logged its progress and summed up the outcomes where the UI shows them.
+    messages = [e.user_message for e in instance.all_logs(result.run_id) if e.step_key == "sticker_responses"]
+    assert any(m.startswith("Fetched 125/125 videos (100%)") for m in messages)
+    outcomes = instance.get_latest_materialization_event(dg.AssetKey("sticker_responses")).asset_materialization
+    assert "| not found | 5 |" in outcomes.metadata["outcomes"].value
 
     # The report page is linked from its materialization, for the day, and carries no secret.
     report = instance.get_latest_materialization_event(dg.AssetKey("report")).asset_materialization.metadata
