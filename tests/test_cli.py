@@ -3,16 +3,20 @@ writer, help and exit codes."""
 
 import argparse
 import csv
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import duckdb
 
 from pipeline import cli
 from pipeline.localvod import Catalog
-from tests.conftest import KEY_ID, write_videos
+from tests.conftest import KEY_ID, KEY_SECRET, write_videos
 
 CLI = [sys.executable, "-m", "pipeline.cli"]
 REPO = Path(__file__).resolve().parents[1]
@@ -112,3 +116,34 @@ def test_a_run_that_fails_exits_3_and_says_why(tmp_path, vod_service):
     assert "a-wrong-secret-Xy7" not in run.stdout + run.stderr
     assert run.stderr.rstrip().splitlines()[-1].startswith("vod-stickers: the run of 2026-11-20 failed")
     assert "\r" not in run.stderr  # no progress bar when the output is not a terminal
+
+
+def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_service):
+    service = vod_service(catalog_size=40, calls_per_second=None)
+    data = tmp_path / "data"
+    write_videos(service, data / "videos.csv")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    run = subprocess.Popen(
+        [*CLI, "run", "--day", "2026-11-20"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+        env=clean_env(
+            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET,
+            VOD_ENDPOINT=service.endpoint, PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home"),
+        ),
+    )
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    assert run.wait(timeout=300) == 0
+    text = screen.decode(errors="replace")
+    assert "Fetching 2026-11-20: 100%" in text and "40/40" in text
+    assert "Snapshot day 2026-11-20 done" in text
+    assert "INFO" not in text  # in a terminal, Dagster's INFO lines give way to the bar
