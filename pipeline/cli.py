@@ -1,17 +1,20 @@
-"""``vod-stickers``: the local VOD service, the demo video set, the demo itself and the Dagster UI."""
+"""vod-stickers: run a snapshot day, the demo, the Dagster UI, and the local VOD service."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import duckdb
+from tqdm import tqdm
 
 from pipeline.errors import ConfigurationError
 from pipeline.layout import Layout
@@ -20,7 +23,15 @@ from pipeline.localvod import LocalVodService, ServiceConfig, serve_forever, wri
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
 
-DEMO_ASSETS = ("videos", "sticker_responses", "stickers", "warehouse")
+EPILOG = """\
+exit codes:
+  0  done
+  1  an unexpected error (a traceback follows)
+  2  bad configuration or usage: a variable, an option or videos.csv to fix; nothing was run
+  3  the Dagster run failed: its first error line says why (the UI's Runs page has the whole log)
+"""
+
+DAY_ASSETS = ("videos", "sticker_responses", "stickers", "warehouse", "report")
 DEMO_KEY_ID = "demo-access-key-id"
 DEMO_KEY_SECRET = "demo-access-key-secret"
 
@@ -30,16 +41,16 @@ def _service_args(parser: argparse.ArgumentParser) -> None:
     add = parser.add_argument
     add("--host", default=defaults.host, help="address to bind (default: loopback only)")
     add("--port", type=int, default=18080, help="port (0: any free port)")
-    add("--access-key-id", default=defaults.access_key_id)
-    add("--access-key-secret", default=defaults.access_key_secret)
+    add("--access-key-id", default=defaults.access_key_id, help="the AccessKeyId it accepts")
+    add("--access-key-secret", default=defaults.access_key_secret, help="the AccessKey secret it accepts")
     add("--security-token", default=None, help="require this STS token on every call")
     add("--catalog-size", type=int, default=defaults.catalog_size, help="videos in the synthetic catalog")
-    add("--catalog-seed", type=int, default=defaults.catalog_seed)
+    add("--catalog-seed", type=int, default=defaults.catalog_seed, help="seed of the synthetic catalog")
     add("--calls-per-second", type=float, default=defaults.calls_per_second, help="flow-control limit (0: none)")
     add("--latency-ms", type=float, default=defaults.latency_ms, help="median answer latency")
     for fault in ("server_error", "throttle", "slow", "drop", "truncated", "html", "xml"):
         add(f"--{fault.replace('_', '-')}-rate", type=float, default=0.0, help=f"share of calls answered with a {fault} fault")
-    add("--fault-seed", type=int, default=defaults.fault_seed)
+    add("--fault-seed", type=int, default=defaults.fault_seed, help="seed of the injected faults")
 
 
 def _service_config(args: argparse.Namespace) -> ServiceConfig:
@@ -104,31 +115,112 @@ def _demo_service(args: argparse.Namespace) -> LocalVodService:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     data_dir, dagster_home = Path(args.data_dir), Path(args.dagster_home)
-    day = dt.datetime.now(dt.UTC).date().isoformat()
+    day = dt.datetime.now(dt.UTC).date()
     with _demo_service(args).start() as service:
         print(f"Local VOD service on {service.endpoint} ({args.videos} videos in its catalog)")
-        layout = Layout(data_dir)
+        layout = Layout(data_dir.resolve())
         write_videos_csv(layout.videos_csv, unknown=max(1, args.videos // 50), seed=service.catalog.seed, size=service.catalog.size)
         print(f"Video set written to {layout.videos_csv}")
         print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={dagster_home})")
         started = time.monotonic()
-        run = subprocess.run(
-            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions", "--select", ",".join(DEMO_ASSETS), "--partition", day,
-             "--config-json", '{"loggers": {"console": {"config": {"log_level": "INFO"}}}}'],
-            env=_pipeline_env(data_dir, dagster_home, service.endpoint),
-        )
+        returncode = materialize(layout, day, _pipeline_env(data_dir, dagster_home, service.endpoint))
         seconds = time.monotonic() - started
-    if run.returncode != 0:
-        print(f"The Dagster run failed (exit {run.returncode}); see the log above.", file=sys.stderr)
+    if returncode != 0:
+        print(f"vod-stickers: the Dagster run failed (exit {returncode}); see the log above.", file=sys.stderr)
         return EXIT_RUN_FAILED
     print(f"\nDagster run finished in {seconds:.1f} s.\n")
     print(summary(layout))
     shell = Path(sys.executable).parent / "duckdb"
     print(
-        f"\nQuery it:  {os.path.relpath(shell)} -readonly {layout.warehouse}\n"
+        f"\nQuery it:  {os.path.relpath(shell)} -readonly {os.path.relpath(layout.warehouse)}\n"
+        f"Look at it: {os.path.relpath(layout.report(day))}   (open in a browser)\n"
         f"Browse it: make dev   (the Dagster UI at http://127.0.0.1:3000)"
     )
     return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.defs.resources import check_environment  # imports Dagster: only for this command
+
+    day = args.day or dt.datetime.now(dt.UTC).date()
+    assets = args.assets.split(",") if args.assets else DAY_ASSETS
+    # ConfigurationError -> exit 2, before anything runs. VOD settings matter only when fetching.
+    layout = check_environment(vod="sticker_responses" in assets)
+    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
+    env = dict(os.environ, DAGSTER_HOME=str(home), PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
+    home.mkdir(parents=True, exist_ok=True)
+    print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={home}, data in {layout.root})")
+    returncode = materialize(layout, day, env, assets=assets)
+    if returncode != 0:
+        print(
+            f"vod-stickers: the run of {day} failed; its first error line above says why "
+            "(the Runs page of the Dagster UI has the whole log)",
+            file=sys.stderr,
+        )
+        return EXIT_RUN_FAILED
+    print(f"Snapshot day {day} done: {layout.warehouse}, {layout.report(day)}")
+    return 0
+
+
+def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple[str, ...] | list[str] = DAY_ASSETS) -> int:
+    """Runs the day's assets (and their checks) with the `dagster` CLI, recorded in DAGSTER_HOME.
+
+    In a terminal, the fetch shows as a progress bar and Dagster logs only warnings and errors;
+    otherwise (CI, a pipe) every INFO line of the run is printed and no bar is drawn.
+    """
+    interactive = sys.stderr.isatty()
+    level = "WARNING" if interactive else "INFO"
+    command = [
+        sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions",
+        "--select", ",".join(assets), "--partition", day.isoformat(),
+        "--config-json", f'{{"loggers": {{"console": {{"config": {{"log_level": "{level}"}}}}}}}}',
+    ]
+    run = subprocess.Popen(command, env=env)
+    bar = FetchBar(layout, day) if interactive and "sticker_responses" in assets else None
+    if bar:
+        bar.follow(run)
+    return run.wait()
+
+
+class FetchBar:
+    """A terminal progress bar of the fetch a Dagster run is doing, read from the day's answers as they land.
+
+    The answers are flushed in batches of a few hundred videos, so the bar moves in steps.
+    """
+
+    def __init__(self, layout: Layout, day: dt.date):
+        self.layout, self.day = layout, day
+        self.started = time.time()
+        self.offset = 0
+
+    def follow(self, run: subprocess.Popen) -> None:
+        threading.Thread(target=self._watch, args=(run,), daemon=True).start()
+
+    def _fresh(self, path: Path) -> bool:
+        try:
+            return path.stat().st_mtime >= self.started - 1
+        except FileNotFoundError:
+            return False
+
+    def _watch(self, run: subprocess.Popen) -> None:
+        width = shutil.get_terminal_size().columns or 100  # a terminal that reports no width gets 100
+        with tqdm(desc=f"Fetching {self.day}", unit=" videos", ncols=min(width, 120), leave=True) as bar:
+            while run.poll() is None:
+                if bar.total is None and self._fresh(self.layout.day_videos(self.day)):
+                    bar.total = max(0, sum(1 for _ in open(self.layout.day_videos(self.day), "rb")) - 1)
+                if self._fresh(self.layout.answers(self.day)):
+                    bar.update((bar.total or bar.n) - bar.n)
+                    return
+                if self._fresh(self.layout.answers_in_progress(self.day)):
+                    bar.update(self._new_lines())
+                time.sleep(0.5)
+
+    def _new_lines(self) -> int:
+        with open(self.layout.answers_in_progress(self.day), "rb") as f:
+            f.seek(self.offset)
+            chunk = f.read()
+        self.offset += len(chunk)
+        return chunk.count(b"\n")
 
 
 def summary(layout: Layout) -> str:
@@ -156,10 +248,10 @@ def summary(layout: Layout) -> str:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     with _demo_service(args).start() as service:
-        print(f"Local VOD service on {service.endpoint}; starting the Dagster UI (Ctrl-C stops both)")
+        print(f"Local VOD service on {service.endpoint}; starting the Dagster UI on http://127.0.0.1:{args.ui_port} (Ctrl-C stops both)")
         env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), service.endpoint)
         ui = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml"],
+            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "--port", str(args.ui_port)],
             env=env,
             # Started from a script or in the background, SIGINT may arrive ignored; dagster dev
             # shuts down its webserver and daemon cleanly only on SIGINT.
@@ -173,34 +265,102 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return ui.wait()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vod-stickers", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+def cmd_recover(args: argparse.Namespace) -> int:
+    """Closes the runs whose process died, so their pool slots stop blocking the next runs."""
+    import dagster as dg  # heavy; only this command needs it in-process
 
-    serve = sub.add_parser("serve", help="run the local VOD service until Ctrl-C")
+    from pipeline.runs import close_dead_runs
+
+    home = Path(args.dagster_home).resolve()
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        closed = close_dead_runs(instance)
+    for run in closed:
+        print(f"Closed {run}")
+    print(f"{len(closed)} dead run(s) closed in {home}" + ("; re-run their days to resume them" if closed else ""))
+    return 0
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a day (YYYY-MM-DD): {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(prog="vod-stickers", description=__doc__, epilog=EPILOG, formatter_class=fmt)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, func, summary: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, description=description, epilog=EPILOG, formatter_class=fmt)
+        p.set_defaults(func=func)
+        return p
+
+    run = command(
+        "run", cmd_run, "run one snapshot day through Dagster with this environment's settings",
+        "Runs the daily_snapshot assets for one day (video set, ListDynamicImage for every video, Parquet,\n"
+        "warehouse, report) through Dagster, recorded in DAGSTER_HOME so the UI shows the run.\n"
+        "Configuration comes from the environment (ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET,\n"
+        "VOD_REGION or VOD_ENDPOINT, PIPELINE_DATA_DIR, ...; the README lists them) and is checked before the\n"
+        "run starts. In a terminal the fetch shows a progress bar.",
+    )
+    run.add_argument("--day", type=_day, default=None, help="snapshot day, YYYY-MM-DD (default: today, UTC)")
+    run.add_argument(
+        "--assets", default=None, metavar="A,B",
+        help=f"only these assets, comma-separated (default: all, {','.join(DAY_ASSETS)}); "
+        "e.g. stickers,warehouse,report to redo a day from its kept raw answers without calling VOD",
+    )
+
+    for name, func, text, description in [
+        ("demo", cmd_demo, "local VOD service + today's snapshot through Dagster + a summary",
+         "Starts the local VOD service, writes a video set for its catalog, runs today's snapshot through\n"
+         "Dagster (a progress bar in a terminal), then prints what the warehouse holds and where the report is."),
+        ("dev", cmd_dev, "local VOD service + the Dagster UI and daemon (dagster dev)",
+         "Starts the local VOD service and `dagster dev` (UI on http://127.0.0.1:3000, plus the daemon that\n"
+         "runs the schedule and backfills) against it, with the demo's data and Dagster instance. Ctrl-C stops both."),
+    ]:
+        p = command(name, func, text, description)
+        p.add_argument("--videos", type=int, default=1000, help="videos in the demo catalog (default: 1000)")
+        p.add_argument("--port", type=int, default=0, help="port of the local VOD service (0: a free one)")
+        p.add_argument("--data-dir", default=os.environ.get("PIPELINE_DATA_DIR") or "data", help="data directory (default: data)")
+        p.add_argument("--dagster-home", default="dagster_home", help="Dagster instance directory (default: dagster_home)")
+        if name == "dev":
+            p.add_argument("--ui-port", type=int, default=3000, help="port of the Dagster UI (default: 3000)")
+
+    serve = command(
+        "serve", cmd_serve, "run the local VOD service until Ctrl-C",
+        "Runs the local VOD service, a stand-in for Alibaba Cloud VOD's ListDynamicImage over HTTP on\n"
+        "loopback: both signature methods, error codes, flow control, latency and seeded faults.",
+    )
     _service_args(serve)
-    serve.set_defaults(func=cmd_serve)
 
-    videos = sub.add_parser("videos", help="write a videos.csv matching the local service's catalog")
-    videos.add_argument("--out", default="data/videos.csv")
-    videos.add_argument("--catalog-size", type=int, default=ServiceConfig().catalog_size)
-    videos.add_argument("--catalog-seed", type=int, default=ServiceConfig().catalog_seed)
+    videos = command(
+        "videos", cmd_videos, "write a videos.csv matching the local service's catalog",
+        "Writes a video set (a video_id column) of the local VOD service's synthetic catalog,\n"
+        "optionally with ids the catalog does not know (they end as 'not found').",
+    )
+    videos.add_argument("--out", default="data/videos.csv", help="where to write (default: data/videos.csv)")
+    videos.add_argument("--catalog-size", type=int, default=ServiceConfig().catalog_size, help="videos in the catalog")
+    videos.add_argument("--catalog-seed", type=int, default=ServiceConfig().catalog_seed, help="seed of the catalog")
     videos.add_argument("--count", type=int, default=None, help="catalog videos to include (default: all)")
     videos.add_argument("--unknown", type=int, default=0, help="extra ids the catalog does not know")
-    videos.set_defaults(func=cmd_videos)
+    recover = command(
+        "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",
+        "A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and keeps its\n"
+        "vod_api or warehouse pool slot, so later runs wait behind it. This marks such runs failed and frees\n"
+        "their slots; re-running their day then resumes the fetch where it stopped.",
+    )
+    recover.add_argument(
+        "--dagster-home", default=os.environ.get("DAGSTER_HOME") or "dagster_home",
+        help="Dagster instance directory (default: $DAGSTER_HOME, else dagster_home)",
+    )
+    return parser
 
-    for name, func, text in [
-        ("demo", cmd_demo, "local VOD service + today's partition through Dagster + a summary"),
-        ("dev", cmd_dev, "local VOD service + the Dagster UI (dagster dev)"),
-    ]:
-        p = sub.add_parser(name, help=text)
-        p.add_argument("--videos", type=int, default=1000, help="videos in the demo catalog")
-        p.add_argument("--port", type=int, default=0, help="port of the local VOD service (0: a free one)")
-        p.add_argument("--data-dir", default=os.environ.get("PIPELINE_DATA_DIR") or "data")
-        p.add_argument("--dagster-home", default="dagster_home")
-        p.set_defaults(func=func)
 
-    args = parser.parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ConfigurationError as err:

@@ -26,6 +26,7 @@ from pipeline.errors import (
     MalformedAnswer,
     RetryableError,
     Throttled,
+    TlsRejected,
     TransportFault,
     VodError,
     error_from_answer,
@@ -234,6 +235,13 @@ class VodClient:
             body = resp.content
         except requests.Timeout as exc:
             raise TransportFault("Timeout", _without_query(self._redact(str(exc)))) from None
+        except requests.exceptions.SSLError as exc:
+            raise TlsRejected(
+                "TlsCertificateRejected",
+                _without_query(self._redact(f"{exc}")),
+                hint=f"the TLS certificate of {self.host} could not be verified; check VOD_ENDPOINT, or give "
+                "the CA that signs it in REQUESTS_CA_BUNDLE",
+            ) from None
         except requests.RequestException as exc:
             message = f"{type(exc).__name__}: {exc}"
             raise TransportFault("ConnectionError", _without_query(self._redact(message))) from None

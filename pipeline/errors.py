@@ -93,6 +93,14 @@ class ClockSkew(FatalVodError):
     pass
 
 
+class TlsRejected(FatalVodError):
+    """The endpoint's TLS certificate could not be verified: every call would be refused the same way."""
+
+
+class FailingTooOften(FatalVodError):
+    """Most recent videos failed even after their retries: VOD or the way to it is down, not one video."""
+
+
 _CREDENTIALS_HINT = (
     "check ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
     "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials)"

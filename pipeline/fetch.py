@@ -6,6 +6,7 @@ number of videos; outcomes go to the caller's ``on_outcome`` as they arrive and 
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable
@@ -13,7 +14,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from pipeline.client import DynamicImages, VodClient
-from pipeline.errors import FatalVodError, VideoNotFound, VodError
+from pipeline.errors import FailingTooOften, FatalVodError, VideoNotFound, VodError
 from pipeline.raw import FetchSummary, Outcome, utc_now_iso
 
 
@@ -84,14 +85,18 @@ def fetch_all(
     on_outcome: Callable[[Outcome], None],
     on_progress: Callable[[Progress], None] | None = None,
     progress_every_s: float = 5.0,
+    failure_window: int = 100,
+    max_failure_rate: float = 0.5,
 ) -> FetchSummary:
     """Fetches every video, handing each outcome to ``on_outcome`` (from this thread) as it arrives.
 
     On a FatalVodError no new call starts; the calls under way finish and are handed over, then the
-    error is raised.
+    error is raised. So it is when more than ``max_failure_rate`` of the last ``failure_window``
+    videos failed after their retries (FailingTooOften): thousands of failing calls tell no more.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    recent = _FailureWindow(failure_window, max_failure_rate)
     summary = FetchSummary(asked=total, started_at=utc_now_iso())
     before = (client.calls.value, client.retries.value, client.throttled.value)
     started = time.monotonic()
@@ -129,6 +134,7 @@ def fetch_all(
                     continue
                 summary.count(outcome)
                 on_outcome(outcome)
+                fatal = fatal or recent.add(outcome)
             top_up()
             if on_progress and time.monotonic() - last_report >= progress_every_s:
                 last_report = time.monotonic()
@@ -144,3 +150,32 @@ def fetch_all(
         raise fatal
     report()
     return summary
+
+
+class _FailureWindow:
+    """The outcomes of the last ``size`` videos; says when too many of them failed."""
+
+    def __init__(self, size: int, max_rate: float):
+        if size < 1 or not 0 < max_rate <= 1:
+            raise ValueError(f"failure window {size} and rate {max_rate} must be >= 1 and in (0, 1]")
+        self.size = size
+        self.max_rate = max_rate
+        self._last: collections.deque[str | None] = collections.deque(maxlen=size)  # error code, or None
+        self._failed = 0
+
+    def add(self, outcome: Outcome) -> FailingTooOften | None:
+        if len(self._last) == self.size and self._last[0] is not None:
+            self._failed -= 1
+        failed = outcome.status == "failed"
+        self._last.append((outcome.error_code or "unknown error") if failed else None)
+        self._failed += failed
+        if len(self._last) < self.size or self._failed <= self.max_rate * self.size:
+            return None
+        common = collections.Counter(code for code in self._last if code is not None).most_common(3)
+        return FailingTooOften(
+            common[0][0],
+            f"{self._failed} of the last {self.size} videos failed after every retry "
+            f"({', '.join(f'{code} x{n}' for code, n in common)}), so the fetch stopped",
+            hint="VOD or the network to it is failing; the answers received are kept and a re-run of the "
+            "day asks only the videos still missing",
+        )

@@ -27,6 +27,10 @@ class Layout:
     def answers(self, day: dt.date) -> Path:
         return self.raw_dir(day) / "answers.jsonl"
 
+    def answers_in_progress(self, day: dt.date) -> Path:
+        """Where the answers of a fetch under way accumulate, one line per video, until renamed to answers."""
+        return self.raw_dir(day) / "answers.jsonl.partial"
+
     def fetch_summary(self, day: dt.date) -> Path:
         return self.raw_dir(day) / "fetch.json"
 
@@ -39,3 +43,7 @@ class Layout:
     @property
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
+
+    def report(self, day: dt.date) -> Path:
+        """The HTML report of a snapshot day."""
+        return self.root / "reports" / f"{PARTITION_KEY}={day.isoformat()}" / "stickers.html"

@@ -24,6 +24,7 @@ _WHOLE = r"^\+?\d{1,18}$"  # at most 18 digits: always fits int64
 _CREATION_TIME = "%Y-%m-%dT%H:%M:%SZ"
 _AUTH_KEY = r"(?i)(auth_key=)[^&#]*"
 _MAX_URL = 2048
+_HTTP = r"(?i)https?://[^/?#\s]+"
 _INT32_MAX = 2**31 - 1
 _SHOW = 60  # characters of a bad raw value quoted in a reason
 
@@ -66,7 +67,7 @@ class Normalizer:
             value = _text(raw[field])
             if field == "DynamicImageId":
                 reasons.add(value.isna(), "DynamicImageId is missing")
-            reasons.add(value.notna() & ~value.str.fullmatch(_ID).fillna(False).astype(bool), f"{field} " + _q(value) + " has characters no VOD id has")
+            reasons.add(value.notna() & ~value.str.fullmatch(_ID).fillna(False).astype(bool), f"{field} " + _q(value) + " is not a VOD id (1 to 128 letters, digits, - or _)")
             out[column] = value
 
         fmt = _text(raw["Format"]).str.lower()
@@ -101,7 +102,8 @@ class Normalizer:
         url = _text(raw["FileURL"])
         reasons.add(url.isna(), "FileURL is missing")
         reasons.add(url.str.len().fillna(0) > _MAX_URL, f"FileURL is longer than {_MAX_URL} characters")
-        out["file_url"] = url.str.split("?", n=1).str[0].str.split("#", n=1).str[0]
+        reasons.add(url.notna() & ~url.str.match(_HTTP).fillna(False).astype(bool), "FileURL " + _q(_redacted(url)) + " is not an http(s) address")
+        out["file_url"] = url.str.replace(r"[?#].*", "", regex=True)  # the query holds the auth_key
         signed_at = pd.to_numeric(url.str.extract(r"[?&]auth_key=(\d{1,12})-", expand=False), errors="coerce")
         out["url_expires_at"] = pd.to_datetime(signed_at + self.url_validity_s, unit="s", utc=True)
 
@@ -133,7 +135,7 @@ class Normalizer:
             index=raw.index,
         )
         for api, snake in API_FIELDS.items():
-            q[f"raw_{snake}"] = _as_string(raw[api]).str.replace(_AUTH_KEY, r"\1<redacted>", regex=True)
+            q[f"raw_{snake}"] = _redacted(_as_string(raw[api]))
         return q.astype(pandas_dtypes(QUARANTINE)).reset_index(drop=True)
 
 
@@ -164,6 +166,11 @@ def _item_list(record: dict[str, Any]) -> list[Any]:
 def _as_string(values: pd.Series) -> pd.Series:
     """Raw values as strings (a number VOD should have quoted becomes its text); None stays missing."""
     return values.astype("str")
+
+
+def _redacted(text: pd.Series) -> pd.Series:
+    """The auth_key token of signed URLs replaced: it is a secret for as long as it is valid."""
+    return text.str.replace(_AUTH_KEY, r"\1<redacted>", regex=True)
 
 
 def _text(values: pd.Series) -> pd.Series:

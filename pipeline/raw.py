@@ -1,7 +1,8 @@
 """The raw store: one JSON line per video and day, holding VOD's answer exactly as it came.
 
-A day's answers are appended to ``answers.jsonl.partial`` as they arrive and flushed in small batches,
-then renamed to ``answers.jsonl`` once every video has its outcome. Normalization reads only the
+A day's answers are appended to ``answers.jsonl.partial`` as they arrive and made durable in small
+batches; once every video has its outcome they are written to ``answers.jsonl`` in video-set order. A
+fetch that is interrupted (even killed) resumes from the partial file, asking only the videos missing. Normalization reads only the
 finished file, so it can be redone any time without calling VOD again.
 """
 
@@ -49,12 +50,20 @@ class FetchSummary:
     seconds: float = 0.0
     started_at: str | None = None
     finished_at: str | None = None
+    resumed: int = 0  # outcomes kept from an earlier, interrupted fetch of the day (not called again)
 
     def count(self, outcome: Outcome) -> None:
         setattr(self, outcome.status, getattr(self, outcome.status) + 1)
-        if outcome.status == "answered" and outcome.response:
-            items = outcome.response.get("DynamicImageList")
-            self.stickers += len(items) if isinstance(items, list) else 0
+        if outcome.status == "answered":
+            self.stickers += _sticker_count(outcome.response)
+
+    def carry_over(self, kept: dict[str, dict[str, Any]]) -> None:
+        """Adds the outcomes an interrupted fetch of the day had already made durable."""
+        for record in kept.values():
+            setattr(self, record["status"], getattr(self, record["status"]) + 1)
+            self.stickers += record["stickers"]
+        self.asked += len(kept)
+        self.resumed += len(kept)
 
 
 def utc_now_iso() -> str:
@@ -62,14 +71,20 @@ def utc_now_iso() -> str:
 
 
 class AnswerWriter:
-    """Appends outcomes to a day's partial answer file; ``commit()`` renames it into place."""
+    """Appends outcomes to a day's partial answer file; ``commit()`` puts it into place, in video-set order.
+
+    A partial file left by a run that was stopped or killed is picked up: its answered and not-found
+    records are kept (``done``) and only the other videos need calling again. A failed record, or a
+    line cut short by the kill, is dropped, so the video is asked again.
+    """
 
     def __init__(self, path: Path, *, flush_every: int = 200):
         self.path = path
         self.partial = path.with_name(path.name + ".partial")
         self.flush_every = flush_every
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.partial, "w", encoding="utf-8")
+        self.done: dict[str, dict[str, Any]] = _salvage(self.partial)
+        self._file = open(self.partial, "a", encoding="utf-8")
         self._pending = 0
 
     def write(self, outcome: Outcome) -> None:
@@ -83,16 +98,74 @@ class AnswerWriter:
         os.fsync(self._file.fileno())
         self._pending = 0
 
-    def commit(self) -> None:
+    def commit(self, order: list[str]) -> None:
+        """Writes the finished file with one record per video of ``order``, in that order.
+
+        The same day therefore gives the same file, and the same Parquet after it, whatever order the
+        answers arrived in and however many times the fetch was interrupted.
+        """
         self.flush()
         self._file.close()
-        os.replace(self.partial, self.path)
+        offsets: dict[str, tuple[int, int]] = {}
+        with open(self.partial, "rb") as src:
+            position = 0
+            for line in src:
+                if line.strip():
+                    offsets[_video_id_of(line)] = (position, len(line))
+                position += len(line)
+            missing = [video_id for video_id in order if video_id not in offsets]
+            if missing:
+                raise ValueError(f"{len(missing)} videos have no outcome yet (first: {missing[0]})")
+            tmp = self.path.with_name(f".{self.path.name}.tmp")
+            with open(tmp, "wb") as dst:
+                for video_id in order:
+                    start, size = offsets[video_id]
+                    src.seek(start)
+                    dst.write(src.read(size))
+                dst.flush()
+                os.fsync(dst.fileno())
+        os.replace(tmp, self.path)
+        self.partial.unlink()
 
     def close(self) -> None:
         """Keeps what was written (durable) without marking the day finished."""
         if not self._file.closed:
             self.flush()
             self._file.close()
+
+
+def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
+    """The final outcomes (answered or not found) of an unfinished file, which is rewritten to hold just
+    those; returns them by video id, without the answers themselves."""
+    if not partial.exists():
+        return {}
+    kept: dict[str, dict[str, Any]] = {}
+    tmp = partial.with_name(f".{partial.name}.tmp")
+    with open(partial, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+        for line in src:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # cut short by the kill
+            if record.get("status") in ("answered", "not_found") and record.get("video_id") not in kept:
+                dst.write(line if line.endswith("\n") else line + "\n")
+                kept[record["video_id"]] = {
+                    "status": record["status"],
+                    "stickers": _sticker_count(record.get("response")),
+                }
+        dst.flush()
+        os.fsync(dst.fileno())
+    os.replace(tmp, partial)
+    return kept
+
+
+def _video_id_of(line: bytes) -> str:
+    return json.loads(line)["video_id"]
+
+
+def _sticker_count(response: dict[str, Any] | None) -> int:
+    items = (response or {}).get("DynamicImageList")
+    return len(items) if isinstance(items, list) else 0
 
 
 def read_answers(path: Path) -> Iterator[dict[str, Any]]:

@@ -43,22 +43,28 @@ def fetch_day(
 ) -> FetchSummary:
     """Calls ListDynamicImage for every video of the day's set and keeps every answer under raw/.
 
-    Answers are flushed to disk in small batches as they arrive. On a FatalVodError the answers
-    received so far stay on disk (unfinished) and the error is raised.
+    Answers are made durable in small batches as they arrive. If the fetch stops (a FatalVodError, or
+    the process is killed), what arrived stays on disk, and the next fetch of the day calls VOD only
+    for the videos without an answer yet.
     """
     path = layout.day_videos(day)
     if not path.exists():
         raise ConfigurationError(f"No video set taken for {day}: materialize the videos asset for that day first")
     ids = read_video_ids(path)
     writer = AnswerWriter(layout.answers(day))
+    kept = {video_id: writer.done[video_id] for video_id in ids if video_id in writer.done}
+    todo = [video_id for video_id in ids if video_id not in kept]
     try:
         summary = fetch_all(
-            client, ids, total=len(ids), concurrency=concurrency, on_outcome=writer.write, on_progress=on_progress
+            client, todo, total=len(todo), concurrency=concurrency, on_outcome=writer.write, on_progress=on_progress
         )
-    except BaseException:
-        writer.close()  # keeps what arrived; the day stays unfinished
+    except BaseException as err:
+        writer.close()  # keeps what arrived; the day stays unfinished and the next fetch resumes it
+        if isinstance(getattr(err, "summary", None), FetchSummary):
+            err.summary.carry_over(kept)
         raise
-    writer.commit()
+    summary.carry_over(kept)
+    writer.commit(ids)
     write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
     return summary
 

@@ -1,14 +1,22 @@
-"""The command line a newcomer uses: the demo end to end, and the video-set writer."""
+"""The command line a newcomer uses, as real processes: the demo end to end, a day run, the video-set
+writer, help and exit codes."""
 
+import argparse
 import csv
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import duckdb
 
+from pipeline import cli
 from pipeline.localvod import Catalog
+from tests.conftest import KEY_ID, KEY_SECRET, write_videos
 
 CLI = [sys.executable, "-m", "pipeline.cli"]
 REPO = Path(__file__).resolve().parents[1]
@@ -28,6 +36,8 @@ def test_demo_runs_a_day_through_dagster_and_leaves_a_warehouse_to_query(tmp_pat
         asked, answered = con.execute("SELECT videos_asked, videos_answered FROM fetch_log").fetchall()[0]
     assert (asked, answered) == (153, 150)
     assert any((home / "history").iterdir())  # the run is in the Dagster instance, for `make dev` to show
+    report = next(line.split()[3] for line in run.stdout.splitlines() if line.startswith("Look at it: "))
+    assert (REPO / report).resolve() == next((data / "reports").glob("snapshot_date=*/stickers.html")).resolve()
 
 
 def test_videos_command_writes_the_catalog_ids(tmp_path):
@@ -39,7 +49,101 @@ def test_videos_command_writes_the_catalog_ids(tmp_path):
     assert len(ids) == 12 and sum(i in catalog for i in ids) == 10
 
 
-def test_every_subcommand_has_help():
-    for command in ("serve", "videos", "demo", "dev"):
+SUBCOMMANDS = ("run", "demo", "dev", "serve", "videos", "recover")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without any pipeline setting, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "VOD_", "DAGSTER_HOME", "PIPELINE_"))}
+    return {**env, **extra}
+
+
+def test_every_subcommand_has_help_with_the_exit_codes():
+    top = subprocess.run([*CLI, "--help"], capture_output=True, text=True)
+    assert top.returncode == 0
+    for command in SUBCOMMANDS:
+        assert command in top.stdout
+    for command in SUBCOMMANDS:
         run = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True)
-        assert run.returncode == 0 and "usage: vod-stickers" in run.stdout
+        assert run.returncode == 0 and run.stdout.startswith(f"usage: vod-stickers {command}")
+        assert "2  bad configuration" in run.stdout and "3  the Dagster run failed" in run.stdout
+
+
+def test_every_option_of_every_subcommand_says_what_it_is_for():
+    parser = cli.build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(commands) == set(SUBCOMMANDS)
+    for name, command in commands.items():
+        assert command.description, name
+        unexplained = [a.option_strings for a in command._actions if not a.help]
+        assert unexplained == [], name
+
+
+def test_run_with_a_missing_credential_exits_2_naming_the_variable(tmp_path):
+    data = tmp_path / "data"
+    run = subprocess.run(
+        [*CLI, "run", "--day", "2026-11-20"], capture_output=True, text=True, cwd=tmp_path,
+        env=clean_env(ALIBABA_CLOUD_ACCESS_KEY_ID="some-id", PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home")),
+    )
+    assert run.returncode == 2
+    assert run.stderr.splitlines()[0].startswith("vod-stickers: ALIBABA_CLOUD_ACCESS_KEY_SECRET is not set")
+    assert not (tmp_path / "home").exists()  # nothing was run
+
+
+def test_run_with_a_bad_day_or_no_video_set_exits_2(tmp_path):
+    bad_day = subprocess.run([*CLI, "run", "--day", "2026-13-01"], capture_output=True, text=True)
+    assert bad_day.returncode == 2 and "not a day (YYYY-MM-DD)" in bad_day.stderr
+    no_set = subprocess.run(
+        [*CLI, "run"], capture_output=True, text=True, cwd=tmp_path,
+        env=clean_env(ALIBABA_CLOUD_ACCESS_KEY_ID="id", ALIBABA_CLOUD_ACCESS_KEY_SECRET="secret", PIPELINE_DATA_DIR=str(tmp_path / "data")),
+    )
+    assert no_set.returncode == 2 and "No video set at" in no_set.stderr
+
+
+def test_a_run_that_fails_exits_3_and_says_why(tmp_path, vod_service):
+    service = vod_service(catalog_size=20, calls_per_second=None)
+    data = tmp_path / "data"
+    write_videos(service, data / "videos.csv")
+    run = subprocess.run(
+        [*CLI, "run", "--day", "2026-11-20"], capture_output=True, text=True, cwd=REPO, timeout=300,
+        env=clean_env(
+            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET="a-wrong-secret-Xy7",
+            VOD_ENDPOINT=service.endpoint, PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home"),
+        ),
+    )
+    assert run.returncode == 3
+    assert "SignatureDoesNotMatch" in run.stderr and "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in run.stderr
+    assert "a-wrong-secret-Xy7" not in run.stdout + run.stderr
+    assert run.stderr.rstrip().splitlines()[-1].startswith("vod-stickers: the run of 2026-11-20 failed")
+    assert "\r" not in run.stderr  # no progress bar when the output is not a terminal
+
+
+def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_service):
+    service = vod_service(catalog_size=40, calls_per_second=None)
+    data = tmp_path / "data"
+    write_videos(service, data / "videos.csv")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    run = subprocess.Popen(
+        [*CLI, "run", "--day", "2026-11-20"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+        env=clean_env(
+            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET,
+            VOD_ENDPOINT=service.endpoint, PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home"),
+        ),
+    )
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command ended
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    assert run.wait(timeout=300) == 0
+    text = screen.decode(errors="replace")
+    assert "Fetching 2026-11-20: 100%" in text and "40/40" in text
+    assert "Snapshot day 2026-11-20 done" in text
+    assert "INFO" not in text  # in a terminal, Dagster's INFO lines give way to the bar

@@ -11,12 +11,17 @@ from pipeline.defs.partitions import snapshot_days
 from pipeline.defs.resources import LakeResource, day_of
 
 
+BLOCKS = " Blocking: when it fails, the day is not published to the warehouse (fix the data, re-run stickers)."
+
+
 def _result(outcome: quality.CheckResult) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=outcome.passed, description=outcome.summary, metadata=outcome.metadata)
 
 
 def _lake_check(name: str, check: Callable, description: str) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=stickers, name=name, blocking=True, partitions_def=snapshot_days, description=description)
+    @dg.asset_check(
+        asset=stickers, name=name, blocking=True, partitions_def=snapshot_days, description=description + BLOCKS
+    )
     def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
         return _result(check(lake.layout(), day_of(context)))
 
@@ -42,7 +47,7 @@ positive_measures = _lake_check(
     blocking=True,
     partitions_def=snapshot_days,
     description="Every video asked has one outcome (asked = answered + not found + failed) and every "
-    "item VOD returned is a sticker row or a quarantined row.",
+    "item VOD returned is a sticker row or a quarantined row." + BLOCKS,
 )
 def fetch_reconciles(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
     layout = lake.layout()

@@ -14,4 +14,18 @@ def operator_errors() -> Iterator[None]:
         yield
     except (ConfigurationError, FatalVodError) as err:
         # Retrying cannot cure these: the run stops with the message, not a traceback to dig through.
-        raise dg.Failure(description=str(err), allow_retries=False) from err
+        raise dg.Failure(description=describe(err), allow_retries=False) from err
+
+
+def describe(err: ConfigurationError | FatalVodError) -> str:
+    """The failure's text, what to do on its first line: the UI and the CLI show that line first."""
+    if not isinstance(err, FatalVodError):
+        return str(err)
+    # VOD's own message may run over several lines (SignatureDoesNotMatch quotes its string to sign),
+    # so the code and the hint come first and VOD's words after.
+    first = f"VOD refused the call with {err.code}" + (f": {err.hint}" if err.hint else "")
+    details = [f"RequestId {err.request_id}" if err.request_id else "", f"HTTP {err.http_status}" if err.http_status else ""]
+    message = " ".join(err.message.split())
+    return "\n".join(
+        [first + (f" [{', '.join(d for d in details if d)}]" if any(details) else ""), *([f"VOD said: {message}"] if message else [])]
+    )

@@ -12,15 +12,20 @@ from pipeline.schema import STICKERS
 
 OWNERS = ["team:data-platform"]
 
+# Tags shown on every asset: which stage of the flow it is and where its data comes from.
+SOURCE = {"source": "alibaba-cloud-vod"}
+
 
 @dg.asset(
     partitions_def=snapshot_days,
     backfill_policy=one_run_per_day,
     group_name="ingest",
-    kinds={"csv"},
+    kinds={"python", "csv"},
     owners=OWNERS,
-    description="The set of VOD videos to snapshot that day: videos.csv checked (blank, duplicate and "
-    "malformed ids reported) and kept beside the day's answers.",
+    tags={"layer": "raw", **SOURCE},
+    description="The set of VOD videos to snapshot that day, read from videos.csv in the data directory "
+    "(one video_id per row). Blank, duplicate and malformed ids are reported in the log and in this "
+    "asset's metadata, then left out; the day's copy is kept beside its answers under raw/.",
 )
 def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     with operator_errors():
@@ -45,9 +50,12 @@ def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     group_name="ingest",
     kinds={"python", "json"},
     owners=OWNERS,
-    description="ListDynamicImage for every video of the day, signed, at the account's rate limit, "
-    "retried on throttling and server faults. VOD's answers are kept unchanged under raw/, one "
-    "record per video: answered, not found, or failed with its error.",
+    tags={"layer": "raw", **SOURCE},
+    description="Calls VOD's ListDynamicImage once for every video of the day: signed, at most "
+    "VOD_CALLS_PER_SECOND calls per second, retried on throttling and server faults. VOD's answers are "
+    "kept unchanged under raw/ (answers.jsonl), one record per video: answered, not found, or failed with "
+    "its error. The log shows progress every 5 seconds (videos done, calls per second, time left); the "
+    "metadata sums up the outcomes. Wrong credentials stop the run at the first answer.",
 )
 def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
     with operator_errors(), vod.client() as client:
@@ -81,6 +89,14 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             "throttled_answers": summary.throttled,
             "seconds": summary.seconds,
             "calls_per_second": round(summary.calls / summary.seconds, 1) if summary.seconds else 0.0,
+            "dagster/row_count": summary.asked,
+            "outcomes": dg.MetadataValue.md(
+                "| outcome | videos |\n|---|---|\n"
+                f"| answered | {summary.answered:,} |\n| not found | {summary.not_found:,} |\n"
+                f"| failed | {summary.failed:,} |\n| **asked** | **{summary.asked:,}** |\n\n"
+                f"{summary.calls:,} calls, {summary.retries:,} retries, {summary.throttled:,} throttled "
+                f"answers, {summary.seconds:.1f} s."
+            ),
         }
     )
 
@@ -90,8 +106,9 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     backfill_policy=one_run_per_day,
     deps=[sticker_responses],
     group_name="ingest",
-    kinds={"pandas", "parquet"},
+    kinds={"python", "pandas", "parquet"},
     owners=OWNERS,
+    tags={"layer": "lake", **SOURCE},
     description="The day's stickers as typed rows in Hive-partitioned Parquet "
     "(lake/stickers/snapshot_date=YYYY-MM-DD/). Rows that fail typing go to lake/quarantine with "
     "the reason; each video's outcome goes to lake/video_fetches. Re-running replaces the day whole.",

@@ -1,13 +1,14 @@
-"""Publish: the DuckDB warehouse analysts query, rebuilt and swapped in whole."""
+"""Publish: the DuckDB warehouse analysts query, rebuilt and swapped in whole, and the HTML report."""
 
 
 import dagster as dg
 
 from pipeline import warehouse as wh
 from pipeline.defs.failures import operator_errors
-from pipeline.defs.ingest import OWNERS, stickers
+from pipeline.defs.ingest import OWNERS, SOURCE, stickers
 from pipeline.defs.partitions import one_run_per_day, snapshot_days
-from pipeline.defs.resources import LakeResource
+from pipeline.defs.resources import LakeResource, day_of
+from pipeline.report import render as render_report
 
 
 @dg.asset(
@@ -16,8 +17,9 @@ from pipeline.defs.resources import LakeResource
     deps=[stickers],
     pool="warehouse",
     group_name="publish",
-    kinds={"duckdb"},
+    kinds={"python", "duckdb"},
     owners=OWNERS,
+    tags={"layer": "warehouse", **SOURCE},
     description="warehouse.duckdb: stickers of every snapshot, quarantine, video_fetches, fetch_log, and "
     "summaries of the newest snapshot (video_sticker_stats, daily_sticker_stats, format_stats). "
     "Built under a temporary name and swapped in with one rename, so readers are never blocked.",
@@ -32,5 +34,38 @@ def warehouse(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
             "path": dg.MetadataValue.path(str(layout.warehouse)),
             "tables": dg.MetadataValue.json(counts),
             "dagster/row_count": counts["stickers"],
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=snapshot_days,
+    backfill_policy=one_run_per_day,
+    deps=[warehouse],
+    group_name="publish",
+    kinds={"python", "duckdb", "html"},
+    owners=OWNERS,
+    tags={"layer": "report", **SOURCE},
+    description="reports/snapshot_date=YYYY-MM-DD/stickers.html: one self-contained page of charts for "
+    "the day (stickers per day by format, size and duration distributions, top videos by stickers and "
+    "by bytes, fetch health over time), read from the warehouse. Open it from the 'report' link in this "
+    "asset's metadata; it needs no network.",
+)
+def report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    with operator_errors():
+        rendered = render_report(lake.layout(), day_of(context))
+    context.log.info(f"Report written to {rendered.path} ({rendered.size_bytes / 1e3:.0f} KB)")
+    headline = rendered.headline
+    return dg.MaterializeResult(
+        metadata={
+            "report": dg.MetadataValue.url(rendered.path.as_uri()),
+            "path": dg.MetadataValue.path(str(rendered.path)),
+            "size_kb": round(rendered.size_bytes / 1e3, 1),
+            "charts": dg.MetadataValue.json(rendered.charts),
+            "summary": dg.MetadataValue.md(
+                f"**{headline['stickers_typed']:,}** stickers in **{headline['videos_with_stickers']:,}** of "
+                f"**{headline['videos_asked']:,}** videos ({headline['total_bytes'] / 1e6:,.1f} MB); "
+                f"{headline['videos_not_found']:,} not found, {headline['videos_failed']:,} failed."
+            ),
         }
     )

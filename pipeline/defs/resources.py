@@ -13,13 +13,23 @@ from pipeline.client import DEFAULT_REGION, Credentials, VodClient, resolve_endp
 from pipeline.errors import ConfigurationError
 from pipeline.layout import Layout
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
+from pipeline.videos import read_video_set
+
+
+# Credential fields of the vod resource -> the environment variable that sets each.
+CREDENTIAL_VARIABLES = {
+    "access_key_id": "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "access_key_secret": "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+}
 
 
 class VodResource(dg.ConfigurableResource):
     """ApsaraVideo VOD: credentials, endpoint and the account's call budget."""
 
-    access_key_id: str
-    access_key_secret: str
+    # Empty when the variable is not set, so the run fails with words an operator can act on
+    # (client() names the variable) rather than a config-schema error.
+    access_key_id: str = ""
+    access_key_secret: str = ""
     security_token: str | None = None
     region: str = DEFAULT_REGION
     endpoint: str | None = None
@@ -33,6 +43,12 @@ class VodResource(dg.ConfigurableResource):
 
     def client(self) -> VodClient:
         """A client for one run; raises ConfigurationError, before any call, when a setting is wrong."""
+        missing = [variable for field, variable in CREDENTIAL_VARIABLES.items() if not getattr(self, field)]
+        if missing:
+            raise ConfigurationError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the AccessKey "
+                "of a RAM user allowed vod:ListDynamicImage (README, 'Running against Alibaba Cloud VOD')"
+            )
         if self.concurrency < 1:
             raise ConfigurationError(f"concurrency must be at least 1 (VOD_CONCURRENCY), got {self.concurrency}")
         if not self.calls_per_second > 0:
@@ -99,12 +115,26 @@ def _settings_from_env() -> dict[str, object]:
     return settings
 
 
+def check_environment(*, vod: bool = True) -> Layout:
+    """Checks the environment as a run would, without starting one or calling VOD.
+
+    Raises ConfigurationError naming what to fix; returns the data directory's layout.
+    """
+    if vod:
+        plain = {field: os.environ.get(name, "") for field, name in CREDENTIAL_VARIABLES.items()}
+        settings = {**_settings_from_env(), "security_token": os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None}
+        VodResource(**plain, **settings).client().close()
+    layout = LakeResource(data_dir=os.environ.get("PIPELINE_DATA_DIR") or "data").layout()
+    read_video_set(layout.videos_csv)
+    return layout
+
+
 def resources() -> dict[str, dg.ConfigurableResource]:
     """The resources, configured from the environment (the README lists every variable)."""
     return {
         "vod": VodResource(
-            access_key_id=dg.EnvVar("ALIBABA_CLOUD_ACCESS_KEY_ID"),
-            access_key_secret=dg.EnvVar("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            # EnvVar keeps the values out of the run's stored config; an unset variable is left empty.
+            **{field: dg.EnvVar(name) for field, name in CREDENTIAL_VARIABLES.items() if os.environ.get(name)},
             **_settings_from_env(),
         ),
         "lake": LakeResource(data_dir=os.environ.get("PIPELINE_DATA_DIR") or "data"),

@@ -80,6 +80,7 @@ class ServiceConfig:
     xml_rate: float = 0.0  # XML although JSON was asked
     fault_seed: int = 0
     clock_skew_tolerance_s: float = 900.0
+    permission_denied: bool = False  # the caller authenticates but may not call ListDynamicImage (403 Forbidden)
 
     def __post_init__(self) -> None:
         rates = {kind: getattr(self, f"{kind}_rate") for kind in FAULT_KINDS}
@@ -474,6 +475,8 @@ class LocalVodService:
             raise _Refusal(
                 400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey.", "auth_errors"
             )
+        if self.config.permission_denied:
+            raise _Refusal(403, "Forbidden", "User not authorized to operate on the specified resource.", "auth_errors")
 
     def _check_freshness(self, timestamp: str, nonce: str) -> None:
         try:

@@ -1,0 +1,138 @@
+"""A fetch killed with SIGKILL, then started again: only the missing videos are called, and the day's
+Parquet and warehouse come out as those of a run that was never interrupted."""
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipeline import snapshot
+from pipeline.layout import Layout
+from tests.conftest import KEY_ID, KEY_SECRET, write_videos
+from tests.test_faults import stable_rows, take_day
+
+DAY = dt.date(2026, 11, 20)
+REPO = Path(__file__).resolve().parents[1]
+
+FETCH_IN_A_CHILD = """
+import datetime as dt, sys
+from pathlib import Path
+from pipeline import snapshot
+from pipeline.client import Credentials, VodClient
+from pipeline.layout import Layout
+root, endpoint, key_id, secret = sys.argv[1:]
+with VodClient(Credentials(key_id, secret), endpoint=endpoint, calls_per_second=100) as client:
+    snapshot.fetch_day(Layout(Path(root)), dt.date(2026, 11, 20), client, concurrency=8)
+"""
+
+# Warehouse columns that depend on how the fetch went rather than on what VOD holds.
+PER_RUN = {"calls", "retries", "throttled_answers", "seconds", "started_at", "finished_at", "request_id", "fetched_at",
+           "url_expires_at", "attempts"}
+
+
+def kill_mid_fetch(layout: Layout, command: list[str], env: dict[str, str] | None = None) -> int:
+    """Starts the day's fetch in a child process, SIGKILLs it once 200 answers are on disk; returns
+    how many whole outcomes the partial file holds."""
+    partial = layout.answers(DAY).with_name("answers.jsonl.partial")
+    child = subprocess.Popen(
+        command, env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (partial.exists() and partial.read_text().count("\n") >= 200):
+            assert child.poll() is None, "the fetch ended before it could be killed"
+            assert time.monotonic() < deadline, "no answers arrived"
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        assert child.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        child.kill()
+    whole = 0
+    for line in partial.read_text().splitlines():
+        try:
+            whole += json.loads(line)["status"] in ("answered", "not_found")
+        except ValueError:
+            pass  # the line being written at the kill
+    return whole
+
+
+def warehouse_tables(layout: Layout) -> dict[str, pd.DataFrame]:
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
+        tables = {}
+        for name in names:
+            frame = con.sql(f'SELECT * FROM "{name}"').to_arrow_table().to_pandas()
+            frame = frame.drop(columns=[c for c in frame.columns if c in PER_RUN])
+            tables[name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return tables
+
+
+def test_a_killed_fetch_resumes_with_only_the_missing_calls_and_the_same_outputs(vod_service, tmp_path):
+    service = vod_service(catalog_size=600, latency_ms=20)  # the service's own limit: 100 calls/s
+    killed, whole = Layout(tmp_path / "killed"), Layout(tmp_path / "whole")
+    for layout in (killed, whole):
+        write_videos(service, layout.videos_csv, unknown=10)
+        snapshot.take_video_set(layout, DAY)
+
+    kept = kill_mid_fetch(
+        killed, [sys.executable, "-c", FETCH_IN_A_CHILD, str(killed.root), service.endpoint, KEY_ID, KEY_SECRET]
+    )
+    assert 200 <= kept < 610
+    assert not killed.answers(DAY).exists()  # the day is not finished
+
+    before = service.stats["requests"]
+    summary = take_day(service, killed, calls_per_second=100)
+    # No video answered before the kill is asked again (retries of throttled calls aside).
+    assert service.stats["requests"] - before == summary.calls
+    assert summary.calls - summary.retries == 610 - kept
+    assert (summary.asked, summary.resumed, summary.not_found) == (610, kept, 10)
+
+    take_day(service, whole, calls_per_second=100)
+    pd.testing.assert_frame_equal(stable_rows(killed), stable_rows(whole))
+    killed_tables, whole_tables = warehouse_tables(killed), warehouse_tables(whole)
+    assert killed_tables.keys() == whole_tables.keys() and "fetch_log" in killed_tables
+    for name, frame in whole_tables.items():
+        pd.testing.assert_frame_equal(killed_tables[name], frame, obj=name)
+
+
+def test_a_killed_dagster_run_is_closed_by_recover_and_a_rerun_of_its_day_resumes(vod_service, tmp_path):
+    service = vod_service(catalog_size=600, latency_ms=20)
+    layout = Layout(tmp_path / "data")
+    write_videos(service, layout.videos_csv, unknown=10)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)  # the pools the repository configures
+    env = {
+        "DAGSTER_HOME": str(home),
+        "PIPELINE_DATA_DIR": str(layout.root),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        "VOD_ENDPOINT": service.endpoint,
+    }
+    materialize = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions",
+                   "--partition", DAY.isoformat(), "--select"]
+    kept = kill_mid_fetch(layout, [*materialize, "videos,sticker_responses"], env)
+
+    # The killed run still holds the vod_api pool slot: recover closes it.
+    recovered = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "recover", "--dagster-home", str(home)],
+        env={**os.environ, **env, "PYTHONWARNINGS": "ignore"}, capture_output=True, text=True, timeout=120,
+    )
+    assert recovered.returncode == 0, recovered.stderr
+    assert f"for {DAY}: its process" in recovered.stdout and "1 dead run(s) closed" in recovered.stdout
+
+    rerun = subprocess.run([*materialize, "sticker_responses"], env={**os.environ, **env}, capture_output=True,
+                           text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    summary = json.loads(layout.fetch_summary(DAY).read_text())
+    assert summary["resumed"] == kept and summary["calls"] - summary["retries"] == 610 - kept
+    assert summary["answered"] + summary["not_found"] == 610

@@ -1,0 +1,148 @@
+"""The service misbehaves, at seeded rates and for real over HTTP: every video still ends the day in
+exactly one state, and what was answered is exactly what a quiet service gives."""
+
+import datetime as dt
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipeline import lake, snapshot, warehouse
+from pipeline.client import Credentials
+from pipeline.errors import ClockSkew, CredentialsRejected, FailingTooOften, PermissionDenied
+from pipeline.layout import Layout
+from tests.conftest import KEY_ID, make_client, write_videos
+
+DAY = dt.date(2026, 11, 20)
+
+# Per call: 8% 500/503, 5% throttled, 2% slower than the read timeout, 3% dropped, 3% truncated JSON,
+# 3% HTML error pages, 3% XML although JSON was asked: 27% of the calls go wrong in one way or another.
+FAULTS = dict(
+    server_error_rate=0.08,
+    throttle_rate=0.05,
+    retry_after_ms=20,
+    slow_rate=0.02,
+    slow_seconds=1.0,
+    drop_rate=0.03,
+    truncated_rate=0.03,
+    html_rate=0.03,
+    xml_rate=0.03,
+    fault_seed=11,
+)
+# Columns that differ between any two fetches of the same catalog: when and by which call it was fetched.
+PER_CALL = ["request_id", "fetched_at", "url_expires_at"]
+
+
+def take_day(service, layout: Layout, day=DAY, **client_settings):
+    """The plain core's day: video set, fetch, normalize, publish (what the Dagster assets call)."""
+    snapshot.take_video_set(layout, day)
+    with make_client(service, **client_settings) as client:
+        summary = snapshot.fetch_day(layout, day, client, concurrency=8)
+    snapshot.normalize_day(layout, day)
+    warehouse.publish(layout)
+    return summary
+
+
+def unknown_ids(service, layout: Layout) -> set[str]:
+    """The ids of videos.csv the service's catalog does not hold."""
+    return set(pd.read_csv(layout.videos_csv)["video_id"]) - set(service.catalog.video_ids())
+
+
+def stable_rows(layout: Layout, day=DAY) -> pd.DataFrame:
+    rows = lake.read_partition(layout, "stickers", day).drop(columns=PER_CALL)
+    return rows.sort_values(["video_id", "dynamic_image_id"]).reset_index(drop=True)
+
+
+def test_every_fault_at_once_leaves_each_video_in_one_state_and_answered_rows_exact(vod_service, tmp_path):
+    faulty = vod_service(catalog_size=400, calls_per_second=None, **FAULTS)
+    quiet = vod_service(catalog_size=400, calls_per_second=None)
+    noisy_layout, quiet_layout = Layout(tmp_path / "faulty"), Layout(tmp_path / "quiet")
+    for service, layout in [(faulty, noisy_layout), (quiet, quiet_layout)]:
+        write_videos(service, layout.videos_csv, unknown=20)
+
+    # Three attempts per video, so that some videos exhaust them and end failed, with their reason.
+    summary = take_day(faulty, noisy_layout, max_attempts=3, read_timeout_s=0.3)
+    take_day(quiet, quiet_layout)
+
+    assert sum(faulty.stats["faults"].values()) > 100  # the faults really happened
+    assert summary.asked == 420 == summary.answered + summary.not_found + summary.failed
+    assert summary.failed > 0 and summary.retries > 100
+
+    fetches = lake.read_partition(noisy_layout, "video_fetches", DAY)
+    assert len(fetches) == 420 and fetches["video_id"].is_unique
+    by_status = fetches.groupby("status")["video_id"].agg(set)
+    unknown = unknown_ids(faulty, noisy_layout)
+    assert len(unknown) == 20 and by_status["not_found"] <= unknown  # unknown ids end not found (or failed)
+    assert not (by_status["answered"] & unknown)
+    assert {k: len(v) for k, v in by_status.items()} == {
+        "answered": summary.answered, "not_found": summary.not_found, "failed": summary.failed
+    }
+    failed = fetches[fetches["status"] == "failed"]
+    assert failed["error_code"].notna().all() and failed["error_message"].notna().all()
+
+    with duckdb.connect(str(noisy_layout.warehouse), read_only=True) as con:
+        asked, answered, not_found, failed_n = con.execute(
+            "SELECT videos_asked, videos_answered, videos_not_found, videos_failed FROM fetch_log"
+        ).fetchone()
+    assert asked == answered + not_found + failed_n == 420
+    assert failed_n == summary.failed
+
+    answered_ids = set(fetches.loc[fetches["status"] == "answered", "video_id"])
+    expected = stable_rows(quiet_layout)
+    expected = expected[expected["video_id"].isin(answered_ids)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(stable_rows(noisy_layout), expected)
+    assert lake.read_partition(noisy_layout, "quarantine", DAY).empty
+
+
+@pytest.mark.parametrize(
+    ("service_settings", "client_settings", "error", "words"),
+    [
+        ({}, {"credentials": Credentials(KEY_ID, "a-wrong-secret-Hh52")}, CredentialsRejected, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        ({"permission_denied": True}, {}, PermissionDenied, "vod:ListDynamicImage"),
+        ({"clock_skew_tolerance_s": -1.0}, {}, ClockSkew, "clock"),
+        ({"server_error_rate": 1.0}, {"max_attempts": 2}, FailingTooOften, "of the last 100 videos failed"),
+    ],
+    ids=["wrong-secret", "permission", "clock", "failure-rate"],
+)
+def test_a_persistent_failure_stops_early_with_one_message_and_keeps_what_arrived(
+    vod_service, layout, service_settings, client_settings, error, words
+):
+    service = vod_service(catalog_size=2000, calls_per_second=None, **service_settings)
+    write_videos(service, layout.videos_csv)
+    snapshot.take_video_set(layout, DAY)
+    with make_client(service, **client_settings) as client, pytest.raises(error, match=words) as stopped:
+        snapshot.fetch_day(layout, DAY, client, concurrency=8)
+    assert "a-wrong-secret-Hh52" not in str(stopped.value)
+    # Stopped early: at most the failure window plus the calls already under way, not 2,000 videos.
+    assert service.stats["requests"] < 400
+    partial = layout.answers(DAY).with_name("answers.jsonl.partial")
+    assert not layout.answers(DAY).exists() and partial.exists()
+    assert sum(1 for _ in open(partial)) == stopped.value.summary.answered + stopped.value.summary.failed
+
+
+def test_after_a_stop_the_rerun_asks_only_the_videos_still_missing(vod_service, layout):
+    service = vod_service(catalog_size=300, calls_per_second=None)
+    write_videos(service, layout.videos_csv)
+    snapshot.take_video_set(layout, DAY)
+    with make_client(service) as client:
+        snapshot.fetch_day(layout, DAY, client, concurrency=4)
+    finished = layout.answers(DAY).read_text().splitlines(keepends=True)
+    # The state a stopped fetch leaves: 120 whole answers, one failed video, and a line cut short.
+    failed = json.loads(finished[120]) | {"status": "failed", "error_code": "ServiceUnavailable", "response": None}
+    layout.answers(DAY).unlink()
+    layout.answers(DAY).with_name("answers.jsonl.partial").write_text(
+        "".join(finished[:120]) + json.dumps(failed) + "\n" + finished[121][:40]
+    )
+    before = service.stats["requests"]
+    with make_client(service) as client:
+        resumed = snapshot.fetch_day(layout, DAY, client, concurrency=4)
+    assert service.stats["requests"] - before == 180  # 300 minus the 120 answers kept
+    assert (resumed.asked, resumed.answered, resumed.resumed) == (300, 300, 120)
+    assert content(layout.answers(DAY).read_text().splitlines()) == content(finished)
+
+
+def content(lines):
+    """Each video's outcome and sticker ids, in file order: what does not change from call to call."""
+    records = [json.loads(line) for line in lines]
+    return [(r["video_id"], r["status"], [i["DynamicImageId"] for i in r["response"]["DynamicImageList"]]) for r in records]

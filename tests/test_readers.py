@@ -1,0 +1,124 @@
+"""Readers during writes: an analyst's process querying the warehouse, and a dashboard scanning the lake,
+while days are re-published and re-written. Every read sees the old data or the new, whole."""
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import duckdb
+import pyarrow.dataset as ds
+
+from pipeline import lake, snapshot, warehouse
+from tests.conftest import make_client, write_videos
+
+DAY1, DAY2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)
+
+# An analyst's session, querying in a loop: either one read-only connection held open all along, or a
+# new one per query. Each query compares the stickers table with the fetch_log in one statement.
+# (Within one process DuckDB shares a file's open database between its connections, so the two
+# kinds of analyst are two processes.)
+ANALYST = """
+import json, os, sys, duckdb
+path, stop, mode = sys.argv[1:]
+QUERY = (
+    "SELECT (SELECT count(*) FROM stickers), (SELECT sum(stickers_typed) FROM fetch_log), "
+    "(SELECT count(DISTINCT snapshot_date) FROM stickers)"
+)
+held = duckdb.connect(path, read_only=True) if mode == "held" else None
+while not os.path.exists(stop):
+    try:
+        if held is not None:
+            row = held.execute(QUERY).fetchone()
+        else:
+            with duckdb.connect(path, read_only=True) as fresh:
+                row = fresh.execute(QUERY).fetchone()
+        print(json.dumps(row), flush=True)
+    except Exception as err:
+        print(json.dumps(["error", repr(err)]), flush=True)
+"""
+
+
+def fetch_and_normalize(service, layout, day):
+    snapshot.take_video_set(layout, day)
+    with make_client(service) as client:
+        snapshot.fetch_day(layout, day, client, concurrency=8)
+    return snapshot.normalize_day(layout, day)
+
+
+def test_an_analyst_querying_in_a_loop_sees_old_or_new_data_whole_while_publishing(vod_service, layout, tmp_path):
+    service = vod_service(catalog_size=150, calls_per_second=None)
+    write_videos(service, layout.videos_csv)
+    one_day = fetch_and_normalize(service, layout, DAY1).stickers
+    warehouse.publish(layout)
+
+    stop = tmp_path / "stop"
+    analysts = {
+        mode: subprocess.Popen(
+            [sys.executable, "-c", ANALYST, str(layout.warehouse), str(stop), mode], stdout=subprocess.PIPE, text=True
+        )
+        for mode in ("held", "fresh")
+    }
+    try:
+        time.sleep(1.5)  # the analysts' queries are under way
+        fetch_and_normalize(service, layout, DAY2)
+        for _ in range(5):
+            warehouse.publish(layout)  # never waits on the analysts' open connections
+        time.sleep(1.0)
+    finally:
+        stop.touch()
+        results = {
+            mode: [tuple(json.loads(line)) for line in process.communicate(timeout=30)[0].splitlines()]
+            for mode, process in analysts.items()
+        }
+    old, new = (one_day, one_day, 1), (2 * one_day, 2 * one_day, 2)
+    assert all(len(rows) > 10 for rows in results.values())
+    assert set(results["held"]) == {old}  # the open connection keeps its consistent old view
+    assert set(results["fresh"]) == {old, new}  # new connections see the old, then the new data, whole
+    assert results["fresh"][-1] == new
+
+
+def test_a_dashboard_scanning_the_lake_in_a_loop_never_sees_a_missing_or_half_written_day(vod_service, layout):
+    service = vod_service(catalog_size=150, calls_per_second=None)
+    write_videos(service, layout.videos_csv)
+    for day in (DAY1, DAY2):
+        fetch_and_normalize(service, layout, day)
+    full = lake.read_partition(layout, "stickers", DAY2)
+    half = full.iloc[: len(full) // 2]
+    stickers = layout.lake_table("stickers")
+    scans: list[dict[str, int] | Exception] = []
+    stop = threading.Event()
+
+    def dashboard():
+        glob = str(stickers / "*" / "*.parquet")
+        while not stop.is_set():
+            try:
+                rows = duckdb.sql(
+                    f"SELECT snapshot_date::VARCHAR, count(*) FROM read_parquet('{glob}', hive_partitioning = true) GROUP BY 1"
+                ).fetchall()
+                scans.append(dict(rows))
+                table = ds.dataset(stickers, format="parquet", partitioning="hive").to_table(columns=["snapshot_date"])
+                counts = table.group_by("snapshot_date").aggregate([([], "count_all")])
+                scans.append(dict(zip(map(str, counts["snapshot_date"].to_pylist()), counts["count_all"].to_pylist())))
+            except Exception as err:  # noqa: BLE001 - any failed read is what the test looks for
+                scans.append(err)
+
+    reader = threading.Thread(target=dashboard)
+    reader.start()
+    try:
+        for i in range(30):  # re-write day 2, alternating a full and a half day
+            with lake.PartitionWriter(layout, "stickers", DAY2) as writer:
+                writer.write(half if i % 2 == 0 else full)
+                writer.commit()
+    finally:
+        stop.set()
+        reader.join()
+    errors = [s for s in scans if isinstance(s, Exception)]
+    assert not errors
+    counts = {(s[str(DAY1)], s[str(DAY2)]) for s in scans}
+    assert counts <= {(len(full), len(full)), (len(full), len(half))}
+    assert len(scans) > 10
+    assert os.listdir(layout.lake_partition("stickers", DAY2)) == ["part-0.parquet"]

@@ -1,0 +1,134 @@
+"""Re-runs, concurrent runs and backfills through Dagster: the same outputs every time, no duplicate rows,
+every partition and the warehouse consistent."""
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipeline import lake
+from tests.conftest import KEY_ID, KEY_SECRET, expected_stickers, write_videos
+from tests.test_dagster import DAY, env, instance, run_day  # noqa: F401 - fixtures
+
+REPO = Path(__file__).resolve().parents[1]
+TABLES = ("stickers", "quarantine", "video_fetches")
+
+
+def lake_digest(layout, day):
+    """Each lake table's partition of the day, byte for byte."""
+    return {t: hashlib.sha256(lake.partition_path(layout, t, day).read_bytes()).hexdigest() for t in TABLES}
+
+
+def warehouse_rows(layout, *tables):
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+
+
+def test_rerunning_each_step_any_number_of_times_gives_the_same_outputs(env, vod_service, instance):  # noqa: F811
+    service = vod_service(catalog_size=60, calls_per_second=None, server_error_rate=0.1, fault_seed=3)
+    layout = env(service)
+    write_videos(service, layout.videos_csv, unknown=3)
+    day = dt.date.fromisoformat(DAY)
+    assert run_day(instance).success
+    first_lake = lake_digest(layout, day)
+    first = warehouse_rows(layout, "stickers", "video_sticker_stats", "format_stats", "daily_sticker_stats")
+
+    for _ in range(3):  # normalization and publishing again, from the kept raw answers
+        assert run_day(instance, assets=["stickers", "warehouse"]).success
+        assert lake_digest(layout, day) == first_lake
+        assert warehouse_rows(layout, "stickers", "video_sticker_stats", "format_stats", "daily_sticker_stats") == first
+    assert run_day(instance, assets=["warehouse"]).success
+    assert warehouse_rows(layout, "stickers")["stickers"] == first["stickers"]
+
+    assert run_day(instance).success  # the whole day again, calling VOD again
+    again = warehouse_rows(layout, "video_sticker_stats", "format_stats", "daily_sticker_stats")
+    assert again == {k: v for k, v in first.items() if k != "stickers"}
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT dynamic_image_id) FROM stickers").fetchone() == (
+            expected_stickers(service),
+        ) * 2
+        assert con.execute("SELECT count(*) FROM fetch_log").fetchone()[0] == 1
+
+
+def test_two_days_at_once_then_a_backfill_leave_every_partition_and_the_warehouse_consistent(
+    env, vod_service, instance, tmp_path  # noqa: F811
+):
+    service = vod_service(catalog_size=200, calls_per_second=100)
+    layout = env(service)
+    write_videos(service, layout.videos_csv, unknown=4)
+    home = tmp_path / "dagster_home_cli"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)
+
+    # Two runs for different days at once, in two processes sharing one Dagster instance and data dir.
+    days_at_once = ["2026-11-16", "2026-11-17"]
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
+             "--tags", json.dumps({"dagster/partition": day})],
+            env={**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": "ignore"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for day in days_at_once
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err[-2000:]
+
+    # A backfill of the three days after: one run per day.
+    backfill = ["2026-11-18", "2026-11-19", "2026-11-20"]
+    for day in backfill:
+        assert run_day(instance, day=day).success
+
+    expected = expected_stickers(service)
+    days = days_at_once + backfill
+    assert [d.isoformat() for d in lake.partition_days(layout, "stickers")] == days
+    for day in days:
+        summary = json.loads(layout.fetch_summary(dt.date.fromisoformat(day)).read_text())
+        assert (summary["asked"], summary["answered"], summary["not_found"], summary["failed"]) == (204, 200, 4, 0)
+        assert len(lake.read_partition(layout, "stickers", dt.date.fromisoformat(day))) == expected
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        per_day = con.execute("SELECT snapshot_date::VARCHAR, count(*) FROM stickers GROUP BY 1 ORDER BY 1").fetchall()
+        assert per_day == [(day, expected) for day in days]
+        log = con.execute(
+            "SELECT snapshot_date::VARCHAR, videos_asked, videos_answered + videos_not_found + videos_failed, "
+            "stickers_typed FROM fetch_log ORDER BY 1"
+        ).fetchall()
+        assert log == [(day, 204, 204, expected) for day in days]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("VOD_CONCURRENCY", "0", "VOD_CONCURRENCY"),
+        ("VOD_REGION", "mars-1", "Unknown VOD region 'mars-1'"),
+        ("VOD_ENDPOINT", "http://vod.example.com", "plain http"),
+    ],
+)
+def test_more_bad_settings_stop_before_the_first_call(env, vod_service, instance, variable, value, words):  # noqa: F811
+    service = vod_service(catalog_size=5, calls_per_second=None)
+    settings = {variable: value} if variable != "VOD_REGION" else {variable: value, "VOD_ENDPOINT": None}
+    layout = env(service, **settings)
+    write_videos(service, layout.videos_csv)
+    result = run_day(instance, raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert words in failure.event_specific_data.user_failure_data.description.splitlines()[0]
+    assert service.stats["requests"] == 0
+
+
+def test_a_data_directory_that_cannot_be_written_stops_before_the_first_call(env, vod_service, instance, tmp_path):  # noqa: F811
+    service = vod_service(catalog_size=5, calls_per_second=None)
+    env(service, PIPELINE_DATA_DIR=str(tmp_path / "a-file" / "data"))
+    (tmp_path / "a-file").write_text("not a directory")
+    result = run_day(instance, raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    first_line = failure.event_specific_data.user_failure_data.description.splitlines()[0]
+    assert "cannot be written" in first_line and "PIPELINE_DATA_DIR" in first_line
+    assert service.stats["requests"] == 0
