@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import lake, snapshot, warehouse
 from pipeline.client import Credentials
+from pipeline.defs.failures import describe
 from pipeline.errors import ClockSkew, CredentialsRejected, FailingTooOften, PermissionDenied
 from pipeline.layout import Layout
 from tests.conftest import KEY_ID, make_client, write_videos
@@ -114,6 +115,7 @@ def test_a_persistent_failure_stops_early_with_one_message_and_keeps_what_arrive
     with make_client(service, **client_settings) as client, pytest.raises(error, match=words) as stopped:
         snapshot.fetch_day(layout, DAY, client, concurrency=8)
     assert "a-wrong-secret-Hh52" not in str(stopped.value)
+    assert words in describe(stopped.value).splitlines()[0]  # the first line an operator sees in Dagster
     # Stopped early: at most the failure window plus the calls already under way, not 2,000 videos.
     assert service.stats["requests"] < 400
     partial = layout.answers(DAY).with_name("answers.jsonl.partial")
