@@ -36,12 +36,17 @@ class PartitionWriter:
         self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         self.rows = 0
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if frame.empty:
+    def write(self, rows: pd.DataFrame | pa.Table) -> None:
+        """Appends rows typed as in the schema (the partition key column, if present, is dropped)."""
+        if isinstance(rows, pa.Table):
+            names = [n for n in rows.column_names if n != PARTITION_KEY]
+            table = rows.select(names).cast(self.schema)
+        else:
+            table = pa.Table.from_pandas(rows.drop(columns=[PARTITION_KEY]), schema=self.schema, preserve_index=False)
+        if table.num_rows == 0:
             return
-        table = pa.Table.from_pandas(frame.drop(columns=[PARTITION_KEY]), schema=self.schema, preserve_index=False)
         self._writer.write_table(table)
-        self.rows += len(frame)
+        self.rows += table.num_rows
 
     def commit(self) -> int:
         """Renames the finished file into place and removes any other file of the old partition."""

@@ -1,0 +1,212 @@
+-- Typing of raw answers, run by pipeline/normalize.py in an in-process DuckDB. Statements are named by
+-- the comment before them.
+--
+-- `lists_typed` and `lists` read raw records into one row per video with its items parsed (every field
+-- as text) and each item's JSON type. `lists_typed` reads the answer file in one pass with the items'
+-- shape declared: the fast way, for answers whose items are all objects (or null). `lists` reads the
+-- relation raw_records (VOD's answer as JSON text) and takes any shape of item, skipping the first
+-- `skip` records. The other statements type one chunk of those rows at a time, the relation `answers`
+-- (with a `position` in the day), with the variables snapshot_date and url_validity_s set.
+
+-- name: lists_typed
+SELECT
+    * EXCLUDE (response),
+    CASE WHEN status = 'answered' THEN response.DynamicImageList END AS items,
+    CASE WHEN status = 'answered'
+         THEN list_transform(response.DynamicImageList, lambda x: CASE WHEN x IS NULL THEN 'NULL' ELSE 'OBJECT' END)
+         END AS item_types
+FROM read_json(
+    getvariable('answers_path'),
+    format = 'newline_delimited',
+    hive_partitioning = false,
+    columns = {
+        video_id: 'VARCHAR', status: 'VARCHAR', fetched_at: 'VARCHAR', attempts: 'BIGINT', request_id: 'VARCHAR',
+        http_status: 'BIGINT', error_code: 'VARCHAR', error_message: 'VARCHAR',
+        response: 'STRUCT(DynamicImageList STRUCT(CreationTime VARCHAR, Duration VARCHAR, DynamicImageId VARCHAR, FileSize VARCHAR, FileURL VARCHAR, Format VARCHAR, Fps VARCHAR, Height VARCHAR, Width VARCHAR, JobId VARCHAR, VideoId VARCHAR)[])'
+    }
+);
+
+-- name: answer_file
+CREATE OR REPLACE TEMP VIEW raw_records AS
+SELECT * FROM read_json(
+    getvariable('answers_path'),
+    format = 'newline_delimited',
+    hive_partitioning = false,
+    columns = {
+        video_id: 'VARCHAR', status: 'VARCHAR', fetched_at: 'VARCHAR', attempts: 'BIGINT', request_id: 'VARCHAR',
+        http_status: 'BIGINT', error_code: 'VARCHAR', error_message: 'VARCHAR', response: 'JSON'
+    }
+);
+
+-- name: lists
+SELECT
+    * EXCLUDE (response),
+    CASE WHEN status = 'answered' AND json_type(response, '$.DynamicImageList') = 'ARRAY'
+         THEN from_json(response -> '$.DynamicImageList', '[{"CreationTime": "VARCHAR", "Duration": "VARCHAR", "DynamicImageId": "VARCHAR", "FileSize": "VARCHAR", "FileURL": "VARCHAR", "Format": "VARCHAR", "Fps": "VARCHAR", "Height": "VARCHAR", "Width": "VARCHAR", "JobId": "VARCHAR", "VideoId": "VARCHAR"}]') END AS items,
+    CASE WHEN status = 'answered' AND json_type(response, '$.DynamicImageList') = 'ARRAY'
+         THEN json_type(response, '$.DynamicImageList[*]') END AS item_types
+FROM raw_records
+OFFSET getvariable('skip');
+
+-- name: macros
+CREATE OR REPLACE TEMP MACRO text_of(x) AS nullif(trim(x), '');
+-- A raw value quoted for a reason, cut short when long.
+CREATE OR REPLACE TEMP MACRO q(x) AS
+    '''' || CASE WHEN length(coalesce(x, '')) > 60 THEN left(x, 60) || '...' ELSE coalesce(x, '') END || '''';
+-- Trimmed text that is a whole number: an optional '+' and 1 to 18 digits (so it always fits BIGINT).
+CREATE OR REPLACE TEMP MACRO digits_of(t) AS CASE WHEN starts_with(t, '+') THEN substr(t, 2) ELSE t END;
+CREATE OR REPLACE TEMP MACRO whole(t) AS
+    CASE WHEN length(digits_of(t)) BETWEEN 1 AND 18 AND trim(digits_of(t), '0123456789') = ''
+         THEN CAST(digits_of(t) AS BIGINT) END;
+-- Trimmed text `t` present, but its whole number `n` not positive or above `maximum`.
+CREATE OR REPLACE TEMP MACRO bad_whole(t, n, maximum) AS t IS NOT NULL AND coalesce(NOT (n > 0 AND n <= maximum), true);
+CREATE OR REPLACE TEMP TABLE seen_ids (id VARCHAR);
+
+-- name: video_fetches
+SELECT
+    getvariable('snapshot_date')::DATE               AS snapshot_date,
+    video_id,
+    status,
+    coalesce(len(items), 0)::INTEGER                 AS stickers_returned,
+    error_code,
+    error_message,
+    request_id,
+    http_status::INTEGER                             AS http_status,
+    attempts::INTEGER                                AS attempts,
+    fetched_at::TIMESTAMPTZ                          AS fetched_at
+FROM answers
+ORDER BY position;
+
+-- name: typed
+-- Every item of the chunk, in order: its typed columns, its raw values, and `reason`: '' when it
+-- passes every check on its own, else every check it failed, in words. A sticker id that comes twice
+-- is found by pipeline/normalize.py, across the day.
+WITH items AS (
+    SELECT position, video_id AS asked, request_id, fetched_at::TIMESTAMPTZ AS fetched_at,
+           unnest(items) AS item, unnest(item_types) AS item_type, unnest(range(len(items))) AS item_index
+    FROM answers
+    WHERE items IS NOT NULL
+),
+raw AS (
+    SELECT
+        position, asked, request_id, fetched_at, item_index::INTEGER AS item_index,
+        item_type IS DISTINCT FROM 'OBJECT' AS not_an_object,
+        item.CreationTime   AS raw_creation_time,
+        item.Duration       AS raw_duration,
+        item.DynamicImageId AS raw_dynamic_image_id,
+        item.FileSize       AS raw_file_size,
+        item.FileURL        AS raw_file_url,
+        item.Format         AS raw_format,
+        item.Fps            AS raw_fps,
+        item.Height         AS raw_height,
+        item.Width          AS raw_width,
+        item.JobId          AS raw_job_id,
+        item.VideoId        AS raw_video_id
+    FROM items
+),
+trimmed AS (
+    SELECT
+        *,
+        text_of(raw_video_id)          AS t_video_id,
+        text_of(raw_dynamic_image_id)  AS dynamic_image_id,
+        text_of(raw_job_id)            AS job_id,
+        lower(text_of(raw_format))     AS format,
+        text_of(raw_creation_time)     AS t_creation_time,
+        text_of(raw_duration)          AS t_duration,
+        text_of(raw_fps)               AS t_fps,
+        text_of(raw_width)             AS t_width,
+        text_of(raw_height)            AS t_height,
+        text_of(raw_file_size)         AS t_file_size,
+        text_of(raw_file_url)          AS t_file_url
+    FROM raw
+),
+checked AS (
+    SELECT
+        *,
+        try_strptime(t_creation_time, '%Y-%m-%dT%H:%M:%SZ') AS creation_naive,
+        TRY_CAST(t_duration AS DOUBLE)                        AS duration_s,
+        whole(t_fps)                                          AS fps_n,
+        whole(t_width)                                        AS width_n,
+        whole(t_height)                                       AS height_n,
+        whole(t_file_size)                                    AS file_size_n,
+        strpos(t_file_url, 'auth_key=')                       AS auth_at
+    FROM trimmed
+),
+flagged AS (
+    SELECT
+        *,
+        not_an_object OR t_video_id IS NULL OR t_video_id <> asked OR dynamic_image_id IS NULL
+        OR NOT regexp_full_match(dynamic_image_id, '[A-Za-z0-9_\-]{1,128}')
+        OR coalesce(NOT regexp_full_match(job_id, '[A-Za-z0-9_\-]{1,128}'), false)
+        OR coalesce(format NOT IN ('gif', 'webp'), true) OR creation_naive IS NULL
+        OR coalesce(NOT (isfinite(duration_s) AND duration_s > 0), true)
+        OR bad_whole(t_fps, fps_n, 2147483647) OR bad_whole(t_width, width_n, 2147483647)
+        OR bad_whole(t_height, height_n, 2147483647) OR file_size_n IS NULL
+        OR bad_whole(t_file_size, file_size_n, 9223372036854775807)
+        OR t_file_url IS NULL OR length(t_file_url) > 2048                   AS bad,
+        -- The leftmost [?&]auth_key=<1 to 12 digits>- is nearly always the first 'auth_key=': read it
+        -- with string functions, and only fall back to the regular expression when it is not.
+        CASE WHEN substr(t_file_url, auth_at - 1, 1) IN ('?', '&')
+                  AND length(split_part(substr(t_file_url, auth_at + 9, 14), '-', 1)) BETWEEN 1 AND 12
+                  AND trim(split_part(substr(t_file_url, auth_at + 9, 14), '-', 1), '0123456789') = ''
+                  AND contains(substr(t_file_url, auth_at + 9, 14), '-')
+             THEN split_part(substr(t_file_url, auth_at + 9, 14), '-', 1)
+             ELSE regexp_extract(t_file_url, '[?&]auth_key=([0-9]{1,12})-', 1) END AS auth_signed_at
+    FROM checked
+)
+SELECT
+    getvariable('snapshot_date')::DATE                        AS snapshot_date,
+    asked                                                     AS video_id,
+    dynamic_image_id,
+    job_id,
+    format,
+    creation_naive::TIMESTAMPTZ                               AS creation_time,  -- without ICU: as UTC
+    duration_s,
+    TRY_CAST(fps_n AS INTEGER)                                AS fps,
+    TRY_CAST(width_n AS INTEGER)                              AS width,
+    TRY_CAST(height_n AS INTEGER)                             AS height,
+    file_size_n                                               AS file_size_bytes,
+    split_part(split_part(t_file_url, '?', 1), '#', 1)        AS file_url,
+    to_timestamp(TRY_CAST(auth_signed_at AS BIGINT) + getvariable('url_validity_s')) AS url_expires_at,
+    request_id,
+    fetched_at,
+    item_index,
+    CASE WHEN bad THEN concat_ws('; ',
+        CASE WHEN not_an_object THEN 'the item is not a JSON object' END,
+        CASE WHEN t_video_id IS NULL THEN 'VideoId is missing' END,
+        CASE WHEN t_video_id <> asked THEN 'VideoId ' || q(t_video_id) || ' is not the video asked for (' || asked || ')' END,
+        CASE WHEN dynamic_image_id IS NULL THEN 'DynamicImageId is missing' END,
+        CASE WHEN NOT regexp_full_match(dynamic_image_id, '[A-Za-z0-9_\-]{1,128}')
+             THEN 'DynamicImageId ' || q(dynamic_image_id) || ' has characters no VOD id has' END,
+        CASE WHEN NOT regexp_full_match(job_id, '[A-Za-z0-9_\-]{1,128}')
+             THEN 'JobId ' || q(job_id) || ' has characters no VOD id has' END,
+        CASE WHEN format IS NULL THEN 'Format is missing' END,
+        CASE WHEN format NOT IN ('gif', 'webp') THEN 'Format ' || q(raw_format) || ' is not gif or webp' END,
+        CASE WHEN t_creation_time IS NULL THEN 'CreationTime is missing' END,
+        CASE WHEN t_creation_time IS NOT NULL AND creation_naive IS NULL
+             THEN 'CreationTime ' || q(t_creation_time) || ' is not a UTC time like 2020-07-28T02:01:06Z' END,
+        CASE WHEN t_duration IS NULL THEN 'Duration is missing' END,
+        CASE WHEN t_duration IS NOT NULL AND coalesce(NOT (isfinite(duration_s) AND duration_s > 0), true)
+             THEN 'Duration ' || q(t_duration) || ' is not a positive number of seconds' END,
+        CASE WHEN bad_whole(t_fps, fps_n, 2147483647)
+             THEN 'Fps ' || q(raw_fps) || ' is not a positive whole number of frames per second' END,
+        CASE WHEN bad_whole(t_width, width_n, 2147483647)
+             THEN 'Width ' || q(raw_width) || ' is not a positive whole number of pixels' END,
+        CASE WHEN bad_whole(t_height, height_n, 2147483647)
+             THEN 'Height ' || q(raw_height) || ' is not a positive whole number of pixels' END,
+        CASE WHEN t_file_size IS NULL THEN 'FileSize is missing' END,
+        CASE WHEN bad_whole(t_file_size, file_size_n, 9223372036854775807)
+             THEN 'FileSize ' || q(raw_file_size) || ' is not a positive whole number of bytes' END,
+        CASE WHEN t_file_url IS NULL THEN 'FileURL is missing' END,
+        CASE WHEN length(t_file_url) > 2048 THEN 'FileURL is longer than 2048 characters' END
+    ) ELSE '' END                                             AS reason,
+    raw_creation_time, raw_duration, raw_dynamic_image_id, raw_file_size, raw_file_url, raw_format,
+    raw_fps, raw_height, raw_width, raw_job_id, raw_video_id
+FROM flagged;  -- in the order of the chunk: preserve_insertion_order is on and nothing here reorders
+
+-- name: seen_before
+-- Rows of the chunk (by number) whose sticker id was kept in an earlier chunk of the day.
+SELECT row FROM chunk_ids SEMI JOIN seen_ids ON chunk_ids.id = seen_ids.id;
+
+-- name: remember
+INSERT INTO seen_ids SELECT dynamic_image_id FROM kept;
