@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from pipeline.schema import QUARANTINE, STICKERS, VIDEO_FETCHES, arrow_schema, pandas_dtypes
 
 DEFAULT_URL_VALIDITY_S = 1800  # a CDN domain's default auth_key validity: 30 minutes
-CHUNK_VIDEOS = 20_000
+CHUNK_ROWS = 50_000  # rows typed at a time (some tens of MB): memory does not grow with the day
 _AUTH_KEY = r"(?i)(auth_key=)[^&#]*"
 _SHOW = 60  # characters of a bad raw value quoted in a reason  # videos typed at a time: about 100,000 stickers, some 100 MB
 
@@ -51,7 +51,7 @@ _SCHEMAS = {"stickers": arrow_schema(STICKERS), "quarantine": arrow_schema(QUARA
 
 @dataclass
 class Chunk:
-    """One chunk of a day's answers, typed: Arrow tables in the lake's schemas."""
+    """Part of a day's answers, typed: Arrow tables in the lake's schemas."""
 
     stickers: pa.Table
     quarantine: pa.Table
@@ -80,11 +80,8 @@ class Normalizer:
         self.snapshot_date = snapshot_date
         self.url_validity_s = url_validity_s
         self._db = duckdb.connect()
-        self._db.execute("SET VARIABLE snapshot_date = ?::DATE", [snapshot_date.isoformat()])
-        self._db.execute("SET VARIABLE url_validity_s = ?::BIGINT", [url_validity_s])
-        self._db.execute("SET VARIABLE skip = 0")
-        self._db.execute(_STATEMENTS["macros"])
-        self._position = 0
+        self._set_variables(self._db)
+        self._db.execute(_STATEMENTS["seen_ids"])
 
     def close(self) -> None:
         self._db.close()
@@ -97,66 +94,78 @@ class Normalizer:
         ]
         self._db.register("raw_records", pa.Table.from_pylist(rows, schema=_RECORD_SCHEMA))
         try:
-            lists = self._db.sql(_STATEMENTS["lists"]).to_arrow_table()
+            self._db.execute(_STATEMENTS["answers_records"])
+            stickers, quarantine = self._split(self._db.sql(_STATEMENTS["typed"]).to_arrow_table())
         finally:
+            self._db.execute("DROP VIEW answers")
             self._db.unregister("raw_records")
-        chunk = self.type_chunk(lists, with_fetches=False)
         return Normalized(
-            stickers=chunk.stickers.to_pandas().astype(pandas_dtypes(STICKERS)),
-            quarantine=chunk.quarantine.to_pandas().astype(pandas_dtypes(QUARANTINE)),
+            stickers=stickers.to_pandas().astype(pandas_dtypes(STICKERS)),
+            quarantine=quarantine.to_pandas().astype(pandas_dtypes(QUARANTINE)),
         )
 
-    def normalize_file(self, answers: Path, *, chunk_videos: int = CHUNK_VIDEOS) -> Iterator[Chunk]:
-        """Types a finished answer file (JSON lines), ``chunk_videos`` videos at a time, in file order.
+    def normalize_file(self, answers: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+        """Types a finished answer file (JSON lines) in two streamed passes, ``chunk_rows`` rows at a time:
+        first every video's outcome (``video_fetches``), then the stickers and quarantined items, in
+        file order. Each chunk holds some of the three tables; the others are empty."""
+        empty = {name: schema.empty_table() for name, schema in _SCHEMAS.items()}
+        for rows in self._stream(answers, "video_fetches", chunk_rows):
+            fetches = rows.cast(_SCHEMAS["video_fetches"])
+            yield Chunk(stickers=empty["stickers"], quarantine=empty["quarantine"], video_fetches=fetches)
+        for rows in self._stream(answers, "typed", chunk_rows):
+            stickers, quarantine = self._split(rows)
+            yield Chunk(stickers=stickers, quarantine=quarantine, video_fetches=empty["video_fetches"])
 
-        The file is read with the items' shape declared (fast); at the first item that is not an object,
-        reading goes on from that record's chunk with every item parsed as it comes (slower, any shape).
-        """
+    def _stream(self, answers: Path, statement: str, chunk_rows: int) -> Iterator[pa.Table]:
+        """A statement's rows over the answer file, in order: read with the items' shape declared, and
+        from the first item of another shape on, with every item parsed as it comes (same rows)."""
         done = 0
-        for statement in ("lists_typed", "lists"):
-            reader_db = duckdb.connect()
+        for view in ("answers_shaped", "answers_any"):
+            reader = duckdb.connect()
             try:
-                reader_db.execute("SET VARIABLE answers_path = ?", [str(answers)])
-                reader_db.execute("SET VARIABLE skip = ?", [done])
-                reader_db.execute(_STATEMENTS["answer_file"])
-                batches = _batches(reader_db, _STATEMENTS[statement], chunk_videos)
+                reader.execute("SET VARIABLE answers_path = ?", [str(answers)])
+                self._set_variables(reader)
+                reader.execute(_STATEMENTS[view])
+                chunks = _chunks(reader, _STATEMENTS[statement], chunk_rows)
+                skip = done  # rows the first way already gave (read again, not given twice)
                 while True:
                     try:
-                        batch = next(batches)
+                        rows = next(chunks)
                     except StopIteration:
                         return
                     except duckdb.InvalidInputException:
-                        if statement == "lists":
+                        if view == "answers_any":
                             raise
-                        break  # an item of another shape: read the rest the robust way
-                    done += batch.num_rows
-                    yield self.type_chunk(pa.Table.from_batches([batch]))
+                        break
+                    if skip >= rows.num_rows:
+                        skip -= rows.num_rows
+                        continue
+                    rows, skip = rows.slice(skip), 0
+                    done += rows.num_rows
+                    yield rows
             finally:
-                reader_db.close()
+                reader.close()
 
-    def type_chunk(self, answers: pa.Table, *, with_fetches: bool = True) -> Chunk:
-        """Types one chunk of the ``lists`` statement's rows (one per video, its items parsed)."""
-        positions = pa.array(range(self._position, self._position + answers.num_rows), pa.int64())
-        self._position += answers.num_rows
-        self._db.register("answers", answers.append_column("position", positions))
-        try:
-            fetches = self._db.sql(_STATEMENTS["video_fetches"]).to_arrow_table() if with_fetches else None
-            typed = self._db.sql(_STATEMENTS["typed"]).to_arrow_table()
-        finally:
-            self._db.unregister("answers")
+    def _set_variables(self, db: duckdb.DuckDBPyConnection) -> None:
+        db.execute("SET VARIABLE snapshot_date = ?::DATE", [self.snapshot_date.isoformat()])
+        db.execute("SET VARIABLE url_validity_s = ?::BIGINT", [self.url_validity_s])
+        db.execute(_STATEMENTS["macros"])
+
+    def _split(self, typed: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """(stickers, quarantine) of typed items, once repeats of a sticker id are marked; the kept ids
+        are remembered for the rest of the day."""
         typed = self._mark_repeated(typed)
         good = pc.equal(typed["reason"], "")
-        stickers = typed.filter(good).select(_SCHEMAS["stickers"].names).cast(_SCHEMAS["stickers"])
+        everything_good = pc.all(good).as_py() is not False  # True, or None when there is no row
+        kept = typed if everything_good else typed.filter(good)
+        stickers = kept.select(_SCHEMAS["stickers"].names).cast(_SCHEMAS["stickers"])
         self._db.register("kept", stickers.select(["dynamic_image_id"]))
         try:
             self._db.execute(_STATEMENTS["remember"])
         finally:
             self._db.unregister("kept")
-        return Chunk(
-            stickers=stickers,
-            quarantine=_quarantine(typed.filter(pc.invert(good))),
-            video_fetches=_SCHEMAS["video_fetches"].empty_table() if fetches is None else fetches.cast(_SCHEMAS["video_fetches"]),
-        )
+        quarantine = _SCHEMAS["quarantine"].empty_table() if everything_good else _quarantine(typed.filter(pc.invert(good)))
+        return stickers, quarantine
 
     def _mark_repeated(self, typed: pa.Table) -> pa.Table:
         """Adds the reason to every row whose sticker id came earlier in the day (this chunk or before)."""
@@ -190,9 +199,19 @@ class Normalizer:
         self.close()
 
 
-def _batches(db: duckdb.DuckDBPyConnection, statement: str, size: int) -> Iterator[pa.RecordBatch]:
-    """The statement's rows in record batches of ``size``; DuckDB's errors raise from ``next()``."""
-    yield from db.sql(statement).to_arrow_reader(size)
+def _chunks(db: duckdb.DuckDBPyConnection, statement: str, rows: int) -> Iterator[pa.Table]:
+    """The statement's rows in tables of about ``rows`` (DuckDB's own batches are a few thousand rows).
+    DuckDB's errors, even those of the first rows, raise from ``next()``."""
+    batches: list[pa.RecordBatch] = []
+    size = 0
+    for batch in db.sql(statement).to_arrow_reader(rows):
+        batches.append(batch)
+        size += batch.num_rows
+        if size >= rows:
+            yield pa.Table.from_batches(batches)
+            batches, size = [], 0
+    if batches:
+        yield pa.Table.from_batches(batches)
 
 
 def _quarantine(typed: pa.Table) -> pa.Table:

@@ -177,7 +177,7 @@ def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_anothe
     records.append({"video_id": "v10", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z", "attempts": 1})
     path = write_answers(tmp_path / "answers.jsonl", records)
     with Normalizer(DAY) as normalizer:
-        chunks = list(normalizer.normalize_file(path, chunk_videos=2))
+        chunks = list(normalizer.normalize_file(path, chunk_rows=2))
     stickers = [sid for c in chunks for sid in c.stickers["dynamic_image_id"].to_pylist()]
     assert stickers == ["s0", "s1", "s2", "s3", "s4"]
     quarantine = [(q["video_id"], q["item_index"], q["reason"]) for c in chunks for q in c.quarantine.to_pylist()]

@@ -1,20 +1,20 @@
 -- Typing of raw answers, run by pipeline/normalize.py in an in-process DuckDB. Statements are named by
 -- the comment before them.
 --
--- `lists_typed` and `lists` read raw records into one row per video with its items parsed (every field
--- as text) and each item's JSON type. `lists_typed` reads the answer file in one pass with the items'
--- shape declared: the fast way, for answers whose items are all objects (or null). `lists` reads the
--- relation raw_records (VOD's answer as JSON text) and takes any shape of item, skipping the first
--- `skip` records. The other statements type one chunk of those rows at a time, the relation `answers`
--- (with a `position` in the day), with the variables snapshot_date and url_validity_s set.
+-- The `answers_*` statements make the view `answers`: one row per video of the raw store, with `items`
+-- (its DynamicImageList, every field as text) and `item_types` (each item's JSON type).
+-- `answers_shaped` reads the answer file with the items' shape declared: the fast way, which fails at
+-- an item that is not an object; `answers_any` reads any shape of item, parsing each one;
+-- `answers_records` does the same from the relation raw_records (records handed over in memory).
+-- `video_fetches` and `typed` read `answers`, streamed in file order, with the variables
+-- snapshot_date and url_validity_s set.
 
--- name: lists_typed
+-- name: answers_shaped
+CREATE OR REPLACE TEMP VIEW answers AS
 SELECT
     * EXCLUDE (response),
-    CASE WHEN status = 'answered' THEN response.DynamicImageList END AS items,
-    CASE WHEN status = 'answered'
-         THEN list_transform(response.DynamicImageList, lambda x: CASE WHEN x IS NULL THEN 'NULL' ELSE 'OBJECT' END)
-         END AS item_types
+    response.DynamicImageList AS items,
+    list_transform(response.DynamicImageList, lambda x: CASE WHEN x IS NULL THEN 'NULL' ELSE 'OBJECT' END) AS item_types
 FROM read_json(
     getvariable('answers_path'),
     format = 'newline_delimited',
@@ -26,27 +26,36 @@ FROM read_json(
     }
 );
 
--- name: answer_file
-CREATE OR REPLACE TEMP VIEW raw_records AS
-SELECT * FROM read_json(
+-- name: answers_any
+CREATE OR REPLACE TEMP VIEW answers AS
+SELECT
+    * EXCLUDE (response),
+    list_transform(response.DynamicImageList,
+                   lambda j: CASE WHEN json_type(j) = 'OBJECT' THEN from_json(j, '{"CreationTime": "VARCHAR", "Duration": "VARCHAR", "DynamicImageId": "VARCHAR", "FileSize": "VARCHAR", "FileURL": "VARCHAR", "Format": "VARCHAR", "Fps": "VARCHAR", "Height": "VARCHAR", "Width": "VARCHAR", "JobId": "VARCHAR", "VideoId": "VARCHAR"}') END) AS items,
+    list_transform(response.DynamicImageList, lambda j: json_type(j)) AS item_types
+FROM read_json(
     getvariable('answers_path'),
     format = 'newline_delimited',
     hive_partitioning = false,
     columns = {
         video_id: 'VARCHAR', status: 'VARCHAR', fetched_at: 'VARCHAR', attempts: 'BIGINT', request_id: 'VARCHAR',
-        http_status: 'BIGINT', error_code: 'VARCHAR', error_message: 'VARCHAR', response: 'JSON'
+        http_status: 'BIGINT', error_code: 'VARCHAR', error_message: 'VARCHAR',
+        response: 'STRUCT(DynamicImageList JSON[])'
     }
 );
 
--- name: lists
+-- name: answers_records
+CREATE OR REPLACE TEMP VIEW answers AS
+WITH parsed AS (
+    SELECT * EXCLUDE (response), from_json(response, '{"DynamicImageList": ["JSON"]}') AS response
+    FROM raw_records
+)
 SELECT
     * EXCLUDE (response),
-    CASE WHEN status = 'answered' AND json_type(response, '$.DynamicImageList') = 'ARRAY'
-         THEN from_json(response -> '$.DynamicImageList', '[{"CreationTime": "VARCHAR", "Duration": "VARCHAR", "DynamicImageId": "VARCHAR", "FileSize": "VARCHAR", "FileURL": "VARCHAR", "Format": "VARCHAR", "Fps": "VARCHAR", "Height": "VARCHAR", "Width": "VARCHAR", "JobId": "VARCHAR", "VideoId": "VARCHAR"}]') END AS items,
-    CASE WHEN status = 'answered' AND json_type(response, '$.DynamicImageList') = 'ARRAY'
-         THEN json_type(response, '$.DynamicImageList[*]') END AS item_types
-FROM raw_records
-OFFSET getvariable('skip');
+    list_transform(response.DynamicImageList,
+                   lambda j: CASE WHEN json_type(j) = 'OBJECT' THEN from_json(j, '{"CreationTime": "VARCHAR", "Duration": "VARCHAR", "DynamicImageId": "VARCHAR", "FileSize": "VARCHAR", "FileURL": "VARCHAR", "Format": "VARCHAR", "Fps": "VARCHAR", "Height": "VARCHAR", "Width": "VARCHAR", "JobId": "VARCHAR", "VideoId": "VARCHAR"}') END) AS items,
+    list_transform(response.DynamicImageList, lambda j: json_type(j)) AS item_types
+FROM parsed;
 
 -- name: macros
 CREATE OR REPLACE TEMP MACRO text_of(x) AS nullif(trim(x), '');
@@ -60,6 +69,8 @@ CREATE OR REPLACE TEMP MACRO whole(t) AS
          THEN CAST(digits_of(t) AS BIGINT) END;
 -- Trimmed text `t` present, but its whole number `n` not positive or above `maximum`.
 CREATE OR REPLACE TEMP MACRO bad_whole(t, n, maximum) AS t IS NOT NULL AND coalesce(NOT (n > 0 AND n <= maximum), true);
+
+-- name: seen_ids
 CREATE OR REPLACE TEMP TABLE seen_ids (id VARCHAR);
 
 -- name: video_fetches
@@ -67,29 +78,28 @@ SELECT
     getvariable('snapshot_date')::DATE               AS snapshot_date,
     video_id,
     status,
-    coalesce(len(items), 0)::INTEGER                 AS stickers_returned,
+    CASE WHEN status = 'answered' THEN coalesce(len(items), 0) ELSE 0 END::INTEGER AS stickers_returned,
     error_code,
     error_message,
     request_id,
     http_status::INTEGER                             AS http_status,
     attempts::INTEGER                                AS attempts,
     fetched_at::TIMESTAMPTZ                          AS fetched_at
-FROM answers
-ORDER BY position;
+FROM answers;
 
 -- name: typed
 -- Every item of the chunk, in order: its typed columns, its raw values, and `reason`: '' when it
 -- passes every check on its own, else every check it failed, in words. A sticker id that comes twice
 -- is found by pipeline/normalize.py, across the day.
-WITH items AS (
-    SELECT position, video_id AS asked, request_id, fetched_at::TIMESTAMPTZ AS fetched_at,
+WITH unnested AS (
+    SELECT video_id AS asked, request_id, fetched_at::TIMESTAMPTZ AS fetched_at,
            unnest(items) AS item, unnest(item_types) AS item_type, unnest(range(len(items))) AS item_index
     FROM answers
-    WHERE items IS NOT NULL
+    WHERE status = 'answered' AND items IS NOT NULL
 ),
 raw AS (
     SELECT
-        position, asked, request_id, fetched_at, item_index::INTEGER AS item_index,
+        asked, request_id, fetched_at, item_index::INTEGER AS item_index,
         item_type IS DISTINCT FROM 'OBJECT' AS not_an_object,
         item.CreationTime   AS raw_creation_time,
         item.Duration       AS raw_duration,
@@ -102,7 +112,7 @@ raw AS (
         item.Width          AS raw_width,
         item.JobId          AS raw_job_id,
         item.VideoId        AS raw_video_id
-    FROM items
+    FROM unnested
 ),
 trimmed AS (
     SELECT
@@ -129,7 +139,11 @@ checked AS (
         whole(t_width)                                        AS width_n,
         whole(t_height)                                       AS height_n,
         whole(t_file_size)                                    AS file_size_n,
-        strpos(t_file_url, 'auth_key=')                       AS auth_at
+        -- What follows the first 'auth_key=' and the character before it.
+        split_part(substr(t_file_url, strpos(t_file_url, 'auth_key=') + 9, 14), '-', 1) AS auth_digits,
+        strpos(t_file_url, 'auth_key=') > 1
+            AND contains(substr(t_file_url, strpos(t_file_url, 'auth_key=') + 9, 14), '-')
+            AND substr(t_file_url, strpos(t_file_url, 'auth_key=') - 1, 1) IN ('?', '&')   AS auth_framed
     FROM trimmed
 ),
 flagged AS (
@@ -146,11 +160,8 @@ flagged AS (
         OR t_file_url IS NULL OR length(t_file_url) > 2048                   AS bad,
         -- The leftmost [?&]auth_key=<1 to 12 digits>- is nearly always the first 'auth_key=': read it
         -- with string functions, and only fall back to the regular expression when it is not.
-        CASE WHEN substr(t_file_url, auth_at - 1, 1) IN ('?', '&')
-                  AND length(split_part(substr(t_file_url, auth_at + 9, 14), '-', 1)) BETWEEN 1 AND 12
-                  AND trim(split_part(substr(t_file_url, auth_at + 9, 14), '-', 1), '0123456789') = ''
-                  AND contains(substr(t_file_url, auth_at + 9, 14), '-')
-             THEN split_part(substr(t_file_url, auth_at + 9, 14), '-', 1)
+        CASE WHEN auth_framed AND length(auth_digits) BETWEEN 1 AND 12 AND trim(auth_digits, '0123456789') = ''
+             THEN auth_digits
              ELSE regexp_extract(t_file_url, '[?&]auth_key=([0-9]{1,12})-', 1) END AS auth_signed_at
     FROM checked
 )
@@ -202,11 +213,12 @@ SELECT
     ) ELSE '' END                                             AS reason,
     raw_creation_time, raw_duration, raw_dynamic_image_id, raw_file_size, raw_file_url, raw_format,
     raw_fps, raw_height, raw_width, raw_job_id, raw_video_id
-FROM flagged;  -- in the order of the chunk: preserve_insertion_order is on and nothing here reorders
+FROM flagged;  -- in file order: preserve_insertion_order is on and nothing here reorders
 
 -- name: seen_before
 -- Rows of the chunk (by number) whose sticker id was kept in an earlier chunk of the day.
-SELECT row FROM chunk_ids SEMI JOIN seen_ids ON chunk_ids.id = seen_ids.id;
+-- (An inner join, so DuckDB hashes the chunk, the smaller side, not every id of the day.)
+SELECT chunk_ids.row FROM seen_ids JOIN chunk_ids ON chunk_ids.id = seen_ids.id;
 
 -- name: remember
 INSERT INTO seen_ids SELECT dynamic_image_id FROM kept;
