@@ -21,7 +21,7 @@ from pipeline.raw import AnswerWriter, FetchSummary, read_summary, write_json
 from pipeline.schema import STICKERS, pandas_dtypes
 from pipeline.videos import VideoSet, read_video_ids, read_video_set, write_video_ids
 
-NORMALIZE_CHUNK_VIDEOS = 20_000
+NORMALIZE_CHUNK_ROWS = 50_000
 
 
 def take_video_set(layout: Layout, day: dt.date) -> VideoSet:
@@ -77,7 +77,7 @@ def normalize_day(
     day: dt.date,
     *,
     url_validity_s: int = DEFAULT_URL_VALIDITY_S,
-    chunk_videos: int = NORMALIZE_CHUNK_VIDEOS,
+    chunk_rows: int = NORMALIZE_CHUNK_ROWS,
 ) -> DayReport:
     """Types the day's raw answers into the stickers, quarantine and video_fetches partitions."""
     answers = layout.answers(day)
@@ -92,7 +92,7 @@ def normalize_day(
         lake.PartitionWriter(layout, "quarantine", day) as quarantine,
         lake.PartitionWriter(layout, "video_fetches", day) as fetches,
     ):
-        for chunk in normalizer.normalize_file(answers, chunk_videos=chunk_videos):
+        for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
             stickers.write(chunk.stickers)
             quarantine.write(chunk.quarantine)
             fetches.write(chunk.video_fetches)
