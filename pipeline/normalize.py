@@ -1,8 +1,8 @@
-"""Raw answers to typed sticker rows, with a quarantine for what fails, in bounded chunks of videos.
+"""Raw answers to typed sticker rows, with a quarantine for what fails, in bounded chunks.
 
-The typing rules are SQL (``pipeline/sql/normalize.sql``) run by an in-process DuckDB over one chunk of
-answers at a time: DuckDB parses the JSON and checks every field in compiled code, so a day of a million
-stickers takes seconds and the memory of one chunk. Every item VOD returned ends in exactly one of the
+The typing rules are SQL (``pipeline/sql/normalize.sql``) run by an in-process DuckDB that streams the
+day's answer file: DuckDB parses the JSON and checks every field in compiled code, so a day of a million
+stickers takes seconds and the memory of a chunk. Every item VOD returned ends in exactly one of the
 two outputs: ``stickers`` (typed as in ``pipeline.schema``) or ``quarantine`` (raw values as strings,
 plus the reason in words).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -24,12 +25,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.schema import QUARANTINE, STICKERS, VIDEO_FETCHES, arrow_schema, pandas_dtypes
+from pipeline.schema import API_FIELDS, QUARANTINE, STICKERS, VIDEO_FETCHES, arrow_schema, pandas_dtypes
 
 DEFAULT_URL_VALIDITY_S = 1800  # a CDN domain's default auth_key validity: 30 minutes
 CHUNK_ROWS = 50_000  # rows typed at a time (some tens of MB): memory does not grow with the day
 _AUTH_KEY = r"(?i)(auth_key=)[^&#]*"
-_SHOW = 60  # characters of a bad raw value quoted in a reason  # videos typed at a time: about 100,000 stickers, some 100 MB
+_SHOW = 60  # characters of a bad raw value quoted in a reason
 
 # The raw store's record: every field as it was written, VOD's answer as JSON text.
 _RECORD_COLUMNS = {
@@ -229,7 +230,11 @@ def _json_or_none(value: Any) -> str | None:
 
 
 def _statements() -> dict[str, str]:
-    text = resources.files("pipeline").joinpath("sql", "normalize.sql").read_text(encoding="utf-8")
+    text = string.Template(resources.files("pipeline").joinpath("sql", "normalize.sql").read_text(encoding="utf-8")).substitute(
+        record_columns=", ".join(f"{name}: '{kind}'" for name, kind in _RECORD_COLUMNS.items() if name != "response"),
+        item_struct="STRUCT(" + ", ".join(f"{name} VARCHAR" for name in API_FIELDS) + ")",
+        item_json=json.dumps(dict.fromkeys(API_FIELDS, "VARCHAR")),
+    )
     parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.MULTILINE)
     return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2])}
 

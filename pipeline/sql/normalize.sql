@@ -7,7 +7,8 @@
 -- an item that is not an object; `answers_any` reads any shape of item, parsing each one;
 -- `answers_records` does the same from the relation raw_records (records handed over in memory).
 -- `video_fetches` and `typed` read `answers`, streamed in file order, with the variables
--- snapshot_date and url_validity_s set.
+-- snapshot_date and url_validity_s set. $record_columns, $item_struct and $item_json stand for the
+-- raw store's fields and the item's fields (pipeline.schema.API_FIELDS), filled in when loaded.
 
 -- name: answers_shaped
 CREATE OR REPLACE TEMP VIEW answers AS
@@ -20,9 +21,8 @@ FROM read_json(
     format = 'newline_delimited',
     hive_partitioning = false,
     columns = {
-        video_id: 'VARCHAR', status: 'VARCHAR', fetched_at: 'VARCHAR', attempts: 'BIGINT', request_id: 'VARCHAR',
-        http_status: 'BIGINT', error_code: 'VARCHAR', error_message: 'VARCHAR',
-        response: 'STRUCT(DynamicImageList STRUCT(CreationTime VARCHAR, Duration VARCHAR, DynamicImageId VARCHAR, FileSize VARCHAR, FileURL VARCHAR, Format VARCHAR, Fps VARCHAR, Height VARCHAR, Width VARCHAR, JobId VARCHAR, VideoId VARCHAR)[])'
+        $record_columns,
+        response: 'STRUCT(DynamicImageList $item_struct[])'
     }
 );
 
@@ -31,15 +31,14 @@ CREATE OR REPLACE TEMP VIEW answers AS
 SELECT
     * EXCLUDE (response),
     list_transform(response.DynamicImageList,
-                   lambda j: CASE WHEN json_type(j) = 'OBJECT' THEN from_json(j, '{"CreationTime": "VARCHAR", "Duration": "VARCHAR", "DynamicImageId": "VARCHAR", "FileSize": "VARCHAR", "FileURL": "VARCHAR", "Format": "VARCHAR", "Fps": "VARCHAR", "Height": "VARCHAR", "Width": "VARCHAR", "JobId": "VARCHAR", "VideoId": "VARCHAR"}') END) AS items,
+                   lambda j: CASE WHEN json_type(j) = 'OBJECT' THEN from_json(j, '$item_json') END) AS items,
     list_transform(response.DynamicImageList, lambda j: json_type(j)) AS item_types
 FROM read_json(
     getvariable('answers_path'),
     format = 'newline_delimited',
     hive_partitioning = false,
     columns = {
-        video_id: 'VARCHAR', status: 'VARCHAR', fetched_at: 'VARCHAR', attempts: 'BIGINT', request_id: 'VARCHAR',
-        http_status: 'BIGINT', error_code: 'VARCHAR', error_message: 'VARCHAR',
+        $record_columns,
         response: 'STRUCT(DynamicImageList JSON[])'
     }
 );
@@ -53,7 +52,7 @@ WITH parsed AS (
 SELECT
     * EXCLUDE (response),
     list_transform(response.DynamicImageList,
-                   lambda j: CASE WHEN json_type(j) = 'OBJECT' THEN from_json(j, '{"CreationTime": "VARCHAR", "Duration": "VARCHAR", "DynamicImageId": "VARCHAR", "FileSize": "VARCHAR", "FileURL": "VARCHAR", "Format": "VARCHAR", "Fps": "VARCHAR", "Height": "VARCHAR", "Width": "VARCHAR", "JobId": "VARCHAR", "VideoId": "VARCHAR"}') END) AS items,
+                   lambda j: CASE WHEN json_type(j) = 'OBJECT' THEN from_json(j, '$item_json') END) AS items,
     list_transform(response.DynamicImageList, lambda j: json_type(j)) AS item_types
 FROM parsed;
 
