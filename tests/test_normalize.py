@@ -37,6 +37,7 @@ def answered(video_id, *items, request_id="REQ-1"):
     return {
         "video_id": video_id,
         "status": "answered",
+        "attempts": 1,
         "request_id": request_id,
         "fetched_at": "2026-11-20T08:00:00.123456Z",
         "response": {"RequestId": request_id, "DynamicImageList": list(items)},
@@ -217,3 +218,28 @@ def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout
     assert "任务-1" in set(quarantine["raw_job_id"]) and "ｇｉｆ" in set(quarantine["raw_format"])  # kept as sent
     fetches = lake.read_partition(layout, "video_fetches", DAY)
     assert fetches["status"].value_counts().to_dict() == {"answered": len(BAD_ITEMS) + 1, "not_found": 1, "failed": 1}
+
+
+def write_answers(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_another_shape(tmp_path):
+    records = [answered(f"v{i}", item(DynamicImageId=f"s{i}", VideoId=f"v{i}")) for i in range(5)]
+    records[3]["response"]["DynamicImageList"].append("garbage")  # read the robust way from here on
+    records.append(answered("v9", item(DynamicImageId="s1", VideoId="v9")))  # a repeat from an earlier chunk
+    records.append({"video_id": "v10", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z", "attempts": 1})
+    path = write_answers(tmp_path / "answers.jsonl", records)
+    with Normalizer(DAY) as normalizer:
+        chunks = list(normalizer.normalize_file(path, chunk_rows=2))
+    stickers = [sid for c in chunks for sid in c.stickers["dynamic_image_id"].to_pylist()]
+    assert stickers == ["s0", "s1", "s2", "s3", "s4"]
+    quarantine = [(q["video_id"], q["item_index"], q["reason"]) for c in chunks for q in c.quarantine.to_pylist()]
+    assert [(v, i) for v, i, _ in quarantine] == [("v3", 1), ("v9", 0)]
+    assert quarantine[0][2].startswith("the item is not a JSON object")
+    assert "came more than once" in quarantine[1][2]
+    fetches = [f for c in chunks for f in c.video_fetches.to_pylist()]
+    assert [(f["video_id"], f["status"], f["stickers_returned"]) for f in fetches] == [
+        *((f"v{i}", "answered", 2 if i == 3 else 1) for i in range(5)), ("v9", "answered", 1), ("v10", "not_found", 0)
+    ]
