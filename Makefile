@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test dev serve docs lock clean
+.PHONY: demo test dev serve docs bench lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,10 +30,21 @@ serve: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m pipeline.docs
 
+# Benchmarks against the local VOD service; writes docs/benchmarks.md. BENCH_ARGS=--quick for small sizes.
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -c requirements.txt -o requirements-bench.txt
 
 clean:
 	rm -rf $(VENV)

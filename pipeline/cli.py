@@ -175,6 +175,7 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
         "--select", ",".join(assets), "--partition", day.isoformat(),
         "--config-json", f'{{"loggers": {{"console": {{"config": {{"log_level": "{level}"}}}}}}}}',
     ]
+    close_dead_runs(Path(env["DAGSTER_HOME"]))  # a killed run's pool slot would make this one wait for ever
     run = subprocess.Popen(command, env=env)
     bar = FetchBar(layout, day) if interactive and "sticker_responses" in assets else None
     if bar:
@@ -250,6 +251,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     with _demo_service(args).start() as service:
         print(f"Local VOD service on {service.endpoint}; starting the Dagster UI on http://127.0.0.1:{args.ui_port} (Ctrl-C stops both)")
         env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), service.endpoint)
+        close_dead_runs(Path(env["DAGSTER_HOME"]))
         ui = subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "--port", str(args.ui_port)],
             env=env,
@@ -267,18 +269,25 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     """Closes the runs whose process died, so their pool slots stop blocking the next runs."""
-    import dagster as dg  # heavy; only this command needs it in-process
-
-    from pipeline.runs import close_dead_runs
-
     home = Path(args.dagster_home).resolve()
-    os.environ["DAGSTER_HOME"] = str(home)
-    with dg.DagsterInstance.get() as instance:
-        closed = close_dead_runs(instance)
-    for run in closed:
-        print(f"Closed {run}")
+    closed = close_dead_runs(home)
     print(f"{len(closed)} dead run(s) closed in {home}" + ("; re-run their days to resume them" if closed else ""))
     return 0
+
+
+def close_dead_runs(home: Path) -> list:
+    """Closes the dead runs of the instance in ``home``, saying so for each."""
+    import dagster as dg  # heavy: imported only when a command needs the instance in-process
+
+    from pipeline import runs
+
+    if not (home / "dagster.yaml").exists() and not (home / "storage").exists():
+        return []  # no instance there yet: nothing to close
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        closed = runs.close_dead_runs(instance)
+    for run in closed:
+        print(f"Closed {run}")
+    return closed
 
 
 def _day(text: str) -> dt.date:

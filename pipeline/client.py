@@ -246,6 +246,8 @@ class VodClient:
             message = f"{type(exc).__name__}: {exc}"
             raise TransportFault("ConnectionError", _without_query(self._redact(message))) from None
         received_at = time.time()
+        if resp.status_code != 429:
+            self.limiter.admitted()
         try:
             document = json.loads(body)
         except ValueError:
@@ -291,6 +293,7 @@ class VodClient:
         )
         if isinstance(err, Throttled):
             self.throttled.add()
+            self.limiter.throttled()
         return err
 
     def _signed_request(self, video_id: str) -> tuple[str, dict[str, str]]:

@@ -211,8 +211,13 @@ def _connect() -> str:
     return """## Connecting, read-only
 
 Always open the warehouse read-only. Each publish builds a new file and swaps it in with one rename: an
-open connection keeps reading the snapshot it opened, whole, and never blocks a publish. Reconnect to
-see a newer day. The file is in DuckDB 1.0's storage format: any DuckDB since 1.0 opens it.
+open connection keeps the days and summaries it opened and never blocks a publish. Reconnect to see a
+newer day. The file is in DuckDB 1.0's storage format: any DuckDB since 1.0 opens it.
+
+The summaries and `fetch_log` are stored in the file; `stickers`, `quarantine`, `video_fetches` and
+`latest_stickers` are views over the lake's Parquet files, listed by absolute path when the file was
+published, so open the warehouse where `data/lake/` is readable at that same path (the README's "Why
+views" says what this buys and costs).
 
 DuckDB shell (installed in the project's environment):
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 
@@ -24,7 +25,12 @@ PART_FILE = "part-0.parquet"
 
 
 class PartitionWriter:
-    """Streams DataFrame chunks into one day's partition of a lake table; ``commit()`` publishes it."""
+    """Streams chunks (DataFrames or Arrow tables) into one day's partition of a lake table;
+    ``commit()`` publishes it.
+
+    Each chunk is encoded and compressed in a background thread while the caller prepares the next
+    (pyarrow releases the GIL), with at most one chunk in flight, so memory stays that of two chunks.
+    """
 
     def __init__(self, layout: Layout, table: str, day: dt.date):
         self.columns = TABLES[table]
@@ -34,18 +40,38 @@ class PartitionWriter:
         self.path = self.folder / PART_FILE
         self._tmp = self.folder / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
         self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{table}")
+        self._pending: Future[None] | None = None
         self.rows = 0
 
-    def write(self, frame: pd.DataFrame) -> None:
-        if frame.empty:
+    def write(self, rows: pd.DataFrame | pa.Table) -> None:
+        """Appends rows typed as in the schema (the partition key column, if present, is dropped)."""
+        if isinstance(rows, pa.Table):
+            names = [n for n in rows.column_names if n != PARTITION_KEY]
+            table = rows.select(names).cast(self.schema)
+        else:
+            table = pa.Table.from_pandas(rows.drop(columns=[PARTITION_KEY]), schema=self.schema, preserve_index=False)
+        if table.num_rows == 0:
             return
-        table = pa.Table.from_pandas(frame.drop(columns=[PARTITION_KEY]), schema=self.schema, preserve_index=False)
-        self._writer.write_table(table)
-        self.rows += len(frame)
+        self._wait()
+        self._pending = self._thread.submit(self._writer.write_table, table)
+        self.rows += table.num_rows
+
+    def _wait(self) -> None:
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()  # a failed write raises here
+
+    def _close(self) -> None:
+        try:
+            self._wait()
+        finally:
+            self._thread.shutdown()
+            self._writer.close()
 
     def commit(self) -> int:
         """Renames the finished file into place and removes any other file of the old partition."""
-        self._writer.close()
+        self._close()
         os.replace(self._tmp, self.path)
         for stale in self.folder.glob("*.parquet"):
             if stale.name != PART_FILE:
@@ -53,7 +79,10 @@ class PartitionWriter:
         return self.rows
 
     def abort(self) -> None:
-        self._writer.close()
+        try:
+            self._close()
+        except Exception:  # noqa: BLE001 - the write that failed is why we abort; the file goes anyway
+            pass
         self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> PartitionWriter:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any
 
 import pandas as pd
 
@@ -19,11 +17,11 @@ from pipeline.errors import ConfigurationError
 from pipeline.fetch import Progress, fetch_all
 from pipeline.layout import Layout
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S, Normalizer
-from pipeline.raw import AnswerWriter, FetchSummary, read_answers, read_summary, write_json
-from pipeline.schema import VIDEO_FETCHES, pandas_dtypes
+from pipeline.raw import AnswerWriter, FetchSummary, read_summary, write_json
+from pipeline.schema import STICKERS, pandas_dtypes
 from pipeline.videos import VideoSet, read_video_ids, read_video_set, write_video_ids
 
-NORMALIZE_CHUNK_VIDEOS = 5_000
+NORMALIZE_CHUNK_ROWS = 50_000
 
 
 def take_video_set(layout: Layout, day: dt.date) -> VideoSet:
@@ -85,7 +83,7 @@ def normalize_day(
     day: dt.date,
     *,
     url_validity_s: int = DEFAULT_URL_VALIDITY_S,
-    chunk_videos: int = NORMALIZE_CHUNK_VIDEOS,
+    chunk_rows: int = NORMALIZE_CHUNK_ROWS,
 ) -> DayReport:
     """Types the day's raw answers into the stickers, quarantine and video_fetches partitions."""
     answers = layout.answers(day)
@@ -93,22 +91,21 @@ def normalize_day(
         raise ConfigurationError(
             f"No finished answers for {day} at {answers}: materialize sticker_responses for that day first"
         )
-    normalizer = Normalizer(day, url_validity_s=url_validity_s)
     report = DayReport(videos=collections.Counter())
     with (
+        Normalizer(day, url_validity_s=url_validity_s) as normalizer,
         lake.PartitionWriter(layout, "stickers", day) as stickers,
         lake.PartitionWriter(layout, "quarantine", day) as quarantine,
         lake.PartitionWriter(layout, "video_fetches", day) as fetches,
     ):
-        for chunk in _chunks(read_answers(answers), chunk_videos):
-            result = normalizer.normalize(chunk)
-            stickers.write(result.stickers)
-            quarantine.write(result.quarantine)
-            fetches.write(_video_fetches(day, chunk))
-            report.videos.update(r["status"] for r in chunk)
-            report.reasons.update(_reason_kinds(result.quarantine["reason"]))
+        for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
+            stickers.write(chunk.stickers)
+            quarantine.write(chunk.quarantine)
+            fetches.write(chunk.video_fetches)
+            report.videos.update(chunk.video_fetches["status"].to_pylist())
+            report.reasons.update(_reason_kinds(chunk.quarantine["reason"].to_pandas()))
             if report.preview is None or report.preview.empty:
-                report.preview = result.stickers.head(10)
+                report.preview = chunk.stickers.slice(0, 10).to_pandas().astype(pandas_dtypes(STICKERS))
         report.stickers = stickers.commit()
         report.quarantined = quarantine.commit()
         fetches.commit()
@@ -118,25 +115,6 @@ def normalize_day(
 
 def fetch_summary(layout: Layout, day: dt.date) -> FetchSummary:
     return read_summary(layout.fetch_summary(day))
-
-
-def _chunks(records: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    while chunk := list(islice(records, size)):
-        yield chunk
-
-
-def _video_fetches(day: dt.date, records: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(
-        records,
-        columns=["video_id", "status", "error_code", "error_message", "request_id", "http_status", "attempts", "fetched_at"],
-    )
-    frame.insert(0, "snapshot_date", day)
-    frame["stickers_returned"] = [
-        len(items) if isinstance(items := (r.get("response") or {}).get("DynamicImageList"), list) else 0
-        for r in records
-    ]
-    frame["fetched_at"] = pd.to_datetime(frame["fetched_at"], utc=True, format="ISO8601")
-    return frame.astype(pandas_dtypes(VIDEO_FETCHES))[[c.name for c in VIDEO_FETCHES]]
 
 
 def _reason_kinds(reasons: pd.Series) -> list[str]:

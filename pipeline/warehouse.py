@@ -1,12 +1,21 @@
-"""The DuckDB warehouse: built from the lake in a new file, then swapped in with one rename.
+"""The DuckDB warehouse: a small file of views over the lake and the newest day's summaries, built
+under a new name and swapped in with one rename.
 
-Analysts who hold the old file open keep reading it, whole; the publisher never waits for them.
+The all-snapshot tables (``stickers``, ``quarantine``, ``video_fetches``) are views over the lake's
+Parquet files, listed by absolute path when the file is published; ``latest_stickers`` is a view over
+the newest day's file. Only the newest day's summaries and the per-day ``fetch_log`` are stored in the
+file. So a publish reads one day of stickers whatever the number of days kept, and copies nothing.
+
+Analysts who hold the old file open keep reading it, and the files it lists; the publisher never
+waits for them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
+import string
 import uuid
 from importlib import resources
 from pathlib import Path
@@ -14,6 +23,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline import lake
 from pipeline.layout import PARTITION_KEY, Layout
@@ -27,20 +37,26 @@ TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "fetch_log", "video_st
 
 
 def publish(layout: Layout) -> dict[str, int]:
-    """Rebuilds ``warehouse.duckdb`` from the lake and the fetch summaries; returns rows per table."""
+    """Rebuilds ``warehouse.duckdb`` over the lake and the fetch summaries; returns rows per table."""
     target = layout.warehouse
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    files = {table: _files(layout, table) for table in TABLES}
     try:
         with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
-            for table in TABLES:
-                _mount(con, layout, table)
+            for table, days in files.items():
+                _lake_view(con, table, table, list(days.values()))
+            newest = {table: list(days.values())[-1:] for table, days in files.items()}
+            _lake_view(con, "latest_stickers", "stickers", newest["stickers"])
+            _lake_view(con, "newest_video_fetches", "video_fetches", newest["video_fetches"], temporary=True)
             con.register("fetch_runs_frame", _fetch_runs(layout))
             con.execute("CREATE TEMP VIEW fetch_runs AS SELECT * FROM fetch_runs_frame")
+            con.register("lake_rows_frame", _lake_rows(files))
+            con.execute("CREATE TEMP VIEW lake_rows AS SELECT * FROM lake_rows_frame")
             for name in ("warehouse.sql", "history.sql", "comments.sql"):
                 con.execute(_sql(name))
             con.execute(_lake_column_comments())
-            counts = {name: con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0] for name in TABLE_NAMES}
+            counts = {name: _count(con, name) for name in TABLE_NAMES}
             con.execute("CHECKPOINT")
         os.replace(tmp, target)
     finally:
@@ -49,21 +65,46 @@ def publish(layout: Layout) -> dict[str, int]:
     return counts
 
 
-def _mount(con: duckdb.DuckDBPyConnection, layout: Layout, table: str) -> None:
-    """A temporary view ``lake_<table>`` over every partition of a lake table (typed, possibly empty)."""
-    files = [str(lake.partition_path(layout, table, day)) for day in lake.partition_days(layout, table)]
-    view = f"lake_{table}"
-    if files:
-        con.execute(f"SET VARIABLE {view}_files = $files", {"files": files})
-        columns = ", ".join(f'"{c.name}"' for c in TABLES[table])
-        con.execute(
-            f"CREATE TEMP VIEW {view} AS SELECT {columns} FROM read_parquet(getvariable('{view}_files'), "
-            f"hive_partitioning = true, hive_types = {{'{PARTITION_KEY}': DATE}})"
+def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    """Rows of a table; for a lake view, the sum of its files' footers (no data is read)."""
+    if name in TABLES:
+        return con.execute("SELECT coalesce(sum(rows), 0)::BIGINT FROM lake_rows WHERE lake_table = ?", [name]).fetchone()[0]
+    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+
+
+def _files(layout: Layout, table: str) -> dict[str, Path]:
+    """Each day's file of a lake table, oldest first, by absolute path (readers may run elsewhere)."""
+    return {day.isoformat(): lake.partition_path(layout, table, day).resolve() for day in lake.partition_days(layout, table)}
+
+
+def _lake_view(con: duckdb.DuckDBPyConnection, name: str, table: str, files: list[Path], *, temporary: bool = False) -> None:
+    """A view ``name`` over some files of a lake table; with no file, an empty table of its columns."""
+    columns = TABLES[table]
+    if not files:
+        con.register(f"{name}_empty", arrow_schema(columns).empty_table())
+        kind = "TEMP VIEW" if temporary else "TABLE"
+        con.execute(f"CREATE {kind} {name} AS SELECT * FROM {name}_empty")
+        return
+    literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    con.execute(
+        string.Template(_sql("lake_view.sql")).substitute(
+            kind="TEMP" if temporary else "",
+            name=name,
+            columns=", ".join(f'"{c.name}"' for c in columns),
+            files=literal,
         )
-    else:
-        empty = arrow_schema(TABLES[table]).empty_table()
-        con.register(f"{view}_empty", empty)
-        con.execute(f"CREATE TEMP VIEW {view} AS SELECT * FROM {view}_empty")
+    )
+
+
+def _lake_rows(files: dict[str, dict[str, Path]]) -> pa.Table:
+    """Rows per day and lake table, read from each file's Parquet footer (no data is read)."""
+    records = [
+        {"lake_table": table, PARTITION_KEY: dt.date.fromisoformat(day), "rows": pq.read_metadata(path).num_rows}
+        for table, days in files.items()
+        for day, path in days.items()
+    ]
+    schema = pa.schema([("lake_table", pa.string()), (PARTITION_KEY, pa.date32()), ("rows", pa.int64())])
+    return pa.Table.from_pylist(records, schema=schema)
 
 
 def _fetch_runs(layout: Layout) -> pa.Table:

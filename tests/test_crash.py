@@ -1,6 +1,7 @@
 """A fetch killed with SIGKILL, then started again: only the missing videos are called, and the day's
 Parquet and warehouse come out as those of a run that was never interrupted."""
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -38,24 +39,25 @@ PER_RUN = {"calls", "retries", "throttled_answers", "seconds", "started_at", "fi
            "url_expires_at", "attempts"}
 
 
-def kill_mid_fetch(layout: Layout, command: list[str], env: dict[str, str] | None = None) -> int:
-    """Starts the day's fetch in a child process, SIGKILLs it once 200 answers are on disk; returns
-    how many whole outcomes the partial file holds."""
+def kill_mid_fetch(layout: Layout, command: list[str], env: dict[str, str] | None = None, *, after: int = 200) -> int:
+    """Starts the day's fetch in a child process, SIGKILLs it (and any process it started) once ``after``
+    answers are on disk; returns how many whole outcomes the partial file holds."""
     partial = layout.answers(DAY).with_name("answers.jsonl.partial")
     child = subprocess.Popen(
         command, env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
-        while not (partial.exists() and partial.read_text().count("\n") >= 200):
+        while not (partial.exists() and partial.read_text().count("\n") >= after):
             assert child.poll() is None, "the fetch ended before it could be killed"
             assert time.monotonic() < deadline, "no answers arrived"
             time.sleep(0.02)
-        child.send_signal(signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)
         assert child.wait(timeout=10) == -signal.SIGKILL
     finally:
-        child.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
     whole = 0
     for line in partial.read_text().splitlines():
         try:
@@ -104,7 +106,7 @@ def test_a_killed_fetch_resumes_with_only_the_missing_calls_and_the_same_outputs
         pd.testing.assert_frame_equal(killed_tables[name], frame, obj=name)
 
 
-def test_a_killed_dagster_run_is_closed_by_recover_and_a_rerun_of_its_day_resumes(vod_service, tmp_path):
+def test_killed_dagster_runs_are_closed_and_each_rerun_of_the_day_resumes(vod_service, tmp_path):
     service = vod_service(catalog_size=600, latency_ms=20)
     layout = Layout(tmp_path / "data")
     write_videos(service, layout.videos_csv, unknown=10)
@@ -112,27 +114,30 @@ def test_a_killed_dagster_run_is_closed_by_recover_and_a_rerun_of_its_day_resume
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)  # the pools the repository configures
     env = {
+        **os.environ,
         "DAGSTER_HOME": str(home),
         "PIPELINE_DATA_DIR": str(layout.root),
         "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
         "VOD_ENDPOINT": service.endpoint,
+        "PYTHONWARNINGS": "ignore",
     }
-    materialize = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions",
-                   "--partition", DAY.isoformat(), "--select"]
-    kept = kill_mid_fetch(layout, [*materialize, "videos,sticker_responses"], env)
+    cli = [sys.executable, "-m", "pipeline.cli"]
+    run_day = [*cli, "run", "--day", DAY.isoformat(), "--assets"]
 
-    # The killed run still holds the vod_api pool slot: recover closes it.
-    recovered = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "recover", "--dagster-home", str(home)],
-        env={**os.environ, **env, "PYTHONWARNINGS": "ignore"}, capture_output=True, text=True, timeout=120,
-    )
+    # Killed once: the run stays "Started" holding the vod_api pool slot, and `recover` closes it.
+    first = kill_mid_fetch(layout, [*run_day, "videos,sticker_responses"], env)
+    recovered = subprocess.run([*cli, "recover"], env=env, capture_output=True, text=True, timeout=120)
     assert recovered.returncode == 0, recovered.stderr
     assert f"for {DAY}: its process" in recovered.stdout and "1 dead run(s) closed" in recovered.stdout
 
-    rerun = subprocess.run([*materialize, "sticker_responses"], env={**os.environ, **env}, capture_output=True,
-                           text=True, timeout=300)
+    # Killed again while resuming; `run` closes that dead run itself before starting the day again.
+    second = kill_mid_fetch(layout, [*run_day, "sticker_responses"], env, after=first + 150)
+    rerun = subprocess.run([*run_day, "sticker_responses"], env=env, capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "Closed run" in rerun.stdout
+
     summary = json.loads(layout.fetch_summary(DAY).read_text())
-    assert summary["resumed"] == kept and summary["calls"] - summary["retries"] == 610 - kept
+    assert first < second < 610
+    assert summary["resumed"] == second and summary["calls"] - summary["retries"] == 610 - second
     assert summary["answered"] + summary["not_found"] == 610

@@ -10,6 +10,7 @@ import pytest
 
 from pipeline import lake, snapshot, warehouse
 from pipeline.client import Credentials
+from pipeline.defs.failures import describe
 from pipeline.errors import ClockSkew, CredentialsRejected, FailingTooOften, PermissionDenied
 from pipeline.layout import Layout
 from tests.conftest import KEY_ID, make_client, write_videos
@@ -114,6 +115,7 @@ def test_a_persistent_failure_stops_early_with_one_message_and_keeps_what_arrive
     with make_client(service, **client_settings) as client, pytest.raises(error, match=words) as stopped:
         snapshot.fetch_day(layout, DAY, client, concurrency=8)
     assert "a-wrong-secret-Hh52" not in str(stopped.value)
+    assert words in describe(stopped.value).splitlines()[0]  # the first line an operator sees in Dagster
     # Stopped early: at most the failure window plus the calls already under way, not 2,000 videos.
     assert service.stats["requests"] < 400
     partial = layout.answers(DAY).with_name("answers.jsonl.partial")
@@ -146,3 +148,14 @@ def content(lines):
     """Each video's outcome and sticker ids, in file order: what does not change from call to call."""
     records = [json.loads(line) for line in lines]
     return [(r["video_id"], r["status"], [i["DynamicImageId"] for i in r["response"]["DynamicImageList"]]) for r in records]
+
+
+def test_a_throttling_storm_slows_the_fetch_down_but_every_video_is_answered(vod_service, layout):
+    # The account's real budget is half what the pipeline was told. Keeping its pace, the client had
+    # about 200 of its calls refused and some videos failed; it now slows down to the service's pace.
+    service = vod_service(catalog_size=300, calls_per_second=50, burst=5)
+    write_videos(service, layout.videos_csv)
+    summary = take_day(service, layout, calls_per_second=100, backoff_base_s=0.2, backoff_max_s=10.0)  # the defaults
+    assert 0 < service.stats["throttled"] < 100 and summary.throttled == service.stats["throttled"]
+    assert (summary.answered, summary.failed) == (300, 0)
+    assert summary.calls == 300 + summary.retries

@@ -90,6 +90,9 @@ def test_publish_builds_every_table_and_summaries_describe_the_newest_day(layout
         formats = dict(con.execute("SELECT format, stickers FROM format_stats").fetchall())
         assert formats == {"gif": 4, "webp": 2}
         assert con.execute("SELECT sum(stickers) FROM daily_sticker_stats").fetchone()[0] == 6
+        per_day = con.execute("SELECT snapshot_date, count(*) FROM stickers GROUP BY 1 ORDER BY 1").fetchall()
+        assert per_day == [(D1, 3), (D2, 6)]
+        assert con.execute("SELECT DISTINCT snapshot_date FROM latest_stickers").fetchall() == [(D2,)]
 
 
 def test_an_open_reader_keeps_its_view_and_never_blocks_a_publish(layout):

@@ -1,11 +1,14 @@
 """String fields to typed columns; what cannot be typed goes to quarantine with a reason."""
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
 
+from pipeline import lake
 from pipeline.normalize import Normalizer
+from pipeline.snapshot import normalize_day
 from pipeline.schema import QUARANTINE, STICKERS, pandas_dtypes
 
 DAY = dt.date(2026, 11, 20)
@@ -34,6 +37,7 @@ def answered(video_id, *items, request_id="REQ-1"):
     return {
         "video_id": video_id,
         "status": "answered",
+        "attempts": 1,
         "request_id": request_id,
         "fetched_at": "2026-11-20T08:00:00.123456Z",
         "response": {"RequestId": request_id, "DynamicImageList": list(items)},
@@ -75,9 +79,8 @@ def test_format_is_lower_cased_and_blank_optional_numbers_are_null():
     assert pd.isna(row["fps"]) and pd.isna(row["width"]) and pd.isna(row["height"])
 
 
-@pytest.mark.parametrize(
-    ("overrides", "reason"),
-    [
+# Bad items, each with the words its quarantine reason must hold.
+BAD_ITEMS = [
         ({"FileSize": "N/A"}, "FileSize 'N/A' is not a positive whole number of bytes"),
         ({"FileSize": ...}, "FileSize is missing"),
         ({"FileSize": "-5"}, "FileSize '-5' is not a positive whole number"),
@@ -113,8 +116,10 @@ def test_format_is_lower_cased_and_blank_optional_numbers_are_null():
         ({"VideoId": ...}, "VideoId is missing"),
         ({"VideoId": "v2"}, "VideoId 'v2' is not the video asked for (v1)"),
         ({"FileURL": "https://x/" + "a" * 3000}, "FileURL is longer than 2048 characters"),
-    ],
-)
+]
+
+
+@pytest.mark.parametrize(("overrides", "reason"), BAD_ITEMS)
 def test_bad_items_are_quarantined_with_a_reason_and_good_ones_still_land(overrides, reason):
     result = normalize(answered("v1", item(DynamicImageId="good"), item(**overrides)))
     assert result.stickers["dynamic_image_id"].tolist() == ["good"]
@@ -181,3 +186,60 @@ def test_no_answers_gives_empty_typed_frames():
     assert result.stickers.empty and result.quarantine.empty
     assert dict(result.stickers.dtypes.astype(str)) == {c.name: str(pd.Series(dtype=c.pandas).dtype) for c in STICKERS}
     assert list(result.quarantine.columns) == list(pandas_dtypes(QUARANTINE))
+
+
+def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout):
+    """The corpus above through the day's real path: an answer file on disk, normalize_day, Parquet."""
+    records = []
+    for i, (overrides, _) in enumerate(BAD_ITEMS):
+        video = f"video-{i:02d}"
+        bad = item(**{"DynamicImageId": f"bad{i}", **overrides, "VideoId": overrides.get("VideoId", video)})
+        records.append(answered(video, item(DynamicImageId=f"good{i}", VideoId=video), bad, request_id=f"REQ-{i}"))
+    records.append(answered("video-objects", "garbage", None, item(DynamicImageId="good-x", VideoId="video-objects")))
+    records.append({"video_id": "video-gone", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "InvalidVideo.NotFound"})
+    records.append({"video_id": "video-failed", "status": "failed", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "Timeout"})
+    for record in records:
+        record.setdefault("attempts", 1)
+    path = layout.answers(DAY)
+    path.parent.mkdir(parents=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+
+    report = normalize_day(layout, DAY)
+
+    stickers = lake.read_partition(layout, "stickers", DAY)
+    assert sorted(stickers["dynamic_image_id"]) == sorted([f"good{i}" for i in range(len(BAD_ITEMS))] + ["good-x"])
+    quarantine = lake.read_partition(layout, "quarantine", DAY).set_index("video_id")
+    for i, (_, reason) in enumerate(BAD_ITEMS):
+        video = f"video-{i:02d}"
+        assert reason.replace("(v1)", f"({video})") in quarantine.loc[video, "reason"]
+    assert (quarantine.loc["video-objects", "reason"].str.startswith("the item is not a JSON object")).all()
+    assert report.quarantined == len(BAD_ITEMS) + 2
+    assert not quarantine["raw_file_url"].str.contains("0a1b2c").any()
+    assert "任务-1" in set(quarantine["raw_job_id"]) and "ｇｉｆ" in set(quarantine["raw_format"])  # kept as sent
+    fetches = lake.read_partition(layout, "video_fetches", DAY)
+    assert fetches["status"].value_counts().to_dict() == {"answered": len(BAD_ITEMS) + 1, "not_found": 1, "failed": 1}
+
+
+def write_answers(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_another_shape(tmp_path):
+    records = [answered(f"v{i}", item(DynamicImageId=f"s{i}", VideoId=f"v{i}")) for i in range(5)]
+    records[3]["response"]["DynamicImageList"].append("garbage")  # read the robust way from here on
+    records.append(answered("v9", item(DynamicImageId="s1", VideoId="v9")))  # a repeat from an earlier chunk
+    records.append({"video_id": "v10", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z", "attempts": 1})
+    path = write_answers(tmp_path / "answers.jsonl", records)
+    with Normalizer(DAY) as normalizer:
+        chunks = list(normalizer.normalize_file(path, chunk_rows=2))
+    stickers = [sid for c in chunks for sid in c.stickers["dynamic_image_id"].to_pylist()]
+    assert stickers == ["s0", "s1", "s2", "s3", "s4"]
+    quarantine = [(q["video_id"], q["item_index"], q["reason"]) for c in chunks for q in c.quarantine.to_pylist()]
+    assert [(v, i) for v, i, _ in quarantine] == [("v3", 1), ("v9", 0)]
+    assert quarantine[0][2].startswith("the item is not a JSON object")
+    assert "came more than once" in quarantine[1][2]
+    fetches = [f for c in chunks for f in c.video_fetches.to_pylist()]
+    assert [(f["video_id"], f["status"], f["stickers_returned"]) for f in fetches] == [
+        *((f"v{i}", "answered", 2 if i == 3 else 1) for i in range(5)), ("v9", "answered", 1), ("v10", "not_found", 0)
+    ]

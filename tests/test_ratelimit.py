@@ -55,3 +55,31 @@ def test_idle_time_is_not_saved_up_beyond_the_burst():
 def test_rejects_impossible_settings(rate, burst):
     with pytest.raises(ValueError):
         RateLimiter(rate, burst)
+
+
+def test_throttling_slows_the_pace_and_admitted_calls_bring_it_back():
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    for _ in range(16):  # a whole wave of calls in flight refused at once counts as one cut
+        limiter.throttled()
+    assert limiter.rate == pytest.approx(75)
+    clock.now += 0.25
+    limiter.throttled()
+    assert limiter.rate == pytest.approx(56.25)
+    starts = []
+    for _ in range(3):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert starts[2] - starts[1] == pytest.approx(1 / 56.25)  # calls now leave at the slower pace
+    for _ in range(1000):
+        limiter.admitted()
+    assert limiter.rate == 100  # never above the configured rate
+
+
+def test_the_pace_never_drops_below_a_twentieth_of_the_rate():
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    for _ in range(100):
+        clock.now += 1
+        limiter.throttled()
+    assert limiter.rate == pytest.approx(5)

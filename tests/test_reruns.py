@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -66,6 +67,9 @@ def test_two_days_at_once_then_a_backfill_leave_every_partition_and_the_warehous
     home = tmp_path / "dagster_home_cli"
     home.mkdir()
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)
+    # An instance in use already has its storage: two first runs racing to create the SQLite tables of a
+    # brand-new instance is Dagster's own limit, not the pipeline's.
+    dg.DagsterInstance.from_config(str(home)).dispose()
 
     # Two runs for different days at once, in two processes sharing one Dagster instance and data dir.
     days_at_once = ["2026-11-16", "2026-11-17"]

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from pipeline.errors import ConfigurationError, FatalVodError
+from pipeline.errors import ConfigurationError, FailingTooOften, FatalVodError
 
 
 @contextlib.contextmanager
@@ -21,6 +21,8 @@ def describe(err: ConfigurationError | FatalVodError) -> str:
     """The failure's text, what to do on its first line: the UI and the CLI show that line first."""
     if not isinstance(err, FatalVodError):
         return str(err)
+    if isinstance(err, FailingTooOften):  # not one refusal: the count of failures is the news
+        return f"{err.message}: {err.hint}"
     # VOD's own message may run over several lines (SignatureDoesNotMatch quotes its string to sign),
     # so the code and the hint come first and VOD's words after.
     first = f"VOD refused the call with {err.code}" + (f": {err.hint}" if err.hint else "")

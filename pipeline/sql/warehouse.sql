@@ -1,18 +1,11 @@
--- The analysts' tables, built from the lake views lake_stickers, lake_quarantine, lake_video_fetches
--- and the per-day fetch summaries in fetch_runs. Runs inside a fresh database file that is then
--- swapped in whole.
-
-CREATE TABLE stickers AS
-SELECT * FROM lake_stickers
-ORDER BY snapshot_date, video_id, dynamic_image_id;
-
-CREATE TABLE quarantine AS
-SELECT * FROM lake_quarantine
-ORDER BY snapshot_date, video_id, item_index;
-
-CREATE TABLE video_fetches AS
-SELECT * FROM lake_video_fetches
-ORDER BY snapshot_date, video_id;
+-- The analysts' summaries. By the time this runs, the publisher has created:
+--   stickers, quarantine, video_fetches: views over every day's Parquet file of the lake (all snapshots);
+--   latest_stickers: a view over the newest day's stickers file only;
+--   newest_video_fetches (temporary): the newest day's video_fetches file only;
+--   fetch_runs (temporary): one row per day's fetch summary (raw/.../fetch.json);
+--   lake_rows (temporary): rows per day and lake table, from the Parquet footers.
+-- Every table below reads the newest day or per-day counts only, so a publish takes the same time
+-- whatever the number of days kept. Runs inside a fresh database file that is then swapped in whole.
 
 CREATE TABLE fetch_log AS
 SELECT
@@ -31,20 +24,11 @@ SELECT
     r.started_at,
     r.finished_at
 FROM fetch_runs AS r
-LEFT JOIN (SELECT snapshot_date, count(*) AS rows FROM stickers GROUP BY ALL) AS s USING (snapshot_date)
-LEFT JOIN (SELECT snapshot_date, count(*) AS rows FROM quarantine GROUP BY ALL) AS q USING (snapshot_date)
+LEFT JOIN (SELECT snapshot_date, rows FROM lake_rows WHERE lake_table = 'stickers') AS s USING (snapshot_date)
+LEFT JOIN (SELECT snapshot_date, rows FROM lake_rows WHERE lake_table = 'quarantine') AS q USING (snapshot_date)
 ORDER BY r.snapshot_date;
 
--- The newest snapshot, which the per-video, per-day and per-format summaries describe.
-CREATE VIEW latest_stickers AS
-SELECT * FROM stickers
-WHERE snapshot_date = (SELECT max(snapshot_date) FROM stickers);
-
 CREATE TABLE video_sticker_stats AS
-WITH latest_videos AS (
-    SELECT * FROM video_fetches
-    WHERE snapshot_date = (SELECT max(snapshot_date) FROM video_fetches)
-)
 SELECT
     v.snapshot_date,
     v.video_id,
@@ -58,8 +42,8 @@ SELECT
     avg(s.duration_s)                                 AS avg_duration_s,
     min(s.creation_time)                              AS first_created_at,
     max(s.creation_time)                              AS last_created_at
-FROM latest_videos AS v
-LEFT JOIN stickers AS s USING (snapshot_date, video_id)
+FROM newest_video_fetches AS v
+LEFT JOIN latest_stickers AS s USING (snapshot_date, video_id)
 GROUP BY ALL
 ORDER BY v.video_id;
 

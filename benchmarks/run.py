@@ -1,0 +1,237 @@
+"""``make bench``: every benchmark against the local VOD service, one table, written to docs/benchmarks.md.
+
+Each measurement runs in a process of its own (figures and peak memory are per benchmark); the local
+VOD service runs in yet another, so its CPU is never counted as the client's. Benchmarks print figures:
+they never fail on timing.
+
+    python -m benchmarks.run                  # the documented sizes (about 10 minutes on 2 cores)
+    python -m benchmarks.run --quick          # small sizes, for iterating (about a minute)
+    python -m benchmarks.run --only fetch,publish --no-docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "benchmarks.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+
+REALISTIC = {"latency_ms": 50.0, "sigma": 0.6}  # lognormal: median 50 ms, p99 about 200 ms, p99.9 about 320 ms
+
+FULL = {
+    "fetch": {"videos": 2000, "sdk_videos": 2000, "limit": 100.0},
+    "ceiling": {"calls": 6000, "sdk_calls": 2000},
+    "normalize": {"rows": 1_000_000, "small_rows": 250_000},
+    "publish": {"videos": 100_000, "days": [1, 10, 30], "copy_days": [1, 10, 30]},
+    "e2e": {"videos": 10_000, "limit": 100.0},
+}
+QUICK = {
+    "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
+    "ceiling": {"calls": 1000, "sdk_calls": 300},
+    "normalize": {"rows": 200_000, "small_rows": 50_000},
+    "publish": {"videos": 10_000, "days": [1, 5], "copy_days": [1, 5]},
+    "e2e": {"videos": 1000, "limit": 100.0},
+}
+
+
+@dataclass
+class Row:
+    benchmark: str
+    figure: str
+    baseline: str
+    ratio: str
+    goal: str
+    met: str = ""
+
+
+def measure(name: str, **args: Any) -> dict[str, Any]:
+    """Runs one task in a fresh process and returns its figures."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.tasks", name, json.dumps(args)],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"benchmark task {name} failed:\n{out.stderr[-3000:]}")
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"  {name} {args}: " + ", ".join(f"{k}={_short(v)}" for k, v in figures.items()), file=sys.stderr, flush=True)
+    return figures
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def bench_fetch(size: dict[str, Any]) -> list[Row]:
+    limit = size["limit"]
+    ours = measure("fetch_pipeline", videos=size["videos"], limit=limit, client_rate=limit, **REALISTIC)
+    sdk = measure("fetch_sdk", videos=size["sdk_videos"], limit=limit, **REALISTIC)
+    share, sdk_share = ours["calls_per_s"] / limit, sdk["calls_per_s"] / limit
+    speedup = ours["calls_per_s"] / sdk["calls_per_s"]
+    label = f"1. Fetch, {size['videos']:,} videos at {limit:g} calls/s"
+    return [
+        Row(label + ": share of the limit", f"{share:.3f} ({ours['calls_per_s']:.1f} calls/s)",
+            f"{sdk_share:.3f} ({sdk['calls_per_s']:.1f} calls/s, official SDK loop)", f"{speedup:.1f}x",
+            ">= 0.95 and >= 5x the SDK", _yes(share >= 0.95 and speedup >= 5)),
+        Row(label + ": throttled answers", str(ours["throttled"]), str(sdk["throttled"]), "", "0", _yes(ours["throttled"] == 0)),
+        Row(label + ": total seconds", f"{ours['seconds']:.1f} s (floor {size['videos'] / limit:.0f} s)",
+            f"{sdk['seconds']:.1f} s for {size['sdk_videos']:,} videos", "", ""),
+    ]
+
+
+def bench_ceiling(size: dict[str, Any]) -> list[Row]:
+    config = {"limit": None, "latency_ms": 5.0, "sigma": 0.5}
+    ours = measure("fetch_pipeline", videos=size["calls"], client_rate=1e6, **config)
+    sdk = measure("fetch_sdk", videos=size["sdk_calls"], **config)
+    return [
+        Row("2. Client ceiling, no limit, 5 ms latency: calls/s per CPU core", f"{ours['calls_per_cpu_s']:.0f}",
+            f"{sdk['calls_per_cpu_s']:.0f} (official SDK)", f"{ours['calls_per_cpu_s'] / sdk['calls_per_cpu_s']:.2f}x",
+            "(shows overhead)"),
+        Row("2. Client ceiling: calls/s on the wall clock, 16 workers", f"{ours['calls_per_s']:.0f}",
+            f"{sdk['calls_per_s']:.0f} (SDK, one at a time)", f"{ours['calls_per_s'] / sdk['calls_per_s']:.1f}x", ""),
+    ]
+
+
+def bench_normalize(size: dict[str, Any]) -> list[Row]:
+    measure("prepare_raw", rows=size["rows"])
+    measure("prepare_raw", rows=size["small_rows"])
+    ours = measure("normalize_pipeline", rows=size["rows"])
+    small = measure("normalize_pipeline", rows=size["small_rows"])
+    native = measure("normalize_duckdb", rows=size["rows"])
+    slower = ours["seconds"] / native["seconds"]
+    label = f"3. Normalize and write, {ours['rows']:,} rows"
+    growth = ours["peak_rss_mb"] / small["peak_rss_mb"]
+    return [
+        Row(label + ": rows/s", f"{ours['rows_per_s']:,.0f} ({ours['seconds']:.1f} s)",
+            f"{native['rows_per_s']:,.0f} ({native['seconds']:.1f} s, DuckDB native)",
+            f"{slower:.2f}x DuckDB's time", "<= 2x DuckDB's time", _yes(slower <= 2)),
+        Row(label + ": peak memory", f"{ours['peak_rss_mb']:.0f} MB", f"{native['peak_rss_mb']:.0f} MB (DuckDB)", "",
+            "< 1 GB", _yes(ours["peak_rss_mb"] < 1024)),
+        Row(f"3. Peak memory, {small['rows']:,} -> {ours['rows']:,} rows", f"{small['peak_rss_mb']:.0f} -> {ours['peak_rss_mb']:.0f} MB",
+            "", f"{growth:.2f}x for {ours['rows'] / small['rows']:.0f}x the rows", "flat", _yes(growth < 1.25)),
+    ]
+
+
+def bench_publish(size: dict[str, Any]) -> list[Row]:
+    videos = size["videos"]
+    for days in sorted(set(size["days"]) | set(size["copy_days"])):
+        measure("prepare_lake", videos=videos, days=days)
+    ours = {d: measure("publish_pipeline", videos=videos, days=d)["seconds"] for d in size["days"]}
+    copy = {d: measure("publish_copy", videos=videos, days=d)["seconds"] for d in size["copy_days"]}
+    most, fewest = max(ours), min(ours)
+    growth = ours[most] / ours[fewest]
+    copy_most = max(copy)
+    label = f"4. Publish, {videos:,} videos a day"
+    return [
+        Row(label + f", {most} days kept: seconds", f"{ours[most]:.2f} s", f"{copy[copy_most]:.2f} s (copy every snapshot)",
+            f"{copy[copy_most] / ours[copy_most if copy_most in ours else most]:.0f}x faster", ""),
+        Row(label + ": seconds by days kept", ", ".join(f"{d}: {s:.2f}" for d, s in ours.items()),
+            ", ".join(f"{d}: {s:.2f}" for d, s in copy.items()),
+            f"{growth:.2f}x from {fewest} to {most} days", "does not grow", _yes(growth < 1.5)),
+    ]
+
+
+def bench_e2e(size: dict[str, Any]) -> list[Row]:
+    videos, limit = size["videos"], size["limit"]
+    floor = videos / limit
+    run = measure("end_to_end", videos=videos, limit=limit, **REALISTIC)
+    label = f"5. End to end through Dagster, {videos:,} videos at {limit:g} calls/s"
+    return [
+        Row(label + ": total / fetch floor", f"{run['seconds'] / floor:.3f} ({run['seconds']:.1f} s)",
+            f"{floor:.0f} s (fetch floor)", f"{run['seconds'] / floor:.3f}", "<= 1.05", _yes(run["seconds"] / floor <= 1.05)),
+        Row(label + ": peak memory", f"{run['peak_rss_mb']:.0f} MB", "", "", ""),
+    ]
+
+
+BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
+    "fetch": bench_fetch,
+    "ceiling": bench_ceiling,
+    "normalize": bench_normalize,
+    "publish": bench_publish,
+    "e2e": bench_e2e,
+}
+
+
+def table(rows: list[Row]) -> str:
+    head = ["benchmark", "figure", "baseline", "ratio", "goal", "met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        lines.append("| " + " | ".join([r.benchmark, r.figure, r.baseline, r.ratio, r.goal, r.met]) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()).group(1).strip()
+    except (OSError, AttributeError):
+        pass
+    try:
+        kb = int(re.search(r"MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        ram = f"{kb / 1024 / 1024:.0f} GB"
+    except (OSError, AttributeError):
+        ram = "unknown"
+    libs = []
+    for dist in ("dagster", "pandas", "pyarrow", "duckdb", "requests", "aliyun-python-sdk-core", "aliyun-python-sdk-vod"):
+        try:
+            libs.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return (
+        f"- CPU: {cpu}, {os.cpu_count()} cores\n- RAM: {ram}\n- OS: {platform.system()} {platform.release()}\n"
+        f"- Python {platform.python_version()}; {', '.join(libs)}"
+    )
+
+
+def write_doc(text: str) -> None:
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
+    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(doc[:start] + "\n" + text + "\n" + doc[end:], encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for iterating (figures are not documented)")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {','.join(BENCHMARKS)}")
+    parser.add_argument("--no-docs", action="store_true", help="print the table without updating docs/benchmarks.md")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = set(names) - set(BENCHMARKS)
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+    sizes = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    rows: list[Row] = []
+    for name in names:
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        rows += BENCHMARKS[name](sizes[name])
+    elapsed = time.perf_counter() - started
+    result = table(rows)
+    print(result)
+    print(f"\n({elapsed / 60:.1f} min)", file=sys.stderr)
+    if not args.quick and not args.no_docs and names == list(BENCHMARKS):
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        write_doc(f"Measured {stamp} with `make bench` ({elapsed / 60:.1f} min), on:\n\n{machine()}\n\n{result}")
+        print(f"Wrote {DOC.relative_to(REPO)}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""One benchmark measurement per process: ``python -m benchmarks.tasks NAME '{"arg": ...}'`` prints a
+JSON object of figures, with the process's own CPU seconds and peak resident memory added."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import data
+from benchmarks.serve import KEY_ID, KEY_SECRET, service
+
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {}
+
+
+def task(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    TASKS[fn.__name__] = fn
+    return fn
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@task
+def prepare_raw(rows: int) -> dict[str, Any]:
+    """Makes (once) the raw answers the normalize benchmarks read."""
+    return {"stickers": data.stickers_in(data.raw_day(rows=rows))}
+
+
+@task
+def prepare_lake(videos: int, days: int) -> dict[str, Any]:
+    """Makes (once) the lake the publish benchmarks read."""
+    data.lake_of_days(videos, days)
+    return {}
+
+
+# --- fetch ----------------------------------------------------------------------------------------------
+
+
+def _service_config(videos: int, limit: float | None, latency_ms: float, sigma: float) -> dict[str, Any]:
+    return {"catalog_size": videos, "calls_per_second": limit, "latency_ms": latency_ms, "latency_sigma": sigma}
+
+
+@task
+def fetch_pipeline(videos: int, limit: float | None, latency_ms: float, sigma: float, client_rate: float, concurrency: int = 16) -> dict[str, Any]:
+    """The pipeline's own fetch (``snapshot.fetch_day``: client, fan-out, raw answers on disk)."""
+    from pipeline import snapshot
+    from pipeline.client import Credentials, VodClient
+    from pipeline.layout import Layout
+    from pipeline.localvod import write_videos_csv
+
+    with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
+        layout = Layout(Path(tmp))
+        write_videos_csv(layout.videos_csv, size=videos)
+        snapshot.take_video_set(layout, data.DAY)
+        client = VodClient(
+            Credentials(KEY_ID, KEY_SECRET), endpoint=svc.endpoint, calls_per_second=client_rate, pool_size=concurrency
+        )
+        with client:
+            cpu, wall = _cpu_s(), time.perf_counter()
+            summary = snapshot.fetch_day(layout, data.DAY, client, concurrency=concurrency)
+            wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
+    return {
+        "calls": summary.calls,
+        "answered": summary.answered,
+        "failed": summary.failed,
+        "throttled": svc.stats.get("throttled", 0),
+        "seconds": wall,
+        "calls_per_s": summary.calls / wall,
+        "client_cpu_s": cpu,
+        "calls_per_cpu_s": summary.calls / cpu,
+    }
+
+
+@task
+def fetch_sdk(videos: int, limit: float | None, latency_ms: float, sigma: float) -> dict[str, Any]:
+    """The loop a user would write with the official SDK: one ListDynamicImageRequest after another."""
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkcore.acs_exception.exceptions import ServerException
+    from aliyunsdkvod.request.v20170321.ListDynamicImageRequest import ListDynamicImageRequest
+
+    from pipeline.localvod import catalog_ids
+
+    with service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
+        host = svc.endpoint.split("://", 1)[1]
+        client = AcsClient(KEY_ID, KEY_SECRET, "cn-shanghai")
+        answered = failed = 0
+        cpu, wall = _cpu_s(), time.perf_counter()
+        for video_id in catalog_ids(7, videos):
+            request = ListDynamicImageRequest()
+            request.set_VideoId(video_id)
+            request.set_endpoint(host)
+            request.set_protocol_type("http")
+            request.set_accept_format("JSON")
+            try:
+                json.loads(client.do_action_with_exception(request))
+                answered += 1
+            except ServerException:
+                failed += 1
+        wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
+    calls = svc.stats["requests"]
+    return {
+        "calls": calls,
+        "answered": answered,
+        "failed": failed,
+        "throttled": svc.stats.get("throttled", 0),
+        "seconds": wall,
+        "calls_per_s": calls / wall,
+        "client_cpu_s": cpu,
+        "calls_per_cpu_s": calls / cpu,
+    }
+
+
+# --- normalize and write ----------------------------------------------------------------------------------
+
+
+@task
+def normalize_pipeline(rows: int) -> dict[str, Any]:
+    """The stickers asset's work: raw answers to the day's typed Parquet (stickers, quarantine, video_fetches)."""
+    from pipeline import snapshot
+    from pipeline.layout import Layout
+
+    source = data.raw_day(rows=rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = Layout(Path(tmp))
+        layout.answers(data.DAY).parent.mkdir(parents=True)
+        os.symlink(source.answers(data.DAY), layout.answers(data.DAY))
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        wall = time.perf_counter()
+        report = snapshot.normalize_day(layout, data.DAY)
+        wall = time.perf_counter() - wall
+    return {"rows": report.stickers + report.quarantined, "seconds": wall, "rows_per_s": (report.stickers + report.quarantined) / wall, "rss_before_mb": rss_before / 1024}
+
+
+NATIVE_SQL = """
+COPY (
+    WITH answers AS (
+        SELECT request_id, fetched_at, unnest(response.DynamicImageList) AS i
+        FROM read_json($answers, format = 'newline_delimited', columns = $columns)
+        WHERE status = 'answered'
+    )
+    SELECT
+        i.VideoId                                                   AS video_id,
+        i.DynamicImageId                                            AS dynamic_image_id,
+        i.JobId                                                     AS job_id,
+        lower(i.Format)                                             AS format,
+        strptime(i.CreationTime, '%Y-%m-%dT%H:%M:%SZ')::TIMESTAMPTZ AS creation_time,
+        i.Duration::DOUBLE                                          AS duration_s,
+        i.Fps::INTEGER                                              AS fps,
+        i.Width::INTEGER                                            AS width,
+        i.Height::INTEGER                                           AS height,
+        i.FileSize::BIGINT                                          AS file_size_bytes,
+        split_part(i.FileURL, '?', 1)                               AS file_url,
+        to_timestamp(regexp_extract(i.FileURL, 'auth_key=(\\d+)-', 1)::BIGINT + 1800) AS url_expires_at,
+        request_id,
+        fetched_at::TIMESTAMPTZ                                     AS fetched_at
+    FROM answers
+) TO $target (FORMAT parquet, COMPRESSION zstd)
+"""
+
+
+def _native_columns() -> dict[str, str]:
+    """Every raw field read as text, as VOD sends it, so DuckDB does the casting as the pipeline does."""
+    from pipeline.schema import API_FIELDS
+
+    item = ", ".join(f"{name} VARCHAR" for name in API_FIELDS)
+    return {
+        "status": "VARCHAR",
+        "request_id": "VARCHAR",
+        "fetched_at": "VARCHAR",
+        "response": f"STRUCT(RequestId VARCHAR, DynamicImageList STRUCT({item})[])",
+    }
+
+
+@task
+def normalize_duckdb(rows: int) -> dict[str, Any]:
+    """DuckDB doing the same job natively: read the JSON lines, cast the fields, write Parquet."""
+    import duckdb
+
+    source = data.raw_day(rows=rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        target = str(Path(tmp) / "stickers.parquet")
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            wall = time.perf_counter()
+            con.execute(NATIVE_SQL, {"answers": str(source.answers(data.DAY)), "target": target, "columns": _native_columns()})
+            wall = time.perf_counter() - wall
+            written = con.execute("SELECT count(*) FROM read_parquet($t)", {"t": target}).fetchone()[0]
+    return {"rows": written, "seconds": wall, "rows_per_s": written / wall}
+
+
+# --- publish ------------------------------------------------------------------------------------------------
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+@task
+def publish_pipeline(videos: int, days: int, repeat: int = 3) -> dict[str, Any]:
+    """``warehouse.publish`` over ``days`` snapshots: the median of ``repeat`` publishes."""
+    from pipeline import warehouse
+
+    layout = data.lake_of_days(videos, days)
+    counts = warehouse.publish(layout)
+    return {"days": days, "seconds": _timed(lambda: warehouse.publish(layout), repeat), "stickers": counts["stickers"]}
+
+
+@task
+def publish_copy(videos: int, days: int, repeat: int = 1) -> dict[str, Any]:
+    """The previous design: every snapshot copied into a new DuckDB file on each publish."""
+    from benchmarks.baselines import publish_by_copy
+
+    layout = data.lake_of_days(videos, days)
+    return {"days": days, "seconds": _timed(lambda: publish_by_copy(layout), repeat)}
+
+
+# --- end to end ------------------------------------------------------------------------------------------------
+
+
+@task
+def end_to_end(videos: int, limit: float, latency_ms: float, sigma: float) -> dict[str, Any]:
+    """A whole day through Dagster (videos, sticker_responses, stickers with its checks, warehouse)."""
+    import datetime as dt
+
+    import dagster as dg
+
+    from pipeline.localvod import write_videos_csv
+
+    with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
+        root = Path(tmp)
+        write_videos_csv(root / "data" / "videos.csv", size=videos)
+        os.environ.update(
+            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID,
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET,
+            VOD_ENDPOINT=svc.endpoint,
+            VOD_CALLS_PER_SECOND=str(limit),
+            PIPELINE_DATA_DIR=str(root / "data"),
+        )
+        started = time.perf_counter()
+        from pipeline.definitions import defs
+
+        job = defs().resolve_job_def("daily_snapshot")
+        (root / "home").mkdir()
+        with dg.DagsterInstance.local_temp(str(root / "home")) as instance:
+            run_started = time.perf_counter()
+            result = job.execute_in_process(partition_key=dt.date.today().isoformat(), instance=instance)
+            run_s = time.perf_counter() - run_started
+        total_s = time.perf_counter() - started
+        fetch = next(
+            e.event_specific_data.materialization.metadata
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION" and e.asset_key.to_user_string() == "sticker_responses"
+        )
+    return {
+        "success": result.success,
+        "seconds": total_s,
+        "run_seconds": run_s,
+        "fetch_seconds": fetch["seconds"].value,
+        "throttled": svc.stats.get("throttled", 0),
+    }
+
+
+def main() -> None:
+    name, args = sys.argv[1], json.loads(sys.argv[2])
+    figures = TASKS[name](**args)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures["cpu_s"] = usage.ru_utime + usage.ru_stime
+    figures["peak_rss_mb"] = usage.ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+-- A view over Parquet files of the lake, read where they lie (absolute paths, fixed at publish time).
+-- $name: the view; $columns: its columns, in the schema's order; $files: a list literal of the files.
+CREATE $kind VIEW $name AS
+SELECT $columns
+FROM read_parquet($files, hive_partitioning = true, hive_types = {'snapshot_date': DATE});
