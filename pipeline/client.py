@@ -288,6 +288,11 @@ class VodClient:
             code = f"HTTP{resp.status_code}"
             message = f"{resp.reason or ''} ({resp.headers.get('Content-Type', 'no content type')})".strip()
             request_id = resp.headers.get("x-acs-request-id")
+            if resp.status_code < 500 and resp.status_code not in (403, 429):
+                # An error answer that cannot be read (cut short, an HTML page): what VOD meant is
+                # unknown, so it is asked again rather than taken as the video's fate.
+                return MalformedAnswer(code, f"{message}: an error answer that could not be read",
+                                       http_status=resp.status_code, request_id=request_id)
         err = error_from_answer(
             code, message, http_status=resp.status_code, request_id=request_id, retry_after_s=retry_after_s
         )

@@ -159,3 +159,11 @@ def test_a_throttling_storm_slows_the_fetch_down_but_every_video_is_answered(vod
     assert 0 < service.stats["throttled"] < 100 and summary.throttled == service.stats["throttled"]
     assert (summary.answered, summary.failed) == (300, 0)
     assert summary.calls == 300 + summary.retries
+
+
+def test_a_cut_short_not_found_answer_is_asked_again_and_the_video_ends_not_found(vod_service, layout):
+    service = vod_service(catalog_size=10, calls_per_second=None, truncated_rate=0.5, fault_seed=5)
+    write_videos(service, layout.videos_csv, unknown=30)
+    summary = take_day(service, layout)
+    assert service.stats["faults"]["truncated"] > 10
+    assert (summary.answered, summary.not_found, summary.failed) == (10, 30, 0)
