@@ -261,8 +261,8 @@ def _lake(workdir: Path) -> str:
         "## The Parquet lake",
         "Hive partitions under `data/lake/<table>/snapshot_date=YYYY-MM-DD/part-0.parquet`, one file per table "
         "and day. `snapshot_date` is in the folder name only, not in the files: readers take it from the "
-        "path when told the layout is Hive's. A day is rewritten by writing a hidden temporary file in its "
-        "folder and renaming it over `part-0.parquet`, so a reader sees the old day or the new one, never half.",
+        "path when told the layout is Hive's. A day is rewritten by writing a new file in `data/lake/.tmp/` "
+        "and renaming it over `part-0.parquet`, so a reader sees the old day or the new one, never half.",
     ]
     for table, columns in TABLES.items():
         parts.append(f"### `lake/{table}`")
@@ -288,9 +288,8 @@ def _readers(workdir: Path) -> str:
     for reader in READERS:
         parts.append(f"{reader.name}:\n\n```python\n{reader.code}\n```")
     parts.append(
-        "Polars: read the files through the glob as above, not the folder. While a day is being rewritten its "
-        "folder briefly holds the hidden temporary file, and Polars refuses a folder of mixed file names; "
-        "DuckDB's glob, pyarrow and pandas skip hidden files.\n\n"
+        "A day being rewritten is written elsewhere and renamed into its folder whole, so every reader sees the "
+        "old day or the new one.\n\n"
         "Shorter spellings work too, with weaker types: `snapshot_date` comes as strings (pandas: a "
         "categorical of strings), and with pandas' default types an integer column holding a missing value "
         "(`fps`, `width`, `height`, `http_status`) turns into `float64`:\n\n"

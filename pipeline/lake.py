@@ -1,7 +1,7 @@
 """The Parquet lake: Hive partitions (``snapshot_date=YYYY-MM-DD``) replaced whole, atomically.
 
-A partition is one file, written under a hidden temporary name in its folder and renamed into place,
-so readers see the old day or the new day, never half of one. The partition key lives in the folder
+A partition is one file, written in ``lake/.tmp/`` and renamed into its folder, so readers see the old
+day or the new day, never half of one, and never a file that is not part of the table. The partition key lives in the folder
 name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
 """
 
@@ -38,7 +38,11 @@ class PartitionWriter:
         self.folder = layout.lake_partition(table, day)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / PART_FILE
-        self._tmp = self.folder / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
+        # table's folders ever meets it; the same file system, so the rename into place is atomic.
+        spool = layout.lake_table(table).parent / ".tmp"
+        spool.mkdir(parents=True, exist_ok=True)
+        self._tmp = spool / f"{table}.{day.isoformat()}.{uuid.uuid4().hex}.parquet.tmp"
         self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{table}")
         self._pending: Future[None] | None = None
