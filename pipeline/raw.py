@@ -1,9 +1,9 @@
 """The raw store: one JSON line per video and day, holding VOD's answer exactly as it came.
 
 A day's answers are appended to ``answers.jsonl.partial`` as they arrive and made durable in small
-batches; once every video has its outcome they are written to ``answers.jsonl`` in video-set order. A
-fetch that is interrupted (even killed) resumes from the partial file, asking only the videos missing. Normalization reads only the
-finished file, so it can be redone any time without calling VOD again.
+batches; once every video has its outcome they are written to ``answers.jsonl`` in video-set order.
+A fetch that is interrupted (even killed) resumes from the partial file, asking only the videos missing.
+Normalization reads only the finished file, so it can be redone any time without calling VOD again.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -166,14 +165,6 @@ def _video_id_of(line: bytes) -> str:
 def _sticker_count(response: dict[str, Any] | None) -> int:
     items = (response or {}).get("DynamicImageList")
     return len(items) if isinstance(items, list) else 0
-
-
-def read_answers(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of a finished answer file, one dict per video."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
