@@ -106,7 +106,7 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     backfill_policy=one_run_per_day,
     deps=[sticker_responses],
     group_name="ingest",
-    kinds={"python", "pandas", "parquet"},
+    kinds={"python", "duckdb", "parquet"},
     owners=OWNERS,
     tags={"layer": "lake", **SOURCE},
     description="The day's stickers as typed rows in Hive-partitioned Parquet "
