@@ -30,7 +30,7 @@ def raw_day(*, rows: int | None = None, videos: int | None = None) -> Layout:
         return layout
     catalog = Catalog(size=videos or rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = layout.answers_in_progress(DAY)
     signed_at = int(time.time())
     stickers = answered = 0
     with open(partial, "w", encoding="utf-8") as f:

@@ -281,7 +281,7 @@ def close_dead_runs(home: Path) -> list:
 
     from pipeline import runs
 
-    if not (home / "dagster.yaml").exists() and not (home / "storage").exists():
+    if not home.exists():
         return []  # no instance there yet: nothing to close
     with dg.DagsterInstance.from_config(str(home)) as instance:
         closed = runs.close_dead_runs(instance)

@@ -77,9 +77,9 @@ class AnswerWriter:
     line cut short by the kill, is dropped, so the video is asked again.
     """
 
-    def __init__(self, path: Path, *, flush_every: int = 200):
+    def __init__(self, path: Path, partial: Path, *, flush_every: int = 200):
         self.path = path
-        self.partial = path.with_name(path.name + ".partial")
+        self.partial = partial
         self.flush_every = flush_every
         path.parent.mkdir(parents=True, exist_ok=True)
         self.done: dict[str, dict[str, Any]] = _salvage(self.partial)

@@ -49,7 +49,7 @@ def fetch_day(
     if not path.exists():
         raise ConfigurationError(f"No video set taken for {day}: materialize the videos asset for that day first")
     ids = read_video_ids(path)
-    writer = AnswerWriter(layout.answers(day))
+    writer = AnswerWriter(layout.answers(day), layout.answers_in_progress(day))
     kept = {video_id: writer.done[video_id] for video_id in ids if video_id in writer.done}
     todo = [video_id for video_id in ids if video_id not in kept]
     try:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from pipeline.client import Credentials, VodClient
@@ -11,6 +13,18 @@ from pipeline.localvod import LocalVodService, ServiceConfig, write_videos_csv
 
 KEY_ID = "test-access-key-id"
 KEY_SECRET = "test-secret-Zq8Lw3Kp9Vx2"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path) -> Path:
+    """A Dagster instance directory set up as the repository's own (its pools and run monitoring), with
+    its storage created, for runs started by the ``dagster`` CLI or ``vod-stickers``."""
+    home = tmp_path / "dagster_home_cli"
+    home.mkdir()
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)
+    dg.DagsterInstance.from_config(str(home)).dispose()
+    return home
 
 
 @pytest.fixture
@@ -54,3 +68,32 @@ def write_videos(service: LocalVodService, path: Path, *, unknown: int = 0) -> N
 
 def expected_stickers(service: LocalVodService) -> int:
     return sum(len(service.catalog.stickers(v, 0)) for v in service.catalog.video_ids())
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
+    """A temporary Dagster instance for runs executed in process."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        yield instance
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    """The environment an operator sets, pointing at a local VOD service."""
+
+    def apply(service, **extra):
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
+        monkeypatch.setenv("VOD_ENDPOINT", service.endpoint)
+        monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
+        monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
+        for name, value in extra.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        return Layout(tmp_path / "data")
+
+    return apply

@@ -5,12 +5,10 @@ import contextlib
 import datetime as dt
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -21,7 +19,6 @@ from tests.conftest import KEY_ID, KEY_SECRET, write_videos
 from tests.test_faults import stable_rows, take_day
 
 DAY = dt.date(2026, 11, 20)
-REPO = Path(__file__).resolve().parents[1]
 
 FETCH_IN_A_CHILD = """
 import datetime as dt, sys
@@ -42,7 +39,7 @@ PER_RUN = {"calls", "retries", "throttled_answers", "seconds", "started_at", "fi
 def kill_mid_fetch(layout: Layout, command: list[str], env: dict[str, str] | None = None, *, after: int = 200) -> int:
     """Starts the day's fetch in a child process, SIGKILLs it (and any process it started) once ``after``
     answers are on disk; returns how many whole outcomes the partial file holds."""
-    partial = layout.answers(DAY).with_name("answers.jsonl.partial")
+    partial = layout.answers_in_progress(DAY)
     child = subprocess.Popen(
         command, env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -106,16 +103,13 @@ def test_a_killed_fetch_resumes_with_only_the_missing_calls_and_the_same_outputs
         pd.testing.assert_frame_equal(killed_tables[name], frame, obj=name)
 
 
-def test_killed_dagster_runs_are_closed_and_each_rerun_of_the_day_resumes(vod_service, tmp_path):
+def test_killed_dagster_runs_are_closed_and_each_rerun_of_the_day_resumes(vod_service, tmp_path, dagster_home):
     service = vod_service(catalog_size=600, latency_ms=20)
     layout = Layout(tmp_path / "data")
     write_videos(service, layout.videos_csv, unknown=10)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)  # the pools the repository configures
     env = {
         **os.environ,
-        "DAGSTER_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
         "PIPELINE_DATA_DIR": str(layout.root),
         "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,

@@ -10,38 +10,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.layout import Layout
-from tests.conftest import KEY_ID, KEY_SECRET, expected_stickers, write_videos
+from tests.conftest import KEY_SECRET, expected_stickers, write_videos
 
 DAY = "2026-11-20"
-
-
-@pytest.fixture
-def instance(tmp_path):
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as instance:
-        yield instance
-
-
-@pytest.fixture
-def env(monkeypatch, tmp_path):
-    """The environment an operator sets, pointing at a local VOD service."""
-
-    def apply(service, **extra):
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID)
-        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", KEY_SECRET)
-        monkeypatch.setenv("VOD_ENDPOINT", service.endpoint)
-        monkeypatch.setenv("PIPELINE_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.delenv("ALIBABA_CLOUD_SECURITY_TOKEN", raising=False)
-        for name, value in extra.items():
-            if value is None:
-                monkeypatch.delenv(name, raising=False)
-            else:
-                monkeypatch.setenv(name, value)
-        return Layout(tmp_path / "data")
-
-    return apply
 
 
 def load_defs() -> dg.Definitions:
@@ -199,7 +170,7 @@ def test_rejected_credentials_fail_the_run_at_once_with_a_message_and_keep_what_
     assert service.stats["requests"] <= 40  # the calls already under way, not 300
     day = dt.date.fromisoformat(DAY)
     assert not layout.answers(day).exists()  # the day is not marked finished
-    assert layout.answers(day).with_name("answers.jsonl.partial").exists()
+    assert layout.answers_in_progress(day).exists()
     assert not layout.warehouse.exists()
 
 

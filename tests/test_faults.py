@@ -118,7 +118,7 @@ def test_a_persistent_failure_stops_early_with_one_message_and_keeps_what_arrive
     assert words in describe(stopped.value).splitlines()[0]  # the first line an operator sees in Dagster
     # Stopped early: at most the failure window plus the calls already under way, not 2,000 videos.
     assert service.stats["requests"] < 400
-    partial = layout.answers(DAY).with_name("answers.jsonl.partial")
+    partial = layout.answers_in_progress(DAY)
     assert not layout.answers(DAY).exists() and partial.exists()
     assert sum(1 for _ in open(partial)) == stopped.value.summary.answered + stopped.value.summary.failed
 
@@ -133,7 +133,7 @@ def test_after_a_stop_the_rerun_asks_only_the_videos_still_missing(vod_service, 
     # The state a stopped fetch leaves: 120 whole answers, one failed video, and a line cut short.
     failed = json.loads(finished[120]) | {"status": "failed", "error_code": "ServiceUnavailable", "response": None}
     layout.answers(DAY).unlink()
-    layout.answers(DAY).with_name("answers.jsonl.partial").write_text(
+    layout.answers_in_progress(DAY).write_text(
         "".join(finished[:120]) + json.dumps(failed) + "\n" + finished[121][:40]
     )
     before = service.stats["requests"]

@@ -5,20 +5,16 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-import dagster as dg
 import duckdb
 import pytest
 
 from pipeline import lake
-from tests.conftest import KEY_ID, KEY_SECRET, expected_stickers, write_videos
-from tests.test_dagster import DAY, env, instance, run_day  # noqa: F401 - fixtures
+from tests.conftest import expected_stickers, write_videos
+from tests.test_dagster import DAY, run_day
 
-REPO = Path(__file__).resolve().parents[1]
 TABLES = ("stickers", "quarantine", "video_fetches")
 
 
@@ -32,7 +28,7 @@ def warehouse_rows(layout, *tables):
         return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
 
 
-def test_rerunning_each_step_any_number_of_times_gives_the_same_outputs(env, vod_service, instance):  # noqa: F811
+def test_rerunning_each_step_any_number_of_times_gives_the_same_outputs(env, vod_service, instance):
     service = vod_service(catalog_size=60, calls_per_second=None, server_error_rate=0.1, fault_seed=3)
     layout = env(service)
     write_videos(service, layout.videos_csv, unknown=3)
@@ -59,17 +55,13 @@ def test_rerunning_each_step_any_number_of_times_gives_the_same_outputs(env, vod
 
 
 def test_two_days_at_once_then_a_backfill_leave_every_partition_and_the_warehouse_consistent(
-    env, vod_service, instance, tmp_path  # noqa: F811
+    env, vod_service, instance, dagster_home
 ):
     service = vod_service(catalog_size=200, calls_per_second=100)
     layout = env(service)
     write_videos(service, layout.videos_csv, unknown=4)
-    home = tmp_path / "dagster_home_cli"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)
-    # An instance in use already has its storage: two first runs racing to create the SQLite tables of a
-    # brand-new instance is Dagster's own limit, not the pipeline's.
-    dg.DagsterInstance.from_config(str(home)).dispose()
+    # (dagster_home has its storage created: two first runs racing to create the SQLite tables of a
+    # brand-new instance is Dagster's own limit, not the pipeline's.)
 
     # Two runs for different days at once, in two processes sharing one Dagster instance and data dir.
     days_at_once = ["2026-11-16", "2026-11-17"]
@@ -77,7 +69,7 @@ def test_two_days_at_once_then_a_backfill_leave_every_partition_and_the_warehous
         subprocess.Popen(
             [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
              "--tags", json.dumps({"dagster/partition": day})],
-            env={**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": "ignore"},
+            env={**os.environ, "DAGSTER_HOME": str(dagster_home), "PYTHONWARNINGS": "ignore"},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         for day in days_at_once
@@ -116,7 +108,7 @@ def test_two_days_at_once_then_a_backfill_leave_every_partition_and_the_warehous
         ("VOD_ENDPOINT", "http://vod.example.com", "plain http"),
     ],
 )
-def test_more_bad_settings_stop_before_the_first_call(env, vod_service, instance, variable, value, words):  # noqa: F811
+def test_more_bad_settings_stop_before_the_first_call(env, vod_service, instance, variable, value, words):
     service = vod_service(catalog_size=5, calls_per_second=None)
     settings = {variable: value} if variable != "VOD_REGION" else {variable: value, "VOD_ENDPOINT": None}
     layout = env(service, **settings)
@@ -127,7 +119,7 @@ def test_more_bad_settings_stop_before_the_first_call(env, vod_service, instance
     assert service.stats["requests"] == 0
 
 
-def test_a_data_directory_that_cannot_be_written_stops_before_the_first_call(env, vod_service, instance, tmp_path):  # noqa: F811
+def test_a_data_directory_that_cannot_be_written_stops_before_the_first_call(env, vod_service, instance, tmp_path):
     service = vod_service(catalog_size=5, calls_per_second=None)
     env(service, PIPELINE_DATA_DIR=str(tmp_path / "a-file" / "data"))
     (tmp_path / "a-file").write_text("not a directory")

@@ -5,10 +5,8 @@ import datetime as dt
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -18,7 +16,6 @@ import pytest
 from pipeline.layout import Layout
 from tests.conftest import KEY_ID, write_videos
 
-REPO = Path(__file__).resolve().parents[1]
 DAY = "2026-11-20"
 SECRET = "SECRET-ak-7Yq2Wm9Rt4Lp"
 STS_TOKEN = "STS-token-Kz81Vd37Qn5Bx" + "x" * 40
@@ -26,19 +23,16 @@ AUTH_KEY = re.compile(r"auth_key=([^&\"\s]+)")
 
 
 @pytest.mark.parametrize("method", ["ACS3-HMAC-SHA256", "HMAC-SHA1"])
-def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(vod_service, tmp_path, method):
+def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(vod_service, tmp_path, dagster_home, method):
     service = vod_service(
         catalog_size=120, calls_per_second=None, access_key_secret=SECRET, security_token=STS_TOKEN,
         server_error_rate=0.1, drop_rate=0.05,  # failed attempts must not leak either
     )
     layout = Layout(tmp_path / "data")
     write_videos(service, layout.videos_csv, unknown=5)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home)
     env = {
         **os.environ,
-        "DAGSTER_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
         "PIPELINE_DATA_DIR": str(layout.root),
         "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
@@ -59,10 +53,10 @@ def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(
     secrets = [SECRET, STS_TOKEN, *tokens]
 
     places = {"run output": run.stdout + run.stderr}
-    for path in home.rglob("*"):  # run and event storage (SQLite), compute logs, schedules
+    for path in dagster_home.rglob("*"):  # run and event storage (SQLite), compute logs, schedules
         if path.is_file():
-            places[f"dagster_home/{path.relative_to(home)}"] = path.read_bytes().decode("utf-8", "replace")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+            places[f"dagster_home/{path.relative_to(dagster_home)}"] = path.read_bytes().decode("utf-8", "replace")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         for key in instance.get_asset_keys():
             for record in instance.fetch_materializations(key, limit=10).records:
                 places[f"metadata of {key.to_user_string()}"] = repr(record.asset_materialization.metadata)
