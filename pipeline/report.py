@@ -86,8 +86,8 @@ def read(warehouse: Path, day: dt.date) -> ReportData:
             headline={k: _plain(v) for k, v in headline.iloc[0].items()},
             per_day=query("report_stickers_per_day"),
             measures=query("report_measures"),
-            top_by_stickers=query("report_top_videos_by_stickers", TOP_VIDEOS),
-            top_by_bytes=query("report_top_videos_by_bytes", TOP_VIDEOS),
+            top_by_stickers=query("report_top_videos", TOP_VIDEOS, "stickers"),
+            top_by_bytes=query("report_top_videos", TOP_VIDEOS, "bytes"),
             fetch_health=query("report_fetch_health"),
         )
 

@@ -34,20 +34,17 @@ SELECT format, file_size_bytes, duration_s
 FROM stickers
 WHERE snapshot_date = day;
 
-CREATE TEMP MACRO report_top_videos_by_stickers(day, n) AS TABLE
-SELECT video_id, count(*) AS stickers, sum(file_size_bytes)::BIGINT AS total_bytes
-FROM stickers
-WHERE snapshot_date = day
-GROUP BY video_id
-ORDER BY stickers DESC, total_bytes DESC, video_id
-LIMIT n;
-
-CREATE TEMP MACRO report_top_videos_by_bytes(day, n) AS TABLE
-SELECT video_id, count(*) AS stickers, sum(file_size_bytes)::BIGINT AS total_bytes
-FROM stickers
-WHERE snapshot_date = day
-GROUP BY video_id
-ORDER BY total_bytes DESC, stickers DESC, video_id
+-- The n videos of the snapshot with the most stickers (ranked_by = 'stickers') or the most bytes (ranked_by = 'bytes').
+CREATE TEMP MACRO report_top_videos(day, n, ranked_by) AS TABLE
+SELECT * FROM (
+    SELECT video_id, count(*) AS stickers, sum(file_size_bytes)::BIGINT AS total_bytes
+    FROM stickers
+    WHERE snapshot_date = day
+    GROUP BY video_id
+) AS v
+ORDER BY CASE WHEN ranked_by = 'bytes' THEN v.total_bytes ELSE v.stickers END DESC,
+         CASE WHEN ranked_by = 'bytes' THEN v.stickers ELSE v.total_bytes END DESC,
+         v.video_id
 LIMIT n;
 
 -- Fetch health of every snapshot up to the day: outcomes, retries and throttled answers.
