@@ -6,9 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test dev serve docs bench lock clean
+.PHONY: demo test system-packages dev serve docs bench lock clean
 
 $(STAMP): requirements.txt pyproject.toml
+	@PYTHON=$(PYTHON) sh scripts/system-packages venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -17,8 +18,13 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vod-stickers demo
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(BIN)/python -m pytest
+
+# Debian's chromium and openssl for the report and TLS tests: installed when missing (as root or with
+# sudo), or a one-line message saying what to run.
+system-packages:
+	@sh scripts/system-packages test
 
 dev: $(STAMP)
 	$(BIN)/vod-stickers dev
@@ -28,7 +34,7 @@ serve: $(STAMP)
 
 # docs/analysts.md, rebuilt from a fresh two-day warehouse of the demo catalog.
 docs: $(STAMP)
-	$(BIN)/python -m pipeline.docs
+	$(BIN)/python -m docs.build
 
 # Benchmarks against the local VOD service; writes docs/benchmarks.md. BENCH_ARGS=--quick for small sizes.
 BENCH_STAMP := $(VENV)/.installed-bench

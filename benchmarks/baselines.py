@@ -8,9 +8,9 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline import lake
-from pipeline.layout import Layout
-from pipeline.warehouse import STORAGE_VERSION
+from pipeline.publish.warehouse import STORAGE_VERSION
+from pipeline.store import lake
+from pipeline.store.layout import Layout
 
 _ORDER = {
     "stickers": "snapshot_date, video_id, dynamic_image_id",

@@ -10,11 +10,13 @@ import time
 import uuid
 from pathlib import Path
 
-from pipeline import lake, snapshot
-from pipeline.layout import Layout
-from pipeline.localvod import Catalog
-from pipeline.raw import FetchSummary, Outcome, write_json
-from pipeline.schema import TABLES
+from pipeline import snapshot
+from pipeline.store import lake
+from pipeline.store.files import write_json
+from pipeline.store.layout import Layout
+from pipeline.store.schema import TABLES
+from pipeline.vod.local import Catalog
+from pipeline.vod.outcome import FetchSummary, Outcome
 
 DATA = Path(__file__).resolve().parent / ".data"
 DAY = dt.date(2026, 1, 1)

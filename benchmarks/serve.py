@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline.localvod import LocalVodService, ServiceConfig
+from pipeline.vod.local import LocalVodService, ServiceConfig
 
 KEY_ID = "bench-access-key-id"
 KEY_SECRET = "bench-access-key-secret"

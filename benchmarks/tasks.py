@@ -54,9 +54,9 @@ def _service_config(videos: int, limit: float | None, latency_ms: float, sigma: 
 def fetch_pipeline(videos: int, limit: float | None, latency_ms: float, sigma: float, client_rate: float, concurrency: int = 16) -> dict[str, Any]:
     """The pipeline's own fetch (``snapshot.fetch_day``: client, fan-out, raw answers on disk)."""
     from pipeline import snapshot
-    from pipeline.client import Credentials, VodClient
-    from pipeline.layout import Layout
-    from pipeline.localvod import write_videos_csv
+    from pipeline.store.layout import Layout
+    from pipeline.vod.client import Credentials, VodClient
+    from pipeline.vod.local import write_videos_csv
 
     with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
         layout = Layout(Path(tmp))
@@ -84,11 +84,13 @@ def fetch_pipeline(videos: int, limit: float | None, latency_ms: float, sigma: f
 @task
 def fetch_sdk(videos: int, limit: float | None, latency_ms: float, sigma: float) -> dict[str, Any]:
     """The loop a user would write with the official SDK: one ListDynamicImageRequest after another."""
-    from aliyunsdkcore.client import AcsClient
     from aliyunsdkcore.acs_exception.exceptions import ServerException
-    from aliyunsdkvod.request.v20170321.ListDynamicImageRequest import ListDynamicImageRequest
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkvod.request.v20170321.ListDynamicImageRequest import (
+        ListDynamicImageRequest,
+    )
 
-    from pipeline.localvod import catalog_ids
+    from pipeline.vod.local import catalog_ids
 
     with service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
         host = svc.endpoint.split("://", 1)[1]
@@ -127,7 +129,7 @@ def fetch_sdk(videos: int, limit: float | None, latency_ms: float, sigma: float)
 def normalize_pipeline(rows: int) -> dict[str, Any]:
     """The stickers asset's work: raw answers to the day's typed Parquet (stickers, quarantine, video_fetches)."""
     from pipeline import snapshot
-    from pipeline.layout import Layout
+    from pipeline.store.layout import Layout
 
     source = data.raw_day(rows=rows)
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,7 +172,7 @@ COPY (
 
 def _native_columns() -> dict[str, str]:
     """Every raw field read as text, as VOD sends it, so DuckDB does the casting as the pipeline does."""
-    from pipeline.schema import API_FIELDS
+    from pipeline.vod.api import API_FIELDS
 
     item = ", ".join(f"{name} VARCHAR" for name in API_FIELDS)
     return {
@@ -213,7 +215,7 @@ def _timed(fn: Callable[[], object], repeat: int) -> float:
 @task
 def publish_pipeline(videos: int, days: int, repeat: int = 3) -> dict[str, Any]:
     """``warehouse.publish`` over ``days`` snapshots: the median of ``repeat`` publishes."""
-    from pipeline import warehouse
+    from pipeline.publish import warehouse
 
     layout = data.lake_of_days(videos, days)
     counts = warehouse.publish(layout)
@@ -239,7 +241,7 @@ def end_to_end(videos: int, limit: float, latency_ms: float, sigma: float) -> di
 
     import dagster as dg
 
-    from pipeline.localvod import write_videos_csv
+    from pipeline.vod.local import write_videos_csv
 
     with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
         root = Path(tmp)

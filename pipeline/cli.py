@@ -16,9 +16,16 @@ from pathlib import Path
 import duckdb
 from tqdm import tqdm
 
+from pipeline import settings
 from pipeline.errors import ConfigurationError
-from pipeline.layout import Layout
-from pipeline.localvod import LocalVodService, ServiceConfig, serve_forever, write_videos_csv
+from pipeline.store.layout import Layout
+from pipeline.store.videos import read_video_set
+from pipeline.vod.local import (
+    LocalVodService,
+    ServiceConfig,
+    serve_forever,
+    write_videos_csv,
+)
 
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
@@ -140,12 +147,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.defs.resources import check_environment  # imports Dagster: only for this command
-
     day = args.day or dt.datetime.now(dt.UTC).date()
-    assets = args.assets.split(",") if args.assets else DAY_ASSETS
-    # ConfigurationError -> exit 2, before anything runs. VOD settings matter only when fetching.
-    layout = check_environment(vod="sticker_responses" in assets)
+    assets = [a.strip() for a in args.assets.split(",")] if args.assets else DAY_ASSETS
+    unknown = [a for a in assets if a not in DAY_ASSETS]
+    if unknown:
+        raise ConfigurationError(f"--assets: no asset named {', '.join(map(repr, unknown))}; choose from {','.join(DAY_ASSETS)}")
+    layout = check_settings(assets)
     home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
     env = dict(os.environ, DAGSTER_HOME=str(home), PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     home.mkdir(parents=True, exist_ok=True)
@@ -160,6 +167,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_RUN_FAILED
     print(f"Snapshot day {day} done: {layout.warehouse}, {layout.report(day)}")
     return 0
+
+
+def check_settings(assets: tuple[str, ...] | list[str]) -> Layout:
+    """Checks what the run of ``assets`` will need, as its steps will, without calling VOD: raises
+    ConfigurationError (exit 2) naming what to fix, before anything runs."""
+    if "sticker_responses" in assets:
+        settings.vod_from_env().client().close()
+    layout = settings.lake_from_env().layout()
+    if "videos" in assets:
+        read_video_set(layout.videos_csv)
+    return layout
 
 
 def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple[str, ...] | list[str] = DAY_ASSETS) -> int:

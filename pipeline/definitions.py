@@ -1,10 +1,8 @@
-"""Everything Dagster loads: the definitions in pipeline/defs and the resources from the environment."""
+"""Everything Dagster loads: the definitions in pipeline/defs."""
 
 from pathlib import Path
 
 import dagster as dg
-
-from pipeline.defs.resources import resources
 
 
 @dg.definitions
@@ -13,5 +11,5 @@ def defs() -> dg.Definitions:
         dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
         # One process per run: the steps are short next to the fetch, and a process per step would
         # spend more time importing than working.
-        dg.Definitions(resources=resources(), executor=dg.in_process_executor),
+        dg.Definitions(executor=dg.in_process_executor),
     )

@@ -11,15 +11,22 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from pipeline import lake
-from pipeline.client import VodClient
 from pipeline.errors import ConfigurationError
-from pipeline.fetch import Progress, fetch_all
-from pipeline.layout import Layout
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S, Normalizer
-from pipeline.raw import AnswerWriter, FetchSummary, read_summary, write_json
-from pipeline.schema import STICKERS, pandas_dtypes
-from pipeline.videos import VideoSet, read_video_ids, read_video_set, write_video_ids
+from pipeline.store import lake
+from pipeline.store.files import write_json
+from pipeline.store.layout import Layout
+from pipeline.store.raw import AnswerWriter, read_summary
+from pipeline.store.schema import STICKERS, pandas_dtypes
+from pipeline.store.videos import (
+    VideoSet,
+    read_video_ids,
+    read_video_set,
+    write_video_ids,
+)
+from pipeline.vod.client import VodClient
+from pipeline.vod.fetch import Progress, fetch_all
+from pipeline.vod.outcome import FetchSummary
 
 NORMALIZE_CHUNK_ROWS = 50_000
 

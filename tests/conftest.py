@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipeline.client import Credentials, VodClient
-from pipeline.layout import Layout
-from pipeline.localvod import LocalVodService, ServiceConfig, write_videos_csv
+from pipeline.store.layout import Layout
+from pipeline.vod.client import Credentials, VodClient
+from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
 
 KEY_ID = "test-access-key-id"
 KEY_SECRET = "test-secret-Zq8Lw3Kp9Vx2"

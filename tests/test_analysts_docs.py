@@ -8,10 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline import docs, snapshot, warehouse
-from pipeline.demo_history import History, SnapshotDay, build
-from pipeline.layout import Layout
-from pipeline.localvod import Catalog
+from docs import build as docs
+from pipeline import snapshot
+from pipeline.demo import History, SnapshotDay, build
+from pipeline.publish import warehouse
+from pipeline.store.layout import Layout
+from pipeline.vod.local import Catalog
 from tests.conftest import make_client
 from tests.test_lake_and_warehouse import write_day
 from tests.test_lake_reads import D1, D2, SMALL

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline import cli
-from pipeline.localvod import Catalog
+from pipeline.vod.local import Catalog
 from tests.conftest import KEY_ID, KEY_SECRET, write_videos
 
 CLI = [sys.executable, "-m", "pipeline.cli"]

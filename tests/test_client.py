@@ -2,17 +2,18 @@
 
 import pytest
 
-from pipeline import signing
-from pipeline.client import Credentials, VodClient, resolve_endpoint
-from pipeline.errors import (
+from pipeline.errors import ConfigurationError
+from pipeline.vod import signing
+from pipeline.vod.client import Credentials, VodClient
+from pipeline.vod.errors import (
     ClockSkew,
-    ConfigurationError,
     CredentialsRejected,
     ServerFault,
     TransportFault,
     VideoNotFound,
     VodError,
 )
+from pipeline.vod.regions import resolve_endpoint
 from tests.conftest import KEY_ID, KEY_SECRET, make_client
 
 STRING_FIELDS = {"CreationTime", "Duration", "DynamicImageId", "FileSize", "FileURL", "Format", "Fps", "Height", "Width", "JobId", "VideoId"}

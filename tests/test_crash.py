@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from pipeline import snapshot
-from pipeline.layout import Layout
+from pipeline.store.layout import Layout
 from tests.conftest import KEY_ID, KEY_SECRET, write_videos
 from tests.test_faults import stable_rows, take_day
 
@@ -24,8 +24,8 @@ FETCH_IN_A_CHILD = """
 import datetime as dt, sys
 from pathlib import Path
 from pipeline import snapshot
-from pipeline.client import Credentials, VodClient
-from pipeline.layout import Layout
+from pipeline.vod.client import Credentials, VodClient
+from pipeline.store.layout import Layout
 root, endpoint, key_id, secret = sys.argv[1:]
 with VodClient(Credentials(key_id, secret), endpoint=endpoint, calls_per_second=100) as client:
     snapshot.fetch_day(Layout(Path(root)), dt.date(2026, 11, 20), client, concurrency=8)

@@ -8,11 +8,18 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline import lake, snapshot, warehouse
-from pipeline.client import Credentials
+from pipeline import snapshot
 from pipeline.defs.failures import describe
-from pipeline.errors import ClockSkew, CredentialsRejected, FailingTooOften, PermissionDenied
-from pipeline.layout import Layout
+from pipeline.publish import warehouse
+from pipeline.store import lake
+from pipeline.store.layout import Layout
+from pipeline.vod.client import Credentials
+from pipeline.vod.errors import (
+    ClockSkew,
+    CredentialsRejected,
+    FailingTooOften,
+    PermissionDenied,
+)
 from tests.conftest import KEY_ID, make_client, write_videos
 
 DAY = dt.date(2026, 11, 20)

@@ -2,9 +2,9 @@
 
 import pytest
 
-from pipeline.errors import CredentialsRejected
-from pipeline.client import Credentials
-from pipeline.fetch import fetch_all
+from pipeline.vod.client import Credentials
+from pipeline.vod.errors import CredentialsRejected
+from pipeline.vod.fetch import fetch_all
 from tests.conftest import KEY_ID, make_client
 
 

@@ -11,10 +11,12 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline import lake, warehouse
 from pipeline.normalize import Normalizer
-from pipeline.raw import FetchSummary, write_json
-from pipeline.schema import VIDEO_FETCHES, pandas_dtypes
+from pipeline.publish import warehouse
+from pipeline.store import lake
+from pipeline.store.files import write_json
+from pipeline.store.schema import VIDEO_FETCHES, pandas_dtypes
+from pipeline.vod.outcome import FetchSummary
 from tests.test_normalize import answered, item
 
 D1, D2 = dt.date(2026, 11, 19), dt.date(2026, 11, 20)

@@ -10,11 +10,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from pipeline import docs, lake
-from pipeline.demo_history import History, SnapshotDay, build
-from pipeline.layout import Layout
-from pipeline.localvod import Catalog
-from pipeline.schema import TABLES, UTC_TIMESTAMP, arrow_schema
+from docs import build as docs
+from pipeline.demo import History, SnapshotDay, build
+from pipeline.store import lake
+from pipeline.store.layout import Layout
+from pipeline.store.schema import TABLES, UTC_TIMESTAMP, arrow_schema
+from pipeline.vod.local import Catalog
 
 D1, D2 = dt.date(2026, 11, 21), dt.date(2026, 11, 22)
 # 40 videos on day 1; on day 2 the last 6 are deleted upstream. Plus 3 ids VOD never knew, both days.

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from pipeline import signing
-from pipeline.localvod import Catalog, LocalVodService, ServiceConfig, write_videos_csv
-from pipeline.schema import API_FIELDS
+from pipeline.vod import signing
+from pipeline.vod.api import API_FIELDS
+from pipeline.vod.local import Catalog, LocalVodService, ServiceConfig, write_videos_csv
 from tests.test_signing import VOD_DOC_PARAMS
 
 KEY_ID = ServiceConfig.access_key_id

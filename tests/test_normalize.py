@@ -6,10 +6,10 @@ import json
 import pandas as pd
 import pytest
 
-from pipeline import lake
 from pipeline.normalize import Normalizer
 from pipeline.snapshot import normalize_day
-from pipeline.schema import QUARANTINE, STICKERS, pandas_dtypes
+from pipeline.store import lake
+from pipeline.store.schema import QUARANTINE, STICKERS, pandas_dtypes
 
 DAY = dt.date(2026, 11, 20)
 SIGNED_AT = 1_763_600_000

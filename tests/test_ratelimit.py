@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from pipeline.ratelimit import RateLimiter
+from pipeline.vod.ratelimit import RateLimiter
 
 
 class FakeClock:

@@ -12,7 +12,9 @@ import time
 import duckdb
 import pyarrow.dataset as ds
 
-from pipeline import lake, snapshot, warehouse
+from pipeline import snapshot
+from pipeline.publish import warehouse
+from pipeline.store import lake
 from tests.conftest import make_client, write_videos
 
 DAY1, DAY2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21)

@@ -9,8 +9,9 @@ import shutil
 import pandas as pd
 import pytest
 
-from pipeline import report, snapshot, warehouse
+from pipeline import snapshot
 from pipeline.errors import ConfigurationError
+from pipeline.publish import report, warehouse
 from tests.conftest import make_client, write_videos
 
 DAYS = (dt.date(2026, 11, 19), dt.date(2026, 11, 20))

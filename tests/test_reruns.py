@@ -11,7 +11,7 @@ import sys
 import duckdb
 import pytest
 
-from pipeline import lake
+from pipeline.store import lake
 from tests.conftest import expected_stickers, write_videos
 from tests.test_dagster import DAY, run_day
 

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.layout import Layout
+from pipeline.store.layout import Layout
 from tests.conftest import KEY_ID, write_videos
 
 DAY = "2026-11-20"

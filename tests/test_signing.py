@@ -4,7 +4,7 @@ import hashlib
 
 import pytest
 
-from pipeline import signing
+from pipeline.vod import signing
 
 VOD_DOC_PARAMS = {
     "AccessKeyId": "testAccessKeyId",

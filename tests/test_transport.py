@@ -11,9 +11,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pipeline.client import Credentials, VodClient, resolve_endpoint
-from pipeline.errors import ConfigurationError, TlsRejected, VideoNotFound
-from pipeline.localvod import LocalVodService, ServiceConfig
+from pipeline.errors import ConfigurationError
+from pipeline.vod.client import Credentials, VodClient
+from pipeline.vod.errors import TlsRejected, VideoNotFound
+from pipeline.vod.local import LocalVodService, ServiceConfig
+from pipeline.vod.regions import resolve_endpoint
 from tests.conftest import KEY_ID, KEY_SECRET
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from pipeline.errors import ConfigurationError
-from pipeline.videos import read_video_set
+from pipeline.store.videos import read_video_set
 
 
 def write(tmp_path, text):

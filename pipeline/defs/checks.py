@@ -5,11 +5,11 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from pipeline import quality, snapshot
+from pipeline import snapshot
 from pipeline.defs.ingest import stickers
-from pipeline.defs.partitions import snapshot_days
-from pipeline.defs.resources import LakeResource, day_of
-
+from pipeline.defs.partitions import day_of, snapshot_days
+from pipeline.defs.resources import LakeResource
+from pipeline.normalize import quality
 
 BLOCKS = " Blocking: when it fails, the day is not published to the warehouse (fix the data, re-run stickers)."
 

@@ -5,7 +5,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from pipeline.errors import ConfigurationError, FailingTooOften, FatalVodError
+from pipeline.errors import ConfigurationError
+from pipeline.vod.errors import FailingTooOften, FatalVodError
 
 
 @contextlib.contextmanager

@@ -6,23 +6,15 @@ import dagster as dg
 from pipeline import snapshot
 from pipeline.defs.failures import operator_errors
 from pipeline.defs.metadata import column_schema, markdown_table
-from pipeline.defs.partitions import one_run_per_day, snapshot_days
-from pipeline.defs.resources import LakeResource, VodResource, day_of
-from pipeline.schema import STICKERS
-
-OWNERS = ["team:data-platform"]
-
-# Tags shown on every asset: which stage of the flow it is and where its data comes from.
-SOURCE = {"source": "alibaba-cloud-vod"}
+from pipeline.defs.partitions import day_asset, day_of
+from pipeline.defs.resources import LakeResource, VodResource
+from pipeline.store.schema import STICKERS
 
 
-@dg.asset(
-    partitions_def=snapshot_days,
-    backfill_policy=one_run_per_day,
-    group_name="ingest",
-    kinds={"python", "csv"},
-    owners=OWNERS,
-    tags={"layer": "raw", **SOURCE},
+@day_asset(
+    group="ingest",
+    layer="raw",
+    kinds={"csv"},
     description="The set of VOD videos to snapshot that day, read from videos.csv in the data directory "
     "(one video_id per row). Blank, duplicate and malformed ids are reported in the log and in this "
     "asset's metadata, then left out; the day's copy is kept beside its answers under raw/.",
@@ -42,15 +34,12 @@ def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     )
 
 
-@dg.asset(
-    partitions_def=snapshot_days,
-    backfill_policy=one_run_per_day,
+@day_asset(
+    group="ingest",
+    layer="raw",
+    kinds={"json"},
     deps=[videos],
     pool="vod_api",
-    group_name="ingest",
-    kinds={"python", "json"},
-    owners=OWNERS,
-    tags={"layer": "raw", **SOURCE},
     description="Calls VOD's ListDynamicImage once for every video of the day: signed, at most "
     "VOD_CALLS_PER_SECOND calls per second, retried on throttling and server faults. VOD's answers are "
     "kept unchanged under raw/ (answers.jsonl), one record per video: answered, not found, or failed with "
@@ -58,16 +47,18 @@ def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     "metadata sums up the outcomes. Wrong credentials stop the run at the first answer.",
 )
 def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
-    with operator_errors(), vod.client() as client:
+    with operator_errors():
+        settings, layout = vod.settings(), lake.layout()
+    with operator_errors(), settings.client() as client:
         context.log.info(
-            f"Calling ListDynamicImage at {client.endpoint} with {vod.concurrency} workers, "
-            f"at most {vod.calls_per_second:g} calls/s"
+            f"Calling ListDynamicImage at {client.endpoint} with {settings.concurrency} workers, "
+            f"at most {settings.calls_per_second:g} calls/s"
         )
         summary = snapshot.fetch_day(
-            lake.layout(),
+            layout,
             day_of(context),
             client,
-            concurrency=vod.concurrency,
+            concurrency=settings.concurrency,
             on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
         )
     context.log.info(
@@ -101,21 +92,19 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     )
 
 
-@dg.asset(
-    partitions_def=snapshot_days,
-    backfill_policy=one_run_per_day,
+@day_asset(
+    group="ingest",
+    layer="lake",
+    kinds={"pandas", "parquet"},
     deps=[sticker_responses],
-    group_name="ingest",
-    kinds={"python", "duckdb", "parquet"},
-    owners=OWNERS,
-    tags={"layer": "lake", **SOURCE},
     description="The day's stickers as typed rows in Hive-partitioned Parquet "
     "(lake/stickers/snapshot_date=YYYY-MM-DD/). Rows that fail typing go to lake/quarantine with "
     "the reason; each video's outcome goes to lake/video_fetches. Re-running replaces the day whole.",
 )
 def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     with operator_errors():
-        report = snapshot.normalize_day(lake.layout(), day_of(context), url_validity_s=lake.url_validity_s)
+        settings = lake.settings()
+        report = snapshot.normalize_day(settings.layout(), day_of(context), url_validity_s=settings.url_validity_s)
     if report.quarantined:
         context.log.warning(
             f"{report.quarantined} rows quarantined: "

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from pipeline.schema import Column
+from pipeline.publish import markdown
+from pipeline.store.schema import Column
 
 
 def column_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
@@ -25,8 +26,4 @@ def column_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
 def markdown_table(frame: pd.DataFrame | None, max_rows: int = 10) -> str:
     if frame is None or frame.empty:
         return "_no rows_"
-    frame = frame.head(max_rows)
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *rows])
+    return markdown.table(list(frame.columns), frame.head(max_rows).itertuples(index=False))

@@ -3,23 +3,20 @@
 
 import dagster as dg
 
-from pipeline import warehouse as wh
 from pipeline.defs.failures import operator_errors
-from pipeline.defs.ingest import OWNERS, SOURCE, stickers
-from pipeline.defs.partitions import one_run_per_day, snapshot_days
-from pipeline.defs.resources import LakeResource, day_of
-from pipeline.report import render as render_report
+from pipeline.defs.ingest import stickers
+from pipeline.defs.partitions import day_asset, day_of
+from pipeline.defs.resources import LakeResource
+from pipeline.publish import warehouse as wh
+from pipeline.publish.report import render as render_report
 
 
-@dg.asset(
-    partitions_def=snapshot_days,
-    backfill_policy=one_run_per_day,
+@day_asset(
+    group="publish",
+    layer="warehouse",
+    kinds={"duckdb"},
     deps=[stickers],
     pool="warehouse",
-    group_name="publish",
-    kinds={"python", "duckdb"},
-    owners=OWNERS,
-    tags={"layer": "warehouse", **SOURCE},
     description="warehouse.duckdb: stickers of every snapshot, quarantine, video_fetches, fetch_log, and "
     "summaries of the newest snapshot (video_sticker_stats, daily_sticker_stats, format_stats). "
     "Built under a temporary name and swapped in with one rename, so readers are never blocked.",
@@ -38,14 +35,11 @@ def warehouse(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
     )
 
 
-@dg.asset(
-    partitions_def=snapshot_days,
-    backfill_policy=one_run_per_day,
+@day_asset(
+    group="publish",
+    layer="report",
+    kinds={"duckdb", "html"},
     deps=[warehouse],
-    group_name="publish",
-    kinds={"python", "duckdb", "html"},
-    owners=OWNERS,
-    tags={"layer": "report", **SOURCE},
     description="reports/snapshot_date=YYYY-MM-DD/stickers.html: one self-contained page of charts for "
     "the day (stickers per day by format, size and duration distributions, top videos by stickers and "
     "by bytes, fetch health over time), read from the warehouse. Open it from the 'report' link in this "

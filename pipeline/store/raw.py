@@ -8,65 +8,13 @@ Normalization reads only the finished file, so it can be redone any time without
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-Status = Literal["answered", "not_found", "failed"]
-STATUSES: tuple[Status, ...] = ("answered", "not_found", "failed")
-
-
-@dataclass
-class Outcome:
-    """What became of one video: answered (with VOD's JSON answer), not found, or failed with a reason."""
-
-    video_id: str
-    status: Status
-    fetched_at: str  # ISO 8601 UTC, when the final answer arrived
-    attempts: int
-    request_id: str | None = None
-    http_status: int | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    response: dict[str, Any] | None = field(default=None, repr=False)
-
-
-@dataclass
-class FetchSummary:
-    """Counts of one day's fetch. Reconciles: asked == answered + not_found + failed."""
-
-    asked: int = 0
-    answered: int = 0
-    not_found: int = 0
-    failed: int = 0
-    stickers: int = 0
-    calls: int = 0
-    retries: int = 0
-    throttled: int = 0
-    seconds: float = 0.0
-    started_at: str | None = None
-    finished_at: str | None = None
-    resumed: int = 0  # outcomes kept from an earlier, interrupted fetch of the day (not called again)
-
-    def count(self, outcome: Outcome) -> None:
-        setattr(self, outcome.status, getattr(self, outcome.status) + 1)
-        if outcome.status == "answered":
-            self.stickers += _sticker_count(outcome.response)
-
-    def carry_over(self, kept: dict[str, dict[str, Any]]) -> None:
-        """Adds the outcomes an interrupted fetch of the day had already made durable."""
-        for record in kept.values():
-            setattr(self, record["status"], getattr(self, record["status"]) + 1)
-            self.stickers += record["stickers"]
-        self.asked += len(kept)
-        self.resumed += len(kept)
-
-
-def utc_now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+from pipeline.store.files import atomic_write, durable
+from pipeline.vod.outcome import FetchSummary, Outcome, sticker_count
 
 
 class AnswerWriter:
@@ -93,8 +41,7 @@ class AnswerWriter:
             self.flush()
 
     def flush(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        durable(self._file)
         self._pending = 0
 
     def commit(self, order: list[str]) -> None:
@@ -115,15 +62,12 @@ class AnswerWriter:
             missing = [video_id for video_id in order if video_id not in offsets]
             if missing:
                 raise ValueError(f"{len(missing)} videos have no outcome yet (first: {missing[0]})")
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            with open(tmp, "wb") as dst:
+            with atomic_write(self.path) as tmp, open(tmp, "wb") as dst:
                 for video_id in order:
                     start, size = offsets[video_id]
                     src.seek(start)
                     dst.write(src.read(size))
-                dst.flush()
-                os.fsync(dst.fileno())
-        os.replace(tmp, self.path)
+                durable(dst)
         self.partial.unlink()
 
     def close(self) -> None:
@@ -139,8 +83,7 @@ def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
     if not partial.exists():
         return {}
     kept: dict[str, dict[str, Any]] = {}
-    tmp = partial.with_name(f".{partial.name}.tmp")
-    with open(partial, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
+    with atomic_write(partial) as tmp, open(partial, encoding="utf-8") as src, open(tmp, "w", encoding="utf-8") as dst:
         for line in src:
             try:
                 record = json.loads(line)
@@ -150,29 +93,14 @@ def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
                 dst.write(line if line.endswith("\n") else line + "\n")
                 kept[record["video_id"]] = {
                     "status": record["status"],
-                    "stickers": _sticker_count(record.get("response")),
+                    "stickers": sticker_count(record.get("response")),
                 }
-        dst.flush()
-        os.fsync(dst.fileno())
-    os.replace(tmp, partial)
+        durable(dst)
     return kept
 
 
 def _video_id_of(line: bytes) -> str:
     return json.loads(line)["video_id"]
-
-
-def _sticker_count(response: dict[str, Any] | None) -> int:
-    items = (response or {}).get("DynamicImageList")
-    return len(items) if isinstance(items, list) else 0
-
-
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Writes a small JSON document atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read_summary(path: Path) -> FetchSummary:

@@ -8,10 +8,11 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from pipeline import lake
-from pipeline.layout import PARTITION_KEY, Layout
-from pipeline.raw import FetchSummary
-from pipeline.schema import FORMATS, STICKERS, arrow_schema
+from pipeline.store import lake
+from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.schema import STICKERS, arrow_schema
+from pipeline.vod.api import FORMATS
+from pipeline.vod.outcome import FetchSummary
 
 
 @dataclass

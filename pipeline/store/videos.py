@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ConfigurationError
+from pipeline.store.files import atomic_write
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
@@ -67,12 +68,9 @@ def read_video_set(path: Path) -> VideoSet:
 
 
 def write_video_ids(path: Path, ids: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         f.write("video_id\n")
         f.writelines(f"{i}\n" for i in ids)
-    tmp.replace(path)
 
 
 def read_video_ids(path: Path) -> list[str]:

@@ -29,8 +29,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
-from pipeline import signing
-from pipeline.localvod.catalog import Catalog
+from pipeline.vod import signing
+from pipeline.vod.local.catalog import Catalog
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
-import string
-import uuid
-from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -25,10 +21,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline import lake
-from pipeline.layout import PARTITION_KEY, Layout
-from pipeline.raw import FetchSummary, read_summary
-from pipeline.schema import TABLES, arrow_schema
+from pipeline.publish import sql
+from pipeline.store import lake
+from pipeline.store.files import atomic_write
+from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.raw import read_summary
+from pipeline.store.schema import TABLES, arrow_schema
+from pipeline.vod.outcome import FetchSummary
 
 # Written in DuckDB 1.0's storage format, so every DuckDB since 1.0 (CLI, drivers, BI tools) can open it.
 STORAGE_VERSION = "v1.0.0"
@@ -38,30 +37,25 @@ TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "fetch_log", "video_st
 
 def publish(layout: Layout) -> dict[str, int]:
     """Rebuilds ``warehouse.duckdb`` over the lake and the fetch summaries; returns rows per table."""
-    target = layout.warehouse
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     files = {table: _files(layout, table) for table in TABLES}
-    try:
-        with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
-            for table, days in files.items():
-                _lake_view(con, table, table, list(days.values()))
-            newest = {table: list(days.values())[-1:] for table, days in files.items()}
-            _lake_view(con, "latest_stickers", "stickers", newest["stickers"])
-            _lake_view(con, "newest_video_fetches", "video_fetches", newest["video_fetches"], temporary=True)
-            con.register("fetch_runs_frame", _fetch_runs(layout))
-            con.execute("CREATE TEMP VIEW fetch_runs AS SELECT * FROM fetch_runs_frame")
-            con.register("lake_rows_frame", _lake_rows(files))
-            con.execute("CREATE TEMP VIEW lake_rows AS SELECT * FROM lake_rows_frame")
-            for name in ("warehouse.sql", "history.sql", "comments.sql"):
-                con.execute(_sql(name))
-            con.execute(_lake_column_comments())
-            counts = {name: _count(con, name) for name in TABLE_NAMES}
-            con.execute("CHECKPOINT")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
+    with (
+        atomic_write(layout.warehouse) as tmp,
+        duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con,
+    ):
+        for table, days in files.items():
+            _lake_view(con, table, table, list(days.values()))
+        newest = {table: list(days.values())[-1:] for table, days in files.items()}
+        _lake_view(con, "latest_stickers", "stickers", newest["stickers"])
+        _lake_view(con, "newest_video_fetches", "video_fetches", newest["video_fetches"], temporary=True)
+        con.register("fetch_runs_frame", _fetch_runs(layout))
+        con.execute("CREATE TEMP VIEW fetch_runs AS SELECT * FROM fetch_runs_frame")
+        con.register("lake_rows_frame", _lake_rows(files))
+        con.execute("CREATE TEMP VIEW lake_rows AS SELECT * FROM lake_rows_frame")
+        for name in ("warehouse.sql", "history.sql", "comments.sql"):
+            con.execute(sql.load(name))
+        con.execute(_lake_column_comments())
+        counts = {name: _count(con, name) for name in TABLE_NAMES}
+        con.execute("CHECKPOINT")
     return counts
 
 
@@ -87,7 +81,8 @@ def _lake_view(con: duckdb.DuckDBPyConnection, name: str, table: str, files: lis
         return
     literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
     con.execute(
-        string.Template(_sql("lake_view.sql")).substitute(
+        sql.load(
+            "lake_view.sql",
             kind="TEMP" if temporary else "",
             name=name,
             columns=", ".join(f'"{c.name}"' for c in columns),
@@ -132,7 +127,3 @@ def _lake_column_comments() -> str:
         for relation, table in LAKE_COPIES.items()
         for column in TABLES[table]
     )
-
-
-def _sql(name: str) -> str:
-    return resources.files("pipeline").joinpath("sql", name).read_text(encoding="utf-8")

@@ -1,7 +1,12 @@
 """A local stand-in for ApsaraVideo VOD's ListDynamicImage, for the demo, the tests and benchmarks."""
 
-from pipeline.localvod.catalog import Catalog, catalog_ids, write_videos_csv
-from pipeline.localvod.server import FAULT_KINDS, LocalVodService, ServiceConfig, serve_forever
+from pipeline.vod.local.catalog import Catalog, catalog_ids, write_videos_csv
+from pipeline.vod.local.server import (
+    FAULT_KINDS,
+    LocalVodService,
+    ServiceConfig,
+    serve_forever,
+)
 
 __all__ = [
     "FAULT_KINDS",

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from pipeline.client import DynamicImages, VodClient
-from pipeline.errors import FailingTooOften, FatalVodError, VideoNotFound, VodError
-from pipeline.raw import FetchSummary, Outcome, utc_now_iso
+from pipeline.vod.client import DynamicImages, VodClient
+from pipeline.vod.errors import FailingTooOften, FatalVodError, VideoNotFound, VodError
+from pipeline.vod.outcome import FetchSummary, Outcome, utc_now_iso
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pipeline import snapshot, warehouse
-from pipeline.client import Credentials, VodClient
-from pipeline.layout import Layout
-from pipeline.localvod import LocalVodService, ServiceConfig, write_videos_csv
+from pipeline import snapshot
+from pipeline.publish import warehouse
+from pipeline.store.layout import Layout
+from pipeline.vod.client import Credentials, VodClient
+from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
 
 KEY_ID = "demo-access-key-id"
 KEY_SECRET = "demo-access-key-secret"

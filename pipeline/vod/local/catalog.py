@@ -12,7 +12,7 @@ import hashlib
 import random
 from pathlib import Path
 
-from pipeline.schema import API_FIELDS, FORMATS
+from pipeline.vod.api import API_FIELDS, FORMATS
 
 DEFAULT_SIZE = 1000
 DEFAULT_SEED = 7

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -27,8 +25,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from pipeline.errors import ConfigurationError
-from pipeline.layout import Layout
-from pipeline.schema import FORMATS
+from pipeline.publish import sql
+from pipeline.store.files import atomic_write
+from pipeline.store.layout import Layout
+from pipeline.vod.api import FORMATS
 
 TOP_VIDEOS = 15
 FORMAT_COLORS = {"gif": "#4C78A8", "webp": "#F58518"}
@@ -69,7 +69,7 @@ def read(warehouse: Path, day: dt.date) -> ReportData:
     if not warehouse.exists():
         raise ConfigurationError(f"No warehouse at {warehouse}: materialize the warehouse asset first")
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute(resources.files("pipeline").joinpath("sql", "report.sql").read_text(encoding="utf-8"))
+        con.execute(sql.load("report.sql"))
 
         def query(macro: str, *args: object) -> pd.DataFrame:
             marks = ", ".join("?" for _ in (day, *args))
@@ -99,13 +99,8 @@ def render(layout: Layout, day: dt.date, *, now: dt.datetime | None = None) -> R
     generated = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%d %H:%M UTC")
     html = _template().render(day=day, headline=data.headline, charts=charts, generated=generated, top_n=TOP_VIDEOS)
     target = layout.report(day)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_write(target) as tmp:
         tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return RenderedReport(
         path=target,
         day=day,
@@ -299,4 +294,4 @@ def _plain(value: object) -> object:
 
 def _template() -> jinja2.Template:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    return env.from_string(resources.files("pipeline").joinpath("templates", "report.html").read_text(encoding="utf-8"))
+    return env.from_string(resources.files("pipeline.publish").joinpath("templates", "report.html").read_text(encoding="utf-8"))

@@ -7,9 +7,8 @@ name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import os
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -18,8 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.layout import PARTITION_KEY, Layout
-from pipeline.schema import TABLES, arrow_schema, pandas_dtypes
+from pipeline.store.files import atomic_write
+from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.schema import TABLES, arrow_schema, pandas_dtypes
 
 PART_FILE = "part-0.parquet"
 
@@ -39,11 +39,10 @@ class PartitionWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / PART_FILE
         # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
-        # table's folders ever meets it; the same file system, so the rename into place is atomic.
-        spool = layout.lake_table(table).parent / ".tmp"
-        spool.mkdir(parents=True, exist_ok=True)
-        self._tmp = spool / f"{table}.{day.isoformat()}.{uuid.uuid4().hex}.parquet.tmp"
-        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        # table's folders ever meets it.
+        self._replacement = contextlib.ExitStack()
+        tmp = self._replacement.enter_context(atomic_write(self.path, spool=layout.lake_table(table).parent / ".tmp"))
+        self._writer = pq.ParquetWriter(tmp, self.schema, compression="zstd")
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{table}")
         self._pending: Future[None] | None = None
         self.rows = 0
@@ -76,7 +75,7 @@ class PartitionWriter:
     def commit(self) -> int:
         """Renames the finished file into place and removes any other file of the old partition."""
         self._close()
-        os.replace(self._tmp, self.path)
+        self._replacement.close()  # renames into place
         for stale in self.folder.glob("*.parquet"):
             if stale.name != PART_FILE:
                 stale.unlink()
@@ -87,7 +86,8 @@ class PartitionWriter:
             self._close()
         except Exception:  # noqa: BLE001 - the write that failed is why we abort; the file goes anyway
             pass
-        self._tmp.unlink(missing_ok=True)
+        aborted = RuntimeError("partition write aborted")
+        self._replacement.__exit__(type(aborted), aborted, None)  # removes the temporary file
 
     def __enter__(self) -> PartitionWriter:
         return self

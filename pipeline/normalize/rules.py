@@ -25,7 +25,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.schema import API_FIELDS, QUARANTINE, STICKERS, VIDEO_FETCHES, arrow_schema, pandas_dtypes
+from pipeline.store.schema import (
+    API_FIELDS,
+    QUARANTINE,
+    STICKERS,
+    VIDEO_FETCHES,
+    arrow_schema,
+    pandas_dtypes,
+)
 
 DEFAULT_URL_VALIDITY_S = 1800  # a CDN domain's default auth_key validity: 30 minutes
 CHUNK_ROWS = 50_000  # rows typed at a time (some tens of MB): memory does not grow with the day
@@ -230,7 +237,7 @@ def _json_or_none(value: Any) -> str | None:
 
 
 def _statements() -> dict[str, str]:
-    text = string.Template(resources.files("pipeline").joinpath("sql", "normalize.sql").read_text(encoding="utf-8")).substitute(
+    text = string.Template(resources.files("pipeline.normalize").joinpath("normalize.sql").read_text(encoding="utf-8")).substitute(
         record_columns=", ".join(f"{name}: '{kind}'" for name, kind in _RECORD_COLUMNS.items() if name != "response"),
         item_struct="STRUCT(" + ", ".join(f"{name} VARCHAR" for name in API_FIELDS) + ")",
         item_json=json.dumps(dict.fromkeys(API_FIELDS, "VARCHAR")),

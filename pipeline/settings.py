@@ -1,0 +1,122 @@
+"""The pipeline's settings: read from the environment in one place and checked before anything runs.
+
+The CLI and the Dagster resources both call ``vod_from_env`` and ``lake_from_env`` when a run starts, so a
+wrong value stops the run before the first call, naming the variable to fix, and never stops Dagster from
+loading the code. The rest of the package takes plain arguments and reads no environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from pipeline.errors import ConfigurationError
+from pipeline.normalize import DEFAULT_URL_VALIDITY_S
+from pipeline.store.layout import Layout
+from pipeline.vod import signing
+from pipeline.vod.client import Credentials, VodClient
+from pipeline.vod.regions import DEFAULT_REGION, resolve_endpoint
+
+T = TypeVar("T")
+
+DEFAULT_DATA_DIR = "data"
+
+
+@dataclass(frozen=True)
+class VodSettings:
+    """Who calls VOD, where, and how fast. Secrets never show in repr."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    endpoint: str = f"https://vod.{DEFAULT_REGION}.aliyuncs.com"
+    signature_method: str = signing.ACS3_HMAC_SHA256
+    calls_per_second: float = 100.0
+    concurrency: int = 16
+
+    def client(self) -> VodClient:
+        """A client for one run, with a connection for every worker."""
+        return VodClient(
+            Credentials(self.access_key_id, self.access_key_secret, self.security_token),
+            endpoint=self.endpoint,
+            signature_method=self.signature_method,
+            calls_per_second=self.calls_per_second,
+            pool_size=self.concurrency,
+        )
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """Where the data lives, and how long VOD's signed sticker URLs stay valid."""
+
+    data_dir: Path
+    url_validity_s: int = DEFAULT_URL_VALIDITY_S
+
+    def layout(self) -> Layout:
+        """The data directory's layout, once it is known to be writable."""
+        root = self.data_dir.resolve()
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigurationError(
+                f"The data directory {root} (PIPELINE_DATA_DIR) cannot be written: {exc.strerror}"
+            ) from None
+        return Layout(root)
+
+
+def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
+    """VOD's settings from the environment (the README lists the variables); raises ConfigurationError."""
+    missing = [name for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET") if not _get(environ, name)]
+    if missing:
+        raise ConfigurationError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the AccessKey "
+            "of a RAM user allowed vod:ListDynamicImage (README, 'Running against Alibaba Cloud VOD')"
+        )
+    method = _get(environ, "VOD_SIGNATURE_METHOD") or signing.ACS3_HMAC_SHA256
+    if method not in signing.SIGNATURE_METHODS:
+        raise ConfigurationError(
+            f"VOD_SIGNATURE_METHOD={method!r} is not a signature method VOD knows: use one of "
+            f"{', '.join(signing.SIGNATURE_METHODS)}"
+        )
+    return VodSettings(
+        access_key_id=_get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+        access_key_secret=_get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        security_token=_get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+        endpoint=resolve_endpoint(_get(environ, "VOD_REGION") or None, _get(environ, "VOD_ENDPOINT") or None),
+        signature_method=method,
+        calls_per_second=_number(environ, "VOD_CALLS_PER_SECOND", float, 100.0, "a positive number of calls per second", lambda v: 0 < v < float("inf")),
+        concurrency=_number(environ, "VOD_CONCURRENCY", int, 16, "a whole number of calls in flight, at least 1", lambda v: v >= 1),
+    )
+
+
+def lake_from_env(environ: Mapping[str, str] = os.environ) -> LakeSettings:
+    """The data directory's settings from the environment; raises ConfigurationError."""
+    return LakeSettings(
+        data_dir=Path(_get(environ, "PIPELINE_DATA_DIR") or DEFAULT_DATA_DIR),
+        url_validity_s=_number(
+            environ, "VOD_URL_VALIDITY_S", int, DEFAULT_URL_VALIDITY_S, "a whole number of seconds, 0 or more", lambda v: v >= 0
+        ),
+    )
+
+
+def _get(environ: Mapping[str, str], name: str) -> str:
+    return environ.get(name, "").strip()
+
+
+def _number(environ: Mapping[str, str], name: str, parse: Callable[[str], T], default: T, meaning: str, valid: Callable[[T], bool]) -> T:
+    text = _get(environ, name)
+    if not text:
+        return default
+    try:
+        value = parse(text)
+    except ValueError:
+        value = None
+    if value is None or not valid(value) or value != value:  # value != value: NaN
+        raise ConfigurationError(f"{name}={text!r} is not {meaning}: fix or unset it (the README lists the settings)")
+    return value

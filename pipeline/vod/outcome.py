@@ -1,0 +1,65 @@
+"""What became of each video of a fetch, and the counts of a whole fetch: the records the fan-out hands over."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["answered", "not_found", "failed"]
+STATUSES: tuple[Status, ...] = ("answered", "not_found", "failed")
+
+
+@dataclass
+class Outcome:
+    """What became of one video: answered (with VOD's JSON answer), not found, or failed with a reason."""
+
+    video_id: str
+    status: Status
+    fetched_at: str  # ISO 8601 UTC, when the final answer arrived
+    attempts: int
+    request_id: str | None = None
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    response: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass
+class FetchSummary:
+    """Counts of one day's fetch. Reconciles: asked == answered + not_found + failed."""
+
+    asked: int = 0
+    answered: int = 0
+    not_found: int = 0
+    failed: int = 0
+    stickers: int = 0
+    calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    seconds: float = 0.0
+    started_at: str | None = None
+    finished_at: str | None = None
+    resumed: int = 0  # outcomes kept from an earlier, interrupted fetch of the day (not called again)
+
+    def count(self, outcome: Outcome) -> None:
+        setattr(self, outcome.status, getattr(self, outcome.status) + 1)
+        if outcome.status == "answered":
+            self.stickers += sticker_count(outcome.response)
+
+    def carry_over(self, kept: dict[str, dict[str, Any]]) -> None:
+        """Adds the outcomes an interrupted fetch of the day had already made durable."""
+        for record in kept.values():
+            setattr(self, record["status"], getattr(self, record["status"]) + 1)
+            self.stickers += record["stickers"]
+        self.asked += len(kept)
+        self.resumed += len(kept)
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def sticker_count(response: dict[str, Any] | None) -> int:
+    items = (response or {}).get("DynamicImageList")
+    return len(items) if isinstance(items, list) else 0
