@@ -186,3 +186,25 @@ def test_a_bad_setting_stops_the_run_before_the_first_call_saying_what_to_fix(en
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert words in failure.event_specific_data.user_failure_data.description
     assert service.stats["requests"] == 0
+
+
+@pytest.mark.parametrize(("variable", "value"), [("VOD_CONCURRENCY", "many"), ("VOD_CALLS_PER_SECOND", "fast")])
+def test_a_setting_that_is_not_a_number_still_loads_the_code_and_fails_the_run_naming_it(env, vod_service, instance, variable, value):
+    import subprocess
+    import sys
+
+    service = vod_service(catalog_size=5, calls_per_second=None)
+    layout = env(service, **{variable: value})
+    write_videos(service, layout.videos_csv)
+    # What the UI does when it loads the code location.
+    loaded = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipeline.definitions"],
+        capture_output=True, text=True,
+    )
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    result = run_day(instance, raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "sticker_responses"
+    first_line = failure.event_specific_data.user_failure_data.description.splitlines()[0]
+    assert first_line.startswith(f"{variable}={value!r} is not")
+    assert service.stats["requests"] == 0
