@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -21,6 +22,7 @@ from pipeline.errors import ConfigurationError
 from pipeline.store.layout import Layout
 from pipeline.store.videos import read_video_set
 from pipeline.vod.local import (
+    FAULT_KINDS,
     LocalVodService,
     ServiceConfig,
     serve_forever,
@@ -55,31 +57,15 @@ def _service_args(parser: argparse.ArgumentParser) -> None:
     add("--catalog-seed", type=int, default=defaults.catalog_seed, help="seed of the synthetic catalog")
     add("--calls-per-second", type=float, default=defaults.calls_per_second, help="flow-control limit (0: none)")
     add("--latency-ms", type=float, default=defaults.latency_ms, help="median answer latency")
-    for fault in ("server_error", "throttle", "slow", "drop", "truncated", "html", "xml"):
+    for fault in FAULT_KINDS:
         add(f"--{fault.replace('_', '-')}-rate", type=float, default=0.0, help=f"share of calls answered with a {fault} fault")
     add("--fault-seed", type=int, default=defaults.fault_seed, help="seed of the injected faults")
 
 
 def _service_config(args: argparse.Namespace) -> ServiceConfig:
-    return ServiceConfig(
-        host=args.host,
-        port=args.port,
-        access_key_id=args.access_key_id,
-        access_key_secret=args.access_key_secret,
-        security_token=args.security_token,
-        catalog_size=args.catalog_size,
-        catalog_seed=args.catalog_seed,
-        calls_per_second=args.calls_per_second or None,
-        latency_ms=args.latency_ms,
-        server_error_rate=args.server_error_rate,
-        throttle_rate=args.throttle_rate,
-        slow_rate=args.slow_rate,
-        drop_rate=args.drop_rate,
-        truncated_rate=args.truncated_rate,
-        html_rate=args.html_rate,
-        xml_rate=args.xml_rate,
-        fault_seed=args.fault_seed,
-    )
+    """The service's configuration from the options _service_args declares (same names)."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ServiceConfig) if hasattr(args, f.name)}
+    return ServiceConfig(**{**given, "calls_per_second": args.calls_per_second or None})
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

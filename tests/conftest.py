@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,3 +98,16 @@ def env(monkeypatch, tmp_path):
         return Layout(tmp_path / "data")
 
     return apply
+
+
+def process_env(service: LocalVodService, layout: Layout, dagster_home: Path, **variables: str) -> dict[str, str]:
+    """The environment of a ``dagster`` or ``vod-stickers`` process an operator starts against ``service``."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "PIPELINE_DATA_DIR": str(layout.root),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        "VOD_ENDPOINT": service.endpoint,
+        **variables,
+    }

@@ -15,7 +15,7 @@ import pandas as pd
 
 from pipeline import snapshot
 from pipeline.store.layout import Layout
-from tests.conftest import KEY_ID, KEY_SECRET, write_videos
+from tests.conftest import KEY_ID, KEY_SECRET, process_env, write_videos
 from tests.test_faults import stable_rows, take_day
 
 DAY = dt.date(2026, 11, 20)
@@ -107,15 +107,7 @@ def test_killed_dagster_runs_are_closed_and_each_rerun_of_the_day_resumes(vod_se
     service = vod_service(catalog_size=600, latency_ms=20)
     layout = Layout(tmp_path / "data")
     write_videos(service, layout.videos_csv, unknown=10)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home),
-        "PIPELINE_DATA_DIR": str(layout.root),
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
-        "VOD_ENDPOINT": service.endpoint,
-        "PYTHONWARNINGS": "ignore",
-    }
+    env = process_env(service, layout, dagster_home, PYTHONWARNINGS="ignore")
     cli = [sys.executable, "-m", "pipeline.cli"]
     run_day = [*cli, "run", "--day", DAY.isoformat(), "--assets"]
 

@@ -3,7 +3,6 @@ the FileURLs' auth_key tokens appear nowhere but in raw/ (which keeps VOD's answ
 
 import datetime as dt
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.store.layout import Layout
-from tests.conftest import KEY_ID, write_videos
+from tests.conftest import process_env, write_videos
 
 DAY = "2026-11-20"
 SECRET = "SECRET-ak-7Yq2Wm9Rt4Lp"
@@ -30,16 +29,10 @@ def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(
     )
     layout = Layout(tmp_path / "data")
     write_videos(service, layout.videos_csv, unknown=5)
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home),
-        "PIPELINE_DATA_DIR": str(layout.root),
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET,
-        "ALIBABA_CLOUD_SECURITY_TOKEN": STS_TOKEN,
-        "VOD_ENDPOINT": service.endpoint,
-        "VOD_SIGNATURE_METHOD": method,
-    }
+    env = process_env(
+        service, layout, dagster_home,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET, ALIBABA_CLOUD_SECURITY_TOKEN=STS_TOKEN, VOD_SIGNATURE_METHOD=method,
+    )
     run = subprocess.run(
         [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
          "--tags", json.dumps({"dagster/partition": DAY})],
