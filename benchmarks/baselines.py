@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from pathlib import Path
-
 import duckdb
 
 from pipeline.publish.warehouse import STORAGE_VERSION
 from pipeline.store import lake
+from pipeline.store.files import atomic_write
 from pipeline.store.layout import Layout
 
 _ORDER = {
@@ -22,9 +19,10 @@ _ORDER = {
 def publish_by_copy(layout: Layout) -> None:
     """The copy step of the previous publish: every snapshot of every lake table copied, sorted, into a
     new DuckDB file that is swapped in (its newest-day summaries left out, which only flatters it)."""
-    target = layout.root / "warehouse-by-copy.duckdb"
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    with duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con:
+    with (
+        atomic_write(layout.root / "warehouse-by-copy.duckdb") as tmp,
+        duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con,
+    ):
         for table, order in _ORDER.items():
             files = [str(lake.partition_path(layout, table, day)) for day in lake.partition_days(layout, table)]
             con.execute(
@@ -33,5 +31,3 @@ def publish_by_copy(layout: Layout) -> None:
                 {"files": files},
             )
         con.execute("CHECKPOINT")
-    os.replace(tmp, target)
-    Path(f"{tmp}.wal").unlink(missing_ok=True)

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from pipeline import demo
+from docs.history import DEMO, History
+from docs.history import build as build_history
 from pipeline.publish import markdown
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.schema import TABLES
@@ -167,7 +168,7 @@ def run_question(warehouse: Path, question: Question) -> str:
     return done.stdout.strip()
 
 
-def render(workdir: Path, history: demo.History, asked: list[Question]) -> str:
+def render(workdir: Path, history: History, asked: list[Question]) -> str:
     """The page, from the data under ``workdir / "data"``."""
     layout = Layout(workdir / "data")
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
@@ -177,7 +178,7 @@ def render(workdir: Path, history: demo.History, asked: list[Question]) -> str:
     return "\n\n".join(parts).rstrip() + "\n"
 
 
-def _intro(history: demo.History, quarantined: int) -> str:
+def _intro(history: History, quarantined: int) -> str:
     clean = " The catalog's items are all well-formed, so nothing is quarantined here." if not quarantined else ""
     return f"""# The warehouse and the lake, for analysts
 
@@ -310,12 +311,12 @@ def _questions(layout: Layout, asked: list[Question]) -> str:
     return "\n\n".join(parts)
 
 
-def build(out: Path, workdir: Path, *, history: demo.History = demo.DEMO, queries: Path = QUERIES) -> Path:
+def build(out: Path, workdir: Path, *, history: History = DEMO, queries: Path = QUERIES) -> Path:
     """Builds the history's data under ``workdir / "data"`` (empty or absent) and writes the page to ``out``."""
     data = workdir / "data"
     if data.exists() and any(data.iterdir()):
         raise FileExistsError(f"{data} is not empty: the page is built from fresh data only")
-    demo.build(Layout(data), history)
+    build_history(Layout(data), history)
     page = render(workdir, history, questions(queries))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")

@@ -9,8 +9,8 @@ import duckdb
 import pytest
 
 from docs import build as docs
+from docs.history import History, SnapshotDay, build
 from pipeline import snapshot
-from pipeline.demo import History, SnapshotDay, build
 from pipeline.publish import warehouse
 from pipeline.store.layout import Layout
 from pipeline.vod.local import Catalog

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from docs import build as docs
-from pipeline.demo import History, SnapshotDay, build
+from docs.history import History, SnapshotDay, build
 from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.store.schema import TABLES, UTC_TIMESTAMP, arrow_schema
