@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pipeline.errors import ConfigurationError
-from pipeline.normalize import DEFAULT_URL_VALIDITY_S, Normalizer
+from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
@@ -27,8 +27,6 @@ from pipeline.store.videos import (
 from pipeline.vod.client import VodClient
 from pipeline.vod.fetch import Progress, fetch_all
 from pipeline.vod.outcome import FetchSummary
-
-NORMALIZE_CHUNK_ROWS = 50_000
 
 
 def take_video_set(layout: Layout, day: dt.date) -> VideoSet:
@@ -90,7 +88,7 @@ def normalize_day(
     day: dt.date,
     *,
     url_validity_s: int = DEFAULT_URL_VALIDITY_S,
-    chunk_rows: int = NORMALIZE_CHUNK_ROWS,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> DayReport:
     """Types the day's raw answers into the stickers, quarantine and video_fetches partitions."""
     answers = layout.answers(day)
