@@ -11,35 +11,24 @@ import pandas as pd
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline.normalize import Normalizer
+from pipeline import snapshot
 from pipeline.publish import warehouse
 from pipeline.store import lake
 from pipeline.store.files import write_json
-from pipeline.store.schema import VIDEO_FETCHES, pandas_dtypes
 from pipeline.vod.outcome import FetchSummary
-from tests.test_normalize import answered, item
+from tests.test_normalize import answered, item, write_answers
 
 D1, D2 = dt.date(2026, 11, 19), dt.date(2026, 11, 20)
 
 
 def write_day(layout, day, n_stickers, *, bad=0):
-    """Normalizes and writes one day of n good stickers (and ``bad`` quarantined ones), like the stickers asset."""
+    """One day of n good stickers (and ``bad`` quarantined ones) through the stickers asset's path: the
+    answer file, normalized into the lake, and the fetch summary."""
     items = [item(DynamicImageId=f"s{i}", VideoId="v1", Format="gif" if i % 3 else "webp") for i in range(n_stickers)]
     items += [item(DynamicImageId=f"b{i}", VideoId="v1", FileSize="N/A") for i in range(bad)]
-    records = [answered("v1", *items), answered("v2")]
-    result = Normalizer(day).normalize(records)
-    for table, frame in [("stickers", result.stickers), ("quarantine", result.quarantine)]:
-        with lake.PartitionWriter(layout, table, day) as writer:
-            writer.write(frame)
-            writer.commit()
-    fetches = pd.DataFrame(
-        {"snapshot_date": day, "video_id": ["v1", "v2"], "status": "answered", "stickers_returned": [len(items), 0],
-         "error_code": None, "error_message": None, "request_id": "REQ-1", "http_status": 200, "attempts": 1,
-         "fetched_at": pd.Timestamp("2026-11-20T08:00:00Z")}
-    )
-    with lake.PartitionWriter(layout, "video_fetches", day) as writer:
-        writer.write(fetches.astype(pandas_dtypes(VIDEO_FETCHES)))
-        writer.commit()
+    layout.answers(day).parent.mkdir(parents=True, exist_ok=True)
+    write_answers(layout.answers(day), [answered("v1", *items), answered("v2")])
+    snapshot.normalize_day(layout, day)
     summary = FetchSummary(asked=2, answered=2, stickers=len(items), calls=2, seconds=0.5, started_at="2026-11-20T08:00:00Z", finished_at="2026-11-20T08:00:01Z")
     write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
 

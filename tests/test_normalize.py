@@ -1,15 +1,26 @@
-"""String fields to typed columns; what cannot be typed goes to quarantine with a reason."""
+"""String fields to typed columns; what cannot be typed goes to quarantine with a reason. Every test goes
+through the real path: an answer file on disk, as the raw store writes it, typed by ``normalize_file``."""
 
+import dataclasses
 import datetime as dt
 import json
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from pipeline.normalize import Normalizer
+from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer, rules
 from pipeline.snapshot import normalize_day
 from pipeline.store import lake
-from pipeline.store.schema import QUARANTINE, STICKERS, pandas_dtypes
+from pipeline.store.schema import (
+    QUARANTINE,
+    STICKERS,
+    TABLES,
+    arrow_schema,
+    pandas_dtypes,
+)
+from pipeline.vod.outcome import Outcome
 
 DAY = dt.date(2026, 11, 20)
 SIGNED_AT = 1_763_600_000
@@ -39,16 +50,56 @@ def answered(video_id, *items, request_id="REQ-1"):
         "status": "answered",
         "attempts": 1,
         "request_id": request_id,
+        "http_status": 200,
         "fetched_at": "2026-11-20T08:00:00.123456Z",
         "response": {"RequestId": request_id, "DynamicImageList": list(items)},
     }
 
 
-def normalize(*records, validity=1800):
-    return Normalizer(DAY, url_validity_s=validity).normalize(list(records))
+def write_answers(path, records):
+    """An answer file as the raw store writes it: one JSON line per video, every field of its outcome."""
+    outcomes = (dataclasses.asdict(Outcome(**{"attempts": 1, **record})) for record in records)
+    path.write_text("".join(json.dumps(o, ensure_ascii=False, separators=(",", ":")) + "\n" for o in outcomes), encoding="utf-8")
+    return path
 
 
-def test_a_good_item_becomes_one_typed_row():
+@dataclasses.dataclass
+class Typed:
+    """A day's typed tables, as pandas frames typed as in the schema."""
+
+    stickers: pd.DataFrame
+    quarantine: pd.DataFrame
+    video_fetches: pd.DataFrame
+
+    @property
+    def items(self) -> int:
+        return len(self.stickers) + len(self.quarantine)
+
+
+def normalized(path, *, validity=DEFAULT_URL_VALIDITY_S, chunk_rows=CHUNK_ROWS) -> Typed:
+    """The chunks of an answer file, each checked to be in the lake's schemas, put together."""
+    with Normalizer(DAY, url_validity_s=validity) as normalizer:
+        chunks = list(normalizer.normalize_file(path, chunk_rows=chunk_rows))
+    tables = {}
+    for name, columns in TABLES.items():
+        parts = [getattr(chunk, name) for chunk in chunks]
+        assert all(part.schema == arrow_schema(columns) for part in parts)
+        table = pa.concat_tables([arrow_schema(columns).empty_table(), *parts])
+        tables[name] = table.to_pandas().astype(pandas_dtypes(columns))
+    return Typed(**tables)
+
+
+@pytest.fixture
+def normalize(tmp_path):
+    """Types the records (raw store outcomes) of one day, written to an answer file."""
+
+    def run(*records, validity=DEFAULT_URL_VALIDITY_S, chunk_rows=CHUNK_ROWS):
+        return normalized(write_answers(tmp_path / "answers.jsonl", records), validity=validity, chunk_rows=chunk_rows)
+
+    return run
+
+
+def test_a_good_item_becomes_one_typed_row(normalize):
     result = normalize(answered("v1", item()))
     assert result.quarantine.empty
     assert dict(result.stickers.dtypes.astype(str)) == {c.name: str(pd.Series(dtype=c.pandas).dtype) for c in STICKERS}
@@ -64,7 +115,7 @@ def test_a_good_item_becomes_one_typed_row():
     assert row["fetched_at"] == pd.Timestamp("2026-11-20T08:00:00.123456Z")
 
 
-def test_url_validity_is_configurable_and_a_url_without_auth_key_has_no_expiry():
+def test_url_validity_is_configurable_and_a_url_without_auth_key_has_no_expiry(normalize):
     result = normalize(
         answered("v1", item(), item(DynamicImageId="plain", FileURL="https://cdn.example.com/a.gif")), validity=600
     )
@@ -72,7 +123,7 @@ def test_url_validity_is_configurable_and_a_url_without_auth_key_has_no_expiry()
     assert pd.isna(result.stickers["url_expires_at"].iloc[1])
 
 
-def test_format_is_lower_cased_and_blank_optional_numbers_are_null():
+def test_format_is_lower_cased_and_blank_optional_numbers_are_null(normalize):
     result = normalize(answered("v1", item(Format="GIF", Fps="", Width=..., Height=" ")))
     row = result.stickers.iloc[0]
     assert row["format"] == "gif"
@@ -120,7 +171,7 @@ BAD_ITEMS = [
 
 
 @pytest.mark.parametrize(("overrides", "reason"), BAD_ITEMS)
-def test_bad_items_are_quarantined_with_a_reason_and_good_ones_still_land(overrides, reason):
+def test_bad_items_are_quarantined_with_a_reason_and_good_ones_still_land(normalize, overrides, reason):
     result = normalize(answered("v1", item(DynamicImageId="good"), item(**overrides)))
     assert result.stickers["dynamic_image_id"].tolist() == ["good"]
     assert len(result.quarantine) == 1
@@ -128,7 +179,7 @@ def test_bad_items_are_quarantined_with_a_reason_and_good_ones_still_land(overri
     assert result.quarantine["item_index"].iloc[0] == 1
 
 
-def test_quarantine_keeps_raw_values_but_never_the_auth_key():
+def test_quarantine_keeps_raw_values_but_never_the_auth_key(normalize):
     result = normalize(answered("v1", item(FileSize="N/A")))
     row = result.quarantine.iloc[0]
     assert dict(result.quarantine.dtypes.astype(str)) == {c.name: str(pd.Series(dtype=c.pandas).dtype) for c in QUARANTINE}
@@ -139,35 +190,49 @@ def test_quarantine_keeps_raw_values_but_never_the_auth_key():
     assert row["request_id"] == "REQ-1"
 
 
-def test_every_failing_check_of_a_row_is_named():
+def test_every_failing_check_of_a_row_is_named(normalize):
     result = normalize(answered("v1", item(FileSize="x", Format="bmp")))
     reason = result.quarantine["reason"].iloc[0]
     assert "Format 'bmp'" in reason and "FileSize 'x'" in reason
 
 
-def test_a_sticker_id_seen_twice_in_the_day_is_quarantined_even_across_chunks():
-    normalizer = Normalizer(DAY)
-    first = normalizer.normalize([answered("v1", item(), item())])
-    second = normalizer.normalize([answered("v1", item(), request_id="REQ-2")])
-    assert len(first.stickers) == 1 and len(first.quarantine) == 1
-    assert second.stickers.empty and len(second.quarantine) == 1
-    assert "came more than once" in second.quarantine["reason"].iloc[0]
+def test_a_sticker_id_seen_twice_in_the_day_is_quarantined_even_across_chunks(tmp_path):
+    records = [answered("v1", item(), item()), answered("v1", item(), request_id="REQ-2")]
+    path = write_answers(tmp_path / "answers.jsonl", records)
+    with Normalizer(DAY) as normalizer:
+        chunks = [c for c in normalizer.normalize_file(path, chunk_rows=2) if c.stickers.num_rows or c.quarantine.num_rows]
+    first, second = chunks
+    assert first.stickers.num_rows == 1 and first.quarantine.num_rows == 1
+    assert second.stickers.num_rows == 0 and second.quarantine.num_rows == 1
+    assert "came more than once" in second.quarantine["reason"][0].as_py()
 
 
-def test_items_that_are_not_objects_are_quarantined_not_dropped():
+def test_the_sticker_kept_is_the_first_that_passes_every_check(normalize):
+    tries = [{"FileSize": "N/A"}, {"Fps": "7"}, {"Fps": "8"}, {"Format": "png"}]
+    result = normalize(answered("v1", *(item(DynamicImageId="a", **t) for t in tries)), chunk_rows=1)
+    assert result.stickers["fps"].tolist() == [7]
+    assert result.quarantine["item_index"].tolist() == [0, 2, 3]
+    assert result.quarantine["reason"].tolist() == [
+        "FileSize 'N/A' is not a positive whole number of bytes",
+        "DynamicImageId 'a' came more than once in this snapshot; the first was kept",
+        "Format 'png' is not gif or webp; DynamicImageId 'a' came more than once in this snapshot; the first was kept",
+    ]
+
+
+def test_items_that_are_not_objects_are_quarantined_not_dropped(normalize):
     result = normalize(answered("v1", item(), "garbage", None))
     assert len(result.stickers) == 1
     assert result.quarantine["reason"].str.startswith("the item is not a JSON object").all()
     assert result.quarantine["item_index"].tolist() == [1, 2]
 
 
-def test_numbers_sent_unquoted_are_still_typed():
+def test_numbers_sent_unquoted_are_still_typed(normalize):
     result = normalize(answered("v1", item(FileSize=119866, Duration=2.5, Width=640)))
     row = result.stickers.iloc[0]
     assert (row["file_size_bytes"], row["duration_s"], row["width"]) == (119866, 2.5, 640)
 
 
-def test_every_item_ends_in_exactly_one_frame():
+def test_every_item_ends_in_exactly_one_frame(normalize):
     records = [
         answered("v1", *(item(DynamicImageId=f"s{i}", FileSize=str(i - 3)) for i in range(10))),
         answered("v2", item(DynamicImageId="t", VideoId="v2")),
@@ -181,15 +246,16 @@ def test_every_item_ends_in_exactly_one_frame():
     assert sorted(result.quarantine["raw_file_size"]) == ["-1", "-2", "-3", "0"]
 
 
-def test_no_answers_gives_empty_typed_frames():
+def test_no_answers_gives_empty_typed_frames(normalize):
     result = normalize({"video_id": "v3", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z"})
     assert result.stickers.empty and result.quarantine.empty
     assert dict(result.stickers.dtypes.astype(str)) == {c.name: str(pd.Series(dtype=c.pandas).dtype) for c in STICKERS}
     assert list(result.quarantine.columns) == list(pandas_dtypes(QUARANTINE))
 
 
-def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout):
-    """The corpus above through the day's real path: an answer file on disk, normalize_day, Parquet."""
+def bad_day():
+    """The corpus above as a day's records: each case its own video beside a good item, items that are not
+    objects, a not-found and a failed video."""
     records = []
     for i, (overrides, _) in enumerate(BAD_ITEMS):
         video = f"video-{i:02d}"
@@ -198,11 +264,13 @@ def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout
     records.append(answered("video-objects", "garbage", None, item(DynamicImageId="good-x", VideoId="video-objects")))
     records.append({"video_id": "video-gone", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "InvalidVideo.NotFound"})
     records.append({"video_id": "video-failed", "status": "failed", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "Timeout"})
-    for record in records:
-        record.setdefault("attempts", 1)
-    path = layout.answers(DAY)
-    path.parent.mkdir(parents=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return records
+
+
+def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout):
+    """The corpus above through the day's real path: an answer file on disk, normalize_day, Parquet."""
+    layout.answers(DAY).parent.mkdir(parents=True)
+    write_answers(layout.answers(DAY), bad_day())
 
     report = normalize_day(layout, DAY)
 
@@ -218,11 +286,6 @@ def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout
     assert "任务-1" in set(quarantine["raw_job_id"]) and "ｇｉｆ" in set(quarantine["raw_format"])  # kept as sent
     fetches = lake.read_partition(layout, "video_fetches", DAY)
     assert fetches["status"].value_counts().to_dict() == {"answered": len(BAD_ITEMS) + 1, "not_found": 1, "failed": 1}
-
-
-def write_answers(path, records):
-    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    return path
 
 
 def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_another_shape(tmp_path):
@@ -243,3 +306,48 @@ def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_anothe
     assert [(f["video_id"], f["status"], f["stickers_returned"]) for f in fetches] == [
         *((f"v{i}", "answered", 2 if i == 3 else 1) for i in range(5)), ("v9", "answered", 1), ("v10", "not_found", 0)
     ]
+
+
+def test_the_outcome_does_not_depend_on_the_chunk_size(tmp_path):
+    records = bad_day()
+    records += [answered(f"w{i}", *(item(DynamicImageId=f"w{i}-{j}", VideoId=f"w{i}") for j in range(i % 4))) for i in range(30)]
+    again = [item(DynamicImageId="good3", VideoId="again"), item(DynamicImageId="bad5", VideoId="again")]
+    records.insert(10, answered("again", *again))
+    records.append(answered("numbers", item(DynamicImageId="n", VideoId="numbers", FileSize=5, Width=6)))
+    path = write_answers(tmp_path / "answers.jsonl", records)
+    results = [normalized(path, chunk_rows=rows) for rows in (1, 7, CHUNK_ROWS)]
+    for result in results[1:]:
+        for table in TABLES:
+            pd.testing.assert_frame_equal(getattr(result, table), getattr(results[0], table))
+    first = results[0]
+    assert first.video_fetches["video_id"].tolist() == [r["video_id"] for r in records]  # in file order
+    kept = list(zip(first.stickers["video_id"], first.stickers["dynamic_image_id"]))
+    assert kept[-1] == ("numbers", "n") and len(kept) == len(BAD_ITEMS) + 1 + sum(i % 4 for i in range(30)) + 1 + 1
+    assert ("again", "bad5") in kept  # its first item was quarantined for another reason: this one is kept
+    assert first.quarantine.set_index("video_id").loc["again", "reason"] == (
+        "DynamicImageId 'good3' came more than once in this snapshot; the first was kept"
+    )
+
+
+def test_sticker_ids_with_the_same_hash_are_still_told_apart(tmp_path, monkeypatch):
+    records = bad_day() + [answered("again", item(DynamicImageId="good3", VideoId="again"), item(DynamicImageId="new", VideoId="again"))]
+    path = write_answers(tmp_path / "answers.jsonl", records)
+    expected = normalized(path, chunk_rows=7)
+    monkeypatch.setattr(rules, "_hashes", lambda ids: np.zeros(len(ids), np.uint64))  # every id collides
+    colliding = normalized(path, chunk_rows=7)
+    for table in TABLES:
+        pd.testing.assert_frame_equal(getattr(colliding, table), getattr(expected, table))
+    assert colliding.stickers["dynamic_image_id"].iloc[-1] == "new"
+    assert "came more than once" in colliding.quarantine["reason"].iloc[-1]
+
+
+@pytest.mark.parametrize(
+    ("response", "words"),
+    [("oops", "response is not a JSON object"), ({"DynamicImageList": "x"}, "response.DynamicImageList is not a list")],
+)
+def test_an_answer_of_an_unknown_shape_stops_the_day_naming_its_line(tmp_path, response, words):
+    broken = answered("v2")
+    broken["response"] = response
+    path = write_answers(tmp_path / "answers.jsonl", [answered("v1", item()), broken])
+    with pytest.raises(ValueError, match=f"answers.jsonl, line 2: {words}"):
+        normalized(path)

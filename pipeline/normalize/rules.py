@@ -1,60 +1,76 @@
 """Raw answers to typed sticker rows, with a quarantine for what fails, in bounded chunks.
 
-The typing rules are SQL (``pipeline/sql/normalize.sql``) run by an in-process DuckDB that streams the
-day's answer file: DuckDB parses the JSON and checks every field in compiled code, so a day of a million
-stickers takes seconds and the memory of a chunk. Every item VOD returned ends in exactly one of the
-two outputs: ``stickers`` (typed as in ``pipeline.schema``) or ``quarantine`` (raw values as strings,
-plus the reason in words).
+The typing rules are pandas code over Arrow-backed columns (``pd.ArrowDtype``), with pyarrow.compute
+where pandas has no kernel as fast. pyarrow reads the day's answer file a block of lines at a time, and
+each rule is a whole-column operation, with a careful path only for the rare column or block that needs
+it. Every item VOD returned ends in exactly one of the two outputs: ``stickers`` (typed as in
+``pipeline.store.schema``) or ``quarantine`` (raw values as strings, plus the reason in words).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import string
-from collections.abc import Iterable, Iterator
+import unicodedata
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
-from pipeline.store.schema import (
-    API_FIELDS,
-    QUARANTINE,
-    STICKERS,
-    VIDEO_FETCHES,
-    arrow_schema,
-    pandas_dtypes,
-)
+from pipeline.store.schema import TABLES, UTC_TIMESTAMP, arrow_schema
+from pipeline.vod.api import API_FIELDS, FORMATS
 
 DEFAULT_URL_VALIDITY_S = 1800  # a CDN domain's default auth_key validity: 30 minutes
-CHUNK_ROWS = 50_000  # rows typed at a time (some tens of MB): memory does not grow with the day
-_AUTH_KEY = r"(?i)(auth_key=)[^&#]*"
-_SHOW = 60  # characters of a bad raw value quoted in a reason
+CHUNK_ROWS = 50_000  # items typed at a time (some tens of MB): memory does not grow with the day
+_ITEM_BYTES = 600  # about one item as the raw store holds it (its signed FileURL is most of it)
+_PARSE_BYTES = 8 << 20  # JSON handed to Arrow's parser at a time: it slows down on much larger parts
+_BLOCKS_AHEAD = 2  # blocks parsed ahead of the one being typed, so the parser goes on while that waits on a write
 
-# The raw store's record: every field as it was written, VOD's answer as JSON text.
-_RECORD_COLUMNS = {
-    "video_id": "VARCHAR",
-    "status": "VARCHAR",
-    "fetched_at": "VARCHAR",
-    "attempts": "BIGINT",
-    "request_id": "VARCHAR",
-    "http_status": "BIGINT",
-    "error_code": "VARCHAR",
-    "error_message": "VARCHAR",
-    "response": "JSON",
-}
-_RECORD_SCHEMA = pa.schema(
-    [(name, pa.int64() if kind == "BIGINT" else pa.string()) for name, kind in _RECORD_COLUMNS.items()]
+_SHOW = 60  # characters of a bad raw value quoted in a reason
+_MAX_INT32 = 2**31 - 1
+_MAX_INT64 = 2**63 - 1
+_MAX_URL = 2048
+_VOD_ID = r"[A-Za-z0-9_\-]{1,128}"
+_NOT_AN_ID = " is not a VOD id (1 to 128 letters, digits, - or _)"
+_REPEATED = " came more than once in this snapshot; the first was kept"
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_UNPADDED_TIME = r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}T[0-9]{1,2}:[0-9]{1,2}:[0-9]{1,2}Z"
+_HTTP = r"https?://[^/?#\s]"  # on the first 9 characters, lower-cased
+_AUTH_KEY = r"(?i)(auth_key=)[^&#]*"
+_REDACTED = r"\1<redacted>"
+_SIGNED_AT = r"[?&]auth_key=(?P<seconds>[0-9]{1,12})-"
+# What surrounds a value without being part of it: the Unicode space separators (space, no-break and
+# ideographic spaces, ...). A tab or line break stays, and makes the value fail its check.
+_SPACES = "".join(c for c in map(chr, range(0x3001)) if unicodedata.category(c) == "Zs")
+
+_INT64 = pd.ArrowDtype(pa.int64())
+_FLOAT64 = pd.ArrowDtype(pa.float64())
+_SECONDS = pd.ArrowDtype(pa.timestamp("s", tz="UTC"))
+
+_SCHEMAS = {name: arrow_schema(columns) for name, columns in TABLES.items()}
+_RAW_COLUMNS = {api: f"raw_{snake}" for api, snake in API_FIELDS.items()}
+_ITEM = pa.struct([(api, pa.string()) for api in API_FIELDS])
+# The raw store's record as read: the fields video_fetches takes as they are (JSON has no timestamps:
+# those are read as text), and VOD's answer.
+_RECORD = pa.schema(
+    [
+        pa.field(f.name, pa.string() if pa.types.is_timestamp(f.type) else f.type)
+        for f in _SCHEMAS["video_fetches"]
+        if f.name not in ("snapshot_date", "stickers_returned")
+    ]
+    + [pa.field("response", pa.struct([("DynamicImageList", pa.list_(_ITEM))]))]
 )
-_SCHEMAS = {"stickers": arrow_schema(STICKERS), "quarantine": arrow_schema(QUARANTINE), "video_fetches": arrow_schema(VIDEO_FETCHES)}
+_READ = pj.ReadOptions(use_threads=False, block_size=_PARSE_BYTES)
+_PARSE = pj.ParseOptions(explicit_schema=_RECORD, unexpected_field_behavior="ignore")
 
 
 @dataclass
@@ -66,18 +82,6 @@ class Chunk:
     video_fetches: pa.Table
 
 
-@dataclass
-class Normalized:
-    """The same, as pandas frames typed as in the schema."""
-
-    stickers: pd.DataFrame
-    quarantine: pd.DataFrame
-
-    @property
-    def items(self) -> int:
-        return len(self.stickers) + len(self.quarantine)
-
-
 class Normalizer:
     """Types one snapshot day's answers, chunk by chunk. Remembers the sticker ids it has kept so a
     DynamicImageId that comes twice in the day is quarantined, whichever chunk it arrives in."""
@@ -87,118 +91,75 @@ class Normalizer:
             raise ValueError(f"url_validity_s must be >= 0, got {url_validity_s}")
         self.snapshot_date = snapshot_date
         self.url_validity_s = url_validity_s
-        self._db = duckdb.connect()
-        self._set_variables(self._db)
-        self._db.execute(_STATEMENTS["seen_ids"])
+        self._kept = _KeptIds()
 
     def close(self) -> None:
-        self._db.close()
-
-    def normalize(self, records: Iterable[dict[str, Any]]) -> Normalized:
-        """Types the answered records (raw store lines, as dicts) of one chunk, as pandas frames."""
-        rows = [
-            {**{name: record.get(name) for name in _RECORD_COLUMNS}, "response": _json_or_none(record.get("response"))}
-            for record in records
-        ]
-        self._db.register("raw_records", pa.Table.from_pylist(rows, schema=_RECORD_SCHEMA))
-        try:
-            self._db.execute(_STATEMENTS["answers_records"])
-            stickers, quarantine = self._split(self._db.sql(_STATEMENTS["typed"]).to_arrow_table())
-        finally:
-            self._db.execute("DROP VIEW answers")
-            self._db.unregister("raw_records")
-        return Normalized(
-            stickers=stickers.to_pandas().astype(pandas_dtypes(STICKERS)),
-            quarantine=quarantine.to_pandas().astype(pandas_dtypes(QUARANTINE)),
-        )
+        self._kept = _KeptIds()
 
     def normalize_file(self, answers: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
-        """Types a finished answer file (JSON lines) in two streamed passes, ``chunk_rows`` rows at a time:
-        first every video's outcome (``video_fetches``), then the stickers and quarantined items, in
-        file order. Each chunk holds some of the three tables; the others are empty."""
-        empty = {name: schema.empty_table() for name, schema in _SCHEMAS.items()}
-        for rows in self._stream(answers, "video_fetches", chunk_rows):
-            fetches = rows.cast(_SCHEMAS["video_fetches"])
-            yield Chunk(stickers=empty["stickers"], quarantine=empty["quarantine"], video_fetches=fetches)
-        for rows in self._stream(answers, "typed", chunk_rows):
-            stickers, quarantine = self._split(rows)
-            yield Chunk(stickers=stickers, quarantine=quarantine, video_fetches=empty["video_fetches"])
+        """Types a finished answer file (JSON lines) in one streamed pass, in file order: each chunk holds
+        the outcome of some videos (``video_fetches``) and at most ``chunk_rows`` of their items, typed
+        (``stickers``) or not (``quarantine``)."""
+        if chunk_rows < 1:
+            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+        for records in _records(answers, block_bytes=chunk_rows * _ITEM_BYTES):
+            fetches = self._video_fetches(records)
+            items = _items(records)
+            if items.num_rows == 0:
+                yield Chunk(_empty("stickers"), _empty("quarantine"), fetches)
+            for start in range(0, items.num_rows, chunk_rows):
+                stickers, quarantine = self._type(items.slice(start, chunk_rows))
+                yield Chunk(stickers, quarantine, fetches if start == 0 else _empty("video_fetches"))
 
-    def _stream(self, answers: Path, statement: str, chunk_rows: int) -> Iterator[pa.Table]:
-        """A statement's rows over the answer file, in order: read with the items' shape declared, and
-        from the first item of another shape on, with every item parsed as it comes (same rows)."""
-        done = 0
-        for view in ("answers_shaped", "answers_any"):
-            reader = duckdb.connect()
-            try:
-                reader.execute("SET VARIABLE answers_path = ?", [str(answers)])
-                self._set_variables(reader)
-                reader.execute(_STATEMENTS[view])
-                chunks = _chunks(reader, _STATEMENTS[statement], chunk_rows)
-                skip = done  # rows the first way already gave (read again, not given twice)
-                while True:
-                    try:
-                        rows = next(chunks)
-                    except StopIteration:
-                        return
-                    except duckdb.InvalidInputException:
-                        if view == "answers_any":
-                            raise
-                        break
-                    if skip >= rows.num_rows:
-                        skip -= rows.num_rows
-                        continue
-                    rows, skip = rows.slice(skip), 0
-                    done += rows.num_rows
-                    yield rows
-            finally:
-                reader.close()
+    def _video_fetches(self, records: pa.Table) -> pa.Table:
+        """Every video's outcome: the record's own fields, and how many items an answer held."""
+        answered = pc.fill_null(pc.equal(records["status"], "answered"), False)
+        items = pc.list_value_length(pc.struct_field(records["response"], "DynamicImageList"))
+        columns = {
+            "snapshot_date": self._dates(records.num_rows),
+            "stickers_returned": pc.if_else(answered, pc.fill_null(items, 0), 0),
+            **{name: records[name] for name in records.column_names},
+        }
+        return _table(columns, "video_fetches")
 
-    def _set_variables(self, db: duckdb.DuckDBPyConnection) -> None:
-        db.execute("SET VARIABLE snapshot_date = ?::DATE", [self.snapshot_date.isoformat()])
-        db.execute("SET VARIABLE url_validity_s = ?::BIGINT", [self.url_validity_s])
-        db.execute(_STATEMENTS["macros"])
+    def _type(self, items: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """(stickers, quarantine) of some items: what passes every check and is not a sticker id kept
+        earlier in the day is typed; the rest is quarantined with every reason."""
+        typed, failures = _checked(items)
+        passed = ~np.logical_or.reduce([failure.rows for failure in failures])
+        sticker_id = typed["dynamic_image_id"]
+        repeated = self._kept.repeats(sticker_id, passed)
+        failures.append(_Failure(repeated, "DynamicImageId ", sticker_id, _REPEATED))
+        kept = passed & ~repeated
+        return self._stickers(typed, kept), self._quarantine(items, failures, ~kept)
 
-    def _split(self, typed: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """(stickers, quarantine) of typed items, once repeats of a sticker id are marked; the kept ids
-        are remembered for the rest of the day."""
-        typed = self._mark_repeated(typed)
-        good = pc.equal(typed["reason"], "")
-        everything_good = pc.all(good).as_py() is not False  # True, or None when there is no row
-        kept = typed if everything_good else typed.filter(good)
-        stickers = kept.select(_SCHEMAS["stickers"].names).cast(_SCHEMAS["stickers"])
-        self._db.register("kept", stickers.select(["dynamic_image_id"]))
-        try:
-            self._db.execute(_STATEMENTS["remember"])
-        finally:
-            self._db.unregister("kept")
-        quarantine = _SCHEMAS["quarantine"].empty_table() if everything_good else _quarantine(typed.filter(pc.invert(good)))
-        return stickers, quarantine
+    def _stickers(self, typed: dict[str, pd.Series], kept: np.ndarray) -> pa.Table:
+        """The kept rows: their FileURL without query string or fragment, and when its signature expires."""
+        if not kept.all():
+            typed = {name: values[kept] for name, values in typed.items()}
+        url = typed.pop("url")
+        query = _query(url)
+        columns = {name: pa.array(values) for name, values in typed.items()}
+        columns["file_url"] = _before_fragment(query.base)
+        columns["url_expires_at"] = pc.cast(pc.add(_signed_at(url, query), self.url_validity_s), _SECONDS.pyarrow_dtype)
+        columns["snapshot_date"] = self._dates(len(url))
+        return _table(columns, "stickers")
 
-    def _mark_repeated(self, typed: pa.Table) -> pa.Table:
-        """Adds the reason to every row whose sticker id came earlier in the day (this chunk or before)."""
-        ids = typed["dynamic_image_id"].combine_chunks()
-        codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)
-        codes = np.nan_to_num(codes, nan=-1).astype(np.int64) if codes.dtype.kind == "f" else codes.astype(np.int64)
-        # Dictionary codes count distinct ids in order of first sight: a row is a repeat when its code is
-        # no larger than the largest code before it.
-        repeated = np.zeros(len(codes), dtype=bool)
-        if len(codes) > 1:
-            repeated[1:] = codes[1:] <= np.maximum.accumulate(codes)[:-1]
-        repeated &= codes >= 0
-        self._db.register("chunk_ids", pa.table({"row": pa.array(np.arange(len(codes))), "id": ids}))
-        try:
-            before = self._db.sql(_STATEMENTS["seen_before"]).to_arrow_table()["row"].to_numpy()
-        finally:
-            self._db.unregister("chunk_ids")
-        repeated[before] = True
-        if not repeated.any():
-            return typed
-        quoted = pc.if_else(pc.greater(pc.utf8_length(ids), _SHOW), pc.binary_join_element_wise(pc.utf8_slice_codeunits(ids, 0, _SHOW), "...", ""), ids)
-        said = pc.binary_join_element_wise("DynamicImageId '", quoted, "' came more than once in this snapshot; the first was kept", "")
-        reason = typed["reason"]
-        joined = pc.if_else(pc.equal(reason, ""), said, pc.binary_join_element_wise(reason, said, "; "))
-        return typed.set_column(typed.schema.get_field_index("reason"), "reason", pc.if_else(pa.array(repeated), joined, reason))
+    def _quarantine(self, items: pa.Table, failures: list[_Failure], bad: np.ndarray) -> pa.Table:
+        """The quarantine rows: raw values as VOD sent them, but never a FileURL's auth_key."""
+        if not bad.any():
+            return _empty("quarantine")
+        rows = items.filter(pa.array(bad))
+        columns = {
+            **{name: rows[name] for name in rows.column_names},
+            **{raw: pc.replace_substring_regex(rows[raw], _AUTH_KEY, _REDACTED) for raw in _RAW_COLUMNS.values()},
+            "snapshot_date": self._dates(rows.num_rows),
+            "reason": _reasons(failures, bad),
+        }
+        return _table(columns, "quarantine")
+
+    def _dates(self, rows: int) -> pa.Array:
+        return pa.array(np.full(rows, np.datetime64(self.snapshot_date, "D")), pa.date32())
 
     def __enter__(self) -> Normalizer:
         return self
@@ -207,43 +168,543 @@ class Normalizer:
         self.close()
 
 
-def _chunks(db: duckdb.DuckDBPyConnection, statement: str, rows: int) -> Iterator[pa.Table]:
-    """The statement's rows in tables of about ``rows`` (DuckDB's own batches are a few thousand rows).
-    DuckDB's errors, even those of the first rows, raise from ``next()``."""
-    batches: list[pa.RecordBatch] = []
-    size = 0
-    for batch in db.sql(statement).to_arrow_reader(rows):
-        batches.append(batch)
-        size += batch.num_rows
-        if size >= rows:
-            yield pa.Table.from_batches(batches)
-            batches, size = [], 0
-    if batches:
-        yield pa.Table.from_batches(batches)
+def _table(columns: dict[str, Any], name: str) -> pa.Table:
+    """The columns of a lake table, in its order and types."""
+    schema = _SCHEMAS[name]
+    return pa.table([columns[field] for field in schema.names], names=schema.names).cast(schema)
 
 
-def _quarantine(typed: pa.Table) -> pa.Table:
-    """The quarantine rows: raw values as VOD sent them, but never a FileURL's auth_key."""
-    schema = _SCHEMAS["quarantine"]
-    columns = [
-        pc.replace_substring_regex(typed[name], _AUTH_KEY, r"\1<redacted>") if name.startswith("raw_") else typed[name]
-        for name in schema.names
+def _empty(name: str) -> pa.Table:
+    return _SCHEMAS[name].empty_table()
+
+
+# --- reading the answer file ------------------------------------------------------------------------------
+
+
+def _records(path: Path, *, block_bytes: int) -> Iterator[pa.Table]:
+    """The file's records, a block of lines at a time in file order; the next block is parsed in a
+    background thread (Arrow's parser runs without the GIL) while one is typed."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-answers") as parser:
+        ahead: deque[Future[pa.Table]] = deque()
+        for offset, block in _line_blocks(path, block_bytes):
+            ahead.append(parser.submit(_parse_block, path, offset, block))
+            if len(ahead) > _BLOCKS_AHEAD:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview]]:
+    """The file in blocks of whole lines of about ``size`` bytes (more for a longer line), each with its
+    offset in the file. The first blocks are smaller, so that typing starts sooner."""
+    offset, usual = 0, max(size // 8, 1)
+    with open(path, "rb") as file:
+        want = usual
+        while block := file.read(want):
+            end = block.rfind(b"\n") + 1
+            if not end and len(block) == want:  # a line longer than the block
+                want *= 2
+                file.seek(offset)
+                continue
+            end = end or len(block)  # the last line may have no newline
+            yield offset, memoryview(block)[:end]
+            offset, usual = offset + end, min(usual * 2, size)
+            want = usual
+            file.seek(offset)
+
+
+def _parse_block(path: Path, offset: int, block: memoryview) -> pa.Table:
+    """A block's records, with the items' shape declared; a block holding an answer of another shape
+    (an item that is not an object, a number where text was expected) is read record by record."""
+    try:
+        table = pj.read_json(pa.BufferReader(pa.py_buffer(block)), read_options=_READ, parse_options=_PARSE)
+    except pa.ArrowInvalid:
+        table = _parse_lines(path, offset, bytes(block))
+    fetched_at = table.schema.get_field_index("fetched_at")
+    return table.set_column(fetched_at, "fetched_at", pc.cast(table["fetched_at"], UTC_TIMESTAMP))
+
+
+def _parse_lines(path: Path, offset: int, block: bytes) -> pa.Table:
+    """The block's records parsed one by one with Python: an item that is not an object becomes null,
+    and a field that is not text keeps its JSON text (numbers as VOD wrote them)."""
+    rows = []
+    for index, line in enumerate(block.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, parse_float=str)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            row = {name: record.get(name) for name in _RECORD.names}
+            row["response"] = {"DynamicImageList": _item_list(record.get("response"))}
+        except ValueError as err:
+            raise ValueError(f"{path}, line {_lines_before(path, offset) + index + 1}: {err}") from None
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=_RECORD)
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    with open(path, "rb") as file:
+        return file.read(offset).count(b"\n")
+
+
+def _item_list(response: Any) -> list[dict[str, str | None] | None] | None:
+    if response is None:
+        return None
+    if not isinstance(response, dict):
+        raise ValueError("response is not a JSON object")
+    items = response.get("DynamicImageList")
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise ValueError("response.DynamicImageList is not a list")
+    return [{api: _as_text(item.get(api)) for api in API_FIELDS} if isinstance(item, dict) else None for item in items]
+
+
+def _as_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _items(records: pa.Table) -> pa.Table:
+    """One row per item of the answered records, in file order: the video asked, the answer's request id
+    and time, the item's position in its list and its raw fields (all null for an item that is not an
+    object)."""
+    lists = pc.struct_field(records["response"], "DynamicImageList")
+    answered = pc.fill_null(pc.equal(records["status"], "answered"), False).to_numpy()
+    if not answered.all():
+        lists = lists.filter(pa.array(answered))
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()
+    parent = np.repeat(np.flatnonzero(answered), lengths)
+    position = np.arange(len(parent)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    item = pc.list_flatten(lists)
+    columns = {
+        **{name: records[name].take(parent) for name in ("video_id", "request_id", "fetched_at")},
+        "item_index": pa.array(position, pa.int32()),
+        "not_an_object": item.is_null(),
+        **{raw: pc.struct_field(item, api) for api, raw in _RAW_COLUMNS.items()},
+    }
+    return pa.table(columns)
+
+
+# --- the typing rules ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Failure:
+    """The rows failing one check, and its words in a reason: ``words`` alone, or followed by the row's
+    ``value`` quoted (cut at 60 characters) and ``after`` (texts, or Series of the rows' own words)."""
+
+    rows: np.ndarray
+    words: str
+    value: pd.Series | None = None
+    after: str | tuple[str | pd.Series, ...] = ""
+    redacted: bool = False  # the value is quoted without its auth_key
+
+
+def _checked(items: pa.Table) -> tuple[dict[str, pd.Series], list[_Failure]]:
+    """The items' typed columns, and every check they fail, in the order a reason names them."""
+    raw = {api: _series(items[column]) for api, column in _RAW_COLUMNS.items()}
+    text = {api: _text(values) for api, values in raw.items()}
+    asked = _series(items["video_id"])
+    failures = [_Failure(items["not_an_object"].to_numpy(), "the item is not a JSON object")]
+
+    video_id = text["VideoId"]
+    failures += [
+        _Failure(~_present(video_id), "VideoId is missing"),
+        _Failure(_mask(video_id != asked), "VideoId ", video_id, (" is not the video asked for (", asked, ")")),
     ]
-    return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
-
-
-def _json_or_none(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
-
-
-def _statements() -> dict[str, str]:
-    text = string.Template(resources.files("pipeline.normalize").joinpath("normalize.sql").read_text(encoding="utf-8")).substitute(
-        record_columns=", ".join(f"{name}: '{kind}'" for name, kind in _RECORD_COLUMNS.items() if name != "response"),
-        item_struct="STRUCT(" + ", ".join(f"{name} VARCHAR" for name in API_FIELDS) + ")",
-        item_json=json.dumps(dict.fromkeys(API_FIELDS, "VARCHAR")),
+    sticker_id, job_id = text["DynamicImageId"], text["JobId"]
+    failures += [
+        _Failure(~_present(sticker_id), "DynamicImageId is missing"),
+        _Failure(_present(sticker_id) & ~_is_vod_id(sticker_id), "DynamicImageId ", sticker_id, _NOT_AN_ID),
+        _Failure(_present(job_id) & ~_is_vod_id(job_id), "JobId ", job_id, _NOT_AN_ID),
+    ]
+    format_ = text["Format"].str.lower()
+    failures += [
+        _Failure(~_present(format_), "Format is missing"),
+        _Failure(_present(format_) & ~_mask(format_.isin(FORMATS)), "Format ", raw["Format"], " is not gif or webp"),
+    ]
+    created = _utc_times(text["CreationTime"])
+    failures += _missing_or_bad(
+        text["CreationTime"], "CreationTime", ~_present(created), " is not a UTC time like 2020-07-28T02:01:06Z"
     )
-    parts = re.split(r"^-- name: (\w+)\s*$", text, flags=re.MULTILINE)
-    return {name: body.strip() for name, body in zip(parts[1::2], parts[2::2])}
+    duration = _seconds(text["Duration"])
+    seconds = duration.to_numpy(dtype=float, na_value=np.nan)
+    positive = np.isfinite(seconds) & (seconds > 0)
+    failures += _missing_or_bad(text["Duration"], "Duration", ~positive, " is not a positive number of seconds")
+
+    whole = {}
+    for api, unit in [("Fps", "frames per second"), ("Width", "pixels"), ("Height", "pixels")]:
+        whole[api], bad = _whole_numbers(text[api], _MAX_INT32)
+        failures.append(_Failure(bad, f"{api} ", raw[api], f" is not a positive whole number of {unit}"))
+    file_size, bad = _whole_numbers(text["FileSize"], _MAX_INT64)
+    failures += [
+        _Failure(~_present(text["FileSize"]), "FileSize is missing"),
+        _Failure(bad, "FileSize ", raw["FileSize"], " is not a positive whole number of bytes"),
+    ]
+    url = text["FileURL"]
+    failures += [
+        _Failure(~_present(url), "FileURL is missing"),
+        _Failure(_longer_than(url, _MAX_URL), f"FileURL is longer than {_MAX_URL} characters"),
+        _Failure(_present(url) & ~_is_http(url), "FileURL ", url, " is not an http(s) address", redacted=True),
+    ]
+    typed = {
+        "video_id": asked,
+        "dynamic_image_id": sticker_id,
+        "job_id": job_id,
+        "format": format_,
+        "creation_time": created,
+        "duration_s": duration,
+        "fps": whole["Fps"],
+        "width": whole["Width"],
+        "height": whole["Height"],
+        "file_size_bytes": file_size,
+        "url": url,
+        "request_id": _series(items["request_id"]),
+        "fetched_at": _series(items["fetched_at"]),
+    }
+    return typed, failures
 
 
-_STATEMENTS = _statements()
+def _missing_or_bad(text: pd.Series, field: str, unreadable: np.ndarray, words: str) -> list[_Failure]:
+    present = _present(text)
+    return [_Failure(~present, f"{field} is missing"), _Failure(present & unreadable, f"{field} ", text, words)]
+
+
+def _series(values: pa.ChunkedArray | pa.Array) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowExtensionArray(values))
+
+
+def _mask(condition: pd.Series | pa.ChunkedArray) -> np.ndarray:
+    """A condition as a NumPy mask, where unknown (null) is False."""
+    if isinstance(condition, pd.Series):
+        if not isinstance(condition.dtype, pd.ArrowDtype):
+            return condition.to_numpy(dtype=bool, na_value=False)
+        condition = _arrow(condition)  # through Arrow: pandas' own conversion is several times slower
+    return np.asarray(pc.fill_null(condition, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    return values.notna().to_numpy()
+
+
+def _text(raw: pd.Series) -> pd.Series:
+    """A raw field without the spaces around it; blank is missing."""
+    if not _SPACE_ENDS.maybe_in(raw, or_blank=True):  # nearly always: taken as it is, not copied
+        return raw
+    text = raw.str.strip(_SPACES)
+    blank = _mask(text == "")
+    return text.mask(blank) if blank.any() else text
+
+
+def _is_vod_id(text: pd.Series) -> np.ndarray:
+    """Whether each value is a VOD id: 1 to 128 ASCII letters, digits, '-' or '_'."""
+    ok = _mask(text.str.isalnum() & text.str.isascii() & (text.str.len() <= 128))
+    unsure = ~ok & _present(text)  # with a '-' or '_', or not an id
+    if unsure.any():
+        ok[unsure] = _mask(text[unsure].str.fullmatch(_VOD_ID))
+    return ok
+
+
+def _whole_numbers(text: pd.Series, most: int) -> tuple[pd.Series, np.ndarray]:
+    """The values read as whole numbers (an optional '+' and 1 to 18 ASCII digits, so they fit int64),
+    and the rows holding a value that is not one from 1 to ``most``."""
+    digits = _arrow(text)
+    whole = _digits(digits)
+    if pc.all(whole).as_py() is False:  # a '+' or a bad value somewhere: the careful way
+        digits = _arrow(text.str.removeprefix("+"))
+        digits = pc.if_else(_digits(digits), digits, None)
+    numbers = _series(pc.cast(digits, pa.int64()))
+    values = numbers.to_numpy(dtype=np.int64, na_value=0)
+    return numbers, _present(text) & ~((values > 0) & (values <= most))
+
+
+def _digits(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.and_(pc.ascii_is_decimal(values), pc.less_equal(pc.binary_length(values), 18))
+
+
+def _seconds(text: pd.Series) -> pd.Series:
+    """The values read as numbers; null where they are not."""
+    if _ASCII_SPACE_ENDS.maybe_in(text):  # as the SQL rules' cast, ASCII whitespace may surround them
+        text = text.str.strip(string.whitespace)
+    return _cast_each(text, _FLOAT64)
+
+
+def _utc_times(text: pd.Series) -> pd.Series:
+    """The values that are a UTC time written as ``%Y-%m-%dT%H:%M:%SZ`` (2020-07-28T02:01:06Z: a real
+    date and time), null for the others."""
+    present = _present(text)
+    padded = _mask((text.str.len() == 20) & (text.str.slice(10, 11) == "T") & text.str.endswith("Z"))
+    # Arrow's ISO 8601 reading checks the calendar; the shape rules out its other forms (a space for
+    # the 'T', fractions, offsets)
+    times = _cast_each(text if (padded == present).all() else text.where(padded), _SECONDS)
+    unpadded = present & ~padded
+    if unpadded.any():
+        unpadded[unpadded] = _mask(text[unpadded].str.fullmatch(_UNPADDED_TIME))
+    if unpadded.any():  # numbers without their leading zeros, which the format allows: rare, one by one
+        times[unpadded] = [_strptime(value) for value in text[unpadded]]
+    return times
+
+
+def _strptime(value: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=dt.UTC)
+    except ValueError:
+        return None
+
+
+def _cast_each(values: pd.Series, dtype: pd.ArrowDtype) -> pd.Series:
+    """Arrow's cast of each value, null where it fails."""
+    return _series(_cast_each_arrow(_arrow(values).combine_chunks(), dtype.pyarrow_dtype))
+
+
+def _cast_each_arrow(values: pa.Array, to: pa.DataType) -> pa.Array:
+    # The whole column at once (nearly always), else each half on its own: a few bad values cost a few
+    # small casts, and the values cast are read exactly as the whole-column cast reads them
+    try:
+        return pc.cast(values, to)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        if len(values) == 1:
+            return pa.nulls(1, to)
+        half = len(values) // 2
+        return pa.concat_arrays([_cast_each_arrow(values.slice(0, half), to), _cast_each_arrow(values.slice(half), to)])
+
+
+def _longer_than(text: pd.Series, most: int) -> np.ndarray:
+    """Whether each value has more than ``most`` characters."""
+    longer = _mask(pc.greater(pc.binary_length(_arrow(text)), most))  # bytes: at least as many
+    if longer.any():
+        longer[longer] = _mask(text[longer].str.len() > most)
+    return longer
+
+
+def _is_http(url: pd.Series) -> np.ndarray:
+    """Whether each FileURL is an http(s) address: the scheme in any case, '://' and a host."""
+    values = _arrow(url)
+    host = pc.invert(pc.is_in(pc.utf8_slice_codeunits(values, 8, 9), _NOT_HOST))
+    ok = _mask(pc.and_(pc.starts_with(values, "https://"), host))
+    unsure = ~ok & _present(url)
+    if unsure.any():
+        ok[unsure] = _mask(url[unsure].str.slice(0, 9).str.lower().str.match(_HTTP))
+    return ok
+
+
+_NOT_HOST = pa.array(["", "/", "?", "#", " ", "\t", "\n", "\f", "\r"])  # what _HTTP's [^/?#\s] rules out
+
+
+@dataclass
+class _Query:
+    """FileURLs cut at their first '?': what is before it, and what is after (null without a '?')."""
+
+    base: pa.ChunkedArray
+    after: pa.ChunkedArray
+
+
+def _query(url: pd.Series) -> _Query:
+    parts = pc.split_pattern(_arrow(url), "?", max_splits=1)
+    if pc.min(pc.list_value_length(parts)).as_py() != 2:  # some without a '?': padded with nulls
+        after = pc.list_slice(parts, 1, 2, return_fixed_size_list=True)
+        return _Query(pc.list_element(parts, 0), pc.list_element(after, 0))
+    return _Query(pc.list_element(parts, 0), pc.list_element(parts, 1))
+
+
+def _before_fragment(base: pa.ChunkedArray) -> pa.ChunkedArray:
+    """The addresses without their fragment."""
+    if not _holds(base, "#"):
+        return base
+    return pc.list_element(pc.split_pattern(base, "#", max_splits=1), 0)
+
+
+def _signed_at(url: pd.Series, query: _Query) -> pa.ChunkedArray:
+    """When each FileURL was signed, in unix seconds: the digits of its leftmost
+    ``[?&]auth_key=<1 to 12 digits>-``; null without one."""
+    # Nearly always the query string starts with it, and no '&' before the '?' can start one earlier
+    start = pc.extract_regex(query.after, r"^auth_key=(?P<seconds>[0-9]{1,12})-")
+    signed = _series(pc.cast(pc.struct_field(start, "seconds"), pa.int64()))
+    unsure = np.ones(len(url), dtype=bool) if _holds(query.base, "&") else ~_present(signed)
+    if unsure.any():
+        careful = pc.struct_field(pc.extract_regex(_arrow(url[unsure]), _SIGNED_AT), "seconds")
+        signed[unsure] = _series(pc.cast(careful, pa.int64())).array
+    return pa.array(signed)
+
+
+def _holds(values: pa.ChunkedArray, char: str) -> bool:
+    """Whether some value may hold the ASCII ``char`` (its byte is looked for in Arrow's buffers)."""
+    for chunk in values.chunks:
+        if len(chunk) and chunk.buffers()[2] is not None:
+            offsets = np.frombuffer(chunk.buffers()[1], np.int32, len(chunk) + 1, chunk.offset * 4)
+            if (np.frombuffer(chunk.buffers()[2], np.uint8)[offsets[0] : offsets[-1]] == ord(char)).any():
+                return True
+    return False
+
+
+class _Ends:
+    """Characters that may surround values, with a quick test (on the UTF-8 bytes at each end of the
+    values, in Arrow's buffers) for when no value has one, so that nothing need be trimmed."""
+
+    def __init__(self, chars: str):
+        self.first = np.zeros(256, dtype=bool)
+        self.last = np.zeros(256, dtype=bool)
+        for char in chars:
+            encoded = char.encode()
+            self.first[encoded[0]] = self.last[encoded[-1]] = True
+
+    def maybe_in(self, values: pd.Series, *, or_blank: bool = False) -> bool:
+        """Whether some value may start or end with one of the characters (or, with ``or_blank``, is empty)."""
+        for chunk in _arrow(values).chunks:
+            if chunk.null_count == len(chunk):
+                continue
+            offsets = np.frombuffer(chunk.buffers()[1], np.int32, len(chunk) + 1, chunk.offset * 4)
+            starts, ends = offsets[:-1], offsets[1:]
+            filled = ends > starts
+            if not filled.all():
+                if or_blank and not filled[chunk.is_valid().to_numpy(zero_copy_only=False)].all():
+                    return True
+                starts, ends = starts[filled], ends[filled]
+            if len(starts):
+                data = np.frombuffer(chunk.buffers()[2], np.uint8)
+                if self.first[data[starts]].any() or self.last[data[ends - 1]].any():
+                    return True
+        return False
+
+
+_SPACE_ENDS = _Ends(_SPACES)
+_ASCII_SPACE_ENDS = _Ends(string.whitespace)
+
+
+def _arrow(values: pd.Series) -> pa.ChunkedArray:
+    """The Arrow data behind a Series, not copied."""
+    array = pa.array(values)
+    return array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+
+
+def _reasons(failures: list[_Failure], bad: np.ndarray) -> pa.Array:
+    """The reason of each bad row: the words of every check it failed, in order, joined by '; '."""
+    parts = []
+    for failure in failures:
+        failed = failure.rows[bad]
+        if not failed.any():
+            continue
+        words: Any = failure.words
+        if failure.value is not None:
+            value = failure.value[bad]
+            if failure.redacted:
+                value = value.str.replace(_AUTH_KEY, _REDACTED, regex=True)
+            words = failure.words + _quoted(value)
+            for after in failure.after if isinstance(failure.after, tuple) else (failure.after,):
+                words = words + (after[bad] if isinstance(after, pd.Series) else after)
+            words = pa.array(words)
+        parts.append(pc.if_else(failed, words, None))
+    return pc.binary_join_element_wise(*parts, "; ", null_handling="skip")
+
+
+def _quoted(values: pd.Series) -> pd.Series:
+    """Values between quotes, cut at 60 characters."""
+    cut = values.fillna("").str.slice(0, _SHOW)
+    long = _mask(values.str.len() > _SHOW)
+    return "'" + cut.where(~long, cut + "...") + "'"
+
+
+# --- sticker ids seen in the day ------------------------------------------------------------------------------
+
+
+class _KeptIds:
+    """The sticker ids kept so far in a day: sorted 64-bit hashes (searched in bulk) beside the ids
+    themselves (to tell a repeat from a hash collision), some 50 bytes an id."""
+
+    def __init__(self) -> None:
+        self._hashes = np.empty(0, np.uint64)  # sorted
+        self._rows = np.empty(0, np.int64)  # where each hash's id is in _ids
+        self._ids: list[pa.Array] = []
+        self._count = 0
+
+    def repeats(self, ids: pd.Series, passed: np.ndarray) -> np.ndarray:
+        """The rows whose id was kept before them in the day: in an earlier chunk, or above by a row that
+        passed every check. Remembers the ids kept here: the first of each among the rows that passed."""
+        encoded = pc.dictionary_encode(_arrow(ids).combine_chunks())
+        distinct = encoded.dictionary
+        if not len(distinct):
+            return np.zeros(len(ids), dtype=bool)
+        codes = encoded.indices.fill_null(-1).to_numpy()
+        has_id = codes >= 0
+        hashes = np.zeros(len(distinct), np.uint64)
+        short = _mask(pc.less_equal(pc.binary_length(distinct), 128))  # a longer one is no id, never kept
+        hashes[short] = _hashes(distinct.filter(pa.array(short)))
+        order = np.argsort(hashes)  # sorted keys make the bulk search and the insertion cheaper
+        at = np.searchsorted(self._hashes, hashes[order])
+        earlier = np.empty(len(distinct), dtype=bool)
+        earlier[order] = self._found(distinct, order, hashes[order], at)
+        earlier = has_id & earlier[codes]
+        row = np.arange(len(codes))
+        candidates = passed & has_id & ~earlier
+        kept_codes, first_index = np.unique(codes[candidates], return_index=True)
+        first = np.full(len(distinct), len(codes))
+        first[kept_codes] = row[candidates][first_index]
+        kept = np.zeros(len(distinct), dtype=bool)
+        kept[kept_codes] = True
+        self._add(distinct, order[kept[order]], at[kept[order]], hashes)
+        return earlier | (has_id & (first[codes] < row))
+
+    def _found(self, ids: pa.Array, order: np.ndarray, hashes: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Whether each of ``ids[order]`` (with its hash, and where the hash would sit among the kept
+        ones) was kept."""
+        found = np.zeros(len(hashes), dtype=bool)
+        inside = at < len(self._hashes)
+        found[inside] = self._hashes[at[inside]] == hashes[inside]
+        hits = np.flatnonzero(found)
+        if hits.size:
+            asked = ids.take(pa.array(order[hits]))
+            same = pc.equal(self._stored(self._rows[at[hits]]), asked).to_numpy(zero_copy_only=False)
+            for i, sticker_id in zip(hits[~same], asked.filter(pa.array(~same)).to_pylist()):
+                found[i] = self._kept_under(hashes[i], at[i], sticker_id)  # a hash collision: another may be it
+        return found
+
+    def _kept_under(self, hash_: np.uint64, at: int, sticker_id: str) -> bool:
+        """Whether one of the kept ids with this hash (from ``at`` on) is ``sticker_id``."""
+        while at < len(self._hashes) and self._hashes[at] == hash_:
+            if self._stored(self._rows[at : at + 1])[0].as_py() == sticker_id:
+                return True
+            at += 1
+        return False
+
+    def _stored(self, rows: np.ndarray) -> pa.Array:
+        return pa.chunked_array(self._ids, pa.string()).take(pa.array(rows)).combine_chunks()
+
+    def _add(self, ids: pa.Array, new: np.ndarray, at: np.ndarray, hashes: np.ndarray) -> None:
+        """Remembers ``ids[new]`` (``new`` in the order of their hashes, ``at`` their places among the kept)."""
+        if not len(new):
+            return
+        self._hashes = np.insert(self._hashes, at, hashes[new])
+        self._rows = np.insert(self._rows, at, self._count + np.arange(len(new)))
+        self._ids.append(ids.take(pa.array(new)))
+        self._count += len(new)
+
+
+def _hashes(ids: pa.Array) -> np.ndarray:
+    """64-bit hashes of strings (short ones: ids): their bytes 8 at a time, each word mixed in with
+    splitmix64's finalizer. Faster than pandas' SipHash, which needs Python strings."""
+    if not len(ids):
+        return np.empty(0, np.uint64)
+    offsets = np.frombuffer(ids.buffers()[1], np.int32, len(ids) + 1, ids.offset * 4)
+    lengths = np.diff(offsets)
+    data = np.frombuffer(ids.buffers()[2], np.uint8)
+    width = -(-int(lengths.max()) // 8) * 8
+    if (lengths == width).all():  # one length (a VOD id has 32 characters): the bytes as they are
+        padded = data[offsets[0] : offsets[-1]].reshape(len(ids), width)
+    else:
+        column = np.arange(width)
+        at = np.minimum(offsets[:-1, None] + column, len(data) - 1)
+        padded = np.where(column < lengths[:, None], data[at], 0).astype(np.uint8)
+    hashes = lengths.astype(np.uint64)
+    for index, word in enumerate(np.ascontiguousarray(padded).view("<u8").T):
+        # Only the words of the string itself, so that a hash does not depend on its neighbours' lengths
+        hashes = np.where(lengths > 8 * index, _splitmix(hashes ^ word), hashes)
+    return hashes
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
