@@ -42,7 +42,12 @@ class PartitionWriter:
         # table's folders ever meets it.
         self._replacement = contextlib.ExitStack()
         tmp = self._replacement.enter_context(atomic_write(self.path, spool=layout.lake_table(table).parent / ".tmp"))
-        self._writer = pq.ParquetWriter(tmp, self.schema, compression="zstd")
+        self._writer = pq.ParquetWriter(
+            tmp,
+            self.schema,
+            compression="zstd",
+            use_dictionary=[c.name for c in self.columns if not c.distinct and c.name != PARTITION_KEY],
+        )
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{table}")
         self._pending: Future[None] | None = None
         self.rows = 0
