@@ -147,3 +147,36 @@ def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_servi
     assert "Fetching 2026-11-20: 100%" in text and "40/40" in text
     assert "Snapshot day 2026-11-20 done" in text
     assert "INFO" not in text  # in a terminal, Dagster's INFO lines give way to the bar
+
+
+def test_run_with_an_unknown_asset_exits_2_naming_it(tmp_path):
+    run = subprocess.run(
+        [*CLI, "run", "--day", "2026-11-20", "--assets", "stickers,stikers"], capture_output=True, text=True, cwd=tmp_path,
+        env=clean_env(PIPELINE_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "home")),
+    )
+    assert run.returncode == 2
+    assert "no asset named 'stikers'" in run.stderr and "videos,sticker_responses,stickers,warehouse,report" in run.stderr
+    assert not (tmp_path / "home").exists()  # nothing was run
+
+
+def test_a_day_is_redone_from_its_kept_answers_without_videos_csv_or_credentials(tmp_path, vod_service):
+    from pipeline import snapshot
+    from pipeline.store.layout import Layout
+    from tests.conftest import make_client
+
+    service = vod_service(catalog_size=20, calls_per_second=None)
+    layout = Layout(tmp_path / "data")
+    write_videos(service, layout.videos_csv)
+    day = cli.dt.date(2026, 11, 20)
+    snapshot.take_video_set(layout, day)
+    with make_client(service) as client:
+        snapshot.fetch_day(layout, day, client)
+    layout.videos_csv.unlink()  # the set has changed since; the day's answers are what count
+    run = subprocess.run(
+        [*CLI, "run", "--day", day.isoformat(), "--assets", "stickers,warehouse"], capture_output=True, text=True,
+        cwd=REPO, timeout=300, env=clean_env(PIPELINE_DATA_DIR=str(layout.root), DAGSTER_HOME=str(tmp_path / "home")),
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        assert con.execute("SELECT videos_answered FROM fetch_log").fetchall() == [(20,)]
+    assert service.stats["requests"] == 20  # the fetch's calls only
