@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer, rules
+from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer, repeats
 from pipeline.snapshot import normalize_day
 from pipeline.store import lake
 from pipeline.store.schema import (
@@ -333,7 +333,7 @@ def test_sticker_ids_with_the_same_hash_are_still_told_apart(tmp_path, monkeypat
     records = bad_day() + [answered("again", item(DynamicImageId="good3", VideoId="again"), item(DynamicImageId="new", VideoId="again"))]
     path = write_answers(tmp_path / "answers.jsonl", records)
     expected = normalized(path, chunk_rows=7)
-    monkeypatch.setattr(rules, "_hashes", lambda ids: np.zeros(len(ids), np.uint64))  # every id collides
+    monkeypatch.setattr(repeats, "_hashes", lambda ids: np.zeros(len(ids), np.uint64))  # every id collides
     colliding = normalized(path, chunk_rows=7)
     for table in TABLES:
         pd.testing.assert_frame_equal(getattr(colliding, table), getattr(expected, table))

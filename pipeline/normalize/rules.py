@@ -1,21 +1,18 @@
 """Raw answers to typed sticker rows, with a quarantine for what fails, in bounded chunks.
 
 The typing rules are pandas code over Arrow-backed columns (``pd.ArrowDtype``), with pyarrow.compute
-where pandas has no kernel as fast. pyarrow reads the day's answer file a block of lines at a time, and
-each rule is a whole-column operation, with a careful path only for the rare column or block that needs
-it. Every item VOD returned ends in exactly one of the two outputs: ``stickers`` (typed as in
+where pandas has no kernel as fast. The day's answer file comes a block of lines at a time
+(``answers``), and each rule is a whole-column operation, with a careful path only for the rare column
+or block that needs it; a sticker id that comes again in the day is found by ``repeats``. Every item VOD returned ends in exactly one of the two outputs: ``stickers`` (typed as in
 ``pipeline.store.schema``) or ``quarantine`` (raw values as strings, plus the reason in words).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import string
 import unicodedata
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +21,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pj
 
-from pipeline.store.schema import TABLES, UTC_TIMESTAMP, arrow_schema
-from pipeline.vod.api import API_FIELDS, FORMATS
+from pipeline.normalize.answers import RAW_COLUMNS, items_of, read_records
+from pipeline.normalize.repeats import KeptIds
+from pipeline.store.schema import TABLES, arrow_schema
+from pipeline.vod.api import FORMATS
 
 DEFAULT_URL_VALIDITY_S = 1800  # a CDN domain's default auth_key validity: 30 minutes
 CHUNK_ROWS = 50_000  # items typed at a time (some tens of MB): memory does not grow with the day
 _ITEM_BYTES = 600  # about one item as the raw store holds it (its signed FileURL is most of it)
-_PARSE_BYTES = 8 << 20  # JSON handed to Arrow's parser at a time: it slows down on much larger parts
-_BLOCKS_AHEAD = 2  # blocks parsed ahead of the one being typed, so the parser goes on while that waits on a write
 
 _SHOW = 60  # characters of a bad raw value quoted in a reason
 _MAX_INT32 = 2**31 - 1
@@ -57,20 +53,6 @@ _FLOAT64 = pd.ArrowDtype(pa.float64())
 _SECONDS = pd.ArrowDtype(pa.timestamp("s", tz="UTC"))
 
 _SCHEMAS = {name: arrow_schema(columns) for name, columns in TABLES.items()}
-_RAW_COLUMNS = {api: f"raw_{snake}" for api, snake in API_FIELDS.items()}
-_ITEM = pa.struct([(api, pa.string()) for api in API_FIELDS])
-# The raw store's record as read: the fields video_fetches takes as they are (JSON has no timestamps:
-# those are read as text), and VOD's answer.
-_RECORD = pa.schema(
-    [
-        pa.field(f.name, pa.string() if pa.types.is_timestamp(f.type) else f.type)
-        for f in _SCHEMAS["video_fetches"]
-        if f.name not in ("snapshot_date", "stickers_returned")
-    ]
-    + [pa.field("response", pa.struct([("DynamicImageList", pa.list_(_ITEM))]))]
-)
-_READ = pj.ReadOptions(use_threads=False, block_size=_PARSE_BYTES)
-_PARSE = pj.ParseOptions(explicit_schema=_RECORD, unexpected_field_behavior="ignore")
 
 
 @dataclass
@@ -91,10 +73,10 @@ class Normalizer:
             raise ValueError(f"url_validity_s must be >= 0, got {url_validity_s}")
         self.snapshot_date = snapshot_date
         self.url_validity_s = url_validity_s
-        self._kept = _KeptIds()
+        self._kept = KeptIds()
 
     def close(self) -> None:
-        self._kept = _KeptIds()
+        self._kept = KeptIds()
 
     def normalize_file(self, answers: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
         """Types a finished answer file (JSON lines) in one streamed pass, in file order: each chunk holds
@@ -102,9 +84,9 @@ class Normalizer:
         (``stickers``) or not (``quarantine``)."""
         if chunk_rows < 1:
             raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-        for records in _records(answers, block_bytes=chunk_rows * _ITEM_BYTES):
+        for records in read_records(answers, block_bytes=chunk_rows * _ITEM_BYTES):
             fetches = self._video_fetches(records)
-            items = _items(records)
+            items = items_of(records)
             if items.num_rows == 0:
                 yield Chunk(_empty("stickers"), _empty("quarantine"), fetches)
             for start in range(0, items.num_rows, chunk_rows):
@@ -128,7 +110,7 @@ class Normalizer:
         typed, failures = _checked(items)
         passed = ~np.logical_or.reduce([failure.rows for failure in failures])
         sticker_id = typed["dynamic_image_id"]
-        repeated = self._kept.repeats(sticker_id, passed)
+        repeated = self._kept.repeats(_arrow(sticker_id).combine_chunks(), passed)
         failures.append(_Failure(repeated, "DynamicImageId ", sticker_id, _REPEATED))
         kept = passed & ~repeated
         return self._stickers(typed, kept), self._quarantine(items, failures, ~kept)
@@ -152,7 +134,7 @@ class Normalizer:
         rows = items.filter(pa.array(bad))
         columns = {
             **{name: rows[name] for name in rows.column_names},
-            **{raw: pc.replace_substring_regex(rows[raw], _AUTH_KEY, _REDACTED) for raw in _RAW_COLUMNS.values()},
+            **{raw: pc.replace_substring_regex(rows[raw], _AUTH_KEY, _REDACTED) for raw in RAW_COLUMNS.values()},
             "snapshot_date": self._dates(rows.num_rows),
             "reason": _reasons(failures, bad),
         }
@@ -178,116 +160,6 @@ def _empty(name: str) -> pa.Table:
     return _SCHEMAS[name].empty_table()
 
 
-# --- reading the answer file ------------------------------------------------------------------------------
-
-
-def _records(path: Path, *, block_bytes: int) -> Iterator[pa.Table]:
-    """The file's records, a block of lines at a time in file order; the next block is parsed in a
-    background thread (Arrow's parser runs without the GIL) while one is typed."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-answers") as parser:
-        ahead: deque[Future[pa.Table]] = deque()
-        for offset, block in _line_blocks(path, block_bytes):
-            ahead.append(parser.submit(_parse_block, path, offset, block))
-            if len(ahead) > _BLOCKS_AHEAD:
-                yield ahead.popleft().result()
-        while ahead:
-            yield ahead.popleft().result()
-
-
-def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview]]:
-    """The file in blocks of whole lines of about ``size`` bytes (more for a longer line), each with its
-    offset in the file. The first blocks are smaller, so that typing starts sooner."""
-    offset, usual = 0, max(size // 8, 1)
-    with open(path, "rb") as file:
-        want = usual
-        while block := file.read(want):
-            end = block.rfind(b"\n") + 1
-            if not end and len(block) == want:  # a line longer than the block
-                want *= 2
-                file.seek(offset)
-                continue
-            end = end or len(block)  # the last line may have no newline
-            yield offset, memoryview(block)[:end]
-            offset, usual = offset + end, min(usual * 2, size)
-            want = usual
-            file.seek(offset)
-
-
-def _parse_block(path: Path, offset: int, block: memoryview) -> pa.Table:
-    """A block's records, with the items' shape declared; a block holding an answer of another shape
-    (an item that is not an object, a number where text was expected) is read record by record."""
-    try:
-        table = pj.read_json(pa.BufferReader(pa.py_buffer(block)), read_options=_READ, parse_options=_PARSE)
-    except pa.ArrowInvalid:
-        table = _parse_lines(path, offset, bytes(block))
-    fetched_at = table.schema.get_field_index("fetched_at")
-    return table.set_column(fetched_at, "fetched_at", pc.cast(table["fetched_at"], UTC_TIMESTAMP))
-
-
-def _parse_lines(path: Path, offset: int, block: bytes) -> pa.Table:
-    """The block's records parsed one by one with Python: an item that is not an object becomes null,
-    and a field that is not text keeps its JSON text (numbers as VOD wrote them)."""
-    rows = []
-    for index, line in enumerate(block.split(b"\n")):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line, parse_float=str)
-            if not isinstance(record, dict):
-                raise ValueError("not a JSON object")
-            row = {name: record.get(name) for name in _RECORD.names}
-            row["response"] = {"DynamicImageList": _item_list(record.get("response"))}
-        except ValueError as err:
-            raise ValueError(f"{path}, line {_lines_before(path, offset) + index + 1}: {err}") from None
-        rows.append(row)
-    return pa.Table.from_pylist(rows, schema=_RECORD)
-
-
-def _lines_before(path: Path, offset: int) -> int:
-    with open(path, "rb") as file:
-        return file.read(offset).count(b"\n")
-
-
-def _item_list(response: Any) -> list[dict[str, str | None] | None] | None:
-    if response is None:
-        return None
-    if not isinstance(response, dict):
-        raise ValueError("response is not a JSON object")
-    items = response.get("DynamicImageList")
-    if items is None:
-        return None
-    if not isinstance(items, list):
-        raise ValueError("response.DynamicImageList is not a list")
-    return [{api: _as_text(item.get(api)) for api in API_FIELDS} if isinstance(item, dict) else None for item in items]
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _items(records: pa.Table) -> pa.Table:
-    """One row per item of the answered records, in file order: the video asked, the answer's request id
-    and time, the item's position in its list and its raw fields (all null for an item that is not an
-    object)."""
-    lists = pc.struct_field(records["response"], "DynamicImageList")
-    answered = pc.fill_null(pc.equal(records["status"], "answered"), False).to_numpy()
-    if not answered.all():
-        lists = lists.filter(pa.array(answered))
-    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()
-    parent = np.repeat(np.flatnonzero(answered), lengths)
-    position = np.arange(len(parent)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    item = pc.list_flatten(lists)
-    columns = {
-        **{name: records[name].take(parent) for name in ("video_id", "request_id", "fetched_at")},
-        "item_index": pa.array(position, pa.int32()),
-        "not_an_object": item.is_null(),
-        **{raw: pc.struct_field(item, api) for api, raw in _RAW_COLUMNS.items()},
-    }
-    return pa.table(columns)
-
-
 # --- the typing rules ---------------------------------------------------------------------------------------
 
 
@@ -305,7 +177,7 @@ class _Failure:
 
 def _checked(items: pa.Table) -> tuple[dict[str, pd.Series], list[_Failure]]:
     """The items' typed columns, and every check they fail, in the order a reason names them."""
-    raw = {api: _series(items[column]) for api, column in _RAW_COLUMNS.items()}
+    raw = {api: _series(items[column]) for api, column in RAW_COLUMNS.items()}
     text = {api: _text(values) for api, values in raw.items()}
     asked = _series(items["video_id"])
     failures = [_Failure(items["not_an_object"].to_numpy(), "the item is not a JSON object")]
@@ -605,106 +477,3 @@ def _quoted(values: pd.Series) -> pd.Series:
     cut = values.fillna("").str.slice(0, _SHOW)
     long = _mask(values.str.len() > _SHOW)
     return "'" + cut.where(~long, cut + "...") + "'"
-
-
-# --- sticker ids seen in the day ------------------------------------------------------------------------------
-
-
-class _KeptIds:
-    """The sticker ids kept so far in a day: sorted 64-bit hashes (searched in bulk) beside the ids
-    themselves (to tell a repeat from a hash collision), some 50 bytes an id."""
-
-    def __init__(self) -> None:
-        self._hashes = np.empty(0, np.uint64)  # sorted
-        self._rows = np.empty(0, np.int64)  # where each hash's id is in _ids
-        self._ids: list[pa.Array] = []
-        self._count = 0
-
-    def repeats(self, ids: pd.Series, passed: np.ndarray) -> np.ndarray:
-        """The rows whose id was kept before them in the day: in an earlier chunk, or above by a row that
-        passed every check. Remembers the ids kept here: the first of each among the rows that passed."""
-        encoded = pc.dictionary_encode(_arrow(ids).combine_chunks())
-        distinct = encoded.dictionary
-        if not len(distinct):
-            return np.zeros(len(ids), dtype=bool)
-        codes = encoded.indices.fill_null(-1).to_numpy()
-        has_id = codes >= 0
-        hashes = np.zeros(len(distinct), np.uint64)
-        short = _mask(pc.less_equal(pc.binary_length(distinct), 128))  # a longer one is no id, never kept
-        hashes[short] = _hashes(distinct.filter(pa.array(short)))
-        order = np.argsort(hashes)  # sorted keys make the bulk search and the insertion cheaper
-        at = np.searchsorted(self._hashes, hashes[order])
-        earlier = np.empty(len(distinct), dtype=bool)
-        earlier[order] = self._found(distinct, order, hashes[order], at)
-        earlier = has_id & earlier[codes]
-        row = np.arange(len(codes))
-        candidates = passed & has_id & ~earlier
-        kept_codes, first_index = np.unique(codes[candidates], return_index=True)
-        first = np.full(len(distinct), len(codes))
-        first[kept_codes] = row[candidates][first_index]
-        kept = np.zeros(len(distinct), dtype=bool)
-        kept[kept_codes] = True
-        self._add(distinct, order[kept[order]], at[kept[order]], hashes)
-        return earlier | (has_id & (first[codes] < row))
-
-    def _found(self, ids: pa.Array, order: np.ndarray, hashes: np.ndarray, at: np.ndarray) -> np.ndarray:
-        """Whether each of ``ids[order]`` (with its hash, and where the hash would sit among the kept
-        ones) was kept."""
-        found = np.zeros(len(hashes), dtype=bool)
-        inside = at < len(self._hashes)
-        found[inside] = self._hashes[at[inside]] == hashes[inside]
-        hits = np.flatnonzero(found)
-        if hits.size:
-            asked = ids.take(pa.array(order[hits]))
-            same = pc.equal(self._stored(self._rows[at[hits]]), asked).to_numpy(zero_copy_only=False)
-            for i, sticker_id in zip(hits[~same], asked.filter(pa.array(~same)).to_pylist()):
-                found[i] = self._kept_under(hashes[i], at[i], sticker_id)  # a hash collision: another may be it
-        return found
-
-    def _kept_under(self, hash_: np.uint64, at: int, sticker_id: str) -> bool:
-        """Whether one of the kept ids with this hash (from ``at`` on) is ``sticker_id``."""
-        while at < len(self._hashes) and self._hashes[at] == hash_:
-            if self._stored(self._rows[at : at + 1])[0].as_py() == sticker_id:
-                return True
-            at += 1
-        return False
-
-    def _stored(self, rows: np.ndarray) -> pa.Array:
-        return pa.chunked_array(self._ids, pa.string()).take(pa.array(rows)).combine_chunks()
-
-    def _add(self, ids: pa.Array, new: np.ndarray, at: np.ndarray, hashes: np.ndarray) -> None:
-        """Remembers ``ids[new]`` (``new`` in the order of their hashes, ``at`` their places among the kept)."""
-        if not len(new):
-            return
-        self._hashes = np.insert(self._hashes, at, hashes[new])
-        self._rows = np.insert(self._rows, at, self._count + np.arange(len(new)))
-        self._ids.append(ids.take(pa.array(new)))
-        self._count += len(new)
-
-
-def _hashes(ids: pa.Array) -> np.ndarray:
-    """64-bit hashes of strings (short ones: ids): their bytes 8 at a time, each word mixed in with
-    splitmix64's finalizer. Faster than pandas' SipHash, which needs Python strings."""
-    if not len(ids):
-        return np.empty(0, np.uint64)
-    offsets = np.frombuffer(ids.buffers()[1], np.int32, len(ids) + 1, ids.offset * 4)
-    lengths = np.diff(offsets)
-    data = np.frombuffer(ids.buffers()[2], np.uint8)
-    width = -(-int(lengths.max()) // 8) * 8
-    if (lengths == width).all():  # one length (a VOD id has 32 characters): the bytes as they are
-        padded = data[offsets[0] : offsets[-1]].reshape(len(ids), width)
-    else:
-        column = np.arange(width)
-        at = np.minimum(offsets[:-1, None] + column, len(data) - 1)
-        padded = np.where(column < lengths[:, None], data[at], 0).astype(np.uint8)
-    hashes = lengths.astype(np.uint64)
-    for index, word in enumerate(np.ascontiguousarray(padded).view("<u8").T):
-        # Only the words of the string itself, so that a hash does not depend on its neighbours' lengths
-        hashes = np.where(lengths > 8 * index, _splitmix(hashes ^ word), hashes)
-    return hashes
-
-
-def _splitmix(x: np.ndarray) -> np.ndarray:
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
