@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -18,7 +18,7 @@ from pipeline.normalize import DEFAULT_URL_VALIDITY_S
 from pipeline.store.layout import Layout
 from pipeline.vod import signing
 from pipeline.vod.client import Credentials, VodClient
-from pipeline.vod.regions import DEFAULT_REGION, resolve_endpoint
+from pipeline.vod.regions import resolve_endpoint
 
 T = TypeVar("T")
 
@@ -27,12 +27,10 @@ DEFAULT_DATA_DIR = "data"
 
 @dataclass(frozen=True)
 class VodSettings:
-    """Who calls VOD, where, and how fast. Secrets never show in repr."""
+    """Who calls VOD (secrets never show in repr), where, and how fast."""
 
-    access_key_id: str
-    access_key_secret: str = field(repr=False)
-    security_token: str | None = field(default=None, repr=False)
-    endpoint: str = f"https://vod.{DEFAULT_REGION}.aliyuncs.com"
+    credentials: Credentials
+    endpoint: str
     signature_method: str = signing.ACS3_HMAC_SHA256
     calls_per_second: float = 100.0
     concurrency: int = 16
@@ -40,7 +38,7 @@ class VodSettings:
     def client(self) -> VodClient:
         """A client for one run, with a connection for every worker."""
         return VodClient(
-            Credentials(self.access_key_id, self.access_key_secret, self.security_token),
+            self.credentials,
             endpoint=self.endpoint,
             signature_method=self.signature_method,
             calls_per_second=self.calls_per_second,
@@ -85,9 +83,11 @@ def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
             f"{', '.join(signing.SIGNATURE_METHODS)}"
         )
     return VodSettings(
-        access_key_id=_get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
-        access_key_secret=_get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-        security_token=_get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+        credentials=Credentials(
+            _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+        ),
         endpoint=resolve_endpoint(_get(environ, "VOD_REGION") or None, _get(environ, "VOD_ENDPOINT") or None),
         signature_method=method,
         calls_per_second=_number(environ, "VOD_CALLS_PER_SECOND", float, 100.0, "a positive number of calls per second", lambda v: 0 < v < float("inf")),

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline import settings
+from pipeline.settings import LakeSettings, VodSettings, lake_from_env, vod_from_env
 from pipeline.store.layout import Layout
-from pipeline.vod.client import VodClient
 
 
 class VodResource(dg.ConfigurableResource):
@@ -16,18 +15,15 @@ class VodResource(dg.ConfigurableResource):
     the step, naming the variable, before the first call.
     """
 
-    def settings(self) -> settings.VodSettings:
-        return settings.vod_from_env()
-
-    def client(self) -> VodClient:
-        return self.settings().client()
+    def settings(self) -> VodSettings:
+        return vod_from_env()
 
 
 class LakeResource(dg.ConfigurableResource):
     """The data directory (PIPELINE_DATA_DIR): video set, raw answers, Parquet lake, warehouse, reports."""
 
-    def settings(self) -> settings.LakeSettings:
-        return settings.lake_from_env()
+    def settings(self) -> LakeSettings:
+        return lake_from_env()
 
     def layout(self) -> Layout:
         return self.settings().layout()
