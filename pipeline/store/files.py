@@ -22,7 +22,10 @@ def atomic_write(target: Path, *, spool: Path | None = None) -> Iterator[Path]:
     folder = spool or target.parent
     folder.mkdir(parents=True, exist_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    # Named for what it will become, so a file left by a killed writer says what it was
+    # (lake/.tmp/.stickers.snapshot_date=2026-11-20.part-0.parquet.<id>.tmp).
+    name = ".".join(target.relative_to(folder.parent).parts) if spool and target.is_relative_to(folder.parent) else target.name
+    tmp = folder / f".{name}.{uuid.uuid4().hex}.tmp"
     try:
         yield tmp
         os.replace(tmp, target)
