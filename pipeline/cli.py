@@ -43,6 +43,11 @@ exit codes:
 DAY_ASSETS = ("videos", "sticker_responses", "stickers", "warehouse", "report")
 DEMO_KEY_ID = "demo-access-key-id"
 DEMO_KEY_SECRET = "demo-access-key-secret"
+# The demo and `dev` work in folders of their own, so trying them never touches a real data directory or
+# Dagster instance; a folder they made carries this mark, and they refuse any other that is not empty.
+DEMO_DATA_DIR, DEMO_DAGSTER_HOME = Path("demo/data"), Path("demo/dagster_home")
+DEMO_MARK = ".vod-stickers-demo"
+INSTANCE_CONFIG = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
 
 
 def _service_args(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +84,27 @@ def cmd_videos(args: argparse.Namespace) -> int:
     return 0
 
 
+def demo_folders(data_dir: Path, dagster_home: Path) -> None:
+    """Makes (or reuses) the demo's folders; raises ConfigurationError, before anything is written, for
+    a folder that holds something the demo did not make."""
+    for folder, flag, keep in ((data_dir, "--data-dir", ()), (dagster_home, "--dagster-home", ("dagster.yaml",))):
+        if folder.exists() and not (folder / DEMO_MARK).exists():
+            found = sorted(p.name for p in folder.iterdir() if p.name not in keep)
+            if found:
+                raise ConfigurationError(
+                    f"{flag} {folder} holds {', '.join(found[:3])}{', ...' if len(found) > 3 else ''}, which the demo "
+                    f"did not make, and the demo never writes over real data: give {flag} an empty folder or "
+                    f"leave it out (default: {DEMO_DATA_DIR if flag == '--data-dir' else DEMO_DAGSTER_HOME})"
+                )
+    for folder in (data_dir, dagster_home):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / DEMO_MARK).touch()
+    if not (dagster_home / "dagster.yaml").exists() and INSTANCE_CONFIG.exists():
+        shutil.copy(INSTANCE_CONFIG, dagster_home / "dagster.yaml")  # its pools, and telemetry off
+
+
 def _pipeline_env(data_dir: Path, dagster_home: Path, endpoint: str) -> dict[str, str]:
-    dagster_home.mkdir(parents=True, exist_ok=True)
+    """The environment of the demo's Dagster runs: its folders, its local service, its credentials."""
     env = dict(os.environ)
     env.update(
         DAGSTER_HOME=str(dagster_home.resolve()),
@@ -108,6 +132,7 @@ def _demo_service(args: argparse.Namespace) -> LocalVodService:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     data_dir, dagster_home = Path(args.data_dir), Path(args.dagster_home)
+    demo_folders(data_dir, dagster_home)
     day = dt.datetime.now(dt.UTC).date()
     with _demo_service(args).start() as service:
         print(f"Local VOD service on {service.endpoint} ({args.videos} videos in its catalog)")
@@ -252,6 +277,7 @@ def summary(layout: Layout) -> str:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    demo_folders(Path(args.data_dir), Path(args.dagster_home))
     with _demo_service(args).start() as service:
         print(f"Local VOD service on {service.endpoint}; starting the Dagster UI on http://127.0.0.1:{args.ui_port} (Ctrl-C stops both)")
         env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), service.endpoint)
@@ -337,8 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, func, text, description)
         p.add_argument("--videos", type=int, default=1000, help="videos in the demo catalog (default: 1000)")
         p.add_argument("--port", type=int, default=0, help="port of the local VOD service (0: a free one)")
-        p.add_argument("--data-dir", default=os.environ.get("PIPELINE_DATA_DIR") or "data", help="data directory (default: data)")
-        p.add_argument("--dagster-home", default="dagster_home", help="Dagster instance directory (default: dagster_home)")
+        p.add_argument("--data-dir", type=Path, default=DEMO_DATA_DIR, help=f"the demo's data directory (default: {DEMO_DATA_DIR}; "
+                       "never PIPELINE_DATA_DIR, and a folder with data the demo did not make is refused)")
+        p.add_argument("--dagster-home", type=Path, default=DEMO_DAGSTER_HOME,
+                       help=f"the demo's Dagster instance (default: {DEMO_DAGSTER_HOME}; never DAGSTER_HOME)")
         if name == "dev":
             p.add_argument("--ui-port", type=int, default=3000, help="port of the Dagster UI (default: 3000)")
 

@@ -13,6 +13,7 @@ import termios
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from pipeline import cli
 from pipeline.vod.local import Catalog
@@ -22,22 +23,53 @@ CLI = [sys.executable, "-m", "pipeline.cli"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_demo_runs_a_day_through_dagster_and_leaves_a_warehouse_to_query(tmp_path):
-    data, home = tmp_path / "data", tmp_path / "dagster_home"
+def snapshot_of(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_demo_runs_a_day_in_its_own_folders_and_never_touches_real_data(tmp_path):
+    # A user's real deployment in the working directory: a video set, a day of the lake, a Dagster instance.
+    real_data, real_home = tmp_path / "data", tmp_path / "dagster_home"
+    real_data.mkdir()
+    (real_data / "videos.csv").write_text("video_id\nreal-video-1\nreal-video-2\n")
+    (real_data / "lake" / "stickers" / "snapshot_date=2026-11-01").mkdir(parents=True)
+    (real_data / "lake" / "stickers" / "snapshot_date=2026-11-01" / "part-0.parquet").write_bytes(b"a real day")
+    real_home.mkdir()
+    (real_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    before = snapshot_of(tmp_path)
     run = subprocess.run(
-        [*CLI, "demo", "--videos", "150", "--data-dir", str(data), "--dagster-home", str(home)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_CLOUD_", "VOD_", "DAGSTER_HOME"))},
+        [*CLI, "demo", "--videos", "150"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=clean_env(PIPELINE_DATA_DIR=str(real_data), DAGSTER_HOME=str(real_home)),
     )
     assert run.returncode == 0, run.stderr[-3000:]
+    assert {k: v for k, v in snapshot_of(tmp_path).items() if not k.startswith("demo/")} == before
+    data, home = tmp_path / "demo" / "data", tmp_path / "demo" / "dagster_home"
     assert "videos_asked       153" in run.stdout  # 150 catalog videos + 3 the service does not know
     assert "videos_not_found   3" in run.stdout
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         asked, answered = con.execute("SELECT videos_asked, videos_answered FROM fetch_log").fetchall()[0]
     assert (asked, answered) == (153, 150)
     assert any((home / "history").iterdir())  # the run is in the Dagster instance, for `make dev` to show
+    assert (home / "dagster.yaml").read_text() == (REPO / "dagster_home" / "dagster.yaml").read_text()
     report = next(line.split()[3] for line in run.stdout.splitlines() if line.startswith("Look at it: "))
-    assert (REPO / report).resolve() == next((data / "reports").glob("snapshot_date=*/stickers.html")).resolve()
+    assert (tmp_path / report).resolve() == next((data / "reports").glob("snapshot_date=*/stickers.html")).resolve()
+
+
+@pytest.mark.parametrize("command", ["demo", "dev"])
+def test_demo_and_dev_refuse_a_folder_holding_real_data(tmp_path, command):
+    real_data = tmp_path / "data"
+    real_data.mkdir()
+    (real_data / "videos.csv").write_text("video_id\nreal-video-1\n")
+    before = snapshot_of(tmp_path)
+    run = subprocess.run(
+        [*CLI, command, "--data-dir", str(real_data), "--dagster-home", str(tmp_path / "home")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean_env(),
+    )
+    assert run.returncode == 2, run.stderr
+    assert "--data-dir" in run.stderr and "videos.csv" in run.stderr and "never writes over real data" in run.stderr
+    assert snapshot_of(tmp_path) == before  # nothing written, not even the demo's own Dagster home
 
 
 def test_videos_command_writes_the_catalog_ids(tmp_path):
