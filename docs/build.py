@@ -254,7 +254,10 @@ def _lake(workdir: Path) -> str:
         "Hive partitions under `data/lake/<table>/snapshot_date=YYYY-MM-DD/part-0.parquet`, one file per table "
         "and day. `snapshot_date` is in the folder name only, not in the files: readers take it from the "
         "path when told the layout is Hive's. A day is rewritten by writing a new file in `data/lake/.tmp/` "
-        "and renaming it over `part-0.parquet`, so a reader sees the old day or the new one, never half.",
+        "and renaming it over `part-0.parquet`, so a reader sees the old day or the new one, never half. "
+        "The day's tables are renamed together, listed first in a journal (`data/lake/.tmp/*.replace.json`) "
+        "that the pipeline finishes before its next read if the renames stopped part-way: the warehouse "
+        "always shows every table of a day from the same run.",
     ]
     for table, columns in TABLES.items():
         parts.append(f"### `lake/{table}`")

@@ -90,7 +90,8 @@ def normalize_day(
     url_validity_s: int = DEFAULT_URL_VALIDITY_S,
     chunk_rows: int = CHUNK_ROWS,
 ) -> DayReport:
-    """Types the day's raw answers into the stickers, quarantine and video_fetches partitions."""
+    """Types the day's raw answers into the stickers, quarantine and video_fetches partitions, which
+    replace the day's old ones together."""
     answers = layout.answers(day)
     if not answers.exists():
         raise ConfigurationError(
@@ -99,21 +100,18 @@ def normalize_day(
     report = DayReport(videos=collections.Counter())
     with (
         Normalizer(day, url_validity_s=url_validity_s) as normalizer,
-        lake.PartitionWriter(layout, "stickers", day) as stickers,
-        lake.PartitionWriter(layout, "quarantine", day) as quarantine,
-        lake.PartitionWriter(layout, "video_fetches", day) as fetches,
+        lake.DayWriter(layout, day, ("stickers", "quarantine", "video_fetches")) as out,
     ):
         for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
-            stickers.write(chunk.stickers)
-            quarantine.write(chunk.quarantine)
-            fetches.write(chunk.video_fetches)
+            out["stickers"].write(chunk.stickers)
+            out["quarantine"].write(chunk.quarantine)
+            out["video_fetches"].write(chunk.video_fetches)
             report.videos.update(chunk.video_fetches["status"].to_pylist())
             report.reasons.update(_reason_kinds(chunk.quarantine["reason"].to_pandas()))
             if report.preview is None or report.preview.empty:
                 report.preview = chunk.stickers.slice(0, 10).to_pandas().astype(pandas_dtypes(STICKERS))
-        report.stickers = stickers.commit()
-        report.quarantined = quarantine.commit()
-        fetches.commit()
+        rows = out.commit()
+    report.stickers, report.quarantined = rows["stickers"], rows["quarantine"]
     report.videos = dict(report.videos)
     return report
 

@@ -66,6 +66,51 @@ def test_a_failed_write_leaves_the_old_partition_in_place(layout):
     assert [f.name for f in layout.lake_partition("stickers", D1).iterdir()] == [lake.PART_FILE]
 
 
+def day_as_read(layout, day):
+    """What a reader going through the pipeline sees of the day: rows of each table."""
+    return {table: len(lake.read_partition(layout, table, day)) for table in ("stickers", "quarantine", "video_fetches")}
+
+
+def test_a_day_is_replaced_all_or_nothing_when_a_rename_fails_part_way(layout, monkeypatch):
+    write_day(layout, D1, 4, bad=1)
+    old = day_as_read(layout, D1)
+    replace = os.replace
+
+    def quarantine_fails_once(src, dst):
+        if "quarantine" in str(dst) and not failed:
+            failed.append(dst)
+            raise OSError("disk gone for a moment")
+        replace(src, dst)
+
+    failed = []
+    monkeypatch.setattr(os, "replace", quarantine_fails_once)
+    with pytest.raises(OSError, match="disk gone"):
+        write_day(layout, D1, 2, bad=3)
+    assert failed  # the stickers table was renamed, the quarantine's rename failed
+    # The next reader finishes the day's replacement before it reads: every table is the new day.
+    assert day_as_read(layout, D1) == {"stickers": 2, "quarantine": 3, "video_fetches": 2} != old
+    assert warehouse.publish(layout)["stickers"] == 2
+    assert not list((layout.root / "lake" / ".tmp").glob("*"))  # no journal or temporary file left
+
+
+def test_a_day_whose_normalization_fails_keeps_every_table_old(layout, monkeypatch):
+    write_day(layout, D1, 4, bad=1)
+    old = day_as_read(layout, D1)
+    write = lake.PartitionWriter.write
+
+    def video_fetches_fail(writer, rows):
+        if "status" in rows.column_names:  # the video_fetches table, written after the other two
+            raise OSError("no space left")
+        write(writer, rows)
+
+    monkeypatch.setattr(lake.PartitionWriter, "write", video_fetches_fail)
+    with pytest.raises(OSError, match="no space left"):
+        write_day(layout, D1, 2, bad=3)
+    monkeypatch.undo()
+    assert day_as_read(layout, D1) == old
+    assert not list((layout.root / "lake" / ".tmp").glob("*"))
+
+
 def test_publish_builds_every_table_and_summaries_describe_the_newest_day(layout):
     write_day(layout, D1, 3, bad=1)
     write_day(layout, D2, 6, bad=2)

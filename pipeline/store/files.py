@@ -1,4 +1,5 @@
-"""Files replaced whole: every writer of the data directory goes through ``atomic_write``."""
+"""Files replaced whole: every writer of the data directory goes through ``atomic_write``, or through
+``replace_together`` when several files must change as one."""
 
 from __future__ import annotations
 
@@ -44,3 +45,43 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Writes a small JSON document atomically."""
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def replace_together(moves: list[tuple[Path, Path]], journal: Path) -> None:
+    """Renames each finished temporary file over its target, all or nothing.
+
+    The list of renames is made durable in ``journal`` first: that is the commit point. A failure before
+    it changes nothing; a failure (or a crash) after it leaves the journal behind, and
+    ``finish_replacements`` completes the renames, as a database replays its journal, before anyone
+    next reads. Each temporary file must be complete and on the file system of its target.
+    """
+    for tmp, _ in moves:
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+    root = journal.parent
+    with atomic_write(journal) as staged, open(staged, "w", encoding="utf-8") as f:
+        json.dump({"moves": [[os.path.relpath(tmp, root), os.path.relpath(target, root)] for tmp, target in moves]}, f)
+        durable(f)
+    _roll_forward(journal)
+
+
+def finish_replacements(folder: Path) -> list[Path]:
+    """Completes the replacements a failed or killed writer left half done in ``folder`` (their journals,
+    ``*.replace.json``); returns the journals it finished."""
+    journals = sorted(folder.glob("*.replace.json")) if folder.is_dir() else []
+    for journal in journals:
+        _roll_forward(journal)
+    return journals
+
+
+def _roll_forward(journal: Path) -> None:
+    try:
+        moves = json.loads(journal.read_text(encoding="utf-8"))["moves"]
+    except FileNotFoundError:
+        return  # finished meanwhile by another process
+    for tmp, target in moves:
+        try:
+            os.replace(journal.parent / tmp, journal.parent / target)
+        except FileNotFoundError:
+            pass  # renamed already, before the failure or by another process
+    journal.unlink(missing_ok=True)

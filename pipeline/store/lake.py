@@ -1,14 +1,15 @@
 """The Parquet lake: Hive partitions (``snapshot_date=YYYY-MM-DD``) replaced whole, atomically.
 
 A partition is one file, written in ``lake/.tmp/`` and renamed into its folder, so readers see the old
-day or the new day, never half of one, and never a file that is not part of the table. The partition key lives in the folder
-name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
+day or the new day, never half of one, and never a file that is not part of the table. The tables of a
+day are renamed together, through a journal, so a day is replaced all or nothing. The partition key
+lives in the folder name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.store.files import atomic_write
+from pipeline.store.files import finish_replacements, replace_together
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.schema import TABLES, arrow_schema, pandas_dtypes
 
@@ -26,24 +27,25 @@ PART_FILE = "part-0.parquet"
 
 class PartitionWriter:
     """Streams chunks (DataFrames or Arrow tables) into one day's partition of a lake table;
-    ``commit()`` publishes it.
+    ``commit()`` publishes it (``DayWriter`` publishes several tables' partitions of a day together).
 
     Each chunk is encoded and compressed in a background thread while the caller prepares the next
     (pyarrow releases the GIL), with at most one chunk in flight, so memory stays that of two chunks.
     """
 
     def __init__(self, layout: Layout, table: str, day: dt.date):
+        self.layout, self.table, self.day = layout, table, day
         self.columns = TABLES[table]
         self.schema = arrow_schema(self.columns, without=(PARTITION_KEY,))
-        self.folder = layout.lake_partition(table, day)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.path = self.folder / PART_FILE
+        self.path = partition_path(layout, table, day)
         # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
-        # table's folders ever meets it.
-        self._replacement = contextlib.ExitStack()
-        tmp = self._replacement.enter_context(atomic_write(self.path, spool=layout.lake_table(table).parent / ".tmp"))
+        # table's folders ever meets it; named for what it will become, so a file left by a killed
+        # writer says what it was (lake/.tmp/.stickers.snapshot_date=2026-11-20.part-0.parquet.<id>.tmp).
+        spool = _spool(layout)
+        spool.mkdir(parents=True, exist_ok=True)
+        self.tmp = spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
         self._writer = pq.ParquetWriter(
-            tmp,
+            self.tmp,
             self.schema,
             compression="zstd",
             use_dictionary=[c.name for c in self.columns if not c.distinct and c.name != PARTITION_KEY],
@@ -51,6 +53,7 @@ class PartitionWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{table}")
         self._pending: Future[None] | None = None
         self.rows = 0
+        self.journaled = False
 
     def write(self, rows: pd.DataFrame | pa.Table) -> None:
         """Appends rows typed as in the schema (the partition key column, if present, is dropped)."""
@@ -70,7 +73,8 @@ class PartitionWriter:
             pending, self._pending = self._pending, None
             pending.result()  # a failed write raises here
 
-    def _close(self) -> None:
+    def finish(self) -> None:
+        """Writes the file's footer: the partition is complete, not yet published."""
         try:
             self._wait()
         finally:
@@ -78,21 +82,17 @@ class PartitionWriter:
             self._writer.close()
 
     def commit(self) -> int:
-        """Renames the finished file into place and removes any other file of the old partition."""
-        self._close()
-        self._replacement.close()  # renames into place
-        for stale in self.folder.glob("*.parquet"):
-            if stale.name != PART_FILE:
-                stale.unlink()
+        """Publishes the partition alone (see ``DayWriter`` for several tables of a day)."""
+        replace_partitions([self])
         return self.rows
 
     def abort(self) -> None:
         try:
-            self._close()
+            self.finish()
         except Exception:  # noqa: BLE001 - the write that failed is why we abort; the file goes anyway
             pass
-        aborted = RuntimeError("partition write aborted")
-        self._replacement.__exit__(type(aborted), aborted, None)  # removes the temporary file
+        if not self.journaled:
+            self.tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -100,6 +100,76 @@ class PartitionWriter:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if exc_type is not None:
             self.abort()
+
+
+class DayWriter:
+    """One day's partitions of several lake tables, replaced all or nothing: a failure before
+    ``commit()`` ends leaves the day as it was, and one during it is completed before anyone next reads
+    the lake through this module (see ``replace_partitions``)."""
+
+    def __init__(self, layout: Layout, day: dt.date, tables: tuple[str, ...]):
+        finish_interrupted(layout)
+        self._writers: dict[str, PartitionWriter] = {}
+        try:
+            for table in tables:
+                self._writers[table] = PartitionWriter(layout, table, day)
+        except BaseException:
+            self.abort()
+            raise
+
+    def __getitem__(self, table: str) -> PartitionWriter:
+        return self._writers[table]
+
+    def commit(self) -> dict[str, int]:
+        """Publishes every table's partition of the day together; returns the rows of each."""
+        replace_partitions(list(self._writers.values()))
+        return {table: writer.rows for table, writer in self._writers.items()}
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            writer.abort()
+
+    def __enter__(self) -> DayWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def replace_partitions(writers: list[PartitionWriter]) -> None:
+    """Finishes the writers' files and renames them into their folders as one change.
+
+    The renames are listed in a journal (``lake/.tmp/<day>.replace.json``) made durable first; a failure
+    or a crash part-way leaves the journal, and the next reader or writer of the lake finishes the
+    renames before it looks (``finish_interrupted``). So a reader going through the pipeline, the
+    warehouse's publication and the quality checks included, sees every table of the day old or every
+    one new. Other files in a replaced partition's folder are then removed.
+    """
+    for writer in writers:
+        writer.finish()
+        writer.path.parent.mkdir(parents=True, exist_ok=True)
+    days = sorted({writer.day.isoformat() for writer in writers})
+    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}.replace.json"
+    try:
+        replace_together([(writer.tmp, writer.path) for writer in writers], journal)
+    finally:
+        if journal.exists():  # past the commit point: the files are the journal's to finish, not to remove
+            for writer in writers:
+                writer.journaled = True
+    for writer in writers:
+        for stale in writer.path.parent.glob("*.parquet"):
+            if stale.name != PART_FILE:
+                stale.unlink()
+
+
+def finish_interrupted(layout: Layout) -> None:
+    """Completes any replacement of a day that a failed or killed writer left half done."""
+    finish_replacements(_spool(layout))
+
+
+def _spool(layout: Layout) -> Path:
+    return layout.root / "lake" / ".tmp"
 
 
 def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
@@ -112,6 +182,7 @@ def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
 
 def partition_days(layout: Layout, table: str) -> list[dt.date]:
     """The days a lake table holds, oldest first."""
+    finish_interrupted(layout)
     folder = layout.lake_table(table)
     days = []
     for path in folder.glob(f"{PARTITION_KEY}=*/{PART_FILE}") if folder.exists() else []:
@@ -120,4 +191,6 @@ def partition_days(layout: Layout, table: str) -> list[dt.date]:
 
 
 def partition_path(layout: Layout, table: str, day: dt.date) -> Path:
+    """The file of a day's partition, once any interrupted replacement of the lake is finished."""
+    finish_interrupted(layout)
     return layout.lake_partition(table, day) / PART_FILE
