@@ -61,13 +61,13 @@ def fetch_pipeline(videos: int, limit: float | None, latency_ms: float, sigma: f
     with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
         layout = Layout(Path(tmp))
         write_videos_csv(layout.videos_csv, size=videos)
-        snapshot.take_video_set(layout, data.DAY)
+        snapshot.take_video_set(layout, data.DAY, today=data.DAY)
         client = VodClient(
             Credentials(KEY_ID, KEY_SECRET), endpoint=svc.endpoint, calls_per_second=client_rate, pool_size=concurrency
         )
         with client:
             cpu, wall = _cpu_s(), time.perf_counter()
-            summary = snapshot.fetch_day(layout, data.DAY, client, concurrency=concurrency)
+            summary = snapshot.fetch_day(layout, data.DAY, client, concurrency=concurrency, today=data.DAY)
             wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
     return {
         "calls": summary.calls,

@@ -103,6 +103,7 @@ def _snapshot(layout: Layout, history: History, day: SnapshotDay, *, fault_seed:
             backoff_base_s=0.01,
             backoff_max_s=0.05,
         )
-        snapshot.take_video_set(layout, day.day)
-        snapshot.fetch_day(layout, day.day, client)
+        # Each day is taken as if it were that day: the local service stands for VOD as it was then.
+        snapshot.take_video_set(layout, day.day, today=day.day)
+        snapshot.fetch_day(layout, day.day, client, today=day.day)
         snapshot.normalize_day(layout, day.day)

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 from tqdm import tqdm
 
-from pipeline import settings
+from pipeline import settings, snapshot
 from pipeline.errors import ConfigurationError
 from pipeline.store.layout import Layout
 from pipeline.store.videos import read_video_set
@@ -163,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     unknown = [a for a in assets if a not in DAY_ASSETS]
     if unknown:
         raise ConfigurationError(f"--assets: no asset named {', '.join(map(repr, unknown))}; choose from {','.join(DAY_ASSETS)}")
-    layout = check_settings(assets)
+    layout = check_settings(assets, day)
     home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
     env = dict(os.environ, DAGSTER_HOME=str(home), PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     home.mkdir(parents=True, exist_ok=True)
@@ -180,13 +180,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_settings(assets: tuple[str, ...] | list[str]) -> Layout:
-    """Checks what the run of ``assets`` will need, as its steps will, without calling VOD: raises
-    ConfigurationError (exit 2) naming what to fix, before anything runs."""
+def check_settings(assets: tuple[str, ...] | list[str], day: dt.date) -> Layout:
+    """Checks what the run of ``assets`` for ``day`` will need, as its steps will, without calling VOD:
+    raises ConfigurationError (exit 2) naming what to fix, before anything runs."""
     if "sticker_responses" in assets:
         settings.vod_from_env().client().close()
     layout = settings.lake_from_env().layout()
-    if "videos" in assets:
+    if {"videos", "sticker_responses"} & set(assets):
+        snapshot.check_observable(layout, day)
+    if "videos" in assets and not (day < snapshot.utc_today() and layout.day_videos(day).exists()):
         read_video_set(layout.videos_csv)
     return layout
 

@@ -16,7 +16,7 @@ from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
-from pipeline.store.raw import AnswerWriter, read_summary
+from pipeline.store.raw import AnswerWriter, finished_days, read_summary
 from pipeline.store.schema import STICKERS, pandas_dtypes
 from pipeline.store.videos import (
     VideoSet,
@@ -29,11 +29,41 @@ from pipeline.vod.fetch import Progress, fetch_all
 from pipeline.vod.outcome import FetchSummary
 
 
-def take_video_set(layout: Layout, day: dt.date) -> VideoSet:
-    """Reads and checks ``videos.csv`` and keeps the day's copy beside its answers."""
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+class DayIsOver(ConfigurationError):
+    """A day that is over was asked to be fetched: no answer of VOD's today can stand for it."""
+
+
+def take_video_set(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> VideoSet:
+    """Reads and checks ``videos.csv`` and keeps the day's copy beside its answers.
+
+    A past day keeps the set it took on its day (today's ``videos.csv`` says nothing of it); one that
+    never took a set is refused (``check_observable``).
+    """
+    if day < (today or utc_today()) and layout.day_videos(day).exists():
+        return VideoSet(ids=read_video_ids(layout.day_videos(day)))
+    check_observable(layout, day, today=today)
     videos = read_video_set(layout.videos_csv)
     write_video_ids(layout.day_videos(day), videos.ids)
     return videos
+
+
+def check_observable(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> None:
+    """Raises DayIsOver if ``day`` is over and its fetch never finished: VOD answers only about now, so
+    asking it today would file today's stickers under that day, a snapshot of a moment it never saw."""
+    if day >= (today or utc_today()) or layout.answers(day).exists():
+        return
+    redo = finished_days(layout.root)
+    shown = ", ".join(d.isoformat() for d in redo[-10:])
+    raise DayIsOver(
+        f"{day} is over and its fetch never finished: VOD answers only about now, so asking it today would file "
+        f"today's stickers under {day}; only today can be fetched. Days with kept answers, which can be "
+        "redone without calling VOD: "
+        + (f"{shown}{f' (and {len(redo) - 10} earlier)' if len(redo) > 10 else ''}" if redo else "none")
+    )
 
 
 def fetch_day(
@@ -43,13 +73,18 @@ def fetch_day(
     *,
     concurrency: int = 16,
     on_progress: Callable[[Progress], None] | None = None,
+    today: dt.date | None = None,
 ) -> FetchSummary:
     """Calls ListDynamicImage for every video of the day's set and keeps every answer under raw/.
 
     Answers are made durable in small batches as they arrive. If the fetch stops (a FatalVodError, or
     the process is killed), what arrived stays on disk, and the next fetch of the day calls VOD only
-    for the videos without an answer yet.
+    for the videos without an answer yet. A past day is never asked again: its kept answers stand
+    (their summary is returned), and one without them is refused (``check_observable``).
     """
+    if day < (today or utc_today()):
+        check_observable(layout, day, today=today)
+        return fetch_summary(layout, day)
     path = layout.day_videos(day)
     if not path.exists():
         raise ConfigurationError(f"No video set taken for {day}: materialize the videos asset for that day first")

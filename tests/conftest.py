@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,6 +18,22 @@ from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
 KEY_ID = "test-access-key-id"
 KEY_SECRET = "test-secret-Zq8Lw3Kp9Vx2"
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _today_with_time_to_spare(spare: dt.timedelta = dt.timedelta(minutes=20)) -> dt.date:
+    """Today (UTC), the day the tests fetch through Dagster: VOD answers only about now, so the pipeline
+    fetches no other day. A session starting in the last minutes of a day waits for the next one, so
+    that no test's day ends while it runs."""
+    now = dt.datetime.now(dt.UTC)
+    midnight = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.UTC)
+    if midnight - now < spare:
+        wait = (midnight - now).total_seconds() + 1
+        print(f"tests: {wait:.0f} s to midnight UTC; waiting for the next day before fetching today's", file=sys.stderr)
+        time.sleep(wait)
+    return dt.datetime.now(dt.UTC).date()
+
+
+TODAY = _today_with_time_to_spare()
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from pipeline import cli
 from pipeline.vod.local import Catalog
-from tests.conftest import KEY_ID, KEY_SECRET, write_videos
+from tests.conftest import KEY_ID, KEY_SECRET, TODAY, write_videos
 
 CLI = [sys.executable, "-m", "pipeline.cli"]
 REPO = Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ def test_every_option_of_every_subcommand_says_what_it_is_for():
 def test_run_with_a_missing_credential_exits_2_naming_the_variable(tmp_path):
     data = tmp_path / "data"
     run = subprocess.run(
-        [*CLI, "run", "--day", "2026-11-20"], capture_output=True, text=True, cwd=tmp_path,
+        [*CLI, "run", "--day", TODAY.isoformat()], capture_output=True, text=True, cwd=tmp_path,
         env=clean_env(ALIBABA_CLOUD_ACCESS_KEY_ID="some-id", PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home")),
     )
     assert run.returncode == 2
@@ -137,7 +137,7 @@ def test_a_run_that_fails_exits_3_and_says_why(tmp_path, vod_service):
     data = tmp_path / "data"
     write_videos(service, data / "videos.csv")
     run = subprocess.run(
-        [*CLI, "run", "--day", "2026-11-20"], capture_output=True, text=True, cwd=REPO, timeout=300,
+        [*CLI, "run", "--day", TODAY.isoformat()], capture_output=True, text=True, cwd=REPO, timeout=300,
         env=clean_env(
             ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET="a-wrong-secret-Xy7",
             VOD_ENDPOINT=service.endpoint, PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home"),
@@ -146,7 +146,7 @@ def test_a_run_that_fails_exits_3_and_says_why(tmp_path, vod_service):
     assert run.returncode == 3
     assert "SignatureDoesNotMatch" in run.stderr and "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in run.stderr
     assert "a-wrong-secret-Xy7" not in run.stdout + run.stderr
-    assert run.stderr.rstrip().splitlines()[-1].startswith("vod-stickers: the run of 2026-11-20 failed")
+    assert run.stderr.rstrip().splitlines()[-1].startswith(f"vod-stickers: the run of {TODAY} failed")
     assert "\r" not in run.stderr  # no progress bar when the output is not a terminal
 
 
@@ -157,7 +157,7 @@ def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_servi
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
     run = subprocess.Popen(
-        [*CLI, "run", "--day", "2026-11-20"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+        [*CLI, "run", "--day", TODAY.isoformat()], cwd=REPO, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
         env=clean_env(
             ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET,
             VOD_ENDPOINT=service.endpoint, PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home"),
@@ -176,19 +176,37 @@ def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_servi
     os.close(leader)
     assert run.wait(timeout=300) == 0
     text = screen.decode(errors="replace")
-    assert "Fetching 2026-11-20: 100%" in text and "40/40" in text
-    assert "Snapshot day 2026-11-20 done" in text
+    assert f"Fetching {TODAY}: 100%" in text and "40/40" in text
+    assert f"Snapshot day {TODAY} done" in text
     assert "INFO" not in text  # in a terminal, Dagster's INFO lines give way to the bar
 
 
 def test_run_with_an_unknown_asset_exits_2_naming_it(tmp_path):
     run = subprocess.run(
-        [*CLI, "run", "--day", "2026-11-20", "--assets", "stickers,stikers"], capture_output=True, text=True, cwd=tmp_path,
+        [*CLI, "run", "--day", TODAY.isoformat(), "--assets", "stickers,stikers"], capture_output=True, text=True, cwd=tmp_path,
         env=clean_env(PIPELINE_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "home")),
     )
     assert run.returncode == 2
     assert "no asset named 'stikers'" in run.stderr and "videos,sticker_responses,stickers,warehouse,report" in run.stderr
     assert not (tmp_path / "home").exists()  # nothing was run
+
+
+def test_run_of_a_past_day_never_fetched_exits_2_naming_the_days_that_can_be_redone(tmp_path):
+    data = tmp_path / "data"
+    (data / "raw" / "snapshot_date=2026-11-02").mkdir(parents=True)
+    (data / "raw" / "snapshot_date=2026-11-02" / "answers.jsonl").write_text("")
+    (data / "videos.csv").parent.mkdir(exist_ok=True)
+    (data / "videos.csv").write_text("video_id\nsome-video\n")
+    run = subprocess.run(
+        [*CLI, "run", "--day", "2026-11-03"], capture_output=True, text=True, cwd=tmp_path,
+        env=clean_env(ALIBABA_CLOUD_ACCESS_KEY_ID="id", ALIBABA_CLOUD_ACCESS_KEY_SECRET="secret",
+                      PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home")),
+    )
+    assert run.returncode == 2
+    first = run.stderr.splitlines()[0]
+    assert first.startswith("vod-stickers: 2026-11-03 is over and its fetch never finished: VOD answers only about now")
+    assert first.endswith("redone without calling VOD: 2026-11-02")
+    assert not (tmp_path / "home").exists() and not (data / "raw" / "snapshot_date=2026-11-03").exists()
 
 
 def test_a_day_is_redone_from_its_kept_answers_without_videos_csv_or_credentials(tmp_path, vod_service):
@@ -200,9 +218,9 @@ def test_a_day_is_redone_from_its_kept_answers_without_videos_csv_or_credentials
     layout = Layout(tmp_path / "data")
     write_videos(service, layout.videos_csv)
     day = cli.dt.date(2026, 11, 20)
-    snapshot.take_video_set(layout, day)
+    snapshot.take_video_set(layout, day, today=day)
     with make_client(service) as client:
-        snapshot.fetch_day(layout, day, client)
+        snapshot.fetch_day(layout, day, client, today=day)
     layout.videos_csv.unlink()  # the set has changed since; the day's answers are what count
     run = subprocess.run(
         [*CLI, "run", "--day", day.isoformat(), "--assets", "stickers,warehouse"], capture_output=True, text=True,

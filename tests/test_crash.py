@@ -15,10 +15,10 @@ import pandas as pd
 
 from pipeline import snapshot
 from pipeline.store.layout import Layout
-from tests.conftest import KEY_ID, KEY_SECRET, process_env, write_videos
+from tests.conftest import KEY_ID, KEY_SECRET, TODAY, process_env, write_videos
 from tests.test_faults import stable_rows, take_day
 
-DAY = dt.date(2026, 11, 20)
+DAY = TODAY
 
 FETCH_IN_A_CHILD = """
 import datetime as dt, sys
@@ -26,9 +26,9 @@ from pathlib import Path
 from pipeline import snapshot
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.store.layout import Layout
-root, endpoint, key_id, secret = sys.argv[1:]
+root, endpoint, key_id, secret, day = sys.argv[1:]
 with VodClient(Credentials(key_id, secret), endpoint=endpoint, calls_per_second=100) as client:
-    snapshot.fetch_day(Layout(Path(root)), dt.date(2026, 11, 20), client, concurrency=8)
+    snapshot.fetch_day(Layout(Path(root)), dt.date.fromisoformat(day), client, concurrency=8)
 """
 
 # Warehouse columns that depend on how the fetch went rather than on what VOD holds.
@@ -80,23 +80,23 @@ def test_a_killed_fetch_resumes_with_only_the_missing_calls_and_the_same_outputs
     killed, whole = Layout(tmp_path / "killed"), Layout(tmp_path / "whole")
     for layout in (killed, whole):
         write_videos(service, layout.videos_csv, unknown=10)
-        snapshot.take_video_set(layout, DAY)
+        snapshot.take_video_set(layout, DAY, today=DAY)
 
     kept = kill_mid_fetch(
-        killed, [sys.executable, "-c", FETCH_IN_A_CHILD, str(killed.root), service.endpoint, KEY_ID, KEY_SECRET]
+        killed, [sys.executable, "-c", FETCH_IN_A_CHILD, str(killed.root), service.endpoint, KEY_ID, KEY_SECRET, DAY.isoformat()]
     )
     assert 200 <= kept < 610
     assert not killed.answers(DAY).exists()  # the day is not finished
 
     before = service.stats["requests"]
-    summary = take_day(service, killed, calls_per_second=100)
+    summary = take_day(service, killed, DAY, calls_per_second=100)
     # No video answered before the kill is asked again (retries of throttled calls aside).
     assert service.stats["requests"] - before == summary.calls
     assert summary.calls - summary.retries == 610 - kept
     assert (summary.asked, summary.resumed, summary.not_found) == (610, kept, 10)
 
-    take_day(service, whole, calls_per_second=100)
-    pd.testing.assert_frame_equal(stable_rows(killed), stable_rows(whole))
+    take_day(service, whole, DAY, calls_per_second=100)
+    pd.testing.assert_frame_equal(stable_rows(killed, DAY), stable_rows(whole, DAY))
     killed_tables, whole_tables = warehouse_tables(killed), warehouse_tables(whole)
     assert killed_tables.keys() == whole_tables.keys() and "fetch_log" in killed_tables
     for name, frame in whole_tables.items():

@@ -10,9 +10,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from tests.conftest import KEY_SECRET, expected_stickers, write_videos
+from tests.conftest import KEY_SECRET, TODAY, expected_stickers, write_videos
 
-DAY = "2026-11-20"
+DAY = TODAY.isoformat()
 
 
 def load_defs() -> dg.Definitions:

@@ -44,9 +44,9 @@ PER_CALL = ["request_id", "fetched_at", "url_expires_at"]
 
 def take_day(service, layout: Layout, day=DAY, **client_settings):
     """The plain core's day: video set, fetch, normalize, publish (what the Dagster assets call)."""
-    snapshot.take_video_set(layout, day)
+    snapshot.take_video_set(layout, day, today=day)
     with make_client(service, **client_settings) as client:
-        summary = snapshot.fetch_day(layout, day, client, concurrency=8)
+        summary = snapshot.fetch_day(layout, day, client, concurrency=8, today=day)
     snapshot.normalize_day(layout, day)
     warehouse.publish(layout)
     return summary
@@ -118,9 +118,9 @@ def test_a_persistent_failure_stops_early_with_one_message_and_keeps_what_arrive
 ):
     service = vod_service(catalog_size=2000, calls_per_second=None, **service_settings)
     write_videos(service, layout.videos_csv)
-    snapshot.take_video_set(layout, DAY)
+    snapshot.take_video_set(layout, DAY, today=DAY)
     with make_client(service, **client_settings) as client, pytest.raises(error, match=words) as stopped:
-        snapshot.fetch_day(layout, DAY, client, concurrency=8)
+        snapshot.fetch_day(layout, DAY, client, concurrency=8, today=DAY)
     assert "a-wrong-secret-Hh52" not in str(stopped.value)
     assert words in describe(stopped.value).splitlines()[0]  # the first line an operator sees in Dagster
     # Stopped early: at most the failure window plus the calls already under way, not 2,000 videos.
@@ -133,9 +133,9 @@ def test_a_persistent_failure_stops_early_with_one_message_and_keeps_what_arrive
 def test_after_a_stop_the_rerun_asks_only_the_videos_still_missing(vod_service, layout):
     service = vod_service(catalog_size=300, calls_per_second=None)
     write_videos(service, layout.videos_csv)
-    snapshot.take_video_set(layout, DAY)
+    snapshot.take_video_set(layout, DAY, today=DAY)
     with make_client(service) as client:
-        snapshot.fetch_day(layout, DAY, client, concurrency=4)
+        snapshot.fetch_day(layout, DAY, client, concurrency=4, today=DAY)
     finished = layout.answers(DAY).read_text().splitlines(keepends=True)
     # The state a stopped fetch leaves: 120 whole answers, one failed video, and a line cut short.
     failed = json.loads(finished[120]) | {"status": "failed", "error_code": "ServiceUnavailable", "response": None}
@@ -145,7 +145,7 @@ def test_after_a_stop_the_rerun_asks_only_the_videos_still_missing(vod_service, 
     )
     before = service.stats["requests"]
     with make_client(service) as client:
-        resumed = snapshot.fetch_day(layout, DAY, client, concurrency=4)
+        resumed = snapshot.fetch_day(layout, DAY, client, concurrency=4, today=DAY)
     assert service.stats["requests"] - before == 180  # 300 minus the 120 answers kept
     assert (resumed.asked, resumed.answered, resumed.resumed) == (300, 300, 120)
     assert content(layout.answers(DAY).read_text().splitlines()) == content(finished)

@@ -45,9 +45,9 @@ while not os.path.exists(stop):
 
 
 def fetch_and_normalize(service, layout, day):
-    snapshot.take_video_set(layout, day)
+    snapshot.take_video_set(layout, day, today=day)
     with make_client(service) as client:
-        snapshot.fetch_day(layout, day, client, concurrency=8)
+        snapshot.fetch_day(layout, day, client, concurrency=8, today=day)
     return snapshot.normalize_day(layout, day)
 
 

@@ -46,8 +46,8 @@ def two_days(vod_service, layout):
     write_videos(service, layout.videos_csv, unknown=3)
     with make_client(service) as client:
         for day in DAYS:
-            snapshot.take_video_set(layout, day)
-            snapshot.fetch_day(layout, day, client, concurrency=4)
+            snapshot.take_video_set(layout, day, today=day)
+            snapshot.fetch_day(layout, day, client, concurrency=4, today=day)
             snapshot.normalize_day(layout, day)
     warehouse.publish(layout)
     return layout

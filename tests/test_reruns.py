@@ -11,8 +11,9 @@ import sys
 import duckdb
 import pytest
 
+from pipeline import snapshot
 from pipeline.store import lake
-from tests.conftest import expected_stickers, write_videos
+from tests.conftest import TODAY, expected_stickers, make_client, write_videos
 from tests.test_dagster import DAY, run_day
 
 TABLES = ("stickers", "quarantine", "video_fetches")
@@ -54,17 +55,26 @@ def test_rerunning_each_step_any_number_of_times_gives_the_same_outputs(env, vod
         assert con.execute("SELECT count(*) FROM fetch_log").fetchone()[0] == 1
 
 
-def test_two_days_at_once_then_a_backfill_leave_every_partition_and_the_warehouse_consistent(
+def fetched_on_its_day(service, layout, day: dt.date) -> None:
+    """A past day as the daily schedule took it then: its video set and answers kept under raw/."""
+    snapshot.take_video_set(layout, day, today=day)
+    with make_client(service, calls_per_second=100) as client:
+        snapshot.fetch_day(layout, day, client, today=day)
+
+
+def test_runs_at_once_then_a_backfill_redo_kept_days_and_refuse_a_day_never_fetched(
     env, vod_service, instance, dagster_home
 ):
     service = vod_service(catalog_size=200, calls_per_second=100)
     layout = env(service)
     write_videos(service, layout.videos_csv, unknown=4)
+    kept = ["2026-11-16", "2026-11-17"]
+    for day in kept:
+        fetched_on_its_day(service, layout, dt.date.fromisoformat(day))
     # (dagster_home has its storage created: two first runs racing to create the SQLite tables of a
     # brand-new instance is Dagster's own limit, not the pipeline's.)
 
-    # Two runs for different days at once, in two processes sharing one Dagster instance and data dir.
-    days_at_once = ["2026-11-16", "2026-11-17"]
+    # Today and a kept day at once, in two processes sharing one Dagster instance and data dir.
     runs = [
         subprocess.Popen(
             [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
@@ -72,19 +82,30 @@ def test_two_days_at_once_then_a_backfill_leave_every_partition_and_the_warehous
             env={**os.environ, "DAGSTER_HOME": str(dagster_home), "PYTHONWARNINGS": "ignore"},
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
-        for day in days_at_once
+        for day in (TODAY.isoformat(), kept[0])
     ]
     for run in runs:
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err[-2000:]
 
-    # A backfill of the three days after: one run per day.
-    backfill = ["2026-11-18", "2026-11-19", "2026-11-20"]
-    for day in backfill:
+    # The video set has changed since; a backfill over the past days redoes the kept ones from their
+    # answers, as taken then, without calling VOD, and refuses the day that was never fetched.
+    write_videos(service, layout.videos_csv, unknown=50)
+    calls = service.stats["requests"]
+    for day in kept:
         assert run_day(instance, day=day).success
+    never = run_day(instance, day="2026-11-18", raise_on_error=False)
+    assert service.stats["requests"] == calls
+    assert not never.success
+    failure = next(e for e in never.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_key == "videos"
+    message = failure.event_specific_data.user_failure_data.description
+    assert message.startswith("2026-11-18 is over and its fetch never finished")
+    assert message.endswith(f"redone without calling VOD: 2026-11-16, 2026-11-17, {TODAY}")
+    assert not layout.raw_dir(dt.date(2026, 11, 18)).exists()  # nothing filed under the refused day
 
     expected = expected_stickers(service)
-    days = days_at_once + backfill
+    days = [*kept, TODAY.isoformat()]
     assert [d.isoformat() for d in lake.partition_days(layout, "stickers")] == days
     for day in days:
         summary = json.loads(layout.fetch_summary(dt.date.fromisoformat(day)).read_text())

@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.store.layout import Layout
-from tests.conftest import process_env, write_videos
+from tests.conftest import TODAY, process_env, write_videos
 
-DAY = "2026-11-20"
+DAY = TODAY.isoformat()
 SECRET = "SECRET-ak-7Yq2Wm9Rt4Lp"
 STS_TOKEN = "STS-token-Kz81Vd37Qn5Bx" + "x" * 40
 AUTH_KEY = re.compile(r"auth_key=([^&\"\s]+)")

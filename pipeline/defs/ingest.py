@@ -17,11 +17,15 @@ from pipeline.store.schema import STICKERS
     kinds={"csv"},
     description="The set of VOD videos to snapshot that day, read from videos.csv in the data directory "
     "(one video_id per row). Blank, duplicate and malformed ids are reported in the log and in this "
-    "asset's metadata, then left out; the day's copy is kept beside its answers under raw/.",
+    "asset's metadata, then left out; the day's copy is kept beside its answers under raw/. A day that is "
+    "over keeps the set it took then; one that took none is refused, since VOD answers only about now.",
 )
 def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
+    day = day_of(context)
     with operator_errors():
-        video_set = snapshot.take_video_set(lake.layout(), day_of(context))
+        video_set = snapshot.take_video_set(lake.layout(), day)
+    if day < snapshot.utc_today():
+        context.log.info(f"{day} is over: the video set it took then is kept, not today's videos.csv")
     for problem in video_set.problems():
         context.log.warning(f"videos.csv: {problem}")
     return dg.MaterializeResult(
@@ -44,7 +48,9 @@ def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     "VOD_CALLS_PER_SECOND calls per second, retried on throttling and server faults. VOD's answers are "
     "kept unchanged under raw/ (answers.jsonl), one record per video: answered, not found, or failed with "
     "its error. The log shows progress every 5 seconds (videos done, calls per second, time left); the "
-    "metadata sums up the outcomes. Wrong credentials stop the run at the first answer.",
+    "metadata sums up the outcomes. Wrong credentials stop the run at the first answer. A day that is over "
+    "is never asked again: its kept answers stand, and a day without them is refused, naming the days "
+    "that can be redone.",
 )
 def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
     with operator_errors():
@@ -61,6 +67,8 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             concurrency=settings.concurrency,
             on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
         )
+    if summary.finished_at and summary.finished_at[:10] < snapshot.utc_today().isoformat():
+        context.log.info(f"{day_of(context)} is over: its answers, fetched {summary.started_at} to {summary.finished_at}, stand; VOD is not asked again")
     context.log.info(
         f"{summary.asked} videos: {summary.answered} answered, {summary.not_found} not found, "
         f"{summary.failed} failed; {summary.calls} calls ({summary.retries} retries, "

@@ -8,12 +8,14 @@ Normalization reads only the finished file, so it can be redone any time without
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pipeline.store.files import atomic_write, durable
+from pipeline.store.layout import PARTITION_KEY
 from pipeline.vod.outcome import FetchSummary, Outcome, sticker_count
 
 
@@ -101,6 +103,14 @@ def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
 
 def _video_id_of(line: bytes) -> str:
     return json.loads(line)["video_id"]
+
+
+def finished_days(root: Path) -> list[dt.date]:
+    """The days whose fetch finished (their ``answers.jsonl`` is kept under ``root``/raw), oldest first."""
+    return sorted(
+        dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
+        for path in (root / "raw").glob(f"{PARTITION_KEY}=*/answers.jsonl")
+    )
 
 
 def read_summary(path: Path) -> FetchSummary:
