@@ -237,10 +237,9 @@ def publish_copy(videos: int, days: int, repeat: int = 1) -> dict[str, Any]:
 @task
 def end_to_end(videos: int, limit: float, latency_ms: float, sigma: float) -> dict[str, Any]:
     """A whole day through Dagster (videos, sticker_responses, stickers with its checks, warehouse)."""
-    import datetime as dt
-
     import dagster as dg
 
+    from pipeline import snapshot
     from pipeline.vod.local import write_videos_csv
 
     with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
@@ -260,7 +259,7 @@ def end_to_end(videos: int, limit: float, latency_ms: float, sigma: float) -> di
         (root / "home").mkdir()
         with dg.DagsterInstance.local_temp(str(root / "home")) as instance:
             run_started = time.perf_counter()
-            result = job.execute_in_process(partition_key=dt.date.today().isoformat(), instance=instance)
+            result = job.execute_in_process(partition_key=snapshot.utc_today().isoformat(), instance=instance)
             run_s = time.perf_counter() - run_started
         total_s = time.perf_counter() - started
         fetch = next(
