@@ -111,6 +111,20 @@ def test_a_day_whose_normalization_fails_keeps_every_table_old(layout, monkeypat
     assert not list((layout.root / "lake" / ".tmp").glob("*"))
 
 
+def test_a_killed_writers_temporary_file_is_removed_by_the_days_next_write_once_idle(layout):
+    spool = layout.root / "lake" / ".tmp"
+    spool.mkdir(parents=True)
+    dead = spool / f".stickers.snapshot_date={D1}.part-0.parquet.0123.tmp"  # left by a writer killed an hour ago
+    live = spool / f".stickers.snapshot_date={D1}.part-0.parquet.4567.tmp"  # a writer still at work
+    other = spool / f".stickers.snapshot_date={D2}.part-0.parquet.89ab.tmp"
+    for path in (dead, live, other):
+        path.write_bytes(b"PAR1")
+    for path in (dead, other):
+        os.utime(path, (0, 0))
+    write_day(layout, D1, 2)
+    assert sorted(spool.iterdir()) == sorted([live, other])
+
+
 def test_publish_builds_every_table_and_summaries_describe_the_newest_day(layout):
     write_day(layout, D1, 3, bad=1)
     write_day(layout, D2, 6, bad=2)

@@ -8,7 +8,9 @@ lives in the folder name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -109,6 +111,7 @@ class DayWriter:
 
     def __init__(self, layout: Layout, day: dt.date, tables: tuple[str, ...]):
         finish_interrupted(layout)
+        _remove_leftovers(layout, day, tables)
         self._writers: dict[str, PartitionWriter] = {}
         try:
             for table in tables:
@@ -166,6 +169,17 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
 def finish_interrupted(layout: Layout) -> None:
     """Completes any replacement of a day that a failed or killed writer left half done."""
     finish_replacements(_spool(layout))
+
+
+def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idle_s: float = 3600) -> None:
+    """Removes the day's temporary files that a killed writer left, once nothing has written to them for
+    ``idle_s`` (a live writer adds to its file chunk after chunk; a journal's files are finished first)."""
+    cutoff = time.time() - idle_s
+    for table in tables:
+        for leftover in _spool(layout).glob(f".{table}.{PARTITION_KEY}={day.isoformat()}.*.tmp"):
+            with contextlib.suppress(FileNotFoundError):
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
 
 
 def _spool(layout: Layout) -> Path:
