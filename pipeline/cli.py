@@ -31,6 +31,7 @@ from pipeline.vod.local import (
 
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
+EXIT_NOT_DELIVERED = 4
 
 EPILOG = """\
 exit codes:
@@ -38,6 +39,7 @@ exit codes:
   1  an unexpected error (a traceback follows)
   2  bad configuration or usage: a variable, an option or videos.csv to fix; nothing was run
   3  the Dagster run failed: its first error line says why (the UI's Runs page has the whole log)
+  4  alert-test: the webhook did not take the test message (the line before says why)
 """
 
 DAY_ASSETS = ("videos", "sticker_responses", "stickers", "warehouse", "report")
@@ -161,6 +163,7 @@ def check_settings(assets: tuple[str, ...] | list[str]) -> Layout:
     if "sticker_responses" in assets:
         settings.vod_from_env().client().close()
     layout = settings.lake_from_env().layout()
+    settings.alerts_from_env()  # the daemon's alerts about this run would fail on a bad value
     if "videos" in assets:
         read_video_set(layout.videos_csv)
     return layout
@@ -294,6 +297,31 @@ def close_dead_runs(home: Path) -> list:
     return closed
 
 
+def cmd_alert_test(args: argparse.Namespace) -> int:
+    """Posts a test message to the alert webhook, as the sensors do, and says whether it arrived."""
+    from pipeline import alerts
+
+    config = settings.alerts_from_env()
+    if config.webhook is None:
+        raise ConfigurationError("ALERT_WEBHOOK_URL is not set: export the robot's webhook address (docs/operators.md, 'Alerts')")
+    hook = config.webhook
+    alert = alerts.Alert(
+        title="Test message: alerts of this pipeline reach this chat",
+        day=None,
+        what="vod-stickers alert-test",
+        error="none, this is a test",
+        link=config.ui_url,
+    )
+    print(f"Posting to the {hook.kind} webhook at {hook.host} ({'signed' if hook.secret else 'not signed'}):\n{alert.text()}")
+    try:
+        attempts = alerts.deliver(hook, alert, on_retry=lambda problem: print(problem, file=sys.stderr))
+    except alerts.AlertNotDelivered as err:
+        print(f"vod-stickers: {err}", file=sys.stderr)
+        return EXIT_NOT_DELIVERED
+    print(f"Delivered ({attempts} attempt{'s' if attempts > 1 else ''}).")
+    return 0
+
+
 def _day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -368,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument(
         "--dagster-home", default=os.environ.get("DAGSTER_HOME") or "dagster_home",
         help="Dagster instance directory (default: $DAGSTER_HOME, else dagster_home)",
+    )
+    command(
+        "alert-test", cmd_alert_test, "post a test message to the alert webhook (ALERT_WEBHOOK_URL)",
+        "Posts a test message to the webhook the alert sensors use (ALERT_WEBHOOK_URL, ALERT_WEBHOOK_KIND,\n"
+        "ALERT_WEBHOOK_SECRET), signed as they sign, retried as they retry, and says whether it arrived.",
     )
     return parser
 
