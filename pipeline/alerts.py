@@ -34,6 +34,7 @@ KIND_OF_HOST = {
 SIGNED_KINDS = (DINGTALK, FEISHU)
 
 ATTEMPTS = 4
+BACKOFF_S = 1.0  # waits 1, 2, then 4 s between attempts
 TIMEOUT_S = 10.0
 
 
@@ -168,12 +169,11 @@ def deliver(
     alert: Alert,
     *,
     attempts: int = ATTEMPTS,
-    backoff_s: float = 1.0,
     session: requests.Session | None = None,
     on_retry: Callable[[str], None] | None = None,
 ) -> int:
     """Posts the alert; returns the number of attempts it took. Retries a webhook that is down, times out or
-    answers 429/5xx (signing anew each time), waiting ``backoff_s``, then twice that, ...; raises
+    answers 429/5xx (signing anew each time), waiting longer each time (BACKOFF_S, doubled); raises
     AlertNotDelivered when every attempt failed or the webhook refused the message."""
     http = session or requests.Session()
     text, problem = alert.text(), "no attempt"
@@ -194,7 +194,7 @@ def deliver(
             if attempt < attempts:
                 if on_retry:
                     on_retry(f"The {hook.kind} webhook at {hook.host} failed ({problem}); retrying, attempt {attempt + 1} of {attempts}")
-                time.sleep(backoff_s * 2 ** (attempt - 1))
+                time.sleep(BACKOFF_S * 2 ** (attempt - 1))
     finally:
         if session is None:
             http.close()
