@@ -93,8 +93,9 @@ class Receiver:
         return abs(now - int(stamp)) < window and hmac.compare_digest(base64.b64decode(sign), expected)
 
     def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+        if self.server.socket.fileno() != -1:
+            self.server.shutdown()
+            self.server.server_close()
 
 
 @pytest.fixture
@@ -275,6 +276,17 @@ def test_a_webhook_that_refuses_the_signature_is_not_retried(receiver):
     with pytest.raises(alerts.AlertNotDelivered, match="refused the alert: error 310000 sign not match") as refused:
         alerts.deliver(hook, alerts.Alert("t", None, "w", "e", "l"))
     assert len(robot.posts) == 1 and TOKEN not in str(refused.value)
+
+
+def test_a_webhook_nobody_answers_is_named_by_its_host_alone(receiver, monkeypatch):
+    robot = receiver("dingtalk")
+    robot.stop()  # nothing listens on its port any more
+    monkeypatch.setattr(alerts, "BACKOFF_S", 0.01)
+    retries: list[str] = []
+    with pytest.raises(alerts.AlertNotDelivered) as down:
+        alerts.deliver(alerts.webhook(robot.url, "dingtalk", ROBOT_SECRET), alerts.Alert("t", None, "w", "e", "l"), on_retry=retries.append)
+    assert str(down.value) == "The dingtalk webhook at 127.0.0.1 did not take the alert after 4 attempts: could not connect"
+    assert len(retries) == 3 and not any(TOKEN in line or ROBOT_SECRET in line for line in retries)
 
 
 def test_alert_test_posts_a_slack_message_and_a_bad_kind_stops_in_one_line(receiver):
