@@ -170,7 +170,7 @@ def check_settings(assets: tuple[str, ...] | list[str]) -> Layout:
 
 
 def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple[str, ...] | list[str] = DAY_ASSETS) -> int:
-    """Runs the day's assets (and their checks) with the `dagster` CLI, recorded in DAGSTER_HOME.
+    """Runs the day's assets (and their checks) with `dg launch`, recorded in DAGSTER_HOME.
 
     In a terminal, the fetch shows as a progress bar and Dagster logs only warnings and errors;
     otherwise (CI, a pipe) every INFO line of the run is printed and no bar is drawn.
@@ -178,8 +178,8 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
     interactive = sys.stderr.isatty()
     level = "WARNING" if interactive else "INFO"
     command = [
-        sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions",
-        "--select", ",".join(assets), "--partition", day.isoformat(),
+        str(Path(sys.executable).parent / "dg"), "launch", "-m", "pipeline.definitions",
+        "--assets", ",".join(assets), "--partition", day.isoformat(),
         "--config-json", f'{{"loggers": {{"console": {{"config": {{"log_level": "{level}"}}}}}}}}',
     ]
     close_dead_runs(Path(env["DAGSTER_HOME"]))  # a killed run's pool slot would make this one wait for ever

@@ -411,3 +411,28 @@ def test_the_daemon_posts_one_message_for_a_run_that_dg_launch_failed_and_one_fo
     failed = robot.accepted[1]
     assert f"Snapshot day {DAY} failed" in failed and "SignatureDoesNotMatch" in failed
     no_secret_in(robot, log)
+
+
+@pytest.mark.parametrize(
+    ("variables", "line"),
+    [
+        ({"ALERT_WEBHOOK_URL": "oapi.dingtalk.com/robot/send"}, "ALERT_WEBHOOK_URL is not a URL"),
+        ({"ALERT_WEBHOOK_URL": "https://chat.example/hook"}, "ALERT_WEBHOOK_KIND is not set and chat.example is not a known robot host"),
+        ({"ALERT_WEBHOOK_SECRET": ROBOT_SECRET}, "ALERT_WEBHOOK_SECRET is set but ALERT_WEBHOOK_URL is not"),
+        ({"SNAPSHOT_DEADLINE_HOUR": "6am"}, "SNAPSHOT_DEADLINE_HOUR='6am' is not a whole hour of the day"),
+    ],
+)
+def test_a_bad_alert_setting_stops_vod_stickers_run_before_the_first_call(vod_service, tmp_path, variables, line):
+    service = vod_service(catalog_size=5, calls_per_second=None)
+    (tmp_path / "data").mkdir()
+    write_videos(service, tmp_path / "data" / "videos.csv")
+    env = {
+        "PATH": "/usr/bin:/bin", "PIPELINE_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "home"),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "test-access-key-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "test-secret-Zq8Lw3Kp9Vx2",
+        "VOD_ENDPOINT": service.endpoint, **variables,
+    }
+    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--day", DAY], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 2
+    assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith(f"vod-stickers: {line}")
+    assert ROBOT_SECRET not in run.stderr
+    assert service.stats["requests"] == 0
