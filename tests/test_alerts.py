@@ -225,11 +225,15 @@ def materialize_day(instance, day: str, *assets: str) -> None:
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=name, partition=day))
 
 
-def test_a_late_day_posts_one_signed_message_and_a_day_on_time_none(instance, receiver, alert_env, caplog):
+def test_a_late_day_posts_one_signed_message_and_a_day_on_time_none(env, vod_service, instance, receiver, alert_env, caplog):
     robot = receiver("dingtalk")
+    env(vod_service(catalog_size=1))  # and no videos.csv: the day's run fails at its first step
     alert_env(robot, SNAPSHOT_DEADLINE_HOUR="7")
     day = due_day(7)  # the newest day whose 07:00 UTC has passed
     ticks = Ticks(instance, "alert_on_late_day")
+    failed = load_defs().resolve_job_def("daily_snapshot").execute_in_process(
+        partition_key=day, instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey("videos")]
+    )
     materialize_day(instance, day, "stickers")  # stickers made it, the warehouse did not
 
     first = ticks.tick()
@@ -239,8 +243,8 @@ def test_a_late_day_posts_one_signed_message_and_a_day_on_time_none(instance, re
     text = robot.accepted[0]
     assert f"Snapshot day {day} is late" in text
     assert f"What: warehouse for {day} not materialized by 07:00 UTC" in text
-    assert "Error: no run of the day was started" in text
-    assert "Dagster: http://dagster.internal:3000/assets/warehouse" in text
+    assert "Error: the day's latest run failed" in text
+    assert f"Dagster: http://dagster.internal:3000/runs/{failed.run_id}" in text
     assert "Alert sent to the dingtalk webhook at 127.0.0.1" in first.skip_message
     no_secret_in(robot, caplog.text, first.skip_message)
 
@@ -381,6 +385,7 @@ def test_the_daemon_posts_one_message_for_a_run_that_dg_launch_failed_and_one_fo
         wait_for(lambda: sensor_ticks(dagster_home, "alert_on_failure"), "the failure sensor's first tick")
         late = wait_for(lambda: robot.accepted, "the late day's message")
         assert "is late" in late[0] and "stickers and warehouse" in late[0]
+        assert "Error: no run of the day was started" in late[0] and "Dagster: http://127.0.0.1:3000/assets/stickers" in late[0]
 
         launched = subprocess.run(
             [DG, "launch", "--assets", "videos,sticker_responses", "--partition", DAY],

@@ -12,6 +12,13 @@ from pipeline.defs.partitions import snapshot_days
 from pipeline.errors import ConfigurationError
 
 DUE_ASSETS = ("stickers", "warehouse")
+RUN_STATES = {
+    dg.DagsterRunStatus.SUCCESS: "succeeded",
+    dg.DagsterRunStatus.FAILURE: "failed",
+    dg.DagsterRunStatus.CANCELED: "was canceled",
+    dg.DagsterRunStatus.STARTED: "is still running",
+    dg.DagsterRunStatus.QUEUED: "is waiting in the queue",
+}
 
 
 def snapshot_deadline() -> dg.FreshnessPolicy:
@@ -124,7 +131,7 @@ def alert_on_late_day(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         title=f"Snapshot day {key} is late",
         day=key,
         what=f"{' and '.join(missing)} for {key} not materialized by {config.deadline_hour:02d}:00 UTC (SNAPSHOT_DEADLINE_HOUR)",
-        error=f"its latest run is {latest[0].status.value}" if latest else "no run of the day was started",
+        error=f"the day's latest run {RUN_STATES.get(latest[0].status, latest[0].status.value)}" if latest else "no run of the day was started",
         link=f"{config.ui_url}/runs/{latest[0].run_id}" if latest else f"{config.ui_url}/assets/{missing[0]}",
     )
     outcome = _send(context.log, config, alert)
