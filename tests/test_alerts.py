@@ -415,7 +415,9 @@ def test_the_daemon_posts_one_message_for_a_run_that_dg_launch_failed_and_one_fo
     assert len(robot.posts) == 2 and all(p["signed"] for p in robot.posts), log[-3000:]
     failed = robot.accepted[1]
     assert f"Snapshot day {DAY} failed" in failed and "SignatureDoesNotMatch" in failed
-    no_secret_in(robot, log)
+    stored = [path.read_bytes().decode("utf-8", "replace") for path in dagster_home.rglob("*") if path.is_file()]
+    assert len(stored) > 5  # run and event storage, ticks, the sensors' logs
+    no_secret_in(robot, log, *stored)
 
 
 @pytest.mark.parametrize(
