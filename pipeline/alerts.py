@@ -169,15 +169,13 @@ def deliver(
     alert: Alert,
     *,
     attempts: int = ATTEMPTS,
-    session: requests.Session | None = None,
     on_retry: Callable[[str], None] | None = None,
 ) -> int:
     """Posts the alert; returns the number of attempts it took. Retries a webhook that is down, times out or
     answers 429/5xx (signing anew each time), waiting longer each time (BACKOFF_S, doubled); raises
     AlertNotDelivered when every attempt failed or the webhook refused the message."""
-    http = session or requests.Session()
     text, problem = alert.text(), "no attempt"
-    try:
+    with requests.Session() as http:
         for attempt in range(1, attempts + 1):
             url, body = request(hook, text, time.time())
             try:
@@ -195,9 +193,6 @@ def deliver(
                 if on_retry:
                     on_retry(f"The {hook.kind} webhook at {hook.host} failed ({problem}); retrying, attempt {attempt + 1} of {attempts}")
                 time.sleep(BACKOFF_S * 2 ** (attempt - 1))
-    finally:
-        if session is None:
-            http.close()
     raise AlertNotDelivered(f"The {hook.kind} webhook at {hook.host} did not take the alert after {attempts} attempts: {problem}")
 
 
