@@ -31,6 +31,7 @@ from pipeline.vod.local import (
 
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
+EXIT_NOT_DELIVERED = 4
 
 EPILOG = """\
 exit codes:
@@ -38,6 +39,7 @@ exit codes:
   1  an unexpected error (a traceback follows)
   2  bad configuration or usage: a variable, an option or videos.csv to fix; nothing was run
   3  the Dagster run failed: its first error line says why (the UI's Runs page has the whole log)
+  4  alert-test: the webhook did not take the test message (the line before says why)
 """
 
 DAY_ASSETS = ("videos", "sticker_responses", "stickers", "warehouse", "report")
@@ -186,6 +188,7 @@ def check_settings(assets: tuple[str, ...] | list[str], day: dt.date) -> Layout:
     if "sticker_responses" in assets:
         settings.vod_from_env().client().close()
     layout = settings.lake_from_env().layout()
+    settings.alerts_from_env()  # the daemon's alerts about this run would fail on a bad value
     if {"videos", "sticker_responses"} & set(assets):
         snapshot.check_observable(layout, day)
     if "videos" in assets and not (day < snapshot.utc_today() and layout.day_videos(day).exists()):
@@ -194,7 +197,7 @@ def check_settings(assets: tuple[str, ...] | list[str], day: dt.date) -> Layout:
 
 
 def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple[str, ...] | list[str] = DAY_ASSETS) -> int:
-    """Runs the day's assets (and their checks) with the `dagster` CLI, recorded in DAGSTER_HOME.
+    """Runs the day's assets (and their checks) with `dg launch`, recorded in DAGSTER_HOME.
 
     In a terminal, the fetch shows as a progress bar and Dagster logs only warnings and errors;
     otherwise (CI, a pipe) every INFO line of the run is printed and no bar is drawn.
@@ -202,8 +205,8 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
     interactive = sys.stderr.isatty()
     level = "WARNING" if interactive else "INFO"
     command = [
-        sys.executable, "-m", "dagster", "asset", "materialize", "-m", "pipeline.definitions",
-        "--select", ",".join(assets), "--partition", day.isoformat(),
+        str(Path(sys.executable).parent / "dg"), "launch", "-m", "pipeline.definitions",
+        "--assets", ",".join(assets), "--partition", day.isoformat(),
         "--config-json", f'{{"loggers": {{"console": {{"config": {{"log_level": "{level}"}}}}}}}}',
     ]
     close_dead_runs(Path(env["DAGSTER_HOME"]))  # a killed run's pool slot would make this one wait for ever
@@ -322,6 +325,31 @@ def close_dead_runs(home: Path) -> list:
     return closed
 
 
+def cmd_alert_test(args: argparse.Namespace) -> int:
+    """Posts a test message to the alert webhook, as the sensors do, and says whether it arrived."""
+    from pipeline import alerts
+
+    config = settings.alerts_from_env()
+    if config.webhook is None:
+        raise ConfigurationError("ALERT_WEBHOOK_URL is not set: export the robot's webhook address (docs/operators.md, 'Alerts')")
+    hook = config.webhook
+    alert = alerts.Alert(
+        title="Test message: alerts of this pipeline reach this chat",
+        day=None,
+        what="vod-stickers alert-test",
+        error="none, this is a test",
+        link=config.ui_url,
+    )
+    print(f"Posting to the {hook.kind} webhook at {hook.host} ({'signed' if hook.secret else 'not signed'}):\n{alert.text()}")
+    try:
+        attempts = alerts.deliver(hook, alert, on_retry=lambda problem: print(problem, file=sys.stderr))
+    except alerts.AlertNotDelivered as err:
+        print(f"vod-stickers: {err}", file=sys.stderr)
+        return EXIT_NOT_DELIVERED
+    print(f"Delivered ({attempts} attempt{'s' if attempts > 1 else ''}).")
+    return 0
+
+
 def _day(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -398,6 +426,11 @@ def build_parser() -> argparse.ArgumentParser:
     recover.add_argument(
         "--dagster-home", default=os.environ.get("DAGSTER_HOME") or "dagster_home",
         help="Dagster instance directory (default: $DAGSTER_HOME, else dagster_home)",
+    )
+    command(
+        "alert-test", cmd_alert_test, "post a test message to the alert webhook (ALERT_WEBHOOK_URL)",
+        "Posts a test message to the webhook the alert sensors use (ALERT_WEBHOOK_URL, ALERT_WEBHOOK_KIND,\n"
+        "ALERT_WEBHOOK_SECRET), signed as they sign, retried as they retry, and says whether it arrived.",
     )
     return parser
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from pipeline import alerts
 from pipeline.errors import ConfigurationError
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
 from pipeline.store.layout import Layout
@@ -23,6 +24,8 @@ from pipeline.vod.regions import resolve_endpoint
 T = TypeVar("T")
 
 DEFAULT_DATA_DIR = "data"
+DEFAULT_UI_URL = "http://127.0.0.1:3000"
+DEFAULT_DEADLINE_HOUR = 6
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,40 @@ def lake_from_env(environ: Mapping[str, str] = os.environ) -> LakeSettings:
         url_validity_s=_number(
             environ, "VOD_URL_VALIDITY_S", int, DEFAULT_URL_VALIDITY_S, "a whole number of seconds, 0 or more", lambda v: v >= 0
         ),
+    )
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go (None: nowhere), the Dagster UI their links open, and the hour (UTC) a day is due by."""
+
+    webhook: alerts.Webhook | None
+    ui_url: str = DEFAULT_UI_URL
+    deadline_hour: int = DEFAULT_DEADLINE_HOUR
+
+
+def alerts_from_env(environ: Mapping[str, str] = os.environ) -> AlertSettings:
+    """The alert settings from the environment (the operators' guide lists them); raises ConfigurationError."""
+    url, kind, secret = (_get(environ, f"ALERT_WEBHOOK_{name}") for name in ("URL", "KIND", "SECRET"))
+    if not url and (kind or secret):
+        raise ConfigurationError(
+            f"{'ALERT_WEBHOOK_KIND' if kind else 'ALERT_WEBHOOK_SECRET'} is set but ALERT_WEBHOOK_URL is not: "
+            "set the robot's webhook address, or unset both"
+        )
+    ui_url = (_get(environ, "DAGSTER_UI_URL") or DEFAULT_UI_URL).rstrip("/")
+    if not ui_url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"DAGSTER_UI_URL={ui_url!r} is not a URL: give the UI's address, e.g. {DEFAULT_UI_URL}")
+    return AlertSettings(
+        webhook=alerts.webhook(url, kind.lower() or None, secret or None) if url else None,
+        ui_url=ui_url,
+        deadline_hour=deadline_hour_from_env(environ),
+    )
+
+
+def deadline_hour_from_env(environ: Mapping[str, str] = os.environ) -> int:
+    """The hour (UTC) by which a day's stickers and warehouse must exist (SNAPSHOT_DEADLINE_HOUR)."""
+    return _number(
+        environ, "SNAPSHOT_DEADLINE_HOUR", int, DEFAULT_DEADLINE_HOUR, "a whole hour of the day, 1 to 23 (UTC)", lambda v: 1 <= v <= 23
     )
 
 

@@ -81,7 +81,7 @@ def test_videos_command_writes_the_catalog_ids(tmp_path):
     assert len(ids) == 12 and sum(i in catalog for i in ids) == 10
 
 
-SUBCOMMANDS = ("run", "demo", "dev", "serve", "videos", "recover")
+SUBCOMMANDS = ("run", "demo", "dev", "serve", "videos", "recover", "alert-test")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -4,6 +4,7 @@
 import dagster as dg
 
 from pipeline import snapshot
+from pipeline.defs.alerts import snapshot_deadline
 from pipeline.defs.failures import operator_errors
 from pipeline.defs.metadata import column_schema, markdown_table
 from pipeline.defs.partitions import day_asset, day_of
@@ -105,6 +106,7 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     layer="lake",
     kinds={"pandas", "parquet"},
     deps=[sticker_responses],
+    freshness_policy=snapshot_deadline(),
     description="The day's stickers as typed rows in Hive-partitioned Parquet "
     "(lake/stickers/snapshot_date=YYYY-MM-DD/). Rows that fail typing go to lake/quarantine with "
     "the reason; each video's outcome goes to lake/video_fetches. Re-running replaces the day whole.",

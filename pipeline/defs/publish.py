@@ -3,6 +3,7 @@
 
 import dagster as dg
 
+from pipeline.defs.alerts import snapshot_deadline
 from pipeline.defs.failures import operator_errors
 from pipeline.defs.ingest import stickers
 from pipeline.defs.partitions import day_asset, day_of
@@ -17,6 +18,7 @@ from pipeline.publish.report import render as render_report
     kinds={"duckdb"},
     deps=[stickers],
     pool="warehouse",
+    freshness_policy=snapshot_deadline(),
     description="warehouse.duckdb: stickers of every snapshot, quarantine, video_fetches, fetch_log, and "
     "summaries of the newest snapshot (video_sticker_stats, daily_sticker_stats, format_stats). "
     "Built under a temporary name and swapped in with one rename, so readers are never blocked.",
