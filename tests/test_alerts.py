@@ -22,9 +22,9 @@ import dagster as dg
 import pytest
 
 from pipeline import alerts
-from tests.conftest import REPO, write_videos
+from tests.conftest import REPO, TODAY, write_videos
 
-DAY = "2026-11-20"
+DAY = TODAY.isoformat()
 ROBOT_SECRET = "SEC-robot-secret-Hq71Nd4Kz"
 DG = str(Path(sys.executable).parent / "dg")
 TOKEN = "tok-robot-access-Wm38Vb"
@@ -178,7 +178,7 @@ def test_a_failed_run_posts_one_signed_dingtalk_message(env, vod_service, instan
     ticks.tick()  # a later tick sends nothing more
     assert len(robot.posts) == 1 and robot.posts[0]["signed"]
     text = robot.accepted[0]
-    assert "Snapshot day 2026-11-20 failed" in text
+    assert f"Snapshot day {DAY} failed" in text
     assert "step sticker_responses of run of daily_snapshot" in text
     assert "Error: VOD refused the call with SignatureDoesNotMatch: the AccessKey secret is wrong" in text
     assert f"Dagster: http://dagster.internal:3000/runs/{result.run_id}" in text
@@ -206,7 +206,7 @@ def test_a_failed_blocking_check_posts_one_signed_feishu_message(env, vod_servic
 
     assert len(robot.posts) == 1 and robot.posts[0]["signed"]  # one message, though the run failed too
     text = robot.accepted[0]
-    assert "Snapshot day 2026-11-20 not published: a blocking check failed" in text
+    assert f"Snapshot day {DAY} not published: a blocking check failed" in text
     assert "check fetch_reconciles on stickers failed" in text
     error = next(line for line in text.splitlines() if line.startswith("Error: "))
     failed = next(c for c in result.get_asset_check_evaluations() if not c.passed)
