@@ -22,7 +22,7 @@ class FakeClock:
 
 def test_calls_leave_evenly_spaced_at_the_rate():
     clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(100, headroom=0, clock=clock, sleep=clock.sleep)
     starts = []
     for _ in range(201):
         limiter.acquire()
@@ -35,7 +35,7 @@ def test_calls_leave_evenly_spaced_at_the_rate():
 
 def test_burst_lets_that_many_through_at_once_then_paces():
     clock = FakeClock()
-    limiter = RateLimiter(10, burst=5, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(10, burst=5, headroom=0, clock=clock, sleep=clock.sleep)
     waits = [limiter.acquire() for _ in range(7)]
     assert waits[:5] == [0.0] * 5
     assert waits[5] == pytest.approx(0.1)
@@ -51,29 +51,102 @@ def test_idle_time_is_not_saved_up_beyond_the_burst():
     assert waits[2] > 0
 
 
-@pytest.mark.parametrize(("rate", "burst"), [(0, 1), (-5, 1), (10, 0)])
-def test_rejects_impossible_settings(rate, burst):
+def test_calls_leave_a_small_headroom_under_the_configured_rate():
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(99):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert starts[-1] == pytest.approx(1.0)  # 98 calls a second, not 100
+
+
+def test_never_more_calls_in_one_second_than_the_pace_allows_even_when_they_are_late():
+    # A burst stands for callers that woke up late together (a stalled process): however many are let
+    # through back to back, no second holds more calls than the pace (98 a second), as a sliding window
+    # counts them.
+    clock = FakeClock()
+    limiter = RateLimiter(100, burst=300, clock=clock, sleep=clock.sleep)
+    starts = []
+    for _ in range(300):
+        limiter.acquire()
+        starts.append(clock.now)
+    assert starts[97] == 0.0 and starts[98] == pytest.approx(1.0)
+    assert max(sum(1 for t in starts if s - 1 < t <= s) for s in starts) == 98
+
+
+@pytest.mark.parametrize(("rate", "burst", "headroom"), [(0, 1, 0), (-5, 1, 0), (10, 0, 0), (10, 1, 1), (10, 1, -0.1)])
+def test_rejects_impossible_settings(rate, burst, headroom):
     with pytest.raises(ValueError):
-        RateLimiter(rate, burst)
+        RateLimiter(rate, burst, headroom=headroom)
 
 
-def test_throttling_slows_the_pace_and_admitted_calls_bring_it_back():
+def test_throttling_slows_the_pace_by_a_quarter_once_for_the_calls_in_flight():
     clock = FakeClock()
     limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
     for _ in range(16):  # a whole wave of calls in flight refused at once counts as one cut
         limiter.throttled()
-    assert limiter.rate == pytest.approx(75)
+    assert limiter.rate == pytest.approx(98 * 0.75)
     clock.now += 0.25
     limiter.throttled()
-    assert limiter.rate == pytest.approx(56.25)
+    assert limiter.rate == pytest.approx(98 * 0.75 * 0.75)
     starts = []
     for _ in range(3):
         limiter.acquire()
         starts.append(clock.now)
-    assert starts[2] - starts[1] == pytest.approx(1 / 56.25)  # calls now leave at the slower pace
+    assert starts[2] - starts[1] == pytest.approx(1 / (98 * 0.75 * 0.75))  # calls now leave at the slower pace
+
+
+def test_after_a_refusal_the_pace_comes_back_within_a_second_to_just_under_where_it_was_refused():
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter.throttled()  # refused at 98 calls/s
+    for _ in range(30):
+        clock.now += 0.02
+        limiter.admitted()
+    # Half a percent under 98 calls/s, plus the probe's tenth of a call/s per second: not straight back to 98.
+    assert clock.now < 1 and limiter.rate == pytest.approx(98 * 0.995 + 0.1 * clock.now)
+
+
+def test_then_the_pace_probes_above_a_refused_pace_by_a_tenth_of_a_percent_a_second():
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter.throttled()
+    rates = {}
+    for second in range(1, 61):
+        clock.now = second
+        for _ in range(50):
+            limiter.admitted()
+        rates[second] = limiter.rate
+    assert rates[2] == pytest.approx(98 * 0.995 + 0.2)
+    assert rates[4] == pytest.approx(98 * 0.995 + 0.4)
+    assert rates[5] == pytest.approx(98)  # the top pace again after five seconds
+    assert rates[60] == pytest.approx(98)  # never above it
+
+
+def test_a_refusal_while_coming_back_lowers_the_pace_it_comes_back_to():
+    # A service whose real limit is lower refuses the calls on the way back up: each refusal lowers the
+    # ceiling to just under the pace refused, so the fetch settles under the service's real limit.
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter.throttled()
+    for _ in range(10):
+        limiter.admitted()
+    assert limiter.rate == pytest.approx(98 * 0.75 + 10)
+    clock.now += 0.3
+    limiter.throttled()  # refused at 83.5 calls/s
+    for _ in range(100):
+        clock.now += 0.01
+        limiter.admitted()
+    assert limiter.rate == pytest.approx((98 * 0.75 + 10) * 0.995 + 0.1 * 1.0)  # and the probe's second, not 98
+
+
+def test_admitted_calls_never_bring_the_pace_above_the_top():
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
     for _ in range(1000):
         limiter.admitted()
-    assert limiter.rate == 100  # never above the configured rate
+    assert limiter.rate == pytest.approx(98)
 
 
 def test_the_pace_never_drops_below_a_twentieth_of_the_rate():
