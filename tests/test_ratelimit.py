@@ -104,11 +104,16 @@ def test_after_a_refusal_the_pace_comes_back_within_a_second_to_just_under_where
     for _ in range(30):
         clock.now += 0.02
         limiter.admitted()
-    # Half a percent under 98 calls/s, plus the probe's tenth of a call/s per second: not straight back to 98.
-    assert clock.now < 1 and limiter.rate == pytest.approx(98 * 0.995 + 0.1 * clock.now)
+    # A percent under 98 calls/s, plus the probe's start: not straight back to 98.
+    assert clock.now < 1 and limiter.rate == pytest.approx(98 * 0.99 + probe(clock.now))
 
 
-def test_then_the_pace_probes_above_a_refused_pace_by_a_tenth_of_a_percent_a_second():
+def probe(seconds):
+    """How far above the remembered pace (calls/s, for a configured 100) the ceiling has risen."""
+    return 0.05 * seconds + 0.001 * seconds**2
+
+
+def test_then_the_pace_probes_above_a_refused_pace_slowly_then_faster():
     clock = FakeClock()
     limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
     limiter.throttled()
@@ -118,15 +123,15 @@ def test_then_the_pace_probes_above_a_refused_pace_by_a_tenth_of_a_percent_a_sec
         for _ in range(50):
             limiter.admitted()
         rates[second] = limiter.rate
-    assert rates[2] == pytest.approx(98 * 0.995 + 0.2)
-    assert rates[4] == pytest.approx(98 * 0.995 + 0.4)
-    assert rates[5] == pytest.approx(98)  # the top pace again after five seconds
+    assert rates[2] == pytest.approx(98 * 0.99 + 0.1 + 0.004)
+    assert rates[10] == pytest.approx(98 * 0.99 + 0.5 + 0.1)  # half a percent in ten seconds, plus a tenth
+    assert rates[15] < 98 and rates[16] == pytest.approx(98)  # the top pace again after 16 seconds
     assert rates[60] == pytest.approx(98)  # never above it
 
 
-def test_a_refusal_while_coming_back_lowers_the_pace_it_comes_back_to():
-    # A service whose real limit is lower refuses the calls on the way back up: each refusal lowers the
-    # ceiling to just under the pace refused, so the fetch settles under the service's real limit.
+def test_a_refusal_while_coming_back_keeps_the_slower_pace():
+    # A service whose real limit is lower refuses the calls on the way back up: the pace after that cut
+    # becomes the one to come back to, so the fetch settles under the service's real limit, then probes.
     clock = FakeClock()
     limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
     limiter.throttled()
@@ -134,11 +139,30 @@ def test_a_refusal_while_coming_back_lowers_the_pace_it_comes_back_to():
         limiter.admitted()
     assert limiter.rate == pytest.approx(98 * 0.75 + 10)
     clock.now += 0.3
-    limiter.throttled()  # refused at 83.5 calls/s
+    limiter.throttled()  # refused at 83.5 calls/s, under the 97 it was coming back to
+    assert limiter.rate == pytest.approx(83.5 * 0.75)
     for _ in range(100):
         clock.now += 0.01
         limiter.admitted()
-    assert limiter.rate == pytest.approx((98 * 0.75 + 10) * 0.995 + 0.1 * 1.0)  # and the probe's second, not 98
+    assert limiter.rate == pytest.approx(83.5 * 0.75 + probe(1.0))
+    clock.now += 120
+    for _ in range(100):
+        limiter.admitted()
+    assert limiter.rate == pytest.approx(83.5 * 0.75 + probe(121))  # two minutes later, a third of the way back
+
+
+def test_far_under_the_top_the_probe_finds_it_within_minutes():
+    clock = FakeClock()
+    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    for _ in range(20):  # a storm: refused again and again on the way back
+        clock.now += 0.3
+        limiter.throttled()
+        limiter.admitted()
+    assert limiter.rate == pytest.approx(5)
+    clock.now += 300
+    for _ in range(100):
+        limiter.admitted()
+    assert limiter.rate == pytest.approx(98)
 
 
 def test_admitted_calls_never_bring_the_pace_above_the_top():

@@ -7,10 +7,11 @@ in any one second than the pace allows, even when a stalled process lets late ca
 
 When the service throttles anyway (the account's budget is shared, or smaller than configured, or calls
 bunched up on the way), the pace drops by a quarter and the limiter remembers the pace it was refused at.
-Admitted calls bring it back within a second to just under that pace, then it probes above it slowly
-(a tenth of a percent of the configured rate a second). A refusal on the way back up lowers the pace
-remembered, so a throttling storm settles the fetch under the service's real limit instead of failing
-videos, and a single refusal costs a fraction of a second, not a saw-tooth.
+Admitted calls bring it back within a second to a percent under that pace, then it probes above it
+slowly (half a percent of the configured rate in the first ten seconds, faster the longer nothing is
+refused). A refusal on the way back up keeps the slower pace as the one to come back to, so a throttling
+storm settles the fetch under the service's real limit instead of failing videos, and a single refusal
+costs a fraction of a second, not a saw-tooth.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from collections import deque
 from collections.abc import Callable
 
 HEADROOM = 0.02  # pace this far under the configured rate
-UNDER_REFUSED = 0.005  # and this far under a pace that was refused
+UNDER_REFUSED = 0.01  # and this far under a pace that was refused
 CUT = 0.75  # a throttled answer multiplies the pace by this (at most every CUT_EVERY_S)
 CUT_EVERY_S = 0.25  # the calls in flight are refused together: one cut for them all
 RECOVERY_STEP = 0.01  # of the configured rate, per admitted call, back up to the remembered pace
-PROBE_PER_S = 0.001  # then above it: this share of the configured rate per second since the refusal
+PROBE_PER_S = 0.0005  # then above it: this share of the configured rate per second since the refusal,
+PROBE_PER_S2 = 0.00001  # plus this share per second squared, so a pace far under the top finds it in minutes
 FLOOR = 1 / 20  # never slower than this share of the configured rate
 
 
@@ -71,20 +73,27 @@ class RateLimiter:
         self._tolerance = (self.burst - 1) * self.interval
 
     def ceiling(self) -> float:
-        """The pace admitted calls bring the limiter back to: just under the pace last refused, rising by
-        a tenth of a percent of the configured rate for every second since then, up to the top pace."""
+        """The pace admitted calls bring the limiter back to: a percent under the pace last refused, rising
+        by half a percent of the configured rate every ten seconds since then, up to the top pace."""
         seconds = max(0.0, self._clock() - self._probe_from)
-        return min(self.top, self._refused_at + PROBE_PER_S * self.max_rate * seconds)
+        probe = (PROBE_PER_S * seconds + PROBE_PER_S2 * seconds**2) * self.max_rate
+        return min(self.top, self._refused_at + probe)
 
     def throttled(self) -> None:
-        """The service refused a call for its rate: remember the pace, and pace a quarter slower."""
+        """The service refused a call for its rate: pace a quarter slower, and remember the pace refused.
+
+        Refused at the ceiling, the pace comes back to a percent under it (calls bunched on the way, most
+        likely); refused while still coming back, under a pace already refused, the service's limit is
+        lower than that: the slower pace becomes the ceiling."""
         with self._lock:
             now = self._clock()
             if now - self._last_cut >= CUT_EVERY_S:
                 self._last_cut = now
-                self._refused_at = self.rate * (1 - UNDER_REFUSED)
+                cut = max(self.max_rate * FLOOR, self.rate * CUT)
+                climbing = self.rate < self.ceiling()
+                self._refused_at = cut if climbing else self.rate * (1 - UNDER_REFUSED)
                 self._probe_from = now
-                self._set_rate(max(self.max_rate * FLOOR, self.rate * CUT))
+                self._set_rate(cut)
 
     def admitted(self) -> None:
         """A call got through: step back up toward the ceiling (quickly up to it, slowly past it)."""
