@@ -20,13 +20,23 @@ class FakeClock:
             self.now = max(self.now, self.now + seconds)
 
 
-def test_calls_leave_evenly_spaced_at_the_rate():
+def paced(rate=100, **settings):
+    """A limiter on a simulated clock, and the clock."""
     clock = FakeClock()
-    limiter = RateLimiter(100, headroom=0, clock=clock, sleep=clock.sleep)
+    return RateLimiter(rate, clock=clock, sleep=clock.sleep, **settings), clock
+
+
+def start_times(limiter, clock, calls):
+    """When each of ``calls`` calls, made one after another, was let through."""
     starts = []
-    for _ in range(201):
+    for _ in range(calls):
         limiter.acquire()
         starts.append(clock.now)
+    return starts
+
+
+def test_calls_leave_evenly_spaced_at_the_rate():
+    starts = start_times(*paced(100, headroom=0), 201)
     # 201 calls at 100/s span exactly 2 seconds: never faster than the rate, never slower.
     assert starts[-1] == pytest.approx(2.0)
     gaps = [b - a for a, b in zip(starts, starts[1:])]
@@ -34,16 +44,14 @@ def test_calls_leave_evenly_spaced_at_the_rate():
 
 
 def test_burst_lets_that_many_through_at_once_then_paces():
-    clock = FakeClock()
-    limiter = RateLimiter(10, burst=5, headroom=0, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(10, burst=5, headroom=0)
     waits = [limiter.acquire() for _ in range(7)]
     assert waits[:5] == [0.0] * 5
     assert waits[5] == pytest.approx(0.1)
 
 
 def test_idle_time_is_not_saved_up_beyond_the_burst():
-    clock = FakeClock()
-    limiter = RateLimiter(10, burst=2, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(10, burst=2)
     limiter.acquire()
     clock.now += 60  # a minute of silence
     waits = [limiter.acquire() for _ in range(4)]
@@ -52,12 +60,7 @@ def test_idle_time_is_not_saved_up_beyond_the_burst():
 
 
 def test_calls_leave_a_small_headroom_under_the_configured_rate():
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
-    starts = []
-    for _ in range(99):
-        limiter.acquire()
-        starts.append(clock.now)
+    starts = start_times(*paced(100), 99)
     assert starts[-1] == pytest.approx(1.0)  # 98 calls a second, not 100
 
 
@@ -65,12 +68,7 @@ def test_never_more_calls_in_one_second_than_the_pace_allows_even_when_they_are_
     # A burst stands for callers that woke up late together (a stalled process): however many are let
     # through back to back, no second holds more calls than the pace (98 a second), as a sliding window
     # counts them.
-    clock = FakeClock()
-    limiter = RateLimiter(100, burst=300, clock=clock, sleep=clock.sleep)
-    starts = []
-    for _ in range(300):
-        limiter.acquire()
-        starts.append(clock.now)
+    starts = start_times(*paced(100, burst=300), 300)
     assert starts[97] == 0.0 and starts[98] == pytest.approx(1.0)
     assert max(sum(1 for t in starts if s - 1 < t <= s) for s in starts) == 98
 
@@ -82,24 +80,19 @@ def test_rejects_impossible_settings(rate, burst, headroom):
 
 
 def test_throttling_slows_the_pace_by_a_quarter_once_for_the_calls_in_flight():
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(100)
     for _ in range(16):  # a whole wave of calls in flight refused at once counts as one cut
         limiter.throttled()
     assert limiter.rate == pytest.approx(98 * 0.75)
     clock.now += 0.25
     limiter.throttled()
     assert limiter.rate == pytest.approx(98 * 0.75 * 0.75)
-    starts = []
-    for _ in range(3):
-        limiter.acquire()
-        starts.append(clock.now)
+    starts = start_times(limiter, clock, 3)
     assert starts[2] - starts[1] == pytest.approx(1 / (98 * 0.75 * 0.75))  # calls now leave at the slower pace
 
 
 def test_after_a_refusal_the_pace_comes_back_within_a_second_to_just_under_where_it_was_refused():
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(100)
     limiter.throttled()  # refused at 98 calls/s
     for _ in range(30):
         clock.now += 0.02
@@ -114,8 +107,7 @@ def probe(seconds):
 
 
 def test_then_the_pace_probes_above_a_refused_pace_slowly_then_faster():
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(100)
     limiter.throttled()
     rates = {}
     for second in range(1, 61):
@@ -132,8 +124,7 @@ def test_then_the_pace_probes_above_a_refused_pace_slowly_then_faster():
 def test_a_refusal_while_coming_back_keeps_the_slower_pace():
     # A service whose real limit is lower refuses the calls on the way back up: the pace after that cut
     # becomes the one to come back to, so the fetch settles under the service's real limit, then probes.
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(100)
     limiter.throttled()
     for _ in range(10):
         limiter.admitted()
@@ -152,8 +143,7 @@ def test_a_refusal_while_coming_back_keeps_the_slower_pace():
 
 
 def test_far_under_the_top_the_probe_finds_it_within_minutes():
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(100)
     for _ in range(20):  # a storm: refused again and again on the way back
         clock.now += 0.3
         limiter.throttled()
@@ -166,16 +156,14 @@ def test_far_under_the_top_the_probe_finds_it_within_minutes():
 
 
 def test_admitted_calls_never_bring_the_pace_above_the_top():
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(100)
     for _ in range(1000):
         limiter.admitted()
     assert limiter.rate == pytest.approx(98)
 
 
 def test_the_pace_never_drops_below_a_twentieth_of_the_rate():
-    clock = FakeClock()
-    limiter = RateLimiter(100, clock=clock, sleep=clock.sleep)
+    limiter, clock = paced(100)
     for _ in range(100):
         clock.now += 1
         limiter.throttled()
