@@ -74,7 +74,7 @@ class RateLimiter:
 
     def ceiling(self) -> float:
         """The pace admitted calls bring the limiter back to: a percent under the pace last refused, rising
-        by half a percent of the configured rate every ten seconds since then, up to the top pace."""
+        by half a percent of the configured rate in the first ten seconds, faster after, up to the top."""
         seconds = max(0.0, self._clock() - self._probe_from)
         probe = (PROBE_PER_S * seconds + PROBE_PER_S2 * seconds**2) * self.max_rate
         return min(self.top, self._refused_at + probe)
@@ -90,7 +90,7 @@ class RateLimiter:
             if now - self._last_cut >= CUT_EVERY_S:
                 self._last_cut = now
                 cut = max(self.max_rate * FLOOR, self.rate * CUT)
-                climbing = self.rate < self.ceiling()
+                climbing = self.rate < self.ceiling() - self.max_rate * RECOVERY_STEP  # more than a step under
                 self._refused_at = cut if climbing else self.rate * (1 - UNDER_REFUSED)
                 self._probe_from = now
                 self._set_rate(cut)
