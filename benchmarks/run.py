@@ -5,7 +5,7 @@ VOD service runs in yet another, so its CPU is never counted as the client's. Be
 they never fail on timing.
 
     python -m benchmarks.run                  # the documented sizes (about 10 minutes on 2 cores)
-    python -m benchmarks.run --quick          # small sizes, for iterating (about a minute)
+    python -m benchmarks.run --quick          # small sizes, for iterating (about two minutes)
     python -m benchmarks.run --only fetch,publish --no-docs
 """
 
@@ -38,6 +38,7 @@ FULL = {
     "normalize": {"rows": 1_000_000, "small_rows": 250_000},
     "publish": {"videos": 100_000, "days": [1, 10, 30], "copy_days": [1, 10, 30]},
     "e2e": {"videos": 10_000, "limit": 100.0},
+    "flow": {"videos": 6000, "limit": 100.0},  # a minute of fetching against each flow-control algorithm
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -45,7 +46,9 @@ QUICK = {
     "normalize": {"rows": 200_000, "small_rows": 50_000},
     "publish": {"videos": 10_000, "days": [1, 5], "copy_days": [1, 5]},
     "e2e": {"videos": 1000, "limit": 100.0},
+    "flow": {"videos": 1500, "limit": 100.0},
 }
+FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
 
 @dataclass
@@ -160,12 +163,30 @@ def bench_e2e(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_flow(size: dict[str, Any]) -> list[Row]:
+    videos, limit = size["videos"], size["limit"]
+    rows = []
+    for algorithm, name in FLOW_CONTROLS.items():
+        run = measure("fetch_pipeline", videos=videos, limit=limit, client_rate=limit, flow_control=algorithm, **REALISTIC)
+        share = run["admitted_per_s"] / limit
+        per_minute = run["throttled"] / run["seconds"] * 60
+        label = f"6. Flow control, {name}, {videos:,} videos at {limit:g} calls/s"
+        rows += [
+            Row(label + ": admitted calls/s against the limit", f"{share:.3f} ({run['admitted_per_s']:.1f} calls/s)",
+                f"{limit:g} calls/s (the limit)", "", ">= 0.97", _yes(share >= 0.97)),
+            Row(label + ": throttled answers a minute", f"{per_minute:.2f} ({run['throttled']} in {run['seconds']:.1f} s)",
+                "", "", "<= 1", _yes(per_minute <= 1)),
+        ]
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
     "normalize": bench_normalize,
     "publish": bench_publish,
     "e2e": bench_e2e,
+    "flow": bench_flow,
 }
 
 

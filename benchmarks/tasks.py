@@ -46,19 +46,36 @@ def prepare_lake(videos: int, days: int) -> dict[str, Any]:
 # --- fetch ----------------------------------------------------------------------------------------------
 
 
-def _service_config(videos: int, limit: float | None, latency_ms: float, sigma: float) -> dict[str, Any]:
-    return {"catalog_size": videos, "calls_per_second": limit, "latency_ms": latency_ms, "latency_sigma": sigma}
+def _service_config(
+    videos: int, limit: float | None, latency_ms: float, sigma: float, flow_control: str = "token_bucket"
+) -> dict[str, Any]:
+    return {
+        "catalog_size": videos,
+        "calls_per_second": limit,
+        "flow_control": flow_control,
+        "latency_ms": latency_ms,
+        "latency_sigma": sigma,
+    }
 
 
 @task
-def fetch_pipeline(videos: int, limit: float | None, latency_ms: float, sigma: float, client_rate: float, concurrency: int = 16) -> dict[str, Any]:
+def fetch_pipeline(
+    videos: int,
+    limit: float | None,
+    latency_ms: float,
+    sigma: float,
+    client_rate: float,
+    concurrency: int = 16,
+    flow_control: str = "token_bucket",
+) -> dict[str, Any]:
     """The pipeline's own fetch (``snapshot.fetch_day``: client, fan-out, raw answers on disk)."""
     from pipeline import snapshot
     from pipeline.store.layout import Layout
     from pipeline.vod.client import Credentials, VodClient
     from pipeline.vod.local import write_videos_csv
 
-    with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
+    config = _service_config(videos, limit, latency_ms, sigma, flow_control)
+    with tempfile.TemporaryDirectory() as tmp, service(**config) as svc:
         layout = Layout(Path(tmp))
         write_videos_csv(layout.videos_csv, size=videos)
         snapshot.take_video_set(layout, data.DAY, today=data.DAY)
@@ -76,6 +93,7 @@ def fetch_pipeline(videos: int, limit: float | None, latency_ms: float, sigma: f
         "throttled": svc.stats.get("throttled", 0),
         "seconds": wall,
         "calls_per_s": summary.calls / wall,
+        "admitted_per_s": svc.stats.get("answered", 0) / wall,
         "client_cpu_s": cpu,
         "calls_per_cpu_s": summary.calls / cpu,
     }

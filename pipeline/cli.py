@@ -23,6 +23,7 @@ from pipeline.store.layout import Layout
 from pipeline.store.videos import read_video_set
 from pipeline.vod.local import (
     FAULT_KINDS,
+    FLOW_CONTROLS,
     LocalVodService,
     ServiceConfig,
     serve_forever,
@@ -63,6 +64,9 @@ def _service_args(parser: argparse.ArgumentParser) -> None:
     add("--catalog-size", type=int, default=defaults.catalog_size, help="videos in the synthetic catalog")
     add("--catalog-seed", type=int, default=defaults.catalog_seed, help="seed of the synthetic catalog")
     add("--calls-per-second", type=float, default=defaults.calls_per_second, help="flow-control limit (0: none)")
+    add("--flow-control", choices=FLOW_CONTROLS, default=defaults.flow_control,
+        help="how the limit is counted: a token bucket holding one second of calls, or at most the limit in any "
+        "second (sliding_window) or in each whole second (fixed_window)")
     add("--latency-ms", type=float, default=defaults.latency_ms, help="median answer latency")
     for fault in FAULT_KINDS:
         add(f"--{fault.replace('_', '-')}-rate", type=float, default=0.0, help=f"share of calls answered with a {fault} fault")

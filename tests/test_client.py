@@ -1,5 +1,7 @@
 """The VOD client over real HTTP against the local VOD service."""
 
+import time
+
 import pytest
 
 from pipeline.errors import ConfigurationError
@@ -9,6 +11,7 @@ from pipeline.vod.errors import (
     ClockSkew,
     CredentialsRejected,
     ServerFault,
+    Throttled,
     TransportFault,
     VideoNotFound,
     VodError,
@@ -85,6 +88,33 @@ def test_throttling_is_retried_until_answered(vod_service):
     assert client.throttled.value > 0
     assert client.retries.value == client.throttled.value
     assert client.calls.value == 50 + client.retries.value
+
+
+def test_a_throttled_answer_never_speeds_the_pace_up(vod_service):
+    # The service admits one call a second; the client, told 100, has the next calls refused. Each
+    # refused call must leave the pace where it was or slower, never count as a call that got through.
+    service = vod_service(catalog_size=8, calls_per_second=1, burst=1)
+    with make_client(service, calls_per_second=100, max_attempts=1) as client:
+        client.list_dynamic_image(service.catalog.video_ids()[0])
+        rates = [client.limiter.rate]
+        for video_id in service.catalog.video_ids()[1:]:
+            with pytest.raises(Throttled):
+                client.list_dynamic_image(video_id)
+            rates.append(client.limiter.rate)
+    assert client.throttled.value == 7
+    assert rates[1] < rates[0]
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+
+
+def test_each_throttled_answer_waits_the_retry_after_the_service_asks_for(vod_service):
+    service = vod_service(catalog_size=10, calls_per_second=None, throttle_rate=0.5, retry_after_ms=300, fault_seed=3)
+    with make_client(service, max_attempts=12) as client:  # its own backoff: at most 0.05 s
+        began = time.monotonic()
+        for video_id in service.catalog.video_ids():
+            client.list_dynamic_image(video_id)
+        seconds = time.monotonic() - began
+    assert client.throttled.value >= 3
+    assert seconds >= 0.3 * client.throttled.value
 
 
 def test_server_faults_and_dropped_connections_are_retried(vod_service):

@@ -17,7 +17,9 @@ import requests
 
 from pipeline.vod import signing
 from pipeline.vod.api import API_FIELDS
+from pipeline.cli import build_parser
 from pipeline.vod.local import Catalog, LocalVodService, ServiceConfig, write_videos_csv
+from pipeline.vod.local.server import _FixedWindow, _SlidingWindow, _TokenBucket
 from tests.test_signing import VOD_DOC_PARAMS
 
 KEY_ID = ServiceConfig.access_key_id
@@ -309,6 +311,96 @@ def test_rate_limit_answers_throttling_user(start, session, video_id):
         assert body["Message"] == "Request was denied due to user flow control."
         assert "x-acs-retry-after" not in r.headers
     assert svc.stats["throttled"] == len(throttled)
+
+
+class StepClock:
+    """A clock the test sets by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def admitted_at(flow_control, clock: StepClock, times: list[float]) -> list[bool]:
+    results = []
+    for t in times:
+        clock.now = t
+        results.append(flow_control.take())
+    return results
+
+
+def test_token_bucket_lets_its_capacity_through_at_once_then_refills_at_the_rate():
+    clock = StepClock()
+    bucket = _TokenBucket(10, 3, clock)
+    assert admitted_at(bucket, clock, [0, 0, 0, 0, 0.05, 0.1, 0.1, 10, 10, 10, 10]) == [
+        True, True, True, False,  # the capacity, then nothing left
+        False, True, False,  # a tenth of a second refills one call
+        True, True, True, False,  # idle time is not saved up beyond the capacity
+    ]
+
+
+def test_sliding_window_refuses_the_call_over_the_limit_inside_any_second():
+    clock = StepClock()
+    window = _SlidingWindow(3, clock)
+    assert admitted_at(window, clock, [0, 0.125, 0.25, 0.5, 0.875, 1.0, 1.0625, 1.125, 1.25, 1.375, 1.99]) == [
+        True, True, True,
+        False, False,  # a fourth call less than a second after the first; refused calls do not count
+        True,  # one second after the first call, it is out of the window
+        False, True, True,  # 0.125 and 0.25 leave the window in turn
+        False, False,  # 1.0, 1.125 and 1.25 are all within the second before 1.99
+    ]
+
+
+def test_sliding_window_refuses_an_evenly_paced_call_that_arrives_a_millisecond_early():
+    # Why a client pacing at exactly the limit is throttled by a sliding window: its calls reach the
+    # service with jitter, and any call arriving early makes N + 1 in one second.
+    clock = StepClock()
+    window = _SlidingWindow(64, clock)
+    assert all(admitted_at(window, clock, [i / 64 for i in range(192)]))  # 3 s, exactly at the limit
+    assert admitted_at(window, clock, [3 - 0.001]) == [False]
+    assert admitted_at(window, clock, [3]) == [True]
+
+
+def test_fixed_window_counts_each_whole_second_afresh():
+    clock = StepClock()
+    window = _FixedWindow(3, clock)
+    assert admitted_at(window, clock, [0.0, 0.1, 0.2, 0.3, 0.99, 1.0, 1.0, 1.0, 1.5, 2.7, 2.8, 2.9, 3.0, 3.1, 3.2]) == [
+        True, True, True, False, False,  # the second [0, 1) is spent
+        True, True, True, False,  # a new second, a new count
+        True, True, True, True, True, True,  # twice the limit within half a second across a boundary
+    ]
+
+
+def test_unknown_flow_control_is_refused():
+    with pytest.raises(ValueError, match="sliding_window"):
+        ServiceConfig(flow_control="leaky")
+
+
+def test_serve_takes_the_flow_control_option():
+    from pipeline.cli import _service_config
+
+    args = build_parser().parse_args(["serve", "--flow-control", "fixed_window", "--calls-per-second", "20"])
+    config = _service_config(args)
+    assert (config.flow_control, config.calls_per_second) == ("fixed_window", 20)
+
+
+@pytest.mark.parametrize(("flow_control", "burst"), [("token_bucket", None), ("sliding_window", 1), ("fixed_window", 1)])
+def test_each_flow_control_answers_throttling_user_over_http(start, session, video_id, flow_control, burst):
+    svc = start(calls_per_second=10, flow_control=flow_control, burst=burst)  # a burst is the token bucket's only
+    began = time.monotonic()
+    responses = [call_rpc(session, svc.endpoint, rpc_params(video_id)) for _ in range(40)]
+    seconds = time.monotonic() - began
+    admitted = sum(r.status_code == 200 for r in responses)
+    # A second's worth passes at once; then no more than the limit in each second the calls spanned (the
+    # token bucket and the fixed window can let one extra second's worth through at the start).
+    assert all(r.status_code == 200 for r in responses[:10])
+    assert admitted <= 10 * (int(seconds) + 2)
+    refused = [r for r in responses if r.status_code != 200]
+    assert refused and svc.stats["throttled"] == len(refused)
+    for r in refused:
+        assert assert_error(r, 400, "Throttling.User")["Message"] == "Request was denied due to user flow control."
 
 
 def test_server_errors_are_deterministic_per_video(start, session):

@@ -84,7 +84,7 @@ class _Counter:
 
 
 class VodClient:
-    """Calls ListDynamicImage: signed, paced to ``calls_per_second``, retried on passing faults.
+    """Calls ListDynamicImage: signed, paced a little under ``calls_per_second``, retried on passing faults.
 
     Safe to share between threads: one pooled HTTP session, one rate limiter, counters under locks.
     """
@@ -176,9 +176,9 @@ class VodClient:
         return wait
 
     def _call(self, video_id: str, attempt: int) -> DynamicImages:
+        url, headers = self._signed_request(video_id)  # signed first: the call leaves as soon as it may
         self.limiter.acquire()
         self.calls.add()
-        url, headers = self._signed_request(video_id)
         try:
             resp = self.session.post(url, headers=headers, timeout=self.timeout)
             body = resp.content
@@ -195,14 +195,18 @@ class VodClient:
             message = f"{type(exc).__name__}: {exc}"
             raise TransportFault("ConnectionError", _without_query(self._redact(message))) from None
         received_at = time.time()
-        if resp.status_code != 429:
-            self.limiter.admitted()
         try:
             document = json.loads(body)
         except ValueError:
             document = None
-        if resp.status_code != 200:
-            raise self._error(resp, document)
+        err = self._error(resp, document) if resp.status_code != 200 else None
+        if isinstance(err, Throttled):
+            self.throttled.add()
+            self.limiter.throttled()
+        else:
+            self.limiter.admitted()  # only a call the service did not refuse for its rate
+        if err is not None:
+            raise err
         if not isinstance(document, dict) or not isinstance(document.get("DynamicImageList"), list):
             snippet = body[:80].decode("utf-8", "replace")
             raise MalformedAnswer(
@@ -242,13 +246,9 @@ class VodClient:
                 # unknown, so it is asked again rather than taken as the video's fate.
                 return MalformedAnswer(code, f"{message}: an error answer that could not be read",
                                        http_status=resp.status_code, request_id=request_id)
-        err = error_from_answer(
+        return error_from_answer(
             code, message, http_status=resp.status_code, request_id=request_id, retry_after_s=retry_after_s
         )
-        if isinstance(err, Throttled):
-            self.throttled.add()
-            self.limiter.throttled()
-        return err
 
     def _signed_request(self, video_id: str) -> tuple[str, dict[str, str]]:
         creds = self.credentials

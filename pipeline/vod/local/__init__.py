@@ -3,6 +3,7 @@
 from pipeline.vod.local.catalog import Catalog, catalog_ids, write_videos_csv
 from pipeline.vod.local.server import (
     FAULT_KINDS,
+    FLOW_CONTROLS,
     LocalVodService,
     ServiceConfig,
     serve_forever,
@@ -10,6 +11,7 @@ from pipeline.vod.local.server import (
 
 __all__ = [
     "FAULT_KINDS",
+    "FLOW_CONTROLS",
     "Catalog",
     "LocalVodService",
     "ServiceConfig",

@@ -1,8 +1,9 @@
 """A local stand-in for ApsaraVideo VOD's ListDynamicImage, over real HTTP/1.1 (keep-alive) on loopback.
 
 It verifies both signature methods the way VOD does (with ``pipeline.signing``), refuses replays and stale
-timestamps, enforces the account's flow control with a token bucket, and injects faults (5xx, 429, slow,
-dropped, truncated, HTML and XML answers) that are deterministic per (fault_seed, VideoId, n-th call).
+timestamps, enforces the account's flow control (a token bucket, or a sliding or fixed one-second window),
+and injects faults (5xx, 429, slow, dropped, truncated, HTML and XML answers) that are deterministic per
+(fault_seed, VideoId, n-th call).
 
 Per request: parse -> authenticate -> rate limit -> injected fault -> latency -> action.
 """
@@ -22,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -38,6 +39,7 @@ API_VERSION = "2017-03-21"
 ACTION = "ListDynamicImage"
 HOST_ID = "vod.local"
 FAULT_KINDS = ("server_error", "throttle", "slow", "drop", "truncated", "html", "xml")
+FLOW_CONTROLS = ("token_bucket", "sliding_window", "fixed_window")  # how the calls-per-second limit is counted
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _JSON_TYPE = "application/json;charset=utf-8"
@@ -66,6 +68,7 @@ class ServiceConfig:
     catalog_size: int = 1000
     catalog_seed: int = 7
     calls_per_second: float | None = 100.0  # None: no flow control
+    flow_control: str = "token_bucket"  # how calls_per_second is counted: one of FLOW_CONTROLS
     burst: int | None = None  # token bucket capacity; None: one second of calls
     latency_ms: float = 0.0  # median of a lognormal service time
     latency_sigma: float = 0.5
@@ -91,6 +94,8 @@ class ServiceConfig:
             raise ValueError(f"fault rates add up to more than 1 (at most one fault per call): {rates}")
         if self.calls_per_second is not None and self.calls_per_second <= 0:
             raise ValueError(f"calls_per_second must be > 0 or None, got {self.calls_per_second}")
+        if self.flow_control not in FLOW_CONTROLS:
+            raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROLS)}, got {self.flow_control!r}")
 
 
 class _Refusal(Exception):
@@ -121,22 +126,74 @@ class _Answer:
 
 
 class _TokenBucket:
-    """Thread-safe token bucket on the monotonic clock; starts full."""
+    """Thread-safe token bucket: ``capacity`` calls at once, refilled at ``rate`` a second; starts full."""
 
-    def __init__(self, rate: float, capacity: float):
-        self.rate, self.capacity = rate, capacity
-        self._tokens, self._stamp = capacity, time.monotonic()
+    def __init__(self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.capacity, self._clock = rate, capacity, clock
+        self._tokens, self._stamp = capacity, clock()
         self._lock = threading.Lock()
 
     def take(self) -> bool:
         with self._lock:
-            now = time.monotonic()
+            now = self._clock()
             self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = now
             if self._tokens >= 1.0:
                 self._tokens -= 1.0
                 return True
             return False
+
+
+class _SlidingWindow:
+    """At most ``limit`` admitted calls in any one second: a call is refused when ``limit`` calls were
+    admitted in the second before it (refused calls do not count)."""
+
+    def __init__(self, limit: float, clock: Callable[[], float] = time.monotonic):
+        self.limit, self._clock = max(1, int(limit)), clock
+        self._admitted: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            while self._admitted and self._admitted[0] <= now - 1.0:
+                self._admitted.popleft()
+            if len(self._admitted) >= self.limit:
+                return False
+            self._admitted.append(now)
+            return True
+
+
+class _FixedWindow:
+    """At most ``limit`` admitted calls per whole second of the clock; the count starts again at each
+    second boundary (so up to twice the limit can pass within a second that straddles one)."""
+
+    def __init__(self, limit: float, clock: Callable[[], float] = time.monotonic):
+        self.limit, self._clock = max(1, int(limit)), clock
+        self._second, self._count = math.floor(clock()), 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            second = math.floor(self._clock())
+            if second != self._second:
+                self._second, self._count = second, 0
+            if self._count >= self.limit:
+                return False
+            self._count += 1
+            return True
+
+
+def _flow_control(config: ServiceConfig) -> _TokenBucket | _SlidingWindow | _FixedWindow | None:
+    """The account's flow control as configured; None when there is none."""
+    cps = config.calls_per_second
+    if cps is None:
+        return None
+    if config.flow_control == "sliding_window":
+        return _SlidingWindow(cps)
+    if config.flow_control == "fixed_window":
+        return _FixedWindow(cps)
+    return _TokenBucket(cps, max(1.0, float(config.burst or cps)))
 
 
 class _NonceLog:
@@ -215,8 +272,7 @@ class LocalVodService:
     def __init__(self, config: ServiceConfig | None = None):
         self.config = config or ServiceConfig()
         self.catalog = Catalog(size=self.config.catalog_size, seed=self.config.catalog_seed)
-        cps = self.config.calls_per_second
-        self._bucket = None if cps is None else _TokenBucket(cps, max(1.0, float(self.config.burst or cps)))
+        self._flow_control = _flow_control(self.config)
         self._nonces = _NonceLog(self.config.clock_skew_tolerance_s)
         self._lock = threading.Lock()
         self._calls: dict[str, int] = {}
@@ -306,7 +362,7 @@ class LocalVodService:
             else:
                 self._authenticate_rpc(request, params)
                 action, version = params.get("Action"), params.get("Version")
-            if self._bucket is not None and not self._bucket.take():
+            if self._flow_control is not None and not self._flow_control.take():
                 raise _Refusal(400, "Throttling.User", "Request was denied due to user flow control.", "throttled")
             video_id = params.get("VideoId", "")
             fault, rng = self._draw_fault(video_id)
