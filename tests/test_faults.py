@@ -237,3 +237,31 @@ def test_a_fatal_answer_mid_fetch_keeps_every_answer_received_and_the_rerun_asks
         summary = snapshot.fetch_day(layout, DAY, client, concurrency=8)
     assert service.stats["requests"] - before == 2000 - answered
     assert (summary.answered, summary.resumed) == (2000, answered)
+
+
+def test_a_rerun_after_the_video_set_changed_asks_only_the_new_videos_and_keeps_only_the_set(vod_service, layout):
+    service = vod_service(catalog_size=300, calls_per_second=None)
+    catalog = service.catalog.video_ids()
+    layout.videos_csv.parent.mkdir(parents=True, exist_ok=True)
+    layout.videos_csv.write_text("video_id\n" + "\n".join(catalog[:200]) + "\n")
+    snapshot.take_video_set(layout, DAY)
+    with make_client(service) as client:
+        snapshot.fetch_day(layout, DAY, client, concurrency=4)
+    finished = layout.answers(DAY).read_text().splitlines(keepends=True)
+    layout.answers(DAY).unlink()
+    layout.answers_in_progress(DAY).write_text("".join(finished[:120]))  # stopped after 120 answers
+
+    # Before the re-run, the set loses 50 of the answered videos and gains 100 new ones.
+    new_set = catalog[50:300]
+    layout.videos_csv.write_text("video_id\n" + "\n".join(new_set) + "\n")
+    snapshot.take_video_set(layout, DAY)
+    before = service.stats["requests"]
+    with make_client(service) as client:
+        summary = snapshot.fetch_day(layout, DAY, client, concurrency=4)
+    assert service.stats["requests"] - before == 250 - 70  # the 70 answers kept of the new set are not asked
+    assert (summary.asked, summary.answered, summary.resumed) == (250, 250, 70)
+    records = [json.loads(line) for line in layout.answers(DAY).read_text().splitlines()]
+    assert [r["video_id"] for r in records] == new_set  # the day holds the new set, in its order
+    snapshot.normalize_day(layout, DAY)
+    assert sorted(lake.read_partition(layout, "video_fetches", DAY)["video_id"]) == sorted(new_set)
+    assert set(lake.read_partition(layout, "stickers", DAY)["video_id"]) <= set(new_set)
