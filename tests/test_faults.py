@@ -112,6 +112,13 @@ def test_every_fault_at_once_leaves_each_video_in_one_state_and_answered_rows_ex
     assert lake.read_partition(noisy_layout, "quarantine", DAY).empty
 
 
+def test_with_the_default_six_attempts_every_video_of_that_faulty_day_is_answered_or_not_found(vod_service, layout):
+    service = vod_service(catalog_size=400, calls_per_second=None, **FAULTS)
+    write_videos(service, layout.videos_csv, unknown=20)
+    summary = take_day(service, layout, read_timeout_s=0.3)
+    assert (summary.answered, summary.not_found, summary.failed) == (400, 20, 0)
+
+
 @pytest.mark.parametrize(
     ("service_settings", "client_settings", "error", "words", "calls"),
     [

@@ -275,17 +275,19 @@ def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout
     report = normalize_day(layout, DAY)
 
     stickers = lake.read_partition(layout, "stickers", DAY)
+    assert len(BAD_ITEMS) == 35 and len(stickers) == 36  # the figures of docs/reliability.md
     assert sorted(stickers["dynamic_image_id"]) == sorted([f"good{i}" for i in range(len(BAD_ITEMS))] + ["good-x"])
     quarantine = lake.read_partition(layout, "quarantine", DAY).set_index("video_id")
     for i, (_, reason) in enumerate(BAD_ITEMS):
         video = f"video-{i:02d}"
         assert reason.replace("(v1)", f"({video})") in quarantine.loc[video, "reason"]
     assert (quarantine.loc["video-objects", "reason"].str.startswith("the item is not a JSON object")).all()
-    assert report.quarantined == len(BAD_ITEMS) + 2
+    assert report.quarantined == len(BAD_ITEMS) + 2 == 37
     assert not quarantine["raw_file_url"].str.contains("0a1b2c").any()
     assert "任务-1" in set(quarantine["raw_job_id"]) and "ｇｉｆ" in set(quarantine["raw_format"])  # kept as sent
     fetches = lake.read_partition(layout, "video_fetches", DAY)
     assert fetches["status"].value_counts().to_dict() == {"answered": len(BAD_ITEMS) + 1, "not_found": 1, "failed": 1}
+    assert len(fetches) == 38
 
 
 def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_another_shape(tmp_path):
