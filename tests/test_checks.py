@@ -3,6 +3,7 @@ day is not published (neither the warehouse nor the report is made)."""
 
 import datetime as dt
 import json
+import re
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,7 +15,14 @@ from pipeline.store import lake
 from tests.conftest import write_videos
 from tests.test_dagster import DAY, run_day
 
-CHECKS = {"stickers_schema", "unique_sticker_ids", "known_formats", "positive_measures", "fetch_reconciles"}
+# What each check says in the UI when it passes.
+PASSED = {
+    "stickers_schema": r"columns and types as declared",
+    "unique_sticker_ids": r"\d+ sticker ids, all distinct",
+    "known_formats": r"formats: gif, webp",
+    "positive_measures": r"\d+ rows, all measures positive",
+    "fetch_reconciles": r"30 asked = 30 answered \+ 0 not found \+ 0 failed; (\d+) items = \1 stickers \+ 0 quarantined",
+}
 
 
 def rewrite(layout, table, change):
@@ -72,23 +80,24 @@ def an_answer_that_does_not_add_up(layout):
 
 
 @pytest.mark.parametrize(
-    ("defect", "check", "words"),
+    ("defect", "check", "words", "metadata"),
     [
-        (wider_width, "stickers_schema", "width: expected int32, found int64"),
-        (a_sticker_id_twice, "unique_sticker_ids", "1 dynamic_image_id values appear more than once"),
-        (a_png, "known_formats", "1 rows with a format other than gif or webp"),
+        (wider_width, "stickers_schema", "width: expected int32, found int64", {"differences": 1}),
+        (a_sticker_id_twice, "unique_sticker_ids", "1 dynamic_image_id values appear more than once", {"duplicated_ids": 1}),
+        (a_png, "known_formats", "1 rows with a format other than gif or webp", {"examples": "png"}),
         (
             a_zero_in_every_measure,
             "positive_measures",
             "non-positive values in file_size_bytes (1), width (1), height (1), fps (1), duration_s (1)",
+            {"file_size_bytes": 1, "width": 1, "height": 1, "fps": 1, "duration_s": 1},
         ),
-        (a_lost_sticker, "fetch_reconciles", "stickers + 0 quarantined were written"),
-        (a_lost_video, "fetch_reconciles", "30 videos asked but 29 rows in video_fetches"),
-        (an_answer_that_does_not_add_up, "fetch_reconciles", "30 videos asked but 29 settled"),
+        (a_lost_sticker, "fetch_reconciles", "stickers + 0 quarantined were written", {"asked": 30, "quarantined": 0}),
+        (a_lost_video, "fetch_reconciles", "30 videos asked but 29 rows in video_fetches", {"asked": 30, "answered": 30}),
+        (an_answer_that_does_not_add_up, "fetch_reconciles", "30 videos asked but 29 settled", {"answered": 29, "not_found": 0, "failed": 0}),
     ],
     ids=["schema", "unique-ids", "formats", "measures", "items", "video-rows", "outcomes"],
 )
-def test_a_day_failing_a_check_is_not_published(env, vod_service, instance, monkeypatch, defect, check, words):
+def test_a_day_failing_a_check_is_not_published(env, vod_service, instance, monkeypatch, defect, check, words, metadata):
     service = vod_service(catalog_size=30, calls_per_second=None)
     layout = env(service)
     write_videos(service, layout.videos_csv)
@@ -103,9 +112,14 @@ def test_a_day_failing_a_check_is_not_published(env, vod_service, instance, monk
     result = run_day(instance, raise_on_error=False)
 
     evaluations = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert evaluations.keys() == CHECKS
+    assert evaluations.keys() == PASSED.keys()
     assert [name for name, c in evaluations.items() if not c.passed] == [check]
     assert words in evaluations[check].description
+    assert {key: evaluations[check].metadata[key].value for key in metadata} == metadata  # shown beside it in the UI
+    for name, passed in evaluations.items():
+        assert passed.passed == (name != check)
+        if passed.passed:
+            assert re.fullmatch(PASSED[name], passed.description), passed.description
     assert not layout.warehouse.exists()
     assert not layout.report(dt.date.fromisoformat(DAY)).exists()
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
