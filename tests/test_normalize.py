@@ -179,6 +179,14 @@ def test_bad_items_are_quarantined_with_a_reason_and_good_ones_still_land(normal
     assert result.quarantine["item_index"].iloc[0] == 1
 
 
+def test_a_bad_value_is_quoted_whole_up_to_60_characters_and_cut_after(normalize):
+    result = normalize(answered("v1", item(DynamicImageId="a", Format="x" * 60), item(DynamicImageId="b", Format="y" * 61)))
+    assert result.quarantine["reason"].tolist() == [
+        "Format '" + "x" * 60 + "' is not gif or webp",
+        "Format '" + "y" * 60 + "...' is not gif or webp",
+    ]
+
+
 def test_quarantine_keeps_raw_values_but_never_the_auth_key(normalize):
     result = normalize(answered("v1", item(FileSize="N/A")))
     row = result.quarantine.iloc[0]
