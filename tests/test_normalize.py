@@ -187,6 +187,42 @@ def test_a_bad_value_is_quoted_whole_up_to_60_characters_and_cut_after(normalize
     ]
 
 
+def test_a_missing_field_is_the_whole_reason(normalize):
+    fields = ["VideoId", "DynamicImageId", "Format", "CreationTime", "Duration", "FileSize", "FileURL"]
+    result = normalize(answered("v1", *(item(JobId=f"j{i}", **{field: ...}) for i, field in enumerate(fields))))
+    assert result.quarantine["reason"].tolist() == [f"{field} is missing" for field in fields]
+
+
+def test_spaces_around_a_value_are_trimmed_but_a_tab_or_a_line_break_makes_it_fail(normalize):
+    result = normalize(
+        answered(
+            "v1",
+            item(DynamicImageId="a", FileSize="\u3000120 ", Format="\xa0GIF"),
+            item(DynamicImageId="b", FileSize="\t120"),
+            item(DynamicImageId="c", Width="640\n"),
+        )
+    )
+    assert result.stickers[["dynamic_image_id", "file_size_bytes", "format"]].values.tolist() == [["a", 120, "gif"]]
+    assert result.quarantine["reason"].tolist() == [
+        "FileSize '\t120' is not a positive whole number of bytes",
+        "Width '640\n' is not a positive whole number of pixels",
+    ]
+
+
+def test_a_duration_is_any_positive_number_of_seconds(normalize):
+    result = normalize(
+        answered("v1", item(DynamicImageId="a", Duration="0.5"), item(DynamicImageId="b", Duration=" 2.5\t"), item(DynamicImageId="c", Duration="0"))
+    )
+    assert result.stickers["duration_s"].tolist() == [0.5, 2.5]
+    assert result.quarantine["reason"].tolist() == ["Duration '0' is not a positive number of seconds"]
+
+
+def test_a_vod_id_has_at_most_128_characters(normalize):
+    result = normalize(answered("v1", item(DynamicImageId="a" * 128), item(DynamicImageId="b" * 129)))
+    assert result.stickers["dynamic_image_id"].tolist() == ["a" * 128]
+    assert result.quarantine["reason"].iloc[0] == "DynamicImageId '" + "b" * 60 + "...' is not a VOD id (1 to 128 letters, digits, - or _)"
+
+
 def test_quarantine_keeps_raw_values_but_never_the_auth_key(normalize):
     result = normalize(answered("v1", item(FileSize="N/A")))
     row = result.quarantine.iloc[0]
