@@ -223,6 +223,41 @@ def test_a_vod_id_has_at_most_128_characters(normalize):
     assert result.quarantine["reason"].iloc[0] == "DynamicImageId '" + "b" * 60 + "...' is not a VOD id (1 to 128 letters, digits, - or _)"
 
 
+@pytest.mark.parametrize(
+    ("overrides", "column", "value"),
+    [
+        ({"FileSize": "+120"}, "file_size_bytes", 120),
+        ({"FileSize": "999999999999999999"}, "file_size_bytes", 999999999999999999),  # 18 digits
+        ({"Width": "2147483647"}, "width", 2147483647),
+        ({"CreationTime": "2020-7-28T2:01:06Z"}, "creation_time", pd.Timestamp("2020-07-28T02:01:06Z")),
+        ({"FileURL": "https://x/" + "a" * 2038}, "file_url", "https://x/" + "a" * 2038),  # 2,048 characters
+        ({"FileURL": "HTTP://cdn.example.com/a.gif"}, "file_url", "HTTP://cdn.example.com/a.gif"),
+    ],
+    ids=["plus-sign", "18-digits", "int32-max", "unpadded-time", "2048-url", "upper-case-scheme"],
+)
+def test_values_at_the_edge_of_a_rule_are_typed(normalize, overrides, column, value):
+    result = normalize(answered("v1", item(**overrides)))
+    assert result.quarantine.empty
+    assert result.stickers[column].iloc[0] == value
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"FileSize": "1000000000000000000"}, "FileSize '1000000000000000000' is not a positive whole number of bytes"),
+        ({"Width": "2147483648"}, "Width '2147483648' is not a positive whole number of pixels"),
+        ({"FileURL": "https://x/" + "a" * 2039}, "FileURL is longer than 2048 characters"),
+        ({"FileURL": "https:///a.gif"}, "FileURL 'https:///a.gif' is not an http(s) address"),
+        ({"FileURL": "http:// cdn.example.com/a.gif"}, "FileURL 'http:// cdn.example.com/a.gif' is not an http(s) address"),
+    ],
+    ids=["19-digits", "past-int32", "2049-url", "no-host", "space-for-host"],
+)
+def test_values_just_past_the_edge_of_a_rule_are_quarantined(normalize, overrides, reason):
+    result = normalize(answered("v1", item(**overrides)))
+    assert result.stickers.empty
+    assert result.quarantine["reason"].tolist() == [reason]
+
+
 def test_quarantine_keeps_raw_values_but_never_the_auth_key(normalize):
     result = normalize(answered("v1", item(FileSize="N/A")))
     row = result.quarantine.iloc[0]
