@@ -123,6 +123,32 @@ def test_url_validity_is_configurable_and_a_url_without_auth_key_has_no_expiry(n
     assert pd.isna(result.stickers["url_expires_at"].iloc[1])
 
 
+def test_file_url_loses_its_fragment_and_expiry_comes_from_auth_key_wherever_it_is_in_the_query(normalize):
+    signed = f"auth_key={SIGNED_AT}-0-0-8f14e45fceea167a5a36dedd4bea2543"
+    result = normalize(
+        answered(
+            "v1",
+            item(DynamicImageId="a", FileURL="https://cdn.example.com/a.gif#frame-2"),
+            item(DynamicImageId="b", FileURL=f"https://cdn.example.com/b.gif?x=1&{signed}"),
+            item(DynamicImageId="c", FileURL=f"https://cdn.example.com/c.gif?{signed}"),
+        ),
+        validity=0,  # a URL valid until the moment it was signed: allowed, if odd
+    )
+    rows = result.stickers.set_index("dynamic_image_id")
+    assert rows["file_url"].to_dict() == {
+        "a": "https://cdn.example.com/a.gif", "b": "https://cdn.example.com/b.gif", "c": "https://cdn.example.com/c.gif"
+    }
+    assert pd.isna(rows.loc["a", "url_expires_at"])
+    assert rows.loc["b", "url_expires_at"] == rows.loc["c", "url_expires_at"] == pd.Timestamp(SIGNED_AT, unit="s", tz="UTC")
+
+
+def test_an_answer_without_a_sticker_list_counts_no_sticker(normalize):
+    record = answered("v2")
+    del record["response"]["DynamicImageList"]
+    result = normalize(answered("v1", item()), record)
+    assert result.video_fetches.set_index("video_id")["stickers_returned"].to_dict() == {"v1": 1, "v2": 0}
+
+
 def test_format_is_lower_cased_and_blank_optional_numbers_are_null(normalize):
     result = normalize(answered("v1", item(Format="GIF", Fps="", Width=..., Height=" ")))
     row = result.stickers.iloc[0]
