@@ -52,6 +52,11 @@ def test_each_answer_is_typed_for_what_it_means_to_the_run(code, status, kind, h
     assert str(error) == f"VOD answered {code} (HTTP {status}): VOD's own words{words} [RequestId REQ-9]"
 
 
+def test_an_unknown_refusal_of_the_account_says_so():
+    error = error_from_answer("SomethingNew", "", http_status=403, request_id=None)
+    assert str(error) == "VOD answered SomethingNew (HTTP 403) -- VOD refused the call for this account"
+
+
 def test_an_error_without_a_message_status_or_request_id_says_only_its_code():
     assert str(ServerFault("Timeout")) == "VOD answered Timeout"
     assert str(ServerFault("Timeout", hint="check the network")) == "VOD answered Timeout -- check the network"

@@ -80,28 +80,36 @@ def test_repeated_sticker_ids_are_counted_and_five_shown(layout):
     assert result.metadata == {"duplicated_ids": 7, "examples": "s0, s1, s2, s3, s4"}
 
 
-def test_unknown_formats_are_counted_by_row_and_shown_once_each(layout):
-    write_day(layout, DAY, 4)
-    rewrite(layout, "stickers", lambda t: replaced(replaced(replaced(t, "format", "png"), "format", "png", row=1), "format", "bmp", row=2))
+def test_unknown_formats_are_counted_by_row_and_five_shown_once_each(layout):
+    write_day(layout, DAY, 8)
+
+    def seven_unknown(t):
+        for row, value in enumerate(["png", "png", "bmp", "jpg", "avif", "apng", "heic"]):
+            t = replaced(t, "format", value, row=row)
+        return t
+
+    rewrite(layout, "stickers", seven_unknown)
     result = quality.known_formats(layout, DAY)
-    assert (result.passed, result.summary) == (False, "3 rows with a format other than gif or webp")
-    assert result.metadata == {"examples": "png, bmp"}
+    assert (result.passed, result.summary) == (False, "7 rows with a format other than gif or webp")
+    assert result.metadata == {"examples": "png, bmp, jpg, avif, apng"}
 
 
-def test_missing_measures_are_not_counted_as_non_positive(layout):
+def test_missing_measures_and_measures_of_one_pass_and_each_non_positive_one_is_counted(layout):
     write_day(layout, DAY, 4)
-    rewrite(layout, "stickers", lambda t: replaced(replaced(t, "fps", None), "width", None, row=1))
+    rewrite(layout, "stickers", lambda t: replaced(replaced(replaced(t, "fps", None), "width", None, row=1), "file_size_bytes", 1))
     assert quality.positive_measures(layout, DAY).passed
-    rewrite(layout, "stickers", lambda t: replaced(replaced(t, "height", -3), "height", 0, row=1))
+    rewrite(layout, "stickers", lambda t: replaced(replaced(replaced(t, "height", -3), "height", 0, row=1), "duration_s", 0.0))
     result = quality.positive_measures(layout, DAY)
-    assert (result.passed, result.summary, result.metadata) == (False, "non-positive values in height (2)", {"height": 2})
+    assert result.passed is False
+    assert result.summary == "non-positive values in height (2), duration_s (1)"
+    assert result.metadata == {"height": 2, "duration_s": 1}
 
 
 def test_a_day_that_does_not_add_up_names_every_difference(layout):
     write_day(layout, DAY, 5, bad=2)
     summary = FetchSummary(asked=4, answered=2, not_found=1, failed=0, stickers=8)
     result = quality.fetch_reconciles(layout, DAY, summary)
-    assert not result.passed
+    assert result.passed is False
     assert result.summary == (
         "4 videos asked but 3 settled (answered + not found + failed); 4 videos asked but 2 rows in "
         "video_fetches; VOD returned 8 items but 5 stickers + 2 quarantined were written"
@@ -109,4 +117,5 @@ def test_a_day_that_does_not_add_up_names_every_difference(layout):
     assert result.metadata == {
         "asked": 4, "answered": 2, "not_found": 1, "failed": 0, "items_returned": 8, "stickers": 5, "quarantined": 2
     }
-    assert quality.fetch_reconciles(layout, DAY, dataclasses.replace(summary, asked=2, answered=1, stickers=7)).passed
+    settled = dataclasses.replace(summary, asked=2, answered=1, not_found=0, failed=1, stickers=7)
+    assert quality.fetch_reconciles(layout, DAY, settled).summary.startswith("2 asked = 1 answered + 0 not found + 1 failed")
