@@ -258,8 +258,9 @@ def test_a_vod_id_has_at_most_128_characters(normalize):
         ({"CreationTime": "2020-7-28T2:01:06Z"}, "creation_time", pd.Timestamp("2020-07-28T02:01:06Z")),
         ({"FileURL": "https://x/" + "a" * 2038}, "file_url", "https://x/" + "a" * 2038),  # 2,048 characters
         ({"FileURL": "HTTP://cdn.example.com/a.gif"}, "file_url", "HTTP://cdn.example.com/a.gif"),
+        ({"FileURL": "https://x/" + "é" * 2038}, "file_url", "https://x/" + "é" * 2038),  # characters, not bytes
     ],
-    ids=["plus-sign", "18-digits", "int32-max", "unpadded-time", "2048-url", "upper-case-scheme"],
+    ids=["plus-sign", "18-digits", "int32-max", "unpadded-time", "2048-url", "upper-case-scheme", "2048-characters"],
 )
 def test_values_at_the_edge_of_a_rule_are_typed(normalize, overrides, column, value):
     result = normalize(answered("v1", item(**overrides)))
@@ -275,8 +276,10 @@ def test_values_at_the_edge_of_a_rule_are_typed(normalize, overrides, column, va
         ({"FileURL": "https://x/" + "a" * 2039}, "FileURL is longer than 2048 characters"),
         ({"FileURL": "https:///a.gif"}, "FileURL 'https:///a.gif' is not an http(s) address"),
         ({"FileURL": "http:// cdn.example.com/a.gif"}, "FileURL 'http:// cdn.example.com/a.gif' is not an http(s) address"),
+        ({"CreationTime": "2020-07-28 02:01:06Z"}, "CreationTime '2020-07-28 02:01:06Z' is not a UTC time like 2020-07-28T02:01:06Z"),
+        ({"CreationTime": "2020-07-28T02:01:06z"}, "CreationTime '2020-07-28T02:01:06z' is not a UTC time like 2020-07-28T02:01:06Z"),
     ],
-    ids=["19-digits", "past-int32", "2049-url", "no-host", "space-for-host"],
+    ids=["19-digits", "past-int32", "2049-url", "no-host", "space-for-host", "space-for-T", "lower-case-z"],
 )
 def test_values_just_past_the_edge_of_a_rule_are_quarantined(normalize, overrides, reason):
     result = normalize(answered("v1", item(**overrides)))
