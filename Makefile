@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test system-packages dev serve docs bench lock clean
+.PHONY: demo test system-packages dev serve docs bench mutants lock clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@PYTHON=$(PYTHON) sh scripts/system-packages venv
@@ -46,11 +46,24 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
+# Mutation testing of the checks, the rate limiter, the error table and the typing rules with their fast
+# tests ([tool.mutmut] in pyproject.toml); one child process, results under mutants/ (docs/testing.md).
+MUTATION_STAMP := $(VENV)/.installed-mutation
+
+$(MUTATION_STAMP): $(STAMP) requirements-mutation.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	touch $(MUTATION_STAMP)
+
+mutants: $(MUTATION_STAMP)
+	$(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/mutmut results
+
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:
 	$(BIN)/python -m pip install --quiet uv
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.txt
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -c requirements.txt -o requirements-bench.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra mutation --python-version 3.11 -c requirements.txt -o requirements-mutation.txt
 
 clean:
 	rm -rf $(VENV)

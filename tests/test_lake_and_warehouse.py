@@ -182,3 +182,19 @@ def test_publishing_an_empty_lake_gives_empty_tables(layout):
     counts = warehouse.publish(layout)
     assert set(counts) == set(warehouse.TABLE_NAMES) and not any(counts.values())
     assert os.path.exists(layout.warehouse)
+
+
+def test_a_publish_that_fails_halfway_leaves_the_old_warehouse_and_no_temporary_file(layout):
+    write_day(layout, D1, 4)
+    warehouse.publish(layout)
+    published = layout.warehouse.read_bytes()
+    write_day(layout, D2, 3)
+    damaged = lake.partition_path(layout, "video_fetches", D2)
+    damaged.write_bytes(damaged.read_bytes()[: damaged.stat().st_size // 2])  # a partition cut short on disk
+
+    with pytest.raises(Exception, match="(?i)parquet"):
+        warehouse.publish(layout)
+    assert layout.warehouse.read_bytes() == published  # analysts keep the last good warehouse
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        assert con.execute("SELECT snapshot_date, count(*) FROM stickers GROUP BY 1").fetchall() == [(D1, 4)]
+    assert sorted(p.name for p in layout.root.iterdir() if p.is_file()) == ["warehouse.duckdb"]

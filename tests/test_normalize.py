@@ -123,6 +123,32 @@ def test_url_validity_is_configurable_and_a_url_without_auth_key_has_no_expiry(n
     assert pd.isna(result.stickers["url_expires_at"].iloc[1])
 
 
+def test_file_url_loses_its_fragment_and_expiry_comes_from_auth_key_wherever_it_is_in_the_query(normalize):
+    signed = f"auth_key={SIGNED_AT}-0-0-8f14e45fceea167a5a36dedd4bea2543"
+    result = normalize(
+        answered(
+            "v1",
+            item(DynamicImageId="a", FileURL="https://cdn.example.com/a.gif#frame-2"),
+            item(DynamicImageId="b", FileURL=f"https://cdn.example.com/b.gif?x=1&{signed}"),
+            item(DynamicImageId="c", FileURL=f"https://cdn.example.com/c.gif?{signed}"),
+        ),
+        validity=0,  # a URL valid until the moment it was signed: allowed, if odd
+    )
+    rows = result.stickers.set_index("dynamic_image_id")
+    assert rows["file_url"].to_dict() == {
+        "a": "https://cdn.example.com/a.gif", "b": "https://cdn.example.com/b.gif", "c": "https://cdn.example.com/c.gif"
+    }
+    assert pd.isna(rows.loc["a", "url_expires_at"])
+    assert rows.loc["b", "url_expires_at"] == rows.loc["c", "url_expires_at"] == pd.Timestamp(SIGNED_AT, unit="s", tz="UTC")
+
+
+def test_an_answer_without_a_sticker_list_counts_no_sticker(normalize):
+    record = answered("v2")
+    del record["response"]["DynamicImageList"]
+    result = normalize(answered("v1", item()), record)
+    assert result.video_fetches.set_index("video_id")["stickers_returned"].to_dict() == {"v1": 1, "v2": 0}
+
+
 def test_format_is_lower_cased_and_blank_optional_numbers_are_null(normalize):
     result = normalize(answered("v1", item(Format="GIF", Fps="", Width=..., Height=" ")))
     row = result.stickers.iloc[0]
@@ -177,6 +203,88 @@ def test_bad_items_are_quarantined_with_a_reason_and_good_ones_still_land(normal
     assert len(result.quarantine) == 1
     assert reason in result.quarantine["reason"].iloc[0]
     assert result.quarantine["item_index"].iloc[0] == 1
+
+
+def test_a_bad_value_is_quoted_whole_up_to_60_characters_and_cut_after(normalize):
+    result = normalize(answered("v1", item(DynamicImageId="a", Format="x" * 60), item(DynamicImageId="b", Format="y" * 61)))
+    assert result.quarantine["reason"].tolist() == [
+        "Format '" + "x" * 60 + "' is not gif or webp",
+        "Format '" + "y" * 60 + "...' is not gif or webp",
+    ]
+
+
+def test_a_missing_field_is_the_whole_reason(normalize):
+    fields = ["VideoId", "DynamicImageId", "Format", "CreationTime", "Duration", "FileSize", "FileURL"]
+    result = normalize(answered("v1", *(item(JobId=f"j{i}", **{field: ...}) for i, field in enumerate(fields))))
+    assert result.quarantine["reason"].tolist() == [f"{field} is missing" for field in fields]
+
+
+def test_spaces_around_a_value_are_trimmed_but_a_tab_or_a_line_break_makes_it_fail(normalize):
+    result = normalize(
+        answered(
+            "v1",
+            item(DynamicImageId="a", FileSize="\u3000120 ", Format="\xa0GIF"),
+            item(DynamicImageId="b", FileSize="\t120"),
+            item(DynamicImageId="c", Width="640\n"),
+        )
+    )
+    assert result.stickers[["dynamic_image_id", "file_size_bytes", "format"]].values.tolist() == [["a", 120, "gif"]]
+    assert result.quarantine["reason"].tolist() == [
+        "FileSize '\t120' is not a positive whole number of bytes",
+        "Width '640\n' is not a positive whole number of pixels",
+    ]
+
+
+def test_a_duration_is_any_positive_number_of_seconds(normalize):
+    result = normalize(
+        answered("v1", item(DynamicImageId="a", Duration="0.5"), item(DynamicImageId="b", Duration=" 2.5\t"), item(DynamicImageId="c", Duration="0"))
+    )
+    assert result.stickers["duration_s"].tolist() == [0.5, 2.5]
+    assert result.quarantine["reason"].tolist() == ["Duration '0' is not a positive number of seconds"]
+
+
+def test_a_vod_id_has_at_most_128_characters(normalize):
+    result = normalize(answered("v1", item(DynamicImageId="a" * 128), item(DynamicImageId="b" * 129)))
+    assert result.stickers["dynamic_image_id"].tolist() == ["a" * 128]
+    assert result.quarantine["reason"].iloc[0] == "DynamicImageId '" + "b" * 60 + "...' is not a VOD id (1 to 128 letters, digits, - or _)"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "column", "value"),
+    [
+        ({"FileSize": "+120"}, "file_size_bytes", 120),
+        ({"FileSize": "999999999999999999"}, "file_size_bytes", 999999999999999999),  # 18 digits
+        ({"Width": "2147483647"}, "width", 2147483647),
+        ({"CreationTime": "2020-7-28T2:01:06Z"}, "creation_time", pd.Timestamp("2020-07-28T02:01:06Z")),
+        ({"FileURL": "https://x/" + "a" * 2038}, "file_url", "https://x/" + "a" * 2038),  # 2,048 characters
+        ({"FileURL": "HTTP://cdn.example.com/a.gif"}, "file_url", "HTTP://cdn.example.com/a.gif"),
+        ({"FileURL": "https://x/" + "é" * 2038}, "file_url", "https://x/" + "é" * 2038),  # characters, not bytes
+    ],
+    ids=["plus-sign", "18-digits", "int32-max", "unpadded-time", "2048-url", "upper-case-scheme", "2048-characters"],
+)
+def test_values_at_the_edge_of_a_rule_are_typed(normalize, overrides, column, value):
+    result = normalize(answered("v1", item(**overrides)))
+    assert result.quarantine.empty
+    assert result.stickers[column].iloc[0] == value
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"FileSize": "1000000000000000000"}, "FileSize '1000000000000000000' is not a positive whole number of bytes"),
+        ({"Width": "2147483648"}, "Width '2147483648' is not a positive whole number of pixels"),
+        ({"FileURL": "https://x/" + "a" * 2039}, "FileURL is longer than 2048 characters"),
+        ({"FileURL": "https:///a.gif"}, "FileURL 'https:///a.gif' is not an http(s) address"),
+        ({"FileURL": "http:// cdn.example.com/a.gif"}, "FileURL 'http:// cdn.example.com/a.gif' is not an http(s) address"),
+        ({"CreationTime": "2020-07-28 02:01:06Z"}, "CreationTime '2020-07-28 02:01:06Z' is not a UTC time like 2020-07-28T02:01:06Z"),
+        ({"CreationTime": "2020-07-28T02:01:06z"}, "CreationTime '2020-07-28T02:01:06z' is not a UTC time like 2020-07-28T02:01:06Z"),
+    ],
+    ids=["19-digits", "past-int32", "2049-url", "no-host", "space-for-host", "space-for-T", "lower-case-z"],
+)
+def test_values_just_past_the_edge_of_a_rule_are_quarantined(normalize, overrides, reason):
+    result = normalize(answered("v1", item(**overrides)))
+    assert result.stickers.empty
+    assert result.quarantine["reason"].tolist() == [reason]
 
 
 def test_quarantine_keeps_raw_values_but_never_the_auth_key(normalize):
@@ -275,17 +383,19 @@ def test_a_day_of_bad_answers_lands_whole_in_the_lake_and_the_day_goes_on(layout
     report = normalize_day(layout, DAY)
 
     stickers = lake.read_partition(layout, "stickers", DAY)
+    assert len(BAD_ITEMS) == 35 and len(stickers) == 36  # the figures of docs/reliability.md
     assert sorted(stickers["dynamic_image_id"]) == sorted([f"good{i}" for i in range(len(BAD_ITEMS))] + ["good-x"])
     quarantine = lake.read_partition(layout, "quarantine", DAY).set_index("video_id")
     for i, (_, reason) in enumerate(BAD_ITEMS):
         video = f"video-{i:02d}"
         assert reason.replace("(v1)", f"({video})") in quarantine.loc[video, "reason"]
     assert (quarantine.loc["video-objects", "reason"].str.startswith("the item is not a JSON object")).all()
-    assert report.quarantined == len(BAD_ITEMS) + 2
+    assert report.quarantined == len(BAD_ITEMS) + 2 == 37
     assert not quarantine["raw_file_url"].str.contains("0a1b2c").any()
     assert "任务-1" in set(quarantine["raw_job_id"]) and "ｇｉｆ" in set(quarantine["raw_format"])  # kept as sent
     fetches = lake.read_partition(layout, "video_fetches", DAY)
     assert fetches["status"].value_counts().to_dict() == {"answered": len(BAD_ITEMS) + 1, "not_found": 1, "failed": 1}
+    assert len(fetches) == 38
 
 
 def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_another_shape(tmp_path):

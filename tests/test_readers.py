@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import duckdb
 import pyarrow.dataset as ds
@@ -58,29 +57,58 @@ def test_an_analyst_querying_in_a_loop_sees_old_or_new_data_whole_while_publishi
     warehouse.publish(layout)
 
     stop = tmp_path / "stop"
-    analysts = {
-        mode: subprocess.Popen(
-            [sys.executable, "-c", ANALYST, str(layout.warehouse), str(stop), mode], stdout=subprocess.PIPE, text=True
-        )
-        for mode in ("held", "fresh")
-    }
+    analysts = {mode: Analyst(layout.warehouse, stop, mode) for mode in ("held", "fresh")}
+    old, new = (one_day, one_day, 1), (2 * one_day, 2 * one_day, 2)
     try:
-        time.sleep(1.5)  # the analysts' queries are under way
+        for analyst in analysts.values():  # the analysts' queries are under way
+            analyst.wait_for(lambda rows: len(rows) >= 5)
         fetch_and_normalize(service, layout, DAY2)
         for _ in range(5):
             warehouse.publish(layout)  # never waits on the analysts' open connections
-        time.sleep(1.0)
+        published = {mode: len(analyst.rows) for mode, analyst in analysts.items()}
+        analysts["fresh"].wait_for(lambda rows: new in rows[published["fresh"]:])
+        analysts["held"].wait_for(lambda rows: len(rows) >= published["held"] + 5)  # still querying after
     finally:
         stop.touch()
-        results = {
-            mode: [tuple(json.loads(line)) for line in process.communicate(timeout=30)[0].splitlines()]
-            for mode, process in analysts.items()
-        }
-    old, new = (one_day, one_day, 1), (2 * one_day, 2 * one_day, 2)
+        results = {mode: analyst.finish() for mode, analyst in analysts.items()}
     assert all(len(rows) > 10 for rows in results.values())
     assert set(results["held"]) == {old}  # the open connection keeps its consistent old view
     assert set(results["fresh"]) == {old, new}  # new connections see the old, then the new data, whole
     assert results["fresh"][-1] == new
+
+
+class Analyst:
+    """An analyst's process querying in a loop; its answers are collected as they come."""
+
+    def __init__(self, path, stop, mode):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", ANALYST, str(path), str(stop), mode], stdout=subprocess.PIPE, text=True
+        )
+        self.rows: list[tuple] = []
+        self.ended = False
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            with self.changed:
+                self.rows.append(tuple(json.loads(line)))
+                self.changed.notify_all()
+        with self.changed:
+            self.ended = True
+            self.changed.notify_all()
+
+    def wait_for(self, condition, timeout=120):
+        """Waits until the answers so far meet ``condition`` (the analyst ending first fails the test)."""
+        with self.changed:
+            met = self.changed.wait_for(lambda: condition(self.rows) or self.ended, timeout)
+            assert met and condition(self.rows), f"the analyst's answers so far: {self.rows[-3:]}"
+
+    def finish(self):
+        self.process.wait(timeout=30)
+        self.reader.join()
+        return self.rows
 
 
 def test_a_dashboard_scanning_the_lake_in_a_loop_never_sees_a_missing_or_half_written_day(vod_service, layout):

@@ -7,7 +7,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
+import dagster as dg
 import duckdb
 import pytest
 
@@ -149,3 +151,43 @@ def test_a_data_directory_that_cannot_be_written_stops_before_the_first_call(env
     first_line = failure.event_specific_data.user_failure_data.description.splitlines()[0]
     assert "cannot be written" in first_line and "PIPELINE_DATA_DIR" in first_line
     assert service.stats["requests"] == 0
+
+
+@pytest.mark.parametrize(("pool", "step"), [("vod_api", "sticker_responses"), ("warehouse", "warehouse")])
+def test_a_step_waits_while_another_run_holds_its_pool(env, vod_service, dagster_home, pool, step):
+    """One fetch at a time (the account's calls per second are shared by every run) and one publish at a
+    time: while another run holds the pool, a day's step waits, and goes on once the pool is free."""
+    service = vod_service(catalog_size=20, calls_per_second=None)
+    layout = env(service)
+    write_videos(service, layout.videos_csv)
+    other_run = "0" * 32
+    with dg.DagsterInstance.from_config(str(dagster_home)) as observer, dg.DagsterInstance.from_config(
+        str(dagster_home)
+    ) as instance:
+        slots = observer.event_log_storage
+        slots.initialize_concurrency_limit_to_default(pool)
+        assert slots.claim_concurrency_slot(pool, other_run, step).is_claimed  # another day's run is at this step
+        results = []
+        runner = threading.Thread(target=lambda: results.append(run_day(instance, raise_on_error=False)))
+        runner.start()
+        try:
+            blocked = wait_for_event(observer, runner, step, f"Step blocked by limit for pool {pool}")
+            assert blocked, f"{step} did not wait for the {pool} pool"
+            if step == "sticker_responses":
+                assert service.stats["requests"] == 0
+            assert not layout.warehouse.exists()
+        finally:
+            slots.free_concurrency_slots_for_run(other_run)
+            runner.join(timeout=120)
+    assert results and results[0].success
+    assert service.stats["requests"] == 20 and layout.warehouse.exists()
+
+
+def wait_for_event(instance, runner, step, message):
+    """Whether the (only) run logs ``message`` for ``step`` before it ends."""
+    while runner.is_alive():
+        for run in instance.get_runs():
+            if any(e.step_key == step and e.message == message for e in instance.all_logs(run.run_id)):
+                return True
+        runner.join(timeout=0.05)
+    return False
