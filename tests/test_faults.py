@@ -200,13 +200,13 @@ def test_the_fetch_stops_once_more_than_half_of_the_last_100_videos_failed(vod_s
     # One attempt per video: a call that fails is a failed video. Seeded, one call at a time.
     service = vod_service(catalog_size=400, calls_per_second=None, server_error_rate=failing, fault_seed=5)
     write_videos(service, layout.videos_csv)
-    snapshot.take_video_set(layout, DAY)
+    snapshot.take_video_set(layout, DAY, today=DAY)
     with make_client(service, max_attempts=1) as client:
         if stops:
             with pytest.raises(FailingTooOften, match=r"^VOD answered \w+: 51 of the last 100 videos failed"):
-                snapshot.fetch_day(layout, DAY, client, concurrency=1)
+                snapshot.fetch_day(layout, DAY, client, concurrency=1, today=DAY)
         else:
-            summary = snapshot.fetch_day(layout, DAY, client, concurrency=1)
+            summary = snapshot.fetch_day(layout, DAY, client, concurrency=1, today=DAY)
     if stops:
         # (seeded) the 203rd video tipped its window past half; the one queued behind it was made too
         assert service.stats["requests"] == 204
@@ -217,7 +217,7 @@ def test_the_fetch_stops_once_more_than_half_of_the_last_100_videos_failed(vod_s
 def test_a_fatal_answer_mid_fetch_keeps_every_answer_received_and_the_rerun_asks_only_the_rest(vod_service, layout):
     service = vod_service(catalog_size=2000, calls_per_second=200)
     write_videos(service, layout.videos_csv)
-    snapshot.take_video_set(layout, DAY)
+    snapshot.take_video_set(layout, DAY, today=DAY)
     revoked = threading.Event()
 
     def revoke_once_some_answered():  # the RAM policy loses vod:ListDynamicImage mid-fetch
@@ -229,7 +229,7 @@ def test_a_fatal_answer_mid_fetch_keeps_every_answer_received_and_the_rerun_asks
 
     threading.Thread(target=revoke_once_some_answered, daemon=True).start()
     with make_client(service, calls_per_second=200) as client, pytest.raises(PermissionDenied) as stopped:
-        snapshot.fetch_day(layout, DAY, client, concurrency=8)
+        snapshot.fetch_day(layout, DAY, client, concurrency=8, today=DAY)
     revoked.set()
     answered = stopped.value.summary.answered
     assert 100 <= answered < 2000
@@ -241,7 +241,7 @@ def test_a_fatal_answer_mid_fetch_keeps_every_answer_received_and_the_rerun_asks
     service.config.permission_denied = False  # the policy is fixed: the re-run asks only the rest
     before = service.stats["requests"]
     with make_client(service, calls_per_second=200) as client:
-        summary = snapshot.fetch_day(layout, DAY, client, concurrency=8)
+        summary = snapshot.fetch_day(layout, DAY, client, concurrency=8, today=DAY)
     assert service.stats["requests"] - before == 2000 - answered
     assert (summary.answered, summary.resumed) == (2000, answered)
 
@@ -251,9 +251,9 @@ def test_a_rerun_after_the_video_set_changed_asks_only_the_new_videos_and_keeps_
     catalog = service.catalog.video_ids()
     layout.videos_csv.parent.mkdir(parents=True, exist_ok=True)
     layout.videos_csv.write_text("video_id\n" + "\n".join(catalog[:200]) + "\n")
-    snapshot.take_video_set(layout, DAY)
+    snapshot.take_video_set(layout, DAY, today=DAY)
     with make_client(service) as client:
-        snapshot.fetch_day(layout, DAY, client, concurrency=4)
+        snapshot.fetch_day(layout, DAY, client, concurrency=4, today=DAY)
     finished = layout.answers(DAY).read_text().splitlines(keepends=True)
     layout.answers(DAY).unlink()
     layout.answers_in_progress(DAY).write_text("".join(finished[:120]))  # stopped after 120 answers
@@ -261,10 +261,10 @@ def test_a_rerun_after_the_video_set_changed_asks_only_the_new_videos_and_keeps_
     # Before the re-run, the set loses 50 of the answered videos and gains 100 new ones.
     new_set = catalog[50:300]
     layout.videos_csv.write_text("video_id\n" + "\n".join(new_set) + "\n")
-    snapshot.take_video_set(layout, DAY)
+    snapshot.take_video_set(layout, DAY, today=DAY)
     before = service.stats["requests"]
     with make_client(service) as client:
-        summary = snapshot.fetch_day(layout, DAY, client, concurrency=4)
+        summary = snapshot.fetch_day(layout, DAY, client, concurrency=4, today=DAY)
     assert service.stats["requests"] - before == 250 - 70  # the 70 answers kept of the new set are not asked
     assert (summary.asked, summary.answered, summary.resumed) == (250, 250, 70)
     records = [json.loads(line) for line in layout.answers(DAY).read_text().splitlines()]

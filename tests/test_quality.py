@@ -10,10 +10,11 @@ from pipeline.normalize import quality
 from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.vod.outcome import FetchSummary
+from tests.test_checks import DAY as CHECKED_DAY
 from tests.test_checks import replaced, rewrite
 from tests.test_lake_and_warehouse import write_day
 
-DAY = dt.date(2026, 11, 20)
+DAY = dt.date.fromisoformat(CHECKED_DAY)  # the day test_checks' helpers rewrite
 
 
 def checked(layout: Layout, summary: FetchSummary | None = None) -> dict[str, quality.CheckResult]:
