@@ -292,9 +292,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), service.endpoint)
         close_dead_runs(Path(env["DAGSTER_HOME"]))
         ui = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "--port", str(args.ui_port)],
+            [str(Path(sys.executable).parent / "dg"), "dev", "--port", str(args.ui_port)],
             env=env,
-            # Started from a script or in the background, SIGINT may arrive ignored; dagster dev
+            # Started from a script or in the background, SIGINT may arrive ignored; dg dev
             # shuts down its webserver and daemon cleanly only on SIGINT.
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
@@ -390,8 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("demo", cmd_demo, "local VOD service + today's snapshot through Dagster + a summary",
          "Starts the local VOD service, writes a video set for its catalog, runs today's snapshot through\n"
          "Dagster (a progress bar in a terminal), then prints what the warehouse holds and where the report is."),
-        ("dev", cmd_dev, "local VOD service + the Dagster UI and daemon (dagster dev)",
-         "Starts the local VOD service and `dagster dev` (UI on http://127.0.0.1:3000, plus the daemon that\n"
+        ("dev", cmd_dev, "local VOD service + the Dagster UI and daemon (dg dev)",
+         "Starts the local VOD service and `dg dev` (UI on http://127.0.0.1:3000, plus the daemon that\n"
          "runs the schedule and backfills) against it, with the demo's data and Dagster instance. Ctrl-C stops both."),
     ]:
         p = command(name, func, text, description)
