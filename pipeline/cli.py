@@ -193,9 +193,9 @@ def check_settings(assets: tuple[str, ...] | list[str], day: dt.date) -> Layout:
         settings.vod_from_env().client().close()
     layout = settings.lake_from_env().layout()
     settings.alerts_from_env()  # the daemon's alerts about this run would fail on a bad value
-    if {"videos", "sticker_responses"} & set(assets):
+    if "sticker_responses" in assets:
         snapshot.check_observable(layout, day)
-    if "videos" in assets and not (day < snapshot.utc_today() and layout.day_videos(day).exists()):
+    if "videos" in assets and snapshot.video_set_source(layout, day) == layout.videos_csv:
         read_video_set(layout.videos_csv)
     return layout
 

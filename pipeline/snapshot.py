@@ -8,6 +8,7 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -37,16 +38,27 @@ class DayIsOver(ConfigurationError):
     """A day that is over was asked to be fetched: no answer of VOD's today can stand for it."""
 
 
-def take_video_set(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> VideoSet:
-    """Reads and checks ``videos.csv`` and keeps the day's copy beside its answers.
+def is_over(day: dt.date, today: dt.date | None = None) -> bool:
+    """Whether ``day`` is over (UTC): VOD can no longer be asked about it."""
+    return day < (today or utc_today())
 
-    A past day keeps the set it took on its day (today's ``videos.csv`` says nothing of it); one that
-    never took a set is refused (``check_observable``).
-    """
-    if day < (today or utc_today()) and layout.day_videos(day).exists():
-        return VideoSet(ids=read_video_ids(layout.day_videos(day)))
+
+def video_set_source(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> Path:
+    """Where the day's video set comes from: ``videos.csv``, or for a day that is over the set it took then
+    (today's ``videos.csv`` says nothing of it). A day that is over and took none is refused
+    (``check_observable``)."""
+    if is_over(day, today) and layout.day_videos(day).exists():
+        return layout.day_videos(day)
     check_observable(layout, day, today=today)
-    videos = read_video_set(layout.videos_csv)
+    return layout.videos_csv
+
+
+def take_video_set(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> VideoSet:
+    """Reads and checks the day's video set (``video_set_source``) and keeps the day's copy beside its answers."""
+    source = video_set_source(layout, day, today=today)
+    if source == layout.day_videos(day):
+        return VideoSet(ids=read_video_ids(source))
+    videos = read_video_set(source)
     write_video_ids(layout.day_videos(day), videos.ids)
     return videos
 
@@ -54,7 +66,7 @@ def take_video_set(layout: Layout, day: dt.date, *, today: dt.date | None = None
 def check_observable(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> None:
     """Raises DayIsOver if ``day`` is over and its fetch never finished: VOD answers only about now, so
     asking it today would file today's stickers under that day, a snapshot of a moment it never saw."""
-    if day >= (today or utc_today()) or layout.answers(day).exists():
+    if not is_over(day, today) or layout.answers(day).exists():
         return
     redo = finished_days(layout.root)
     shown = ", ".join(d.isoformat() for d in redo[-10:])
@@ -82,7 +94,7 @@ def fetch_day(
     for the videos without an answer yet. A past day is never asked again: its kept answers stand
     (their summary is returned), and one without them is refused (``check_observable``).
     """
-    if day < (today or utc_today()):
+    if is_over(day, today):
         check_observable(layout, day, today=today)
         return fetch_summary(layout, day)
     path = layout.day_videos(day)

@@ -2,7 +2,6 @@
 Parquet and warehouse come out as those of a run that was never interrupted."""
 
 import contextlib
-import datetime as dt
 import json
 import os
 import signal

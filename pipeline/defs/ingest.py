@@ -25,7 +25,7 @@ def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
     day = day_of(context)
     with operator_errors():
         video_set = snapshot.take_video_set(lake.layout(), day)
-    if day < snapshot.utc_today():
+    if snapshot.is_over(day):
         context.log.info(f"{day} is over: the video set it took then is kept, not today's videos.csv")
     for problem in video_set.problems():
         context.log.warning(f"videos.csv: {problem}")
@@ -56,20 +56,23 @@ def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
 def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
     with operator_errors():
         settings, layout = vod.settings(), lake.layout()
+    day, today = day_of(context), snapshot.utc_today()
     with operator_errors(), settings.client() as client:
-        context.log.info(
-            f"Calling ListDynamicImage at {client.endpoint} with {settings.concurrency} workers, "
-            f"at most {settings.calls_per_second:g} calls/s"
-        )
+        if not snapshot.is_over(day, today):
+            context.log.info(
+                f"Calling ListDynamicImage at {client.endpoint} with {settings.concurrency} workers, "
+                f"at most {settings.calls_per_second:g} calls/s"
+            )
         summary = snapshot.fetch_day(
             layout,
-            day_of(context),
+            day,
             client,
             concurrency=settings.concurrency,
             on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
+            today=today,
         )
-    if summary.finished_at and summary.finished_at[:10] < snapshot.utc_today().isoformat():
-        context.log.info(f"{day_of(context)} is over: its answers, fetched {summary.started_at} to {summary.finished_at}, stand; VOD is not asked again")
+    if snapshot.is_over(day, today):
+        context.log.info(f"{day} is over: its answers, fetched {summary.started_at} to {summary.finished_at}, stand; VOD is not asked again")
     context.log.info(
         f"{summary.asked} videos: {summary.answered} answered, {summary.not_found} not found, "
         f"{summary.failed} failed; {summary.calls} calls ({summary.retries} retries, "
