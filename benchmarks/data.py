@@ -14,7 +14,7 @@ from pipeline import snapshot
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
-from pipeline.store.schema import TABLES
+from pipeline.store.schema import ANSWER_TABLES, TABLES
 from pipeline.vod.local import Catalog
 from pipeline.vod.outcome import FetchSummary, Outcome
 
@@ -74,7 +74,7 @@ def lake_of_days(videos: int, days: int) -> Layout:
     summary = snapshot.fetch_summary(base, DAY)
     for i in range(days):
         day = DAY + dt.timedelta(days=i)
-        for table in TABLES:
+        for table in ANSWER_TABLES:
             target = lake.partition_path(layout, table, day)
             if not target.exists():
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -189,14 +189,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def check_settings(assets: tuple[str, ...] | list[str], day: dt.date) -> Layout:
     """Checks what the run of ``assets`` for ``day`` will need, as its steps will, without calling VOD:
     raises ConfigurationError (exit 2) naming what to fix, before anything runs."""
-    if "sticker_responses" in assets:
-        settings.vod_from_env().client().close()
+    source = settings.source_from_env()
+    if "sticker_responses" in assets or ("videos" in assets and source.source == "vod"):
+        settings.vod_from_env()
+    regions = list(settings.endpoints_from_env())
     layout = settings.lake_from_env().layout()
     settings.alerts_from_env()  # the daemon's alerts about this run would fail on a bad value
     if "sticker_responses" in assets:
         snapshot.check_observable(layout, day)
-    if "videos" in assets and snapshot.video_set_source(layout, day) == layout.videos_csv:
-        read_video_set(layout.videos_csv)
+    if "videos" in assets and source.source == "csv" and snapshot.video_set_source(layout, day) == layout.videos_csv:
+        read_video_set(layout.videos_csv, regions)
     return layout
 
 

@@ -17,9 +17,10 @@ from pipeline import alerts
 from pipeline.errors import ConfigurationError
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
 from pipeline.store.layout import Layout
-from pipeline.vod import signing
+from pipeline.vod import api, signing
 from pipeline.vod.client import Credentials, VodClient
-from pipeline.vod.regions import resolve_endpoint
+from pipeline.vod.ratelimit import RateLimiter
+from pipeline.vod.regions import DEFAULT_REGION, resolve_endpoint
 
 T = TypeVar("T")
 
@@ -28,25 +29,83 @@ DEFAULT_UI_URL = "http://127.0.0.1:3000"
 DEFAULT_DEADLINE_HOUR = 6
 
 
+VIDEO_SOURCES = ("csv", "vod")
+RATE_LIMITS = ("shared", "per-region")
+DEFAULT_FULL_WALK_DAYS = 7
+
+
 @dataclass(frozen=True)
 class VodSettings:
-    """Who calls VOD (secrets never show in repr), where, and how fast."""
+    """Who calls VOD (secrets never show in repr), in which regions, where, and how fast.
+
+    ``endpoints`` maps each region the deployment follows to the address its calls go to. With
+    ``shared_limits`` (the default) the regions share the account's calls per second of each action, as
+    VOD's QPS page says of a limit that names no region; without, each region has its own.
+    """
 
     credentials: Credentials
-    endpoint: str
+    endpoints: dict[str, str]
     signature_method: str = signing.ACS3_HMAC_SHA256
     calls_per_second: float = 100.0
     concurrency: int = 16
+    shared_limits: bool = True
+
+    @property
+    def regions(self) -> list[str]:
+        return list(self.endpoints)
+
+    @property
+    def endpoint(self) -> str:
+        """The first region's address (the only one, in a one-region deployment)."""
+        return next(iter(self.endpoints.values()))
+
+    def clients(self) -> RegionClients:
+        """A client per region for one run, sharing the account's budgets unless limits are per region."""
+        shared: dict[str, RateLimiter] = {}
+        if self.shared_limits:
+            budgets = {**api.CALLS_PER_SECOND, api.LIST_DYNAMIC_IMAGE: self.calls_per_second}
+            shared = {action: RateLimiter(rate) for action, rate in budgets.items()}
+        return RegionClients(
+            (
+                region,
+                VodClient(
+                    self.credentials,
+                    endpoint=endpoint,
+                    region=region,
+                    signature_method=self.signature_method,
+                    calls_per_second=self.calls_per_second,
+                    limiters=shared,
+                    pool_size=self.concurrency,
+                ),
+            )
+            for region, endpoint in self.endpoints.items()
+        )
 
     def client(self) -> VodClient:
-        """A client for one run, with a connection for every worker."""
-        return VodClient(
-            self.credentials,
-            endpoint=self.endpoint,
-            signature_method=self.signature_method,
-            calls_per_second=self.calls_per_second,
-            pool_size=self.concurrency,
-        )
+        """The client of a one-region deployment."""
+        if len(self.endpoints) != 1:
+            raise ConfigurationError(f"{len(self.endpoints)} regions are configured: use clients()")
+        return self.clients().popitem()[1]
+
+
+class RegionClients(dict[str, VodClient]):
+    """The clients of a run, by region; closes them all."""
+
+    def __enter__(self) -> RegionClients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for client in self.values():
+            client.close()
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """Where the video set comes from: ``videos.csv`` or VOD's own listings, and how often a walk of the
+    account is a full one (which notices deletions) rather than one of the videos created since the last."""
+
+    source: str = "csv"
+    full_walk_days: int = DEFAULT_FULL_WALK_DAYS
 
 
 @dataclass(frozen=True)
@@ -85,16 +144,76 @@ def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
             f"VOD_SIGNATURE_METHOD={method!r} is not a signature method VOD knows: use one of "
             f"{', '.join(signing.SIGNATURE_METHODS)}"
         )
+    limits = _get(environ, "VOD_RATE_LIMITS").lower() or "shared"
+    if limits not in RATE_LIMITS:
+        raise ConfigurationError(
+            f"VOD_RATE_LIMITS={limits!r} is not one of {', '.join(RATE_LIMITS)}: 'shared' (the default) has the "
+            "regions share the account's calls per second; 'per-region' gives each region its own"
+        )
     return VodSettings(
         credentials=Credentials(
             _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
             _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None,
         ),
-        endpoint=resolve_endpoint(_get(environ, "VOD_REGION") or None, _get(environ, "VOD_ENDPOINT") or None),
+        endpoints=endpoints_from_env(environ),
+        shared_limits=limits == "shared",
         signature_method=method,
         calls_per_second=_number(environ, "VOD_CALLS_PER_SECOND", float, 100.0, "a positive number of calls per second", lambda v: 0 < v < float("inf")),
         concurrency=_number(environ, "VOD_CONCURRENCY", int, 16, "a whole number of calls in flight, at least 1", lambda v: v >= 1),
+    )
+
+
+def endpoints_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Region -> address, from VOD_REGIONS (or VOD_REGION), VOD_ENDPOINTS and VOD_ENDPOINT."""
+    listed = [r.strip() for r in _get(environ, "VOD_REGIONS").split(",") if r.strip()]
+    single = _get(environ, "VOD_REGION")
+    if listed and single and listed != [single]:
+        raise ConfigurationError(
+            f"VOD_REGION={single} and VOD_REGIONS={','.join(listed)} disagree: set VOD_REGIONS alone"
+        )
+    overrides = {}
+    for pair in filter(None, (p.strip() for p in _get(environ, "VOD_ENDPOINTS").split(","))):
+        region, sep, address = pair.partition("=")
+        if not sep or not region.strip() or not address.strip():
+            raise ConfigurationError(
+                f"VOD_ENDPOINTS holds {pair!r}: give region=address pairs, e.g. cn-shanghai=http://127.0.0.1:18080"
+            )
+        overrides[region.strip()] = address.strip()
+    regions = listed or ([single] if single else list(overrides) or [DEFAULT_REGION])
+    if len(set(regions)) != len(regions):
+        raise ConfigurationError(f"VOD_REGIONS={','.join(regions)} lists a region twice")
+    if strange := sorted(set(overrides) - set(regions)):
+        raise ConfigurationError(
+            f"VOD_ENDPOINTS names {', '.join(strange)}, which VOD_REGIONS ({', '.join(regions)}) does not list"
+        )
+    endpoint = _get(environ, "VOD_ENDPOINT")
+    if endpoint and (len(regions) > 1 or overrides):
+        raise ConfigurationError(
+            "VOD_ENDPOINT is for one region; with several, give each its address in VOD_ENDPOINTS=region=address,..."
+        )
+    endpoints = {region: resolve_endpoint(region, overrides.get(region) or endpoint or None) for region in regions}
+    shared = [r for r in regions if list(endpoints.values()).count(endpoints[r]) > 1]
+    if shared:
+        raise ConfigurationError(
+            f"The regions {', '.join(shared)} are served by one endpoint ({endpoints[shared[0]]}): list each once"
+        )
+    return endpoints
+
+
+def source_from_env(environ: Mapping[str, str] = os.environ) -> SourceSettings:
+    """Where the video set comes from (VIDEO_SOURCE) and the full walks' period (VOD_FULL_WALK_DAYS)."""
+    source = _get(environ, "VIDEO_SOURCE").lower() or "csv"
+    if source not in VIDEO_SOURCES:
+        raise ConfigurationError(
+            f"VIDEO_SOURCE={source!r} is not a video source: 'csv' reads videos.csv in the data directory, "
+            "'vod' discovers every video of the account in VOD_REGIONS"
+        )
+    return SourceSettings(
+        source=source,
+        full_walk_days=_number(
+            environ, "VOD_FULL_WALK_DAYS", int, DEFAULT_FULL_WALK_DAYS, "a whole number of days, at least 1", lambda v: v >= 1
+        ),
     )
 
 

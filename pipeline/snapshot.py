@@ -12,21 +12,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline import account
 from pipeline.errors import ConfigurationError
 from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
 from pipeline.store.raw import AnswerWriter, finished_days, read_summary
-from pipeline.store.schema import STICKERS, pandas_dtypes
-from pipeline.store.videos import (
-    VideoSet,
-    read_video_ids,
-    read_video_set,
-    write_video_ids,
-)
+from pipeline.store.schema import ANSWER_TABLES, STICKERS, pandas_dtypes
+from pipeline.store.videos import VideoSet, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
-from pipeline.vod.fetch import Progress, fetch_all
+from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
+from pipeline.vod.regions import DEFAULT_REGION
 from pipeline.vod.outcome import FetchSummary
 
 
@@ -53,14 +50,41 @@ def video_set_source(layout: Layout, day: dt.date, *, today: dt.date | None = No
     return layout.videos_csv
 
 
-def take_video_set(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> VideoSet:
-    """Reads and checks the day's video set (``video_set_source``) and keeps the day's copy beside its answers."""
+def take_video_set(
+    layout: Layout, day: dt.date, *, today: dt.date | None = None, regions: tuple[str, ...] | list[str] = (DEFAULT_REGION,)
+) -> VideoSet:
+    """Reads and checks the day's video set (``video_set_source``, each video in one of ``regions``) and
+    keeps the day's copy beside its answers."""
     source = video_set_source(layout, day, today=today)
     if source == layout.day_videos(day):
-        return VideoSet(ids=read_video_ids(source))
-    videos = read_video_set(source)
-    write_video_ids(layout.day_videos(day), videos.ids)
+        return read_day_set(source, regions[0])
+    videos = read_video_set(source, regions)
+    write_video_set(layout.day_videos(day), videos.ids, videos.regions)
     return videos
+
+
+def discover_video_set(
+    layout: Layout,
+    day: dt.date,
+    clients: Clients,
+    *,
+    full_walk_days: int = 7,
+    concurrency: int = 8,
+    today: dt.date | None = None,
+) -> tuple[VideoSet, account.Discovery | None]:
+    """The day's video set from VOD itself: every video of the account in the regions of ``clients`` that
+    was not deleted upstream (``account.discover_day``); the day's copy is kept beside its answers. A day
+    that is over keeps the set it took then (no discovery: None), and one that took none is refused."""
+    if is_over(day, today):
+        if not layout.day_videos(day).exists():
+            check_observable(layout, day, today=today)
+            raise DayIsOver(f"{day} is over and took no video set: only today can be discovered")
+        return read_day_set(layout.day_videos(day), next(iter(clients))), None
+    table, summary = account.discover_day(layout, day, clients, full_walk_days=full_walk_days, concurrency=concurrency)
+    alive = table[~table["deleted_upstream"] & table["region"].isin(list(clients))]
+    videos = VideoSet(ids=alive["video_id"].tolist(), regions=alive["region"].tolist())
+    write_video_set(layout.day_videos(day), videos.ids, videos.regions)
+    return videos, summary
 
 
 def check_observable(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> None:
@@ -81,13 +105,14 @@ def check_observable(layout: Layout, day: dt.date, *, today: dt.date | None = No
 def fetch_day(
     layout: Layout,
     day: dt.date,
-    client: VodClient,
+    clients: VodClient | Clients,
     *,
     concurrency: int = 16,
     on_progress: Callable[[Progress], None] | None = None,
     today: dt.date | None = None,
 ) -> FetchSummary:
-    """Calls ListDynamicImage for every video of the day's set and keeps every answer under raw/.
+    """Calls ListDynamicImage for every video of the day's set, each in its region (``clients`` by region,
+    or one client for every video), and keeps every answer under raw/.
 
     Answers are made durable in small batches as they arrive. If the fetch stops (a FatalVodError, or
     the process is killed), what arrived stays on disk, and the next fetch of the day calls VOD only
@@ -100,13 +125,27 @@ def fetch_day(
     path = layout.day_videos(day)
     if not path.exists():
         raise ConfigurationError(f"No video set taken for {day}: materialize the videos asset for that day first")
-    ids = read_video_ids(path)
+    videos = read_day_set(path)
+    ids = videos.ids
+    if not isinstance(clients, VodClient) and (strange := sorted(set(videos.regions) - set(clients))):
+        raise ConfigurationError(
+            f"The video set of {day} has videos in {', '.join(strange)}, which VOD_REGIONS "
+            f"({', '.join(clients)}) does not list: add the region, or take the day's video set again"
+        )
     writer = AnswerWriter(layout.answers(day), layout.answers_in_progress(day))
     kept = {video_id: writer.done[video_id] for video_id in ids if video_id in writer.done}
-    todo = [video_id for video_id in ids if video_id not in kept]
+    todo = [(video_id, region) for video_id, region in zip(ids, videos.regions, strict=True) if video_id not in kept]
+    if isinstance(clients, VodClient):
+        only = clients
+        clients = {only.region or region: only for _, region in todo}
+        calls = ((only.region or region, video_id) for video_id, region in todo)
+    else:
+        rates = {region: client.limiter.max_rate for region, client in clients.items()}
+        shared = len({id(client.limiter) for client in clients.values()}) == 1
+        calls = by_need([v for v, _ in todo], [r for _, r in todo], rates=None if shared else rates)
     try:
         summary = fetch_all(
-            client, todo, total=len(todo), concurrency=concurrency, on_outcome=writer.write, on_progress=on_progress
+            clients, calls, total=len(todo), concurrency=concurrency, on_outcome=writer.write, on_progress=on_progress
         )
     except BaseException as err:
         writer.close()  # keeps what arrived; the day stays unfinished and the next fetch resumes it
@@ -147,7 +186,7 @@ def normalize_day(
     report = DayReport(videos=collections.Counter())
     with (
         Normalizer(day, url_validity_s=url_validity_s) as normalizer,
-        lake.DayWriter(layout, day, ("stickers", "quarantine", "video_fetches")) as out,
+        lake.DayWriter(layout, day, ANSWER_TABLES) as out,
     ):
         for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
             out["stickers"].write(chunk.stickers)

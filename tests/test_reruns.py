@@ -18,12 +18,12 @@ from pipeline.store import lake
 from tests.conftest import TODAY, expected_stickers, make_client, write_videos
 from tests.test_dagster import DAY, run_day
 
-TABLES = ("stickers", "quarantine", "video_fetches")
+ANSWER_TABLES = ("stickers", "quarantine", "video_fetches")
 
 
 def lake_digest(layout, day):
     """Each lake table's partition of the day, byte for byte."""
-    return {t: hashlib.sha256(lake.partition_path(layout, t, day).read_bytes()).hexdigest() for t in TABLES}
+    return {t: hashlib.sha256(lake.partition_path(layout, t, day).read_bytes()).hexdigest() for t in ANSWER_TABLES}
 
 
 def warehouse_rows(layout, *tables):

@@ -1,5 +1,6 @@
 """Ingest: the day's video set, VOD's raw answers, and the typed sticker rows."""
 
+import collections
 
 import dagster as dg
 
@@ -16,27 +17,60 @@ from pipeline.store.schema import STICKERS
     group="ingest",
     layer="raw",
     kinds={"csv"},
-    description="The set of VOD videos to snapshot that day, read from videos.csv in the data directory "
-    "(one video_id per row). Blank, duplicate and malformed ids are reported in the log and in this "
-    "asset's metadata, then left out; the day's copy is kept beside its answers under raw/. A day that is "
-    "over keeps the set it took then; one that took none is refused, since VOD answers only about now.",
+    pool="vod_api",
+    description="The set of VOD videos to snapshot that day. With VIDEO_SOURCE=vod, every video of the "
+    "account in each region of VOD_REGIONS, found by walking VOD's listings (GetVideoList, SearchMedia past "
+    "its 5,000 cap): the videos created since the last walk, and every video once a week (a full walk, "
+    "which notices deletions, confirmed with GetVideoInfos); the account's videos go to lake/videos. "
+    "Otherwise videos.csv in the data directory (a video_id column, and a region column when several regions "
+    "are followed): blank, duplicate and malformed ids are reported in the log and in this asset's metadata, "
+    "then left out. The day's copy of the set is kept beside its answers under raw/. A day that is over "
+    "keeps the set it took then; one that took none is refused, since VOD answers only about now.",
 )
-def videos(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    day = day_of(context)
+def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
+    day, today = day_of(context), snapshot.utc_today()
     with operator_errors():
-        video_set = snapshot.take_video_set(lake.layout(), day)
-    if snapshot.is_over(day):
-        context.log.info(f"{day} is over: the video set it took then is kept, not today's videos.csv")
+        source, layout = vod.source(), lake.layout()
+        regions = vod.settings().regions if source.source == "vod" else vod.regions()
+    found = None
+    if source.source == "vod":
+        with operator_errors(), vod.settings().clients() as clients:
+            if not snapshot.is_over(day, today):
+                context.log.info(f"Discovering the account's videos in {', '.join(regions)}")
+            video_set, found = snapshot.discover_video_set(
+                layout, day, clients, full_walk_days=source.full_walk_days, today=today
+            )
+    else:
+        with operator_errors():
+            video_set = snapshot.take_video_set(layout, day, regions=regions, today=today)
+    if snapshot.is_over(day, today):
+        context.log.info(f"{day} is over: the video set it took then is kept, not today's {source.source} source")
     for problem in video_set.problems():
         context.log.warning(f"videos.csv: {problem}")
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": len(video_set.ids),
-            "blank_ids": video_set.blank,
-            "duplicate_ids": video_set.duplicates,
-            "rejected_ids": len(video_set.rejected),
+    metadata: dict[str, object] = {
+        "dagster/row_count": len(video_set.ids),
+        "source": source.source,
+        "videos_by_region": dg.MetadataValue.json(dict(collections.Counter(video_set.regions))),
+    }
+    if source.source == "csv":
+        metadata |= {"blank_ids": video_set.blank, "duplicate_ids": video_set.duplicates, "rejected_ids": len(video_set.rejected)}
+    if found is not None:
+        for region, walk in found.regions.items():
+            context.log.info(
+                f"{region}: {walk.kind} walk{f' since {walk.since}' if walk.since else ''} listed {walk.listed} "
+                f"videos, {walk.new} new, {walk.deleted} deleted upstream"
+            )
+        metadata |= {
+            "account_videos": found.videos,
+            "deleted_upstream": found.deleted,
+            "discovery_calls": found.calls,
+            "discovery_seconds": found.seconds,
+            "walks": dg.MetadataValue.md(
+                "| region | walk | listed | new | deleted |\n|---|---|---|---|---|\n"
+                + "".join(f"| {r} | {w.kind} | {w.listed:,} | {w.new:,} | {w.deleted:,} |\n" for r, w in found.regions.items())
+            ),
         }
-    )
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @day_asset(
@@ -57,16 +91,17 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     with operator_errors():
         settings, layout = vod.settings(), lake.layout()
     day, today = day_of(context), snapshot.utc_today()
-    with operator_errors(), settings.client() as client:
+    with operator_errors(), settings.clients() as clients:
         if not snapshot.is_over(day, today):
             context.log.info(
-                f"Calling ListDynamicImage at {client.endpoint} with {settings.concurrency} workers, "
-                f"at most {settings.calls_per_second:g} calls/s"
+                f"Calling ListDynamicImage in {', '.join(f'{r} ({c.endpoint})' for r, c in clients.items())} with "
+                f"{settings.concurrency} workers, at most {settings.calls_per_second:g} calls/s"
+                + (" shared by the regions" if settings.shared_limits and len(clients) > 1 else " per region" if len(clients) > 1 else "")
             )
         summary = snapshot.fetch_day(
             layout,
             day,
-            client,
+            clients,
             concurrency=settings.concurrency,
             on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
             today=today,

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.settings import LakeSettings, VodSettings, lake_from_env, vod_from_env
+from pipeline.settings import (
+    LakeSettings,
+    SourceSettings,
+    VodSettings,
+    endpoints_from_env,
+    lake_from_env,
+    source_from_env,
+    vod_from_env,
+)
 from pipeline.store.layout import Layout
 
 
@@ -17,6 +25,14 @@ class VodResource(dg.ConfigurableResource):
 
     def settings(self) -> VodSettings:
         return vod_from_env()
+
+    def regions(self) -> list[str]:
+        """The regions the deployment follows (VOD_REGIONS), without needing credentials."""
+        return list(endpoints_from_env())
+
+    def source(self) -> SourceSettings:
+        """Where the video set comes from (VIDEO_SOURCE) and how often a walk of the account is full."""
+        return source_from_env()
 
 
 class LakeResource(dg.ConfigurableResource):

@@ -136,7 +136,7 @@ def items_of(records: pa.Table) -> pa.Table:
     position = np.arange(len(parent)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
     item = pc.list_flatten(lists)
     columns = {
-        **{name: records[name].take(parent) for name in ("video_id", "request_id", "fetched_at")},
+        **{name: records[name].take(parent) for name in ("video_id", "region", "request_id", "fetched_at")},
         "item_index": pa.array(position, pa.int32()),
         "not_an_object": item.is_null(),
         **{raw: pc.struct_field(item, api) for api, raw in RAW_COLUMNS.items()},

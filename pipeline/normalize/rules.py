@@ -224,6 +224,7 @@ def _checked(items: pa.Table) -> tuple[dict[str, pd.Series], list[_Failure]]:
     ]
     typed = {
         "video_id": asked,
+        "region": _series(items["region"]),
         "dynamic_image_id": sticker_id,
         "job_id": job_id,
         "format": format_,

@@ -220,12 +220,21 @@ def _top(ax: Axes, frame: pd.DataFrame, column: str, scale: float, label: str, s
     if frame.empty:
         return _no_data(ax, "No stickers in this snapshot")
     frame = frame.iloc[::-1]  # largest at the top
-    bars = ax.barh(frame["video_id"], frame[column] / scale, color=FORMAT_COLORS["gif"])
+    bars = ax.barh(_video_labels(frame), frame[column] / scale, color=FORMAT_COLORS["gif"])
     ax.bar_label(bars, fmt="%.3g", padding=3, fontsize=8)
     ax.set_xlabel(label)
     ax.tick_params(axis="y", labelsize=8)
     ax.margins(x=0.1)
     return _tag(bars.patches, slug)
+
+
+def _video_labels(frame: pd.DataFrame) -> list[str]:
+    """Each video's title and the start of its id (titles need not be unique), or its id without a title."""
+    titles = frame["title"] if "title" in frame else pd.Series(None, index=frame.index, dtype=object)
+    return [
+        f"{title[:40]} ({video_id[:8]})" if isinstance(title, str) and title else video_id
+        for title, video_id in zip(titles, frame["video_id"], strict=True)
+    ]
 
 
 def _fetch_health(fig: Figure, data: ReportData) -> int:

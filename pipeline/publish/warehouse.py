@@ -1,9 +1,9 @@
 """The DuckDB warehouse: a small file of views over the lake and the newest day's summaries, built
 under a new name and swapped in with one rename.
 
-The all-snapshot tables (``stickers``, ``quarantine``, ``video_fetches``) are views over the lake's
-Parquet files, listed by absolute path when the file is published; ``latest_stickers`` is a view over
-the newest day's file. Only the newest day's summaries and the per-day ``fetch_log`` are stored in the
+The all-snapshot tables (``stickers``, ``quarantine``, ``video_fetches``, ``videos``) are views over the
+lake's Parquet files, listed by absolute path when the file is published; ``latest_stickers`` and
+``latest_videos`` are views over the newest day's file. Only the newest day's summaries and the per-day ``fetch_log`` are stored in the
 file. So a publish reads one day of stickers whatever the number of days kept, and copies nothing.
 
 Analysts who hold the old file open keep reading it, and the files it lists; the publisher never
@@ -32,7 +32,7 @@ from pipeline.vod.outcome import FetchSummary
 # Written in DuckDB 1.0's storage format, so every DuckDB since 1.0 (CLI, drivers, BI tools) can open it.
 STORAGE_VERSION = "v1.0.0"
 
-TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "fetch_log", "video_sticker_stats", "daily_sticker_stats", "format_stats")
+TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "videos", "fetch_log", "video_sticker_stats", "daily_sticker_stats", "format_stats")
 
 
 def publish(layout: Layout) -> dict[str, int]:
@@ -46,6 +46,7 @@ def publish(layout: Layout) -> dict[str, int]:
             _lake_view(con, table, table, list(days.values()))
         newest = {table: list(days.values())[-1:] for table, days in files.items()}
         _lake_view(con, "latest_stickers", "stickers", newest["stickers"])
+        _lake_view(con, "latest_videos", "videos", newest["videos"])
         _lake_view(con, "newest_video_fetches", "video_fetches", newest["video_fetches"], temporary=True)
         con.register("fetch_runs_frame", _fetch_runs(layout))
         con.execute("CREATE TEMP VIEW fetch_runs AS SELECT * FROM fetch_runs_frame")
@@ -117,7 +118,14 @@ def _fetch_runs(layout: Layout) -> pa.Table:
 
 
 # Warehouse relations holding a lake table's columns: they take their meaning from the schema.
-LAKE_COPIES = {"stickers": "stickers", "latest_stickers": "stickers", "quarantine": "quarantine", "video_fetches": "video_fetches"}
+LAKE_COPIES = {
+    "stickers": "stickers",
+    "latest_stickers": "stickers",
+    "quarantine": "quarantine",
+    "video_fetches": "video_fetches",
+    "videos": "videos",
+    "latest_videos": "videos",
+}
 
 
 def _lake_column_comments() -> str:

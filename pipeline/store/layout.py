@@ -31,6 +31,13 @@ class Layout:
         """Where the answers of a fetch under way accumulate, one line per video, until renamed to answers."""
         return self.raw_dir(day) / "answers.jsonl.partial"
 
+    def discovery_answers(self, day: dt.date) -> Path:
+        """VOD's answers to the day's walk of the account (GetVideoList, SearchMedia, GetVideoInfos)."""
+        return self.raw_dir(day) / "discovery.jsonl"
+
+    def discovery_summary(self, day: dt.date) -> Path:
+        return self.raw_dir(day) / "discovery.json"
+
     def fetch_summary(self, day: dt.date) -> Path:
         return self.raw_dir(day) / "fetch.json"
 

@@ -26,6 +26,7 @@ UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 STICKERS: tuple[Column, ...] = (
     Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
     Column("video_id", pa.string(), "str", False, "VOD video id"),
+    Column("region", pa.string(), "str", True, "VOD storage region of the video (null for days fetched before regions were recorded)"),
     Column("dynamic_image_id", pa.string(), "str", False, "Sticker id (DynamicImageId)", distinct=True),
     Column("job_id", pa.string(), "str", True, "Id of the job that made the sticker", distinct=True),
     Column("format", pa.string(), "str", False, "gif or webp"),
@@ -44,6 +45,7 @@ STICKERS: tuple[Column, ...] = (
 QUARANTINE: tuple[Column, ...] = (
     Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
     Column("video_id", pa.string(), "str", False, "The video that was asked for"),
+    Column("region", pa.string(), "str", True, "VOD storage region of the video (null for days fetched before regions were recorded)"),
     Column("item_index", pa.int32(), "int32", False, "Position of the item in the answer's DynamicImageList"),
     Column("reason", pa.string(), "str", False, "Why the row could not be typed, in words"),
     Column("request_id", pa.string(), "str", True, "RequestId of the VOD answer"),
@@ -57,6 +59,7 @@ QUARANTINE: tuple[Column, ...] = (
 VIDEO_FETCHES: tuple[Column, ...] = (
     Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
     Column("video_id", pa.string(), "str", False, "The video that was asked for", distinct=True),
+    Column("region", pa.string(), "str", True, "VOD storage region asked (null for days fetched before regions were recorded)"),
     Column("status", pa.string(), "str", False, "answered, not_found or failed"),
     Column("stickers_returned", pa.int32(), "int32", False, "Items in VOD's answer (0 unless answered)"),
     Column("error_code", pa.string(), "str", True, "VOD's error code, or the client's (Timeout, ...) when failed"),
@@ -67,10 +70,29 @@ VIDEO_FETCHES: tuple[Column, ...] = (
     Column("fetched_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the outcome was settled (UTC)", distinct=True),
 )
 
+VIDEOS: tuple[Column, ...] = (
+    Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
+    Column("video_id", pa.string(), "str", False, "VOD video id", distinct=True),
+    Column("region", pa.string(), "str", False, "VOD storage region of the video"),
+    Column("title", pa.string(), "str", True, "Title of the video, as VOD lists it"),
+    Column("status", pa.string(), "str", True, "VOD's status of the video (Normal, Transcoding, Blocked, ...)"),
+    Column("creation_time", UTC_TIMESTAMP, "datetime64[us, UTC]", True, "When the video was created in VOD (UTC)", distinct=True),
+    Column("duration_s", pa.float64(), "float64", True, "Length of the video in seconds"),
+    Column("size_bytes", pa.int64(), "Int64", True, "Size of the video's source file in bytes", distinct=True),
+    Column("first_seen", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When a walk of the account first listed the video (UTC)"),
+    Column("last_seen", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When a walk (or GetVideoInfos) last found the video (UTC)"),
+    Column("deleted_upstream", pa.bool_(), "bool", False, "Deleted in VOD: a full walk missed it and GetVideoInfos said it does not exist"),
+    Column("deleted_at", UTC_TIMESTAMP, "datetime64[us, UTC]", True, "When the deletion was noticed (UTC)"),
+)
+
+# The tables normalization makes of a day's answers, replaced together.
+ANSWER_TABLES = ("stickers", "quarantine", "video_fetches")
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "stickers": STICKERS,
     "quarantine": QUARANTINE,
     "video_fetches": VIDEO_FETCHES,
+    "videos": VIDEOS,
 }
 
 

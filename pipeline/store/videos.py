@@ -1,14 +1,17 @@
-"""The video set: ``videos.csv`` with a ``video_id`` column, checked before anything is called."""
+"""The video set: ``videos.csv`` with a ``video_id`` column and an optional ``region`` one, checked before
+anything is called; and the day's copy of the set, each video with its region."""
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import ConfigurationError
 from pipeline.store.files import atomic_write
+from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
@@ -16,6 +19,7 @@ VIDEO_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 @dataclass
 class VideoSet:
     ids: list[str]
+    regions: list[str] = field(default_factory=list)  # each id's region, in the same order
     blank: int = 0
     duplicates: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, id as written)
@@ -33,48 +37,77 @@ class VideoSet:
         return out
 
 
-def read_video_set(path: Path) -> VideoSet:
-    """The distinct, well-formed video ids of a CSV, in file order; what was skipped is counted."""
+def read_video_set(path: Path, regions: Sequence[str] = (DEFAULT_REGION,)) -> VideoSet:
+    """The distinct, well-formed video ids of a CSV, in file order, each with its region; what was skipped
+    is counted. Without a ``region`` column every video is in the one configured region; a region the
+    deployment does not follow, or a set of several regions without the column, is a ConfigurationError."""
     if not path.exists():
         raise ConfigurationError(
             f"No video set at {path}: write a CSV with a video_id column there "
-            "(`vod-stickers videos` writes one for the local VOD service)"
+            "(`vod-stickers videos` writes one for the local VOD service), or set VIDEO_SOURCE=vod to "
+            "discover the account's videos"
         )
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None:
             raise ConfigurationError(f"The video set {path} is empty: it needs a header line with video_id")
-        if "video_id" not in [name.strip() for name in reader.fieldnames]:
+        names = {name.strip(): name for name in reader.fieldnames}
+        if "video_id" not in names:
             raise ConfigurationError(
                 f"The video set {path} has no video_id column (columns: {', '.join(reader.fieldnames)})"
             )
-        key = next(name for name in reader.fieldnames if name.strip() == "video_id")
+        key, region_key = names["video_id"], names.get("region")
+        if region_key is None and len(regions) > 1:
+            raise ConfigurationError(
+                f"The video set {path} has no region column, but VOD_REGIONS lists {len(regions)} regions "
+                f"({', '.join(regions)}): add a region column saying where each video is stored, or list one region"
+            )
         videos = VideoSet(ids=[])
         seen: set[str] = set()
+        strange: dict[str, int] = {}
         for line, row in enumerate(reader, start=2):
             value = (row.get(key) or "").strip()
+            region = (row.get(region_key) or "").strip() if region_key else regions[0]
             if not value:
                 videos.blank += 1
             elif not VIDEO_ID.match(value):
                 videos.rejected.append((line, value))
             elif value in seen:
                 videos.duplicates += 1
+            elif region not in regions:
+                strange.setdefault(region, line)
             else:
                 seen.add(value)
                 videos.ids.append(value)
+                videos.regions.append(region)
+    if strange:
+        shown = ", ".join(f"{r!r} (line {line})" if r else f"a blank region (line {line})" for r, line in strange.items())
+        known = " (not a VOD region)" if any(r not in REGIONS for r in strange) else ""
+        raise ConfigurationError(
+            f"The video set {path} names regions the deployment does not follow: {shown}{known}. "
+            f"Add them to VOD_REGIONS (now {', '.join(regions)}) or fix the region column"
+        )
     if not videos.ids:
         raise ConfigurationError(f"The video set {path} has no usable video id: " + "; ".join(videos.problems() or ["no rows"]))
     return videos
 
 
-def write_video_ids(path: Path, ids: list[str]) -> None:
+def write_video_set(path: Path, ids: Sequence[str], regions: Sequence[str]) -> None:
+    """The day's copy of the set: ``video_id,region`` lines."""
     with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        f.write("video_id\n")
-        f.writelines(f"{i}\n" for i in ids)
+        f.write("video_id,region\n")
+        f.writelines(f"{i},{r}\n" for i, r in zip(ids, regions, strict=True))
 
 
-def read_video_ids(path: Path) -> list[str]:
-    """Ids written by ``write_video_ids`` (already checked)."""
+def read_day_set(path: Path, default_region: str = DEFAULT_REGION) -> VideoSet:
+    """A set written by ``write_video_set`` (already checked); one kept before regions were recorded (a lone
+    ``video_id`` column) is in ``default_region``."""
+    ids, regions = [], []
     with open(path, encoding="utf-8") as f:
-        next(f, None)
-        return [line.strip() for line in f if line.strip()]
+        with_region = next(f, "").strip().endswith(",region")
+        for line in f:
+            if line := line.strip():
+                video_id, _, region = line.partition(",")
+                ids.append(video_id)
+                regions.append(region if with_region else default_region)
+    return VideoSet(ids=ids, regions=regions)

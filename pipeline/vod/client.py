@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from requests.adapters import HTTPAdapter
 
 from pipeline.errors import ConfigurationError
 from pipeline.vod import signing
+from pipeline.vod.api import CALLS_PER_SECOND, LIST_DYNAMIC_IMAGE
 from pipeline.vod.errors import (
     MalformedAnswer,
     RetryableError,
@@ -33,7 +35,6 @@ from pipeline.vod.errors import (
 from pipeline.vod.ratelimit import RateLimiter
 
 API_VERSION = "2017-03-21"
-ACTION = "ListDynamicImage"
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,18 @@ class DynamicImages:
     received_at: float  # unix seconds
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One action's answer: VOD's JSON document, unchanged, and how it came."""
+
+    action: str
+    document: dict[str, Any]
+    request_id: str
+    http_status: int
+    attempts: int
+    received_at: float  # unix seconds
+
+
 class _Counter:
     def __init__(self) -> None:
         self._value = 0
@@ -84,9 +97,11 @@ class _Counter:
 
 
 class VodClient:
-    """Calls ListDynamicImage: signed, paced a little under ``calls_per_second``, retried on passing faults.
+    """Calls VOD in one region: signed, each action paced a little under its budget, retried on passing faults.
 
-    Safe to share between threads: one pooled HTTP session, one rate limiter, counters under locks.
+    ``calls_per_second`` is ListDynamicImage's budget; the other actions' come from ``api.CALLS_PER_SECOND``.
+    ``limiters`` (action -> RateLimiter) lets clients of several regions share an account's budgets.
+    Safe to share between threads: one pooled HTTP session, one rate limiter per action, counters under locks.
     """
 
     def __init__(
@@ -94,8 +109,10 @@ class VodClient:
         credentials: Credentials,
         *,
         endpoint: str,
+        region: str | None = None,
         signature_method: str = signing.ACS3_HMAC_SHA256,
         calls_per_second: float = 100.0,
+        limiters: Mapping[str, RateLimiter] | None = None,
         burst: int = 1,
         connect_timeout_s: float = 5.0,
         read_timeout_s: float = 10.0,
@@ -120,9 +137,12 @@ class VodClient:
         self.credentials = credentials
         self.endpoint = endpoint.rstrip("/")
         self.host = urlsplit(self.endpoint).netloc
+        self.region = region
         self.signature_method = signature_method
         self.timeout = (connect_timeout_s, read_timeout_s)
-        self.limiter = RateLimiter(calls_per_second, burst)
+        budgets = {**CALLS_PER_SECOND, LIST_DYNAMIC_IMAGE: calls_per_second}
+        self.limiters = {action: RateLimiter(rate, burst) for action, rate in budgets.items()} | dict(limiters or {})
+        self.limiter = self.limiters[LIST_DYNAMIC_IMAGE]
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
@@ -148,6 +168,23 @@ class VodClient:
     def list_dynamic_image(self, video_id: str) -> DynamicImages:
         """The stickers of one video; raises VideoNotFound, a FatalVodError, or the last error once
         retries are spent. Errors carry ``attempts``."""
+        answer = self.call(LIST_DYNAMIC_IMAGE, {"VideoId": video_id}, expect=("DynamicImageList", list))
+        return DynamicImages(
+            video_id=video_id,
+            request_id=answer.request_id,
+            items=answer.document["DynamicImageList"],
+            document=answer.document,
+            http_status=answer.http_status,
+            attempts=answer.attempts,
+            received_at=answer.received_at,
+        )
+
+    def call(self, action: str, params: Mapping[str, str], *, expect: tuple[str, type] | None = None) -> Answer:
+        """One action of VOD's API, signed, paced under the action's budget and retried on passing faults.
+
+        ``expect`` names a member the answer must hold, and its JSON type; an answer without it is a
+        MalformedAnswer (asked again). Raises the typed errors of ``pipeline.vod.errors``, which carry
+        ``attempts`` and the client's region."""
         attempts = 0
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(RetryableError),
@@ -160,10 +197,10 @@ class VodClient:
             for attempt in retrying:
                 with attempt:
                     attempts += 1
-                    return self._call(video_id, attempts)
+                    return self._call(action, params, attempts, expect)
         except VodError as err:
             err.attempts = attempts
-            raise
+            raise err.in_region(self.region) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
@@ -175,9 +212,10 @@ class VodClient:
             wait = max(wait, err.retry_after_s)
         return wait
 
-    def _call(self, video_id: str, attempt: int) -> DynamicImages:
-        url, headers = self._signed_request(video_id)  # signed first: the call leaves as soon as it may
-        self.limiter.acquire()
+    def _call(self, action: str, params: Mapping[str, str], attempt: int, expect: tuple[str, type] | None) -> Answer:
+        url, headers = self._signed_request(action, params)  # signed first: the call leaves as soon as it may
+        limiter = self.limiters[action]
+        limiter.acquire()
         self.calls.add()
         try:
             resp = self.session.post(url, headers=headers, timeout=self.timeout)
@@ -199,33 +237,33 @@ class VodClient:
             document = json.loads(body)
         except ValueError:
             document = None
-        err = self._error(resp, document) if resp.status_code != 200 else None
+        err = self._error(resp, document, action) if resp.status_code != 200 else None
         if isinstance(err, Throttled):
             self.throttled.add()
-            self.limiter.throttled()
+            limiter.throttled()
         else:
-            self.limiter.admitted()  # only a call the service did not refuse for its rate
+            limiter.admitted()  # only a call the service did not refuse for its rate
         if err is not None:
             raise err
-        if not isinstance(document, dict) or not isinstance(document.get("DynamicImageList"), list):
+        if not isinstance(document, dict) or (expect and not isinstance(document.get(expect[0]), expect[1])):
             snippet = body[:80].decode("utf-8", "replace")
+            shape = f" with a {expect[0]} {'array' if expect[1] is list else 'member'}" if expect else ""
             raise MalformedAnswer(
                 "MalformedAnswer",
-                f"expected a JSON object with a DynamicImageList array, got {snippet!r}",
+                f"expected a JSON object{shape}, got {snippet!r}",
                 http_status=resp.status_code,
                 request_id=document.get("RequestId") if isinstance(document, dict) else None,
             )
-        return DynamicImages(
-            video_id=video_id,
-            request_id=str(document.get("RequestId") or ""),
-            items=document["DynamicImageList"],
+        return Answer(
+            action=action,
             document=document,
+            request_id=str(document.get("RequestId") or ""),
             http_status=resp.status_code,
             attempts=attempt,
             received_at=received_at,
         )
 
-    def _error(self, resp: requests.Response, document: Any) -> VodError:
+    def _error(self, resp: requests.Response, document: Any, action: str) -> VodError:
         retry_after = resp.headers.get("x-acs-retry-after")
         retry_after_s = None
         if retry_after:
@@ -247,17 +285,18 @@ class VodClient:
                 return MalformedAnswer(code, f"{message}: an error answer that could not be read",
                                        http_status=resp.status_code, request_id=request_id)
         return error_from_answer(
-            code, message, http_status=resp.status_code, request_id=request_id, retry_after_s=retry_after_s
+            code, message, http_status=resp.status_code, request_id=request_id, retry_after_s=retry_after_s, action=action
         )
 
-    def _signed_request(self, video_id: str) -> tuple[str, dict[str, str]]:
+    def _signed_request(self, action: str, query: Mapping[str, str]) -> tuple[str, dict[str, str]]:
         creds = self.credentials
         now = time.gmtime()
         timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", now)
         nonce = uuid.uuid4().hex
         if self.signature_method == signing.HMAC_SHA1:
             params = {
-                "Action": ACTION,
+                **query,
+                "Action": action,
                 "Version": API_VERSION,
                 "Format": "JSON",
                 "AccessKeyId": creds.access_key_id,
@@ -265,16 +304,14 @@ class VodClient:
                 "SignatureVersion": "1.0",
                 "SignatureNonce": nonce,
                 "Timestamp": timestamp,
-                "VideoId": video_id,
             }
             if creds.security_token:
                 params["SecurityToken"] = creds.security_token
             params["Signature"] = signing.rpc_signature("POST", params, creds.access_key_secret)
             return f"{self.endpoint}/?{signing.canonical_query(params)}", {}
-        query = {"VideoId": video_id}
         headers = {
             "host": self.host,
-            "x-acs-action": ACTION,
+            "x-acs-action": action,
             "x-acs-version": API_VERSION,
             "x-acs-date": timestamp,
             "x-acs-signature-nonce": nonce,

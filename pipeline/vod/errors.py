@@ -21,8 +21,10 @@ class VodError(PipelineError):
         http_status: int | None = None,
         hint: str = "",
         retry_after_s: float | None = None,
+        region: str | None = None,
     ):
         self.code = code
+        self.region = region
         self.message = message
         self.request_id = request_id
         self.http_status = http_status
@@ -30,8 +32,14 @@ class VodError(PipelineError):
         self.retry_after_s = retry_after_s
         super().__init__(str(self))
 
+    def in_region(self, region: str | None) -> VodError:
+        """The same error, saying which region answered it."""
+        self.region = region
+        self.args = (str(self),)
+        return self
+
     def __str__(self) -> str:
-        text = f"VOD answered {self.code}"
+        text = f"VOD{f' ({self.region})' if self.region else ''} answered {self.code}"
         if self.http_status:
             text += f" (HTTP {self.http_status})"
         if self.message:
@@ -49,6 +57,14 @@ class VideoNotFound(VodError):
 
 class VideoRejected(VodError):
     """VOD refused the request for this video (bad parameter): recorded against the video."""
+
+
+class ListCapReached(VodError):
+    """VideoListExceededMax: a listing asked past the first 5,000 matches of its query."""
+
+
+class ScrollTokenExpired(VodError):
+    """SearchMedia's ScrollToken is no longer valid: the walk starts again from its first page."""
 
 
 class RetryableError(VodError):
@@ -107,7 +123,7 @@ _CREDENTIALS_HINT = (
 # code -> (error class, what the operator should do). The one place that knows VOD's error codes.
 ERROR_CODES: dict[str, tuple[type[VodError], str]] = {
     "InvalidVideo.NotFound": (VideoNotFound, ""),
-    "Forbidden": (PermissionDenied, "the RAM user lacks permission for vod:ListDynamicImage"),
+    "Forbidden": (PermissionDenied, "the RAM user lacks permission for vod:{action}"),
     "OperationDenied": (PermissionDenied, "the account may not call VOD; check its status"),
     "OperationDenied.Suspended": (PermissionDenied, "the VOD service of this account is suspended"),
     "InvalidAccessKeyId.NotFound": (CredentialsRejected, _CREDENTIALS_HINT),
@@ -126,6 +142,8 @@ ERROR_CODES: dict[str, tuple[type[VodError], str]] = {
     "InternalError": (ServerFault, ""),
     "ServiceUnavailable": (ServerFault, ""),
     "ServiceUnAvailable": (ServerFault, ""),
+    "VideoListExceededMax": (ListCapReached, ""),
+    "InvalidScrollToken.Expired": (ScrollTokenExpired, ""),
     "MissingParameter": (VideoRejected, ""),
     "InvalidParameter": (VideoRejected, ""),
 }
@@ -138,6 +156,7 @@ def error_from_answer(
     http_status: int,
     request_id: str | None,
     retry_after_s: float | None = None,
+    action: str = "ListDynamicImage",
 ) -> VodError:
     """Build the typed error for an error answer; unknown codes are typed by their HTTP status."""
     cls, hint = ERROR_CODES.get(code, (None, ""))
@@ -155,6 +174,6 @@ def error_from_answer(
         message,
         request_id=request_id,
         http_status=http_status,
-        hint=hint,
+        hint=hint.replace("{action}", action),
         retry_after_s=retry_after_s,
     )

@@ -2,6 +2,10 @@
 
 Work is handed to a fixed pool of threads a little at a time, so memory stays flat whatever the
 number of videos; outcomes go to the caller's ``on_outcome`` as they arrive and are not kept.
+
+Videos of several regions go through one pool, each call to its region's client, in an order that
+interleaves the regions by need (``by_need``): a region with more videos left gets more of the calls, so
+regions sharing the account's budget finish together, and none sits idle while another has videos left.
 """
 
 from __future__ import annotations
@@ -9,7 +13,8 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
@@ -34,22 +39,43 @@ class Progress:
         )
 
 
-def fetch_one(client: VodClient, video_id: str) -> Outcome:
-    """One video's outcome. Only a FatalVodError escapes: it means every other call would fail too."""
+Clients = Mapping[str, VodClient]  # region -> the client calling it
+
+
+def fetch_one(client: VodClient, video_id: str, region: str | None = None) -> Outcome:
+    """One video's outcome (in ``region``, by default the client's). Only a FatalVodError escapes: it
+    means every other call would fail too."""
+    region = region or client.region
     try:
         answer = client.list_dynamic_image(video_id)
     except VideoNotFound as err:
-        return _outcome_from_error(video_id, "not_found", err)
+        return _outcome_from_error(video_id, region, "not_found", err)
     except FatalVodError:
         raise
     except VodError as err:
-        return _outcome_from_error(video_id, "failed", err)
-    return _outcome_from_answer(answer)
+        return _outcome_from_error(video_id, region, "failed", err)
+    return _outcome_from_answer(answer, region)
 
 
-def _outcome_from_answer(answer: DynamicImages) -> Outcome:
+def by_need(ids: Sequence[str], regions: Sequence[str], *, rates: Mapping[str, float] | None = None) -> Iterator[tuple[str, str]]:
+    """(region, video id) of every video, the regions interleaved evenly by the time each needs (its videos
+    over its calls per second; all equal when ``rates`` is None, as when they share one budget)."""
+    lanes: dict[str, list[str]] = {}
+    for video_id, region in zip(ids, regions, strict=True):
+        lanes.setdefault(region, []).append(video_id)
+
+    def lane(region: str, videos: list[str]) -> Iterator[tuple[float, str, str]]:
+        seconds = len(videos) / (rates[region] if rates else 1.0)
+        return (((i + 0.5) * seconds / len(videos), region, video_id) for i, video_id in enumerate(videos))
+
+    for _, region, video_id in heapq.merge(*(lane(r, v) for r, v in lanes.items())):
+        yield region, video_id
+
+
+def _outcome_from_answer(answer: DynamicImages, region: str | None) -> Outcome:
     return Outcome(
         video_id=answer.video_id,
+        region=region,
         status="answered",
         fetched_at=_iso(answer.received_at),
         attempts=answer.attempts,
@@ -59,9 +85,10 @@ def _outcome_from_answer(answer: DynamicImages) -> Outcome:
     )
 
 
-def _outcome_from_error(video_id: str, status: str, err: VodError) -> Outcome:
+def _outcome_from_error(video_id: str, region: str | None, status: str, err: VodError) -> Outcome:
     return Outcome(
         video_id=video_id,
+        region=region,
         status=status,  # type: ignore[arg-type]
         fetched_at=utc_now_iso(),
         attempts=getattr(err, "attempts", 1),
@@ -77,8 +104,8 @@ def _iso(unix_s: float) -> str:
 
 
 def fetch_all(
-    client: VodClient,
-    video_ids: Iterable[str],
+    clients: VodClient | Clients,
+    videos: Iterable[str] | Iterable[tuple[str, str]],
     *,
     total: int,
     concurrency: int = 16,
@@ -90,25 +117,31 @@ def fetch_all(
 ) -> FetchSummary:
     """Fetches every video, handing each outcome to ``on_outcome`` (from this thread) as it arrives.
 
+    ``videos`` are ids for one client, or (region, id) pairs for ``clients`` by region (see ``by_need``).
+
     On a FatalVodError no new call starts; the calls under way finish and are handed over, then the
     error is raised. So it is when more than ``max_failure_rate`` of the last ``failure_window``
     videos failed after their retries (FailingTooOften): thousands of failing calls tell no more.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+    if isinstance(clients, VodClient):
+        only = clients
+        clients = {only.region or "": only}
+        videos = ((only.region or "", video_id) for video_id in videos)  # type: ignore[misc]
     recent = _FailureWindow(failure_window, max_failure_rate)
     summary = FetchSummary(asked=total, started_at=utc_now_iso())
-    before = (client.calls.value, client.retries.value, client.throttled.value)
+    before = client_counts(clients)
     started = time.monotonic()
     last_report = started
-    ids = iter(video_ids)
+    ids = iter(videos)
     in_flight: set[Future[Outcome]] = set()
     fatal: FatalVodError | None = None
 
     def report() -> None:
         elapsed = time.monotonic() - started
         done = summary.answered + summary.not_found + summary.failed
-        rate = (client.calls.value - before[0]) / elapsed if elapsed > 0 else 0.0
+        rate = (client_counts(clients)[0] - before[0]) / elapsed if elapsed > 0 else 0.0
         eta = (total - done) * elapsed / done if done else None
         if on_progress:
             on_progress(Progress(done, total, elapsed, rate, eta))
@@ -117,10 +150,11 @@ def fetch_all(
 
         def top_up() -> None:
             while fatal is None and len(in_flight) < 2 * concurrency:
-                video_id = next(ids, None)
-                if video_id is None:
+                item = next(ids, None)
+                if item is None:
                     return
-                in_flight.add(pool.submit(fetch_one, client, video_id))
+                region, video_id = item
+                in_flight.add(pool.submit(fetch_one, clients[region], video_id, region or None))
 
         top_up()
         while in_flight:
@@ -140,9 +174,7 @@ def fetch_all(
                 last_report = time.monotonic()
                 report()
 
-    summary.calls = client.calls.value - before[0]
-    summary.retries = client.retries.value - before[1]
-    summary.throttled = client.throttled.value - before[2]
+    summary.calls, summary.retries, summary.throttled = (n - b for n, b in zip(client_counts(clients), before, strict=True))
     summary.seconds = round(time.monotonic() - started, 3)
     summary.finished_at = utc_now_iso()
     if fatal is not None:
@@ -150,6 +182,15 @@ def fetch_all(
         raise fatal
     report()
     return summary
+
+
+def client_counts(clients: Clients) -> tuple[int, int, int]:
+    """Calls, retries and throttled answers of every region's client so far."""
+    return (
+        sum(c.calls.value for c in clients.values()),
+        sum(c.retries.value for c in clients.values()),
+        sum(c.throttled.value for c in clients.values()),
+    )
 
 
 class _FailureWindow:

@@ -18,6 +18,7 @@ class Outcome:
     status: Status
     fetched_at: str  # ISO 8601 UTC, when the final answer arrived
     attempts: int
+    region: str | None = None
     request_id: str | None = None
     http_status: int | None = None
     error_code: str | None = None

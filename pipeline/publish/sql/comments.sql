@@ -7,6 +7,8 @@ COMMENT ON TABLE stickers IS 'Every sticker of every snapshot: one row per stick
 COMMENT ON TABLE quarantine IS 'Sticker rows VOD returned that could not be typed or validated, with their raw values and the reason; every snapshot';
 COMMENT ON TABLE video_fetches IS 'Every video of every snapshot: whether VOD answered, said not found, or the fetch failed, and why';
 COMMENT ON VIEW latest_stickers IS 'The stickers of the newest snapshot';
+COMMENT ON TABLE videos IS 'The account''s videos as discovered in VOD (VIDEO_SOURCE=vod), every snapshot: region, title, status, first and last seen, deleted upstream and when';
+COMMENT ON TABLE latest_videos IS 'The account''s videos of the newest discovery, deleted ones included (deleted_upstream)';
 
 COMMENT ON TABLE fetch_log IS 'One row per snapshot day: how the fetch went (videos, stickers, calls, retries, time)';
 COMMENT ON COLUMN fetch_log.snapshot_date IS 'Day of the snapshot';
@@ -27,6 +29,8 @@ COMMENT ON COLUMN fetch_log.finished_at IS 'When the fetch ended (UTC)';
 COMMENT ON TABLE video_sticker_stats IS 'One row per video of the newest snapshot, videos without stickers included';
 COMMENT ON COLUMN video_sticker_stats.snapshot_date IS 'Day of the newest snapshot';
 COMMENT ON COLUMN video_sticker_stats.video_id IS 'VOD video id';
+COMMENT ON COLUMN video_sticker_stats.region IS 'VOD storage region of the video';
+COMMENT ON COLUMN video_sticker_stats.title IS 'Title of the video in the newest discovery (NULL when the set comes from videos.csv)';
 COMMENT ON COLUMN video_sticker_stats.fetch_status IS 'answered, not_found or failed (stickers are 0 unless answered)';
 COMMENT ON COLUMN video_sticker_stats.stickers IS 'Stickers of the video';
 COMMENT ON COLUMN video_sticker_stats.gif_stickers IS 'Stickers in gif format';

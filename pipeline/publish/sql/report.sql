@@ -34,14 +34,16 @@ SELECT format, file_size_bytes, duration_s
 FROM stickers
 WHERE snapshot_date = day;
 
--- The n videos of the snapshot with the most stickers (ranked_by = 'stickers') or the most bytes (ranked_by = 'bytes').
+-- The n videos of the snapshot with the most stickers (ranked_by = 'stickers') or the most bytes (ranked_by = 'bytes'),
+-- with their titles where the account's videos were discovered that day.
 CREATE TEMP MACRO report_top_videos(day, n, ranked_by) AS TABLE
-SELECT * FROM (
+SELECT v.*, a.title FROM (
     SELECT video_id, count(*) AS stickers, sum(file_size_bytes)::BIGINT AS total_bytes
     FROM stickers
     WHERE snapshot_date = day
     GROUP BY video_id
 ) AS v
+LEFT JOIN (SELECT video_id, title FROM videos WHERE snapshot_date = day) AS a USING (video_id)
 ORDER BY CASE WHEN ranked_by = 'bytes' THEN v.total_bytes ELSE v.stickers END DESC,
          CASE WHEN ranked_by = 'bytes' THEN v.stickers ELSE v.total_bytes END DESC,
          v.video_id

@@ -1,6 +1,6 @@
 -- The analysts' summaries. By the time this runs, the publisher has created:
---   stickers, quarantine, video_fetches: views over every day's Parquet file of the lake (all snapshots);
---   latest_stickers: a view over the newest day's stickers file only;
+--   stickers, quarantine, video_fetches, videos: views over every day's Parquet file of the lake (all snapshots);
+--   latest_stickers, latest_videos: views over the newest day's stickers (videos) file only;
 --   newest_video_fetches (temporary): the newest day's video_fetches file only;
 --   fetch_runs (temporary): one row per day's fetch summary (raw/.../fetch.json);
 --   lake_rows (temporary): rows per day and lake table, from the Parquet footers.
@@ -32,6 +32,8 @@ CREATE TABLE video_sticker_stats AS
 SELECT
     v.snapshot_date,
     v.video_id,
+    v.region,
+    a.title,
     v.status                                          AS fetch_status,
     count(s.dynamic_image_id)                         AS stickers,
     count(s.dynamic_image_id) FILTER (s.format = 'gif')  AS gif_stickers,
@@ -44,6 +46,7 @@ SELECT
     max(s.creation_time)                              AS last_created_at
 FROM newest_video_fetches AS v
 LEFT JOIN latest_stickers AS s USING (snapshot_date, video_id)
+LEFT JOIN latest_videos AS a ON a.video_id = v.video_id
 GROUP BY ALL
 ORDER BY v.video_id;
 

@@ -1,0 +1,216 @@
+"""The account's videos, day by day: discovered in every region, kept as the lake's ``videos`` table.
+
+A day's table is the day before's (the newest earlier partition) brought up to date by a walk of each
+region: a full walk of every video when the region's last one is ``full_walk_days`` old or more (or it was
+never walked), otherwise a walk of the videos created since the last walk began (an hour earlier, for
+listings that lag). A full walk notices deletions (``pipeline.vod.discovery``). Every answer of the walk is
+kept unchanged under raw/, beside a summary of it; the strings VOD sent are typed here, in pandas.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.store import lake
+from pipeline.store.files import durable, write_json
+from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.schema import VIDEOS, pandas_dtypes
+from pipeline.vod import discovery
+from pipeline.vod.client import Answer, VodClient
+from pipeline.vod.fetch import client_counts
+
+LISTING_LAG = dt.timedelta(hours=1)  # an incremental walk starts this long before the last walk began
+_COLUMNS = [c.name for c in VIDEOS]
+
+
+@dataclass
+class RegionDiscovery:
+    """What one region's walk of a day did."""
+
+    kind: str  # "full" or "incremental"
+    started_at: str  # ISO 8601 UTC
+    since: str | None = None  # an incremental walk's first CreationTime
+    listed: int = 0
+    new: int = 0
+    deleted: int = 0
+    calls: int = 0
+
+
+@dataclass
+class Discovery:
+    """A day's discovery: per region, and the account's videos after it."""
+
+    regions: dict[str, RegionDiscovery] = field(default_factory=dict)
+    videos: int = 0  # not deleted
+    deleted: int = 0  # deleted upstream, kept in the table
+    calls: int = 0
+    retries: int = 0
+    throttled: int = 0
+    seconds: float = 0.0
+
+
+def discover_day(
+    layout: Layout,
+    day: dt.date,
+    clients: Mapping[str, VodClient],
+    *,
+    full_walk_days: int = 7,
+    concurrency: int = 8,
+    now: dt.datetime | None = None,
+) -> tuple[pd.DataFrame, Discovery]:
+    """Walks every region of ``clients`` and writes the day's ``videos`` partition; returns the table
+    (deleted videos included) and what was done."""
+    now = now or dt.datetime.now(dt.UTC)
+    previous = _previous_table(layout, day)
+    walks = _last_walks(layout, day)
+    plan = {region: _plan(walks.get(region), day, now, full_walk_days) for region in clients}
+    before = client_counts(clients)
+    started = dt.datetime.now(dt.UTC)
+    with _AnswerLog(layout.discovery_answers(day)) as log:
+        listed = discovery.walk_regions(clients, {r: p.since and _time(p.since) for r, p in plan.items()}, on_answer=log.write, concurrency=concurrency)
+        full = {r for r, p in plan.items() if p.kind == "full"}
+        known = previous[~previous["deleted_upstream"]] if previous is not None else None
+        missing = {
+            region: set(known.loc[known["region"] == region, "video_id"]) - set(listed[region].videos)
+            for region in full
+        } if known is not None else {}
+        checked = discovery.confirm_gone(clients, missing, on_answer=log.write, concurrency=concurrency)
+        log.commit()
+    table = _merge(previous, listed, checked, day, now)
+    for region, walk in listed.items():
+        report = plan[region]
+        report.listed = len(walk.videos)
+        report.new = len(set(walk.videos) - (set(previous["video_id"]) if previous is not None else set()))
+        report.deleted = len(checked.get(region, ({}, set()))[1])
+    summary = Discovery(
+        regions=plan,
+        videos=int((~table["deleted_upstream"]).sum()),
+        deleted=int(table["deleted_upstream"].sum()),
+        seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 3),
+    )
+    summary.calls, summary.retries, summary.throttled = (a - b for a, b in zip(client_counts(clients), before, strict=True))
+    with lake.DayWriter(layout, day, ("videos",)) as out:
+        out["videos"].write(table)
+        out.commit()
+    write_json(layout.discovery_summary(day), asdict(summary))
+    return table, summary
+
+
+def _plan(last: dict[str, Any] | None, day: dt.date, now: dt.datetime, full_walk_days: int) -> RegionDiscovery:
+    """A full walk when the region's last full walk was ``full_walk_days`` snapshot days ago or more (or
+    there was none), else one of the videos created since the last walk began, less the listing lag."""
+    started = now.isoformat().replace("+00:00", "Z")
+    if last is None or (day - last["full_day"]).days >= full_walk_days:
+        return RegionDiscovery(kind="full", started_at=started)
+    since = _time(last["any"]) - LISTING_LAG
+    return RegionDiscovery(kind="incremental", started_at=started, since=since.isoformat().replace("+00:00", "Z"))
+
+
+def _last_walks(layout: Layout, day: dt.date) -> dict[str, dict[str, Any]]:
+    """Per region, when its last walk began and the day of its last full walk, over the days before ``day``."""
+    last: dict[str, dict[str, Any]] = {}
+    for path in sorted((layout.root / "raw").glob(f"{PARTITION_KEY}=*/discovery.json")):
+        walked = dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
+        if walked >= day:
+            continue
+        for region, walk in json.loads(path.read_text(encoding="utf-8"))["regions"].items():
+            seen = last.setdefault(region, {})
+            seen["any"] = walk["started_at"]
+            if walk["kind"] == "full":
+                seen["full_day"] = walked
+    return {region: walks for region, walks in last.items() if "full_day" in walks}
+
+
+def _previous_table(layout: Layout, day: dt.date) -> pd.DataFrame | None:
+    earlier = [d for d in lake.partition_days(layout, "videos") if d < day]
+    return lake.read_partition(layout, "videos", earlier[-1]) if earlier else None
+
+
+def _merge(
+    previous: pd.DataFrame | None,
+    listed: Mapping[str, discovery.RegionWalk],
+    checked: Mapping[str, tuple[dict[str, dict[str, Any]], set[str]]],
+    day: dt.date,
+    now: dt.datetime,
+) -> pd.DataFrame:
+    """The day's table: every video listed now (or found by GetVideoInfos) as VOD describes it, seen now;
+    every earlier one not listed as it was, or deleted if VOD said it does not exist."""
+    found = [(region, video) for region, walk in listed.items() for video in walk.videos.values()]
+    found += [(region, video) for region, (existing, _) in checked.items() for video in existing.values()]
+    fresh = _typed(found, now)
+    table = fresh if previous is None else pd.concat([fresh, previous[~previous["video_id"].isin(fresh["video_id"])]])
+    if previous is not None:
+        first = previous.set_index("video_id")["first_seen"]
+        seen_before = table["video_id"].isin(first.index)
+        table.loc[seen_before, "first_seen"] = table.loc[seen_before, "video_id"].map(first)
+    gone = set().union(*(ids for _, ids in checked.values())) if checked else set()
+    newly_gone = table["video_id"].isin(gone) & ~table["deleted_upstream"]
+    table.loc[newly_gone, "deleted_upstream"] = True
+    table.loc[newly_gone, "deleted_at"] = pd.Timestamp(now)
+    table[PARTITION_KEY] = day
+    order = table.sort_values(["region", "creation_time", "video_id"], na_position="last", kind="stable")
+    return order[_COLUMNS].astype(pandas_dtypes(VIDEOS)).reset_index(drop=True)
+
+
+def _typed(found: list[tuple[str, dict[str, Any]]], now: dt.datetime) -> pd.DataFrame:
+    """VOD's video fields (strings, or numbers as VOD sent them) as the table's typed columns, in pandas."""
+    raw = pd.DataFrame(
+        [(region, v.get("VideoId"), v.get("Title"), v.get("Status"), v.get("CreationTime"), v.get("Duration"), v.get("Size"))
+         for region, v in found],
+        columns=["region", "video_id", "title", "status", "creation_time", "duration_s", "size_bytes"],
+    )
+    raw = raw.drop_duplicates("video_id", keep="first")
+    return raw.assign(
+        creation_time=pd.to_datetime(raw["creation_time"], format="%Y-%m-%dT%H:%M:%SZ", utc=True, errors="coerce"),
+        duration_s=pd.to_numeric(raw["duration_s"], errors="coerce").astype("float64"),
+        size_bytes=pd.to_numeric(raw["size_bytes"], errors="coerce").astype("Int64"),
+        first_seen=pd.Timestamp(now),
+        last_seen=pd.Timestamp(now),
+        deleted_upstream=False,
+        deleted_at=pd.NaT,
+    )
+
+
+def _time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class _AnswerLog:
+    """Discovery's answers, one JSON line each as they arrive (from several threads), renamed into
+    place when the walk is done: a walk that stops leaves the day's last finished log as it was."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.partial, "w", encoding="utf-8")
+        self._lock = threading.Lock()
+
+    def write(self, region: str, action: str, params: Mapping[str, str], answer: Answer) -> None:
+        line = json.dumps(
+            {"region": region, "action": action, "params": dict(params), "request_id": answer.request_id,
+             "received_at": answer.received_at, "response": answer.document},
+            ensure_ascii=False, separators=(",", ":"),
+        )
+        with self._lock:
+            self._file.write(line + "\n")
+
+    def commit(self) -> None:
+        durable(self._file)
+        self._file.close()
+        self.partial.replace(self.path)
+
+    def __enter__(self) -> _AnswerLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._file.closed:
+            self._file.close()

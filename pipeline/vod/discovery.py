@@ -1,0 +1,211 @@
+"""Discovery: every video of an account's regions, from VOD's own listings.
+
+GetVideoList reads at most the first 5,000 matches of a query, so a region is walked oldest first in
+``CreationTime`` windows: a window is read page by page (100 videos a page, the pages after the first
+asked together), and when it held 5,000 the next window starts a second before the last video read.
+Whether VOD's StartTime is inclusive is not documented: the overlap covers both readings, and videos read
+twice are kept once. When more than 5,000 videos share one or two seconds no window can move past them:
+those seconds are read with SearchMedia and its ScrollToken, which walks every match. So a walk costs
+about one call per 100 videos, plus one call per 5,000 for the overlaps.
+
+A deletion is noticed by a full walk: a video known before and not listed now. Before it is recorded as
+gone, GetVideoInfos (20 ids a call) must say it does not exist, so a listing that missed a video for any
+other reason never deletes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.vod.api import GET_VIDEO_INFOS, GET_VIDEO_LIST, SEARCH_MEDIA
+from pipeline.vod.client import Answer, VodClient
+from pipeline.vod.errors import ListCapReached, ScrollTokenExpired
+
+LIST_CAP = 5000  # matches GetVideoList (or SearchMedia without a ScrollToken) can read of one query
+PAGE_SIZE = 100
+INFOS_PER_CALL = 20
+SEARCH_FIELDS = "Title,Status,CreationTime,ModificationTime,Duration,Size,CateId,CateName,StorageLocation,AppId"
+_TIME = "%Y-%m-%dT%H:%M:%SZ"
+_SECOND = dt.timedelta(seconds=1)
+_TOKEN_RESTARTS = 3
+
+# Hands each answer over as it arrives, for the raw store: (region, action, params, answer).
+OnAnswer = Callable[[str, str, Mapping[str, str], Answer], None]
+
+
+@dataclass
+class RegionWalk:
+    """What a walk of one region found: VOD's fields of each video listed, by id, as VOD sent them."""
+
+    region: str
+    videos: dict[str, dict[str, Any]] = field(default_factory=dict)
+    windows: int = 0
+    crowded_seconds: int = 0  # seconds read with SearchMedia because more than 5,000 videos shared them
+
+
+def vod_time(instant: dt.datetime) -> str:
+    return instant.astimezone(dt.UTC).strftime(_TIME)
+
+
+def parse_vod_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, _TIME).replace(tzinfo=dt.UTC)
+
+
+class _Walker:
+    def __init__(self, client: VodClient, region: str, on_answer: OnAnswer, stop: threading.Event, concurrency: int):
+        self.client, self.region, self.on_answer, self.stop = client, region, on_answer, stop
+        self.concurrency = concurrency
+
+    def call(self, action: str, params: Mapping[str, str]) -> Answer:
+        if self.stop.is_set():
+            raise _Stopped
+        answer = self.client.call(action, params)
+        self.on_answer(self.region, action, params, answer)
+        return answer
+
+    def walk(self, since: dt.datetime | None) -> RegionWalk:
+        found = RegionWalk(self.region)
+        start = since
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"walk-{self.region}") as pool:
+            while True:
+                found.windows += 1
+                window, full = self._window(pool, start)
+                found.videos.update((v["VideoId"], v) for v in window)
+                if not full:
+                    return found
+                last = max(parse_vod_time(v["CreationTime"]) for v in window)
+                if start is None or last >= start + 2 * _SECOND:
+                    start = last - _SECOND  # the overlap: inclusive or not, no second is skipped
+                    continue
+                # 5,000 videos within [start, start + 1 s]: read those seconds whole, then go on after them
+                crowd_end = last + _SECOND
+                found.videos.update((v["VideoId"], v) for v in self._search(start, crowd_end))
+                found.crowded_seconds += int((crowd_end - start) / _SECOND) + 1
+                start = crowd_end
+
+    def _window(self, pool: ThreadPoolExecutor, start: dt.datetime | None) -> tuple[list[dict[str, Any]], bool]:
+        """The videos of one window (up to 5,000), and whether it was full (more may follow)."""
+        params = {"SortBy": "CreationTime:Asc", "PageSize": str(PAGE_SIZE)}
+        if start is not None:
+            params["StartTime"] = vod_time(start)
+        first = self._page(params, 1)
+        total = _whole(first.document.get("Total"))
+        pages = LIST_CAP // PAGE_SIZE if total is None else min(LIST_CAP // PAGE_SIZE, -(-total // PAGE_SIZE))
+        listed = [_video_list(first.document)]
+        listed += pool.map(lambda n: _video_list(self._page(params, n).document), range(2, pages + 1))
+        videos = [video for page in listed for video in page]
+        return videos, len(videos) >= LIST_CAP
+
+    def _page(self, params: Mapping[str, str], number: int) -> Answer:
+        try:
+            return self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)})
+        except ListCapReached as err:  # Total said more than the cap lets a window read
+            return Answer(GET_VIDEO_LIST, {"VideoList": {"Video": []}}, err.request_id or "", 400, 1, 0.0)
+
+    def _search(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
+        """Every video created from ``start`` to ``end`` (both included), walked with SearchMedia's ScrollToken."""
+        match = f"CreationTime = ['{vod_time(start)}','{vod_time(end)}']"
+        for restart in range(_TOKEN_RESTARTS + 1):
+            try:
+                yield from self._scroll(match)
+                return
+            except ScrollTokenExpired:
+                if restart == _TOKEN_RESTARTS:
+                    raise
+
+    def _scroll(self, match: str) -> Iterator[dict[str, Any]]:
+        params = {"SearchType": "video", "Match": match, "Fields": SEARCH_FIELDS, "SortBy": "CreationTime:Asc",
+                  "PageSize": str(PAGE_SIZE)}
+        token, page = None, 1
+        while True:
+            answer = self.call(SEARCH_MEDIA, {**params, "PageNo": str(page), **({"ScrollToken": token} if token else {})})
+            media = answer.document.get("MediaList") or []
+            yield from (item["Video"] for item in media if isinstance(item, dict) and isinstance(item.get("Video"), dict))
+            token = answer.document.get("ScrollToken") or token
+            if len(media) < PAGE_SIZE:
+                return
+            page += 1
+
+    def infos(self, ids: list[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """GetVideoInfos of ``ids``: the videos that exist, and the ids VOD says do not."""
+        batches = [ids[i : i + INFOS_PER_CALL] for i in range(0, len(ids), INFOS_PER_CALL)]
+        existing: dict[str, dict[str, Any]] = {}
+        gone: set[str] = set()
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"infos-{self.region}") as pool:
+            for answer in pool.map(lambda batch: self.call(GET_VIDEO_INFOS, {"VideoIds": ",".join(batch)}), batches):
+                videos = answer.document.get("VideoList") or []
+                existing.update((v["VideoId"], v) for v in videos if isinstance(v, dict) and v.get("VideoId"))
+                gone.update(answer.document.get("NonExistVideoIds") or [])
+        return existing, gone
+
+
+class _Stopped(Exception):
+    """Another region's walk failed: this one stops at its next call."""
+
+
+def walk_regions(
+    clients: Mapping[str, VodClient],
+    since: Mapping[str, dt.datetime | None],
+    *,
+    on_answer: OnAnswer,
+    concurrency: int = 8,
+) -> dict[str, RegionWalk]:
+    """Walks every region of ``clients`` at once (``since[region]``: only videos created from then; None:
+    all). The first error of any region stops every walk and is raised."""
+    return _each_region(clients, on_answer, concurrency, lambda walker: walker.walk(since.get(walker.region)))
+
+
+def confirm_gone(
+    clients: Mapping[str, VodClient],
+    missing: Mapping[str, Iterable[str]],
+    *,
+    on_answer: OnAnswer,
+    concurrency: int = 8,
+) -> dict[str, tuple[dict[str, dict[str, Any]], set[str]]]:
+    """For each region, of the videos a full walk did not list: those VOD still has, and those it says are gone."""
+    wanted = {region: sorted(ids) for region, ids in missing.items() if ids}
+    return _each_region({r: clients[r] for r in wanted}, on_answer, concurrency, lambda walker: walker.infos(wanted[walker.region]))
+
+
+def _each_region(clients: Mapping[str, VodClient], on_answer: OnAnswer, concurrency: int, work: Callable[[_Walker], Any]) -> dict[str, Any]:
+    stop = threading.Event()
+    results: dict[str, Any] = {}
+    errors: list[BaseException] = []
+
+    def run(region: str, client: VodClient) -> None:
+        try:
+            results[region] = work(_Walker(client, region, on_answer, stop, concurrency))
+        except _Stopped:
+            pass
+        except BaseException as err:  # noqa: BLE001 - handed to the caller below
+            errors.append(err)
+            stop.set()
+
+    threads = [threading.Thread(target=run, args=item, name=f"region-{item[0]}") for item in clients.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _video_list(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """GetVideoList's videos, whichever shape an empty answer takes (no VideoList, ``{}``, ``{"Video": []}``)."""
+    wrapper = document.get("VideoList")
+    videos = wrapper.get("Video") if isinstance(wrapper, dict) else wrapper
+    return [v for v in videos or [] if isinstance(v, dict) and v.get("VideoId")]
+
+
+def _whole(value: Any) -> int | None:
+    """A count VOD may send as a number or as text (its samples quote it)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

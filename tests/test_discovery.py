@@ -1,0 +1,175 @@
+"""Knowing the account: its videos discovered in every region, past VOD's 5,000 cap, new ones found by the
+next walk, deleted ones by the full walk; each video fetched in its region and every lake row saying it."""
+
+import datetime as dt
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline import snapshot
+from pipeline.errors import ConfigurationError
+from pipeline.settings import VodSettings, endpoints_from_env, source_from_env, vod_from_env
+from pipeline.store import lake
+from pipeline.store.videos import read_video_set
+from pipeline.vod.client import Credentials
+from pipeline.vod.errors import CredentialsRejected
+from pipeline.vod.local import LocalVodAccount, ServiceConfig
+from tests.conftest import KEY_ID, KEY_SECRET, TODAY
+
+DAY1, DAY2 = TODAY - dt.timedelta(days=1), TODAY
+REGIONS = ("cn-shanghai", "ap-southeast-1")
+
+
+def account(*, regions=REGIONS, shared_limits=True, **config):
+    base = {"access_key_id": KEY_ID, "access_key_secret": KEY_SECRET, "calls_per_second": None, "catalog_size": 120, **config}
+    return LocalVodAccount(ServiceConfig(**base), regions, shared_limits=shared_limits)
+
+
+def clients(local, **settings):
+    return VodSettings(Credentials(KEY_ID, KEY_SECRET), endpoints=dict(local.endpoints), **settings).clients()
+
+
+def catalog(local, region):
+    return set(local.services[region].catalog.video_ids())
+
+
+def discover(layout, local, day, **options):
+    with clients(local) as by_region:
+        return snapshot.discover_video_set(layout, day, by_region, today=day, **options)
+
+
+def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_second(layout):
+    with account(regions=("cn-shanghai",), catalog_size=5600, same_second_videos=5200) as local:
+        videos, found = discover(layout, local, DAY2)
+        stats = local.services["cn-shanghai"].stats
+    assert set(videos.ids) == catalog(local, "cn-shanghai")
+    assert len(videos.ids) == 5600  # each once
+    assert found.regions["cn-shanghai"].listed == 5600
+    assert stats["actions"]["SearchMedia"]["answered"] > 0  # the crowded second was read with a ScrollToken
+
+
+def test_a_video_uploaded_between_two_runs_is_found_by_the_next_walk_without_walking_everything_again(layout):
+    with account(catalog_size=900) as local:
+        first, _ = discover(layout, local, DAY1)
+        new = local.upload("ap-southeast-1", count=1)
+        calls_before = sum(s["actions"]["GetVideoList"]["answered"] for s in local.stats.values())
+        second, found = discover(layout, local, DAY2)
+        calls = sum(s["actions"]["GetVideoList"]["answered"] for s in local.stats.values()) - calls_before
+    assert set(second.ids) == set(first.ids) | set(new)
+    assert second.regions[second.ids.index(new[0])] == "ap-southeast-1"
+    assert {w.kind for w in found.regions.values()} == {"incremental"}
+    assert found.regions["ap-southeast-1"].new == 1
+    assert calls < 900 / 100  # not the whole account again
+    table = lake.read_partition(layout, "videos", DAY2).set_index("video_id")
+    assert table.loc[new[0], "first_seen"] > table.loc[first.ids[0], "first_seen"]
+
+
+def test_a_full_walk_notices_a_deleted_video_keeps_it_marked_and_leaves_it_out_of_the_day(layout):
+    with account() as local:
+        first, _ = discover(layout, local, DAY1)
+        gone = first.ids[3]
+        local.delete(gone)
+        second, found = discover(layout, local, DAY2, full_walk_days=1)
+    assert {w.kind for w in found.regions.values()} == {"full"}
+    assert gone not in second.ids and len(second.ids) == len(first.ids) - 1
+    assert sum(w.deleted for w in found.regions.values()) == 1
+    table = lake.read_partition(layout, "videos", DAY2).set_index("video_id")
+    assert bool(table.loc[gone, "deleted_upstream"]) and pd.notna(table.loc[gone, "deleted_at"])
+    assert not table.drop(index=gone)["deleted_upstream"].any()
+    assert table.loc[gone, "first_seen"] == lake.read_partition(layout, "videos", DAY1).set_index("video_id").loc[gone, "first_seen"]
+
+
+def test_the_incremental_walk_does_not_notice_deletions_until_the_weekly_full_walk(layout):
+    with account() as local:
+        first, _ = discover(layout, local, DAY1)
+        local.delete(first.ids[0])
+        _, found = discover(layout, local, DAY2)  # default: a full walk every 7 days
+    table = lake.read_partition(layout, "videos", DAY2).set_index("video_id")
+    assert {w.kind for w in found.regions.values()} == {"incremental"}
+    assert not bool(table.loc[first.ids[0], "deleted_upstream"])  # still known: ListDynamicImage will say not found
+
+
+def test_a_region_whose_credentials_are_refused_stops_the_walk_with_one_message_naming_it(layout):
+    with account(regions={"cn-shanghai": {}, "ap-southeast-1": {"access_key_id": "another-account-key"}}) as local:
+        with pytest.raises(CredentialsRejected) as caught:
+            discover(layout, local, DAY2)
+    message = str(caught.value)
+    assert message.startswith("VOD (ap-southeast-1) answered InvalidAccessKeyId.NotFound")
+    assert "ALIBABA_CLOUD_ACCESS_KEY_ID" in message
+    assert not layout.day_videos(DAY2).exists()  # no video set for the day from half an account
+
+
+def test_a_day_over_two_regions_asks_each_video_in_its_own_region_and_every_lake_row_says_it(layout):
+    with account(catalog_size=150) as local:
+        videos, _ = discover(layout, local, DAY2)
+        with clients(local) as by_region:
+            summary = snapshot.fetch_day(layout, DAY2, by_region, concurrency=8, today=DAY2)
+        snapshot.normalize_day(layout, DAY2)
+        answered = {r: local.services[r].stats["answered"] for r in REGIONS}
+    assert summary.asked == 300 and summary.answered == 300
+    assert answered == {"cn-shanghai": 150, "ap-southeast-1": 150}  # never asked in the wrong region
+    home = {v: r for r in REGIONS for v in catalog(local, r)}
+    for table in ("video_fetches", "stickers", "videos"):
+        rows = pq.read_table(lake.partition_path(layout, table, DAY2), columns=["video_id", "region"]).to_pandas()
+        assert len(rows) and (rows["region"] == rows["video_id"].map(home)).all(), table
+
+
+def test_regions_sharing_the_budget_are_interleaved_by_need_so_they_finish_together():
+    from pipeline.vod.fetch import by_need
+
+    ids = [f"a{i}" for i in range(300)] + [f"b{i}" for i in range(100)]
+    order = [region for region, _ in by_need(ids, ["a"] * 300 + ["b"] * 100)]
+    assert sorted(order) == ["a"] * 300 + ["b"] * 100
+    for first in (100, 200, 400):  # at any point, each region has had its share of the calls
+        assert order[:first].count("a") == pytest.approx(first * 3 / 4, abs=1)
+
+
+def test_videos_csv_names_each_video_region_and_a_contradiction_stops_before_any_call(tmp_path):
+    path = tmp_path / "videos.csv"
+    path.write_text("video_id,region\nv1,cn-shanghai\nv2,ap-southeast-1\n", encoding="utf-8")
+    videos = read_video_set(path, REGIONS)
+    assert list(zip(videos.ids, videos.regions, strict=True)) == [("v1", "cn-shanghai"), ("v2", "ap-southeast-1")]
+    with pytest.raises(ConfigurationError, match=r"'ap-southeast-1' \(line 3\).*Add them to VOD_REGIONS"):
+        read_video_set(path, ("cn-shanghai",))
+    path.write_text("video_id\nv1\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="no region column, but VOD_REGIONS lists 2 regions"):
+        read_video_set(path, REGIONS)
+    assert read_video_set(path, ("ap-southeast-1",)).regions == ["ap-southeast-1"]
+
+
+@pytest.mark.parametrize(
+    ("variables", "words"),
+    [
+        ({"VOD_REGION": "cn-beijing", "VOD_REGIONS": "cn-shanghai,ap-southeast-1"}, "disagree: set VOD_REGIONS alone"),
+        ({"VOD_REGIONS": "cn-shanghai,mars-1"}, "Unknown VOD region 'mars-1'"),
+        ({"VOD_REGIONS": "cn-shanghai,cn-shanghai"}, "lists a region twice"),
+        ({"VOD_REGIONS": "cn-shanghai,cn-hangzhou"}, "served by one endpoint"),
+        ({"VOD_REGIONS": "cn-shanghai", "VOD_ENDPOINTS": "ap-southeast-1=http://127.0.0.1:1"}, "which VOD_REGIONS (cn-shanghai) does not list"),
+        ({"VOD_REGIONS": "cn-shanghai,ap-southeast-1", "VOD_ENDPOINT": "http://127.0.0.1:1"}, "VOD_ENDPOINT is for one region"),
+        ({"VOD_ENDPOINTS": "cn-shanghai"}, "give region=address pairs"),
+    ],
+)
+def test_a_contradictory_region_setting_names_what_to_fix(variables, words):
+    with pytest.raises(ConfigurationError) as caught:
+        endpoints_from_env(variables)
+    assert words in str(caught.value)
+
+
+def test_several_regions_each_get_their_address_and_share_one_budget_unless_told_otherwise():
+    variables = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        "VOD_REGIONS": "cn-shanghai,ap-southeast-1",
+        "VOD_ENDPOINTS": "cn-shanghai=http://127.0.0.1:18080",
+    }
+    settings = vod_from_env(variables)
+    assert settings.endpoints == {"cn-shanghai": "http://127.0.0.1:18080", "ap-southeast-1": "https://vod.ap-southeast-1.aliyuncs.com"}
+    with settings.clients() as shared:
+        assert shared["cn-shanghai"].limiter is shared["ap-southeast-1"].limiter
+    with vod_from_env({**variables, "VOD_RATE_LIMITS": "per-region"}).clients() as separate:
+        assert separate["cn-shanghai"].limiter is not separate["ap-southeast-1"].limiter
+    with pytest.raises(ConfigurationError, match="VOD_RATE_LIMITS='both' is not one of shared, per-region"):
+        vod_from_env({**variables, "VOD_RATE_LIMITS": "both"})
+    with pytest.raises(ConfigurationError, match="VIDEO_SOURCE='api' is not a video source"):
+        source_from_env({"VIDEO_SOURCE": "api"})
