@@ -46,9 +46,12 @@ _BYTES_PER_PIXEL = {"gif": 0.10, "webp": 0.04}
 APP_ID = "app-1000000"
 # Every Status GetVideoList documents; the catalog draws the ones of _STATUS_SHARES, and Normal for the rest.
 VIDEO_STATUSES = (
-    "Uploading", "UploadFail", "UploadSucc", "Transcoding", "TranscodeFail", "Checking", "Blocked", "Normal", "ProduceFail"
+    "Uploading", "UploadFail", "UploadSucc", "Transcoding", "TranscodeFail",
+    "Checking", "Blocked", "Normal", "ProduceFail",
 )
-_STATUS_SHARES = (("Transcoding", 0.015), ("UploadSucc", 0.01), ("Checking", 0.015), ("Blocked", 0.01), ("UploadFail", 0.01))
+_STATUS_SHARES = (
+    ("Transcoding", 0.015), ("UploadSucc", 0.01), ("Checking", 0.015), ("Blocked", 0.01), ("UploadFail", 0.01)
+)
 _TITLE_WORDS = (
     "sunset", "harbor", "kitten", "mountain", "recipe", "match", "concert", "review", "tutorial", "drone",
     "street", "garden", "festival", "launch", "interview", "trailer", "workout", "journey", "river", "city",
