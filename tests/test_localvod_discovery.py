@@ -103,9 +103,9 @@ def test_video_list_sorts_ascending_with_ties_broken_by_video_id(service, sessio
 
 
 def test_video_list_filters_on_status(service, session):
-    body = ok(call(session, service.endpoint, "GetVideoList", Status="Blocked,Checking", PageSize=100))
-    statuses = {v["Status"] for v in body["VideoList"]["Video"]}
-    assert statuses <= {"Blocked", "Checking"} and body["Total"] == len(listed(body)) > 0
+    body = ok(call(session, service.endpoint, "GetVideoList", Status="Blocked,Checking,Normal", PageSize=100))
+    expected = [v for v in in_order(service.catalog) if service.catalog.video(v)["Status"] in ("Blocked", "Checking", "Normal")]
+    assert listed(body) == expected[::-1][:100] and body["Total"] == len(expected) < 300
     assert ok(call(session, service.endpoint, "GetVideoList"))["Total"] == 300
 
 
@@ -208,6 +208,18 @@ def test_scroll_token_walks_past_5000_returning_every_video_once(start, session)
         assert body["Total"] == 5250 and body["ScrollToken"] == token
     assert seen == in_order(svc.catalog)
     assert_error(call(session, svc.endpoint, "SearchMedia", PageSize=100, PageNo=51), 400, "VideoListExceededMax")
+
+
+def test_scroll_token_walks_a_status_filter_in_descending_order(service, session):
+    first = ok(call(session, service.endpoint, "SearchMedia", PageSize=50, Match="Status in ('Normal','Checking')"))
+    seen, page = searched(first), 1
+    while len(seen) < first["Total"]:
+        page += 1
+        body = ok(call(session, service.endpoint, "SearchMedia", PageSize=50, PageNo=page, ScrollToken=first["ScrollToken"]))
+        assert body["MediaList"]
+        seen += searched(body)
+    expected = [v for v in in_order(service.catalog) if service.catalog.video(v)["Status"] in ("Normal", "Checking")]
+    assert seen == expected[::-1]
 
 
 def test_scroll_token_may_jump_at_most_100_records_and_retry_its_page(service, session):

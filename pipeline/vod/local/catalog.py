@@ -17,6 +17,7 @@ import itertools
 import random
 import threading
 from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -224,10 +225,7 @@ class Catalog:
                     first = stop - 1 - skip
                     return [keys[i] for i in range(first, max(start, first - limit + 1) - 1, -1)]
                 return keys[start + skip : min(stop, start + skip + limit)]
-            if query.descending:
-                runs = [(keys[i] for i in range(stop - 1, start - 1, -1)) for keys, start, stop in ranges]
-            else:
-                runs = [(keys[i] for i in range(start, stop)) for keys, start, stop in ranges]
+            runs = [_run(keys, start, stop, query.descending) for keys, start, stop in ranges]
             merged = heapq.merge(*runs, reverse=query.descending)
             return list(itertools.islice(merged, skip, skip + limit))
 
@@ -341,6 +339,12 @@ def catalog_ids(seed: int, count: int, *, region: str = DEFAULT_REGION) -> list[
     regions never share ids)."""
     prefix = f"{seed}:video:" if region == DEFAULT_REGION else f"{seed}:{region}:video:"
     return [_md5(f"{prefix}{i}") for i in range(count)]
+
+
+def _run(keys: list[VideoKey], start: int, stop: int, descending: bool) -> Iterator[VideoKey]:
+    """keys[start:stop] in the query's order, without copying them."""
+    indices = range(stop - 1, start - 1, -1) if descending else range(start, stop)
+    return (keys[i] for i in indices)
 
 
 def _draw_video(rng: random.Random) -> tuple[int, int]:
