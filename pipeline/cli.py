@@ -29,6 +29,7 @@ from pipeline.vod.local import (
     serve_forever,
     write_videos_csv,
 )
+from pipeline.vod.regions import REGIONS
 
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
@@ -71,6 +72,10 @@ def _service_args(parser: argparse.ArgumentParser) -> None:
     for fault in FAULT_KINDS:
         add(f"--{fault.replace('_', '-')}-rate", type=float, default=0.0, help=f"share of calls answered with a {fault} fault")
     add("--fault-seed", type=int, default=defaults.fault_seed, help="seed of the injected faults")
+    add("--regions", default=None, help="comma list of regions, one port each from --port (default: one region)")
+    add("--separate-limits", action="store_true", help="each region has its own flow control (default: shared)")
+    add("--same-second-videos", type=int, default=defaults.same_second_videos,
+        help="videos sharing one CreationTime second")
 
 
 def _service_config(args: argparse.Namespace) -> ServiceConfig:
@@ -80,7 +85,10 @@ def _service_config(args: argparse.Namespace) -> ServiceConfig:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    serve_forever(_service_config(args))
+    regions = [r.strip() for r in args.regions.split(",") if r.strip()] if args.regions else None
+    if unknown := [r for r in regions or () if r not in REGIONS]:
+        raise ConfigurationError(f"--regions: unknown region {unknown[0]!r}; choose from {', '.join(sorted(REGIONS))}")
+    serve_forever(_service_config(args), regions, shared_limits=not args.separate_limits)
     return 0
 
 

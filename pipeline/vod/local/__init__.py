@@ -1,21 +1,30 @@
-"""A local stand-in for ApsaraVideo VOD's ListDynamicImage, for the demo, the tests and benchmarks."""
+"""A local stand-in for ApsaraVideo VOD (ListDynamicImage and video discovery, one or several regions), for the
+demo, the tests and benchmarks."""
 
-from pipeline.vod.local.catalog import Catalog, catalog_ids, write_videos_csv
+from pipeline.vod.local.account import LocalVodAccount
+from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
 from pipeline.vod.local.server import (
+    ACTION_LIMITS,
     FAULT_KINDS,
     FLOW_CONTROLS,
     LocalVodService,
     ServiceConfig,
+    flow_controls,
     serve_forever,
 )
 
 __all__ = [
+    "ACTION_LIMITS",
     "FAULT_KINDS",
     "FLOW_CONTROLS",
+    "VIDEO_STATUSES",
     "Catalog",
+    "LocalVodAccount",
     "LocalVodService",
     "ServiceConfig",
+    "VideoQuery",
     "catalog_ids",
+    "flow_controls",
     "serve_forever",
     "write_videos_csv",
 ]

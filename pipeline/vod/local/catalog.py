@@ -1,18 +1,28 @@
-"""The local VOD service's videos and their animated stickers, generated deterministically from a seed.
+"""The local VOD service's videos, their metadata and their animated stickers, generated deterministically.
 
-Everything but the ``auth_key`` timestamp of a FileURL is a pure function of (seed, video index), so two
-catalogs with the same seed agree, and a video's stickers are the same on every call.
+Everything but the ``auth_key`` timestamp of a FileURL is a pure function of (seed, region, video index) and
+of the uploads and deletions made since, so two catalogs with the same seed and the same calls agree, and a
+video's stickers are the same on every call. Videos are kept in (CreationTime, VideoId) order, so a page of
+a time window is found by bisection.
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 import datetime as dt
 import hashlib
+import heapq
+import itertools
 import random
+import threading
+from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from pipeline.vod.api import API_FIELDS, FORMATS
+from pipeline.vod.regions import DEFAULT_REGION
 
 DEFAULT_SIZE = 1000
 DEFAULT_SEED = 7
@@ -34,6 +44,35 @@ _FORMAT_WEIGHTS = {"gif": 40, "webp": 60}  # over schema.FORMATS
 _BYTES_PER_PIXEL = {"gif": 0.10, "webp": 0.04}
 
 
+APP_ID = "app-1000000"
+# Every Status GetVideoList documents; the catalog draws the ones of _STATUS_SHARES, and Normal for the rest.
+VIDEO_STATUSES = (
+    "Uploading", "UploadFail", "UploadSucc", "Transcoding", "TranscodeFail",
+    "Checking", "Blocked", "Normal", "ProduceFail",
+)
+_STATUS_SHARES = (
+    ("Transcoding", 0.015), ("UploadSucc", 0.01), ("Checking", 0.015), ("Blocked", 0.01), ("UploadFail", 0.01)
+)
+_TITLE_WORDS = (
+    "sunset", "harbor", "kitten", "mountain", "recipe", "match", "concert", "review", "tutorial", "drone",
+    "street", "garden", "festival", "launch", "interview", "trailer", "workout", "journey", "river", "city",
+)
+_CATEGORIES = ((1000001, "Sports"), (1000002, "Music"), (1000003, "Food"), (1000004, "Travel"), (1000005, "News"))
+
+VideoKey = tuple[int, str]  # (CreationTime in unix seconds, VideoId): the catalog's sort key
+
+
+@dataclass(frozen=True)
+class VideoQuery:
+    """Which videos to find, and in which order. Both ends of the CreationTime window are inclusive."""
+
+    start: int | None = None  # unix seconds; None: from the first video
+    end: int | None = None  # unix seconds; None: to the last video
+    statuses: frozenset[str] | None = None  # None: any status
+    video_ids: frozenset[str] | None = None  # None: any video
+    descending: bool = True
+
+
 def _hex32(rng: random.Random) -> str:
     return f"{rng.getrandbits(128):032x}"
 
@@ -43,7 +82,10 @@ def _md5(text: str) -> str:
 
 
 class Catalog:
-    """``size`` videos, each with 0 to ~30 stickers, all derived from ``seed``."""
+    """``size`` videos of one region, each with metadata and 0 to ~30 stickers, all derived from ``seed``.
+
+    The videos can change (``upload``, ``delete``); every method is safe to call from several threads.
+    """
 
     def __init__(
         self,
@@ -51,42 +93,197 @@ class Catalog:
         seed: int = DEFAULT_SEED,
         cdn_host: str = DEFAULT_CDN_HOST,
         url_key: str = DEFAULT_URL_KEY,
+        *,
+        region: str = DEFAULT_REGION,
+        same_second: int = 0,
     ):
         if size < 0:
             raise ValueError(f"catalog size must be >= 0, got {size}")
+        if not 0 <= same_second <= size:
+            raise ValueError(f"same_second must be between 0 and the catalog size {size}, got {same_second}")
         self.size = size
         self.seed = seed
         self.cdn_host = cdn_host
         self.url_key = url_key
-        self._ids = catalog_ids(seed, size)
-        self._index = {video_id: i for i, video_id in enumerate(self._ids)}
+        self.region = region
+        self.same_second = same_second
         days_back = random.Random(f"{seed}:epoch").randrange(365)
         self.epoch = _EPOCH_BASE - dt.timedelta(days=days_back)
+        bucket = _md5(f"{seed}:{region}:bucket")[:20]
+        self.storage_location = f"out-{bucket}.oss-{region}.aliyuncs.com"
+        self._lock = threading.Lock()
+        self._rng_seeds: dict[str, str] = {}  # video id -> seed of its stickers' rng, in the catalog's order
+        self._created: dict[str, int] = {}  # video id -> CreationTime, unix seconds
+        self._uploaded: set[str] = set()
+        self._uploads = 0
+        epoch = int(self.epoch.timestamp())
+        for i, video_id in enumerate(catalog_ids(seed, size, region=region)):
+            rng_seed = self._rng_seed(i)
+            self._rng_seeds[video_id] = rng_seed
+            self._created[video_id] = epoch - _draw_video(random.Random(rng_seed))[1]
+        shared = self._created[catalog_ids(seed, 1, region=region)[0]] if same_second else 0
+        for video_id in catalog_ids(seed, same_second, region=region):
+            self._created[video_id] = shared
+        # (CreationTime, VideoId) keys in ascending order: all videos (None), and those of each status.
+        everything = sorted((created, video_id) for video_id, created in self._created.items())
+        self._by_time: dict[str | None, list[tuple[int, str]]] = {None: everything}
+        for status in VIDEO_STATUSES:
+            self._by_time[status] = []
+        for key in everything:
+            self._by_time[_status(key[1])].append(key)
+
+    def _rng_seed(self, index: int) -> str:
+        # The default region keeps the seeds it had before regions existed: its stickers stay the same.
+        if self.region == DEFAULT_REGION:
+            return f"{self.seed}:{index}"
+        return f"{self.seed}:{self.region}:{index}"
 
     def __len__(self) -> int:
-        return self.size
+        with self._lock:
+            return len(self._rng_seeds)
 
     def __contains__(self, video_id: object) -> bool:
-        return video_id in self._index
+        return video_id in self._rng_seeds
 
     def video_ids(self) -> list[str]:
-        """Every video id of the catalog, in its fixed order."""
-        return list(self._ids)
+        """Every video id of the catalog, in its fixed order (uploads last, deleted videos left out)."""
+        with self._lock:
+            return list(self._rng_seeds)
+
+    def creation_time(self, video_id: str) -> int | None:
+        """The video's CreationTime in unix seconds, or None for an unknown video."""
+        return self._created.get(video_id)
 
     def stickers(self, video_id: str, signed_at: int) -> list[dict[str, str]] | None:
         """The video's ListDynamicImage items (all values strings), or None for an unknown video.
 
         ``signed_at`` (unix seconds) only enters the FileURL's auth_key.
         """
-        index = self._index.get(video_id)
-        if index is None:
+        with self._lock:
+            rng_seed, created = self._rng_seeds.get(video_id), self._created.get(video_id)
+        if rng_seed is None or created is None:
             return None
-        rng = random.Random(f"{self.seed}:{index}")
-        count = _sticker_count(rng)
-        video_made = self.epoch - dt.timedelta(seconds=rng.randrange(_HISTORY_S))
+        rng = random.Random(rng_seed)
+        count, _ = _draw_video(rng)  # the offset is drawn for every video, uploads too: the draws that follow stay put
+        video_made = dt.datetime.fromtimestamp(created, dt.UTC)
         items = [self._sticker(rng, video_id, video_made, signed_at) for _ in range(count)]
         items.sort(key=lambda item: item["CreationTime"])
         return items
+
+    def video(self, video_id: str) -> dict[str, Any] | None:
+        """The video's metadata as GetVideoInfos answers it (Snapshots a flat list), or None if unknown."""
+        with self._lock:
+            created = self._created.get(video_id)
+            uploaded = video_id in self._uploaded
+        if created is None:
+            return None
+        rng = random.Random(f"{self.seed}:{self.region}:meta:{video_id}")
+        words = rng.sample(_TITLE_WORDS, 3)
+        title = f"{words[0].capitalize()} {words[1]} {rng.randrange(1, 10_000):04d}"
+        cate_id, cate_name = rng.choice(_CATEGORIES)
+        duration = round(rng.uniform(3.0, 1800.0), 3)
+        modified = created if uploaded else created + rng.randrange(1, 3 * 86400)
+        cover = f"https://{self.cdn_host}/{video_id}/snapshots/{_hex32(rng)}-00001.jpg"
+        return {
+            "VideoId": video_id,
+            "Title": title,
+            "Description": f"{title}: {words[2]} ({cate_name})",
+            "Status": _status(video_id),
+            "CreationTime": _format_time(created),
+            "ModificationTime": _format_time(modified),
+            "CateId": cate_id,
+            "CateName": cate_name,
+            "AppId": APP_ID,
+            "Duration": duration,
+            "Size": int(duration * rng.randrange(60_000, 400_000)),
+            "CoverURL": cover,
+            "StorageLocation": self.storage_location,
+            "Tags": ",".join(words[1:]),
+            "StorageClass": "Standard",
+            "Snapshots": [cover],
+        }
+
+    # --- finding videos ---------------------------------------------------------------------------------
+
+    def count(self, query: VideoQuery) -> int:
+        """How many videos match ``query``."""
+        with self._lock:
+            return sum(stop - start for keys, start, stop in self._ranges(query, None))
+
+    def page(self, query: VideoQuery, skip: int, limit: int, after: VideoKey | None = None) -> list[VideoKey]:
+        """The (CreationTime, VideoId) keys of the matches ``skip`` to ``skip + limit`` in the query's order,
+        counted from just after the key ``after`` (from the first match when None).
+
+        Ascending order is (CreationTime, VideoId); descending is exactly its reverse. The work is
+        proportional to ``skip + limit`` (bisection finds where to begin), never to the catalog's size.
+        """
+        with self._lock:
+            ranges = self._ranges(query, after)
+            if len(ranges) == 1:
+                keys, start, stop = ranges[0]
+                if query.descending:
+                    first = stop - 1 - skip
+                    return [keys[i] for i in range(first, max(start, first - limit + 1) - 1, -1)]
+                return keys[start + skip : min(stop, start + skip + limit)]
+            runs = [_run(keys, start, stop, query.descending) for keys, start, stop in ranges]
+            merged = heapq.merge(*runs, reverse=query.descending)
+            return list(itertools.islice(merged, skip, skip + limit))
+
+    def _ranges(self, query: VideoQuery, after: VideoKey | None) -> list[tuple[list[VideoKey], int, int]]:
+        """The sorted key lists the query reads, each with the [start, stop) slice that matches."""
+        if query.video_ids is not None:
+            found = [(self._created[v], v) for v in query.video_ids if v in self._created]
+            lists = [sorted(k for k in found if query.statuses is None or _status(k[1]) in query.statuses)]
+        elif query.statuses is None:
+            lists = [self._by_time[None]]
+        else:
+            lists = [self._by_time[s] for s in sorted(query.statuses) if s in self._by_time]
+        ranges = []
+        for keys in lists:
+            start = 0 if query.start is None else bisect.bisect_left(keys, (query.start, ""))
+            stop = len(keys) if query.end is None else bisect.bisect_left(keys, (query.end + 1, ""))
+            if after is not None and query.descending:
+                stop = min(stop, bisect.bisect_left(keys, after))
+            elif after is not None:
+                start = max(start, bisect.bisect_right(keys, after))
+            ranges.append((keys, start, max(start, stop)))
+        return ranges or [([], 0, 0)]
+
+    # --- changes ----------------------------------------------------------------------------------------
+
+    def upload(self, count: int = 1, at: dt.datetime | None = None) -> list[str]:
+        """Add ``count`` new videos created ``at`` (default: now; UTC, whole seconds); returns their ids.
+
+        Their ids and stickers depend only on the seed, the region and how many were uploaded before.
+        """
+        when = at or dt.datetime.now(dt.UTC)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        created = int(when.timestamp())
+        added = []
+        with self._lock:
+            for _ in range(count):
+                rng_seed = f"{self.seed}:{self.region}:upload:{self._uploads}"
+                self._uploads += 1
+                video_id = _md5(rng_seed)
+                self._rng_seeds[video_id] = rng_seed
+                self._created[video_id] = created
+                self._uploaded.add(video_id)
+                for keys in (self._by_time[None], self._by_time[_status(video_id)]):
+                    bisect.insort(keys, (created, video_id))
+                added.append(video_id)
+        return added
+
+    def delete(self, video_id: str) -> None:
+        """Remove a video: it is no longer listed, searched, described, nor has stickers."""
+        with self._lock:
+            created = self._created.pop(video_id, None)
+            if created is None:
+                raise KeyError(f"no video {video_id} in the {self.region} catalog")
+            del self._rng_seeds[video_id]
+            self._uploaded.discard(video_id)
+            for keys in (self._by_time[None], self._by_time[_status(video_id)]):
+                del keys[bisect.bisect_left(keys, (created, video_id))]
 
     def _sticker(
         self, rng: random.Random, video_id: str, video_made: dt.datetime, signed_at: int
@@ -137,9 +334,37 @@ def _sticker_count(rng: random.Random) -> int:
     return rng.randint(13, 30)
 
 
-def catalog_ids(seed: int, count: int) -> list[str]:
-    """The first ``count`` video ids of any catalog with this seed (ids do not depend on its size)."""
-    return [_md5(f"{seed}:video:{i}") for i in range(count)]
+def catalog_ids(seed: int, count: int, *, region: str = DEFAULT_REGION) -> list[str]:
+    """The first ``count`` video ids of any catalog of this seed and region (ids do not depend on its size;
+    regions never share ids)."""
+    prefix = f"{seed}:video:" if region == DEFAULT_REGION else f"{seed}:{region}:video:"
+    return [_md5(f"{prefix}{i}") for i in range(count)]
+
+
+def _run(keys: list[VideoKey], start: int, stop: int, descending: bool) -> Iterator[VideoKey]:
+    """keys[start:stop] in the query's order, without copying them."""
+    indices = range(stop - 1, start - 1, -1) if descending else range(start, stop)
+    return (keys[i] for i in indices)
+
+
+def _draw_video(rng: random.Random) -> tuple[int, int]:
+    """A video's first draws: its sticker count, and how many seconds before the catalog's epoch it was made."""
+    count = _sticker_count(rng)
+    return count, rng.randrange(_HISTORY_S)
+
+
+def _status(video_id: str) -> str:
+    """The video's Status, drawn from its id: mostly Normal, a few percent in other states."""
+    draw = int(video_id[:8], 16) / 2**32
+    for status, share in _STATUS_SHARES:
+        if draw < share:
+            return status
+        draw -= share
+    return "Normal"
+
+
+def _format_time(unix_seconds: int) -> str:
+    return dt.datetime.fromtimestamp(unix_seconds, dt.UTC).strftime(_TIME_FORMAT)
 
 
 def write_videos_csv(

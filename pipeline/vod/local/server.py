@@ -1,11 +1,12 @@
-"""A local stand-in for ApsaraVideo VOD's ListDynamicImage, over real HTTP/1.1 (keep-alive) on loopback.
+"""A local stand-in for one region of ApsaraVideo VOD, over real HTTP/1.1 (keep-alive) on loopback:
+ListDynamicImage, and the discovery actions GetVideoList, SearchMedia and GetVideoInfos.
 
 It verifies both signature methods the way VOD does (with ``pipeline.signing``), refuses replays and stale
-timestamps, enforces the account's flow control (a token bucket, or a sliding or fixed one-second window),
-and injects faults (5xx, 429, slow, dropped, truncated, HTML and XML answers) that are deterministic per
-(fault_seed, VideoId, n-th call).
+timestamps, enforces the account's flow control for each action (a token bucket, or a sliding or fixed
+one-second window), and injects faults (5xx, 429, slow, dropped, truncated, HTML and XML answers) that are
+deterministic per (fault_seed, action and its parameters, n-th call).
 
-Per request: parse -> authenticate -> rate limit -> injected fault -> latency -> action.
+Per request: parse -> authenticate -> route the action -> rate limit -> injected fault -> latency -> action.
 """
 
 from __future__ import annotations
@@ -23,20 +24,29 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
 from pipeline.vod import signing
+from pipeline.vod.local import discovery
 from pipeline.vod.local.catalog import Catalog
+from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
 log = logging.getLogger(__name__)
 
 API_VERSION = "2017-03-21"
 ACTION = "ListDynamicImage"
+# Each action and the ServiceConfig field holding its calls-per-second limit; each has its own budget.
+ACTION_LIMITS = {
+    ACTION: "calls_per_second",
+    "GetVideoList": "video_list_calls_per_second",
+    "SearchMedia": "search_media_calls_per_second",
+    "GetVideoInfos": "video_infos_calls_per_second",
+}
 HOST_ID = "vod.local"
 FAULT_KINDS = ("server_error", "throttle", "slow", "drop", "truncated", "html", "xml")
 FLOW_CONTROLS = ("token_bucket", "sliding_window", "fixed_window")  # how the calls-per-second limit is counted
@@ -54,6 +64,12 @@ _BAD_GATEWAY_PAGE = (
 _RPC_REQUIRED = ("AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp")
 _V3_REQUIRED = ("x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
 _NONCE_LOG_LIMIT = 1_000_000
+_ANSWER_TIMES_LIMIT = 200_000  # admitted calls remembered per action
+# Parameters that say nothing about what a call asks for: left out of the key its fault is drawn from.
+_COMMON_PARAMS = frozenset(
+    ("Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion",
+     "SignatureNonce", "Timestamp", "SecurityToken", "ScrollToken", "RegionId")
+)
 
 
 @dataclass
@@ -65,11 +81,18 @@ class ServiceConfig:
     access_key_id: str = "local-access-key-id"
     access_key_secret: str = "local-access-key-secret"
     security_token: str | None = None  # when set, every request must carry it (STS credentials)
+    region: str = DEFAULT_REGION  # the region served: its own catalog (ids and stickers)
     catalog_size: int = 1000
     catalog_seed: int = 7
-    calls_per_second: float | None = 100.0  # None: no flow control
-    flow_control: str = "token_bucket"  # how calls_per_second is counted: one of FLOW_CONTROLS
-    burst: int | None = None  # token bucket capacity; None: one second of calls
+    same_second_videos: int = 0  # this many videos (the first ones) share one CreationTime second
+    calls_per_second: float | None = 100.0  # ListDynamicImage's limit; None: no flow control
+    video_list_calls_per_second: float | None = 100.0  # GetVideoList
+    search_media_calls_per_second: float | None = 50.0  # SearchMedia
+    # GetVideoInfos: VOD documents no limit of its own; 100/s like GetVideoList.
+    video_infos_calls_per_second: float | None = 100.0
+    flow_control: str = "token_bucket"  # how each limit is counted: one of FLOW_CONTROLS
+    burst: int | None = None  # ListDynamicImage's token bucket capacity; None: one second of calls
+    scroll_token_ttl_s: float = 600.0  # a SearchMedia ScrollToken unused this long is expired
     latency_ms: float = 0.0  # median of a lognormal service time
     latency_sigma: float = 0.5
     server_error_rate: float = 0.0  # half InternalError 500, half ServiceUnavailable 503
@@ -92,8 +115,12 @@ class ServiceConfig:
                 raise ValueError(f"{kind}_rate must be between 0 and 1, got {rate}")
         if sum(rates.values()) > 1.0 + 1e-9:
             raise ValueError(f"fault rates add up to more than 1 (at most one fault per call): {rates}")
-        if self.calls_per_second is not None and self.calls_per_second <= 0:
-            raise ValueError(f"calls_per_second must be > 0 or None, got {self.calls_per_second}")
+        for name in ACTION_LIMITS.values():
+            limit = getattr(self, name)
+            if limit is not None and limit <= 0:
+                raise ValueError(f"{name} must be > 0 or None, got {limit}")
+        if self.region not in REGIONS:
+            raise ValueError(f"region must be one of {', '.join(sorted(REGIONS))}, got {self.region!r}")
         if self.flow_control not in FLOW_CONTROLS:
             raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROLS)}, got {self.flow_control!r}")
 
@@ -184,16 +211,25 @@ class _FixedWindow:
             return True
 
 
-def _flow_control(config: ServiceConfig) -> _TokenBucket | _SlidingWindow | _FixedWindow | None:
-    """The account's flow control as configured; None when there is none."""
-    cps = config.calls_per_second
+FlowControl = _TokenBucket | _SlidingWindow | _FixedWindow
+
+
+def _flow_control(config: ServiceConfig, action: str = ACTION) -> FlowControl | None:
+    """The account's flow control of one action as configured; None when there is none."""
+    cps = getattr(config, ACTION_LIMITS[action])
     if cps is None:
         return None
     if config.flow_control == "sliding_window":
         return _SlidingWindow(cps)
     if config.flow_control == "fixed_window":
         return _FixedWindow(cps)
-    return _TokenBucket(cps, max(1.0, float(config.burst or cps)))
+    burst = config.burst if action == ACTION else None
+    return _TokenBucket(cps, max(1.0, float(burst or cps)))
+
+
+def flow_controls(config: ServiceConfig) -> dict[str, FlowControl | None]:
+    """One flow control per action (None: unlimited), to share between services (regions) of one account."""
+    return {action: _flow_control(config, action) for action in ACTION_LIMITS}
 
 
 class _NonceLog:
@@ -267,15 +303,38 @@ def _error_doc(request_id: str, code: str, message: str) -> dict[str, str]:
 
 
 class LocalVodService:
-    """The local VOD service: ``start()`` it (or use it as a context manager) and call ``endpoint``."""
+    """The local VOD service of one region: ``start()`` it (or use it as a context manager) and call
+    ``endpoint``. ``shared_flow_controls`` (from ``flow_controls``) replaces its own per-action budgets, so
+    several services can spend one account's budget together."""
 
-    def __init__(self, config: ServiceConfig | None = None):
+    def __init__(
+        self,
+        config: ServiceConfig | None = None,
+        *,
+        shared_flow_controls: Mapping[str, FlowControl | None] | None = None,
+    ):
         self.config = config or ServiceConfig()
-        self.catalog = Catalog(size=self.config.catalog_size, seed=self.config.catalog_seed)
-        self._flow_control = _flow_control(self.config)
+        self.region = self.config.region
+        self.catalog = Catalog(
+            size=self.config.catalog_size,
+            seed=self.config.catalog_seed,
+            region=self.config.region,
+            same_second=self.config.same_second_videos,
+        )
+        self._flow_controls = dict(shared_flow_controls or flow_controls(self.config))
+        self._walks = discovery.ScrollWalks(self.config.scroll_token_ttl_s)
+        self._actions: dict[str, Callable[[dict[str, str]], tuple[dict[str, Any], str]]] = {
+            ACTION: self._list_dynamic_image,
+            "GetVideoList": lambda params: (discovery.get_video_list(self.catalog, params), "GetVideoListResponse"),
+            "SearchMedia": lambda params: (
+                discovery.search_media(self.catalog, self._walks, params), "SearchMediaResponse"
+            ),
+            "GetVideoInfos": lambda params: (discovery.get_video_infos(self.catalog, params), "GetVideoInfosResponse"),
+        }
         self._nonces = _NonceLog(self.config.clock_skew_tolerance_s)
         self._lock = threading.Lock()
         self._calls: dict[str, int] = {}
+        self._answer_times = {action: deque[float](maxlen=_ANSWER_TIMES_LIMIT) for action in ACTION_LIMITS}
         self._stats: dict[str, Any] = {
             "requests": 0,
             "connections": 0,
@@ -285,6 +344,7 @@ class LocalVodService:
             "throttled": 0,
             "auth_errors": 0,
             "faults": dict.fromkeys(FAULT_KINDS, 0),
+            "actions": {action: dict.fromkeys(_ACTION_STATS, 0) for action in ACTION_LIMITS},
         }
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -332,17 +392,27 @@ class LocalVodService:
 
     @property
     def stats(self) -> dict[str, Any]:
-        """A snapshot of the counters: requests, connections, answered, not_found, rejected, throttled
-        (flow control), auth_errors and faults by kind."""
+        """A snapshot of the counters over every action: requests, connections, answered, not_found,
+        rejected, throttled (flow control), auth_errors and faults by kind; and under ``actions``, each
+        action's answered, not_found, rejected, throttled and faults (calls naming it, once authenticated)."""
         with self._lock:
-            return {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
+            snapshot = {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
+            snapshot["actions"] = {action: dict(counts) for action, counts in self._stats["actions"].items()}
+            return snapshot
 
-    def _count(self, stat: str, kind: str | None = None) -> None:
+    def answer_times(self, action: str = ACTION) -> list[float]:
+        """``time.monotonic()`` of each call of ``action`` the flow control admitted (the latest 200,000)."""
+        with self._lock:
+            return list(self._answer_times[action])
+
+    def _count(self, stat: str, kind: str | None = None, action: str | None = None) -> None:
         with self._lock:
             if kind is None:
                 self._stats[stat] += 1
             else:
                 self._stats[stat][kind] += 1
+            if action in self._stats["actions"] and stat in _ACTION_STATS:
+                self._stats["actions"][action][stat] += 1
 
     # --- one request ------------------------------------------------------------------------------------
 
@@ -354,7 +424,7 @@ class LocalVodService:
         if _is_form(request):
             params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         fmt = _answer_format(params.get("Format"), v3)
-        fault = None
+        fault, action = None, None
         try:
             if v3:
                 self._authenticate_v3(request, params)
@@ -362,12 +432,11 @@ class LocalVodService:
             else:
                 self._authenticate_rpc(request, params)
                 action, version = params.get("Action"), params.get("Version")
-            if self._flow_control is not None and not self._flow_control.take():
-                raise _Refusal(400, "Throttling.User", "Request was denied due to user flow control.", "throttled")
-            video_id = params.get("VideoId", "")
-            fault, rng = self._draw_fault(video_id)
+            handler = self._route(action, version)
+            self._admit(action)
+            fault, rng = self._draw_fault(_call_key(action, params))
             if fault is not None:
-                self._count("faults", fault)
+                self._count("faults", fault, action)
             delay = self._latency(rng) + (self.config.slow_seconds if fault == "slow" else 0.0)
             if delay > 0 and self._stopping.wait(delay):
                 return _Answer(drop=True)
@@ -375,14 +444,19 @@ class LocalVodService:
                 return replaced
             if fault == "xml":
                 fmt = "xml"
-            status, doc, root, stat = self._list_dynamic_image(request_id, action, version, video_id)
+            try:
+                doc, root = handler(params)
+            except discovery.ParameterError as err:
+                raise _Refusal(err.status, err.code, err.message, "rejected") from None
+            status, stat = 200, "answered"
+            doc = {"RequestId": request_id, **doc}
         except _Refusal as refusal:
             status, root, headers, stat = refusal.status, "Error", refusal.headers, refusal.stat
             doc = _error_doc(request_id, refusal.code, refusal.message)
         else:
             headers = {}
         if fault is None or fault == "slow":  # a garbled answer is counted as its fault only
-            self._count(stat)
+            self._count(stat, action=action)
         body, content_type = _render(doc, root, fmt)
         if fault == "truncated":
             body = body[: len(body) // 2]
@@ -416,33 +490,44 @@ class LocalVodService:
             )
         return None
 
-    def _list_dynamic_image(
-        self, request_id: str, action: str | None, version: str | None, video_id: str
-    ) -> tuple[int, dict[str, Any], str, str]:
-        """(status, document, XML root, stats counter) of the action itself."""
+    def _route(self, action: str | None, version: str | None) -> Callable[[dict[str, str]], tuple[dict[str, Any], str]]:
+        """The handler of the named action, which answers (document without RequestId, XML root)."""
         if not action:
             raise _missing("Action")
         if not version:
             raise _missing("Version")
         if version != API_VERSION:
             raise _Refusal(400, "InvalidVersion", f"Specified parameter Version is not valid: {version}.", "rejected")
-        if action != ACTION:
+        if action not in self._actions:
             raise _Refusal(
                 404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.", "rejected"
             )
+        return self._actions[action]
+
+    def _admit(self, action: str) -> None:
+        """Spend one call of the action's flow control, or refuse it with Throttling.User."""
+        flow_control = self._flow_controls.get(action)
+        if flow_control is not None and not flow_control.take():
+            raise _Refusal(400, "Throttling.User", "Request was denied due to user flow control.", "throttled")
+        now = time.monotonic()
+        with self._lock:
+            self._answer_times[action].append(now)
+
+    def _list_dynamic_image(self, params: dict[str, str]) -> tuple[dict[str, Any], str]:
+        video_id = params.get("VideoId", "")
         if not video_id:
             raise _missing("VideoId")
         items = self.catalog.stickers(video_id, signed_at=int(time.time()))
         if items is None:
             raise _Refusal(404, "InvalidVideo.NotFound", "The video does not exist.", "not_found")
-        return 200, {"RequestId": request_id, "DynamicImageList": items}, f"{ACTION}Response", "answered"
+        return {"DynamicImageList": items}, f"{ACTION}Response"
 
-    def _draw_fault(self, video_id: str) -> tuple[str | None, random.Random]:
-        """The fault of this call, from (fault_seed, VideoId, n-th admitted call for that video) alone."""
+    def _draw_fault(self, key: str) -> tuple[str | None, random.Random]:
+        """The fault of this call, from (fault_seed, the call's key, n-th admitted call with that key) alone."""
         with self._lock:
-            n = self._calls.get(video_id, 0)
-            self._calls[video_id] = n + 1
-        rng = random.Random(f"{self.config.fault_seed}:{video_id}:{n}")
+            n = self._calls.get(key, 0)
+            self._calls[key] = n + 1
+        rng = random.Random(f"{self.config.fault_seed}:{key}:{n}")
         draw, threshold = rng.random(), 0.0
         for kind in FAULT_KINDS:
             threshold += getattr(self.config, f"{kind}_rate")
@@ -548,6 +633,18 @@ class LocalVodService:
             raise _Refusal(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.", "auth_errors")
         if not self._nonces.first_use(nonce):
             raise _Refusal(400, "SignatureNonceUsed", "Specified signature nonce was used already.", "auth_errors")
+
+
+_ACTION_STATS = ("answered", "not_found", "rejected", "throttled", "faults")
+
+
+def _call_key(action: str, params: Mapping[str, str]) -> str:
+    """What a call's fault is drawn from: ListDynamicImage's VideoId (as it always was), else the action and
+    its own parameters (not the signature's, nor the ever-changing ScrollToken)."""
+    if action == ACTION:
+        return params.get("VideoId", "")
+    own = sorted((k, v) for k, v in params.items() if k not in _COMMON_PARAMS)
+    return action + "?" + "&".join(f"{k}={v}" for k, v in own)
 
 
 def _is_form(request: _Request) -> bool:
@@ -675,20 +772,31 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
 
-def serve_forever(config: ServiceConfig | None = None) -> None:
-    """Run the service in the foreground until Ctrl-C, after printing its endpoint and AccessKeyId."""
-    service = LocalVodService(config).start()
-    cfg = service.config
+def serve_forever(
+    config: ServiceConfig | None = None, regions: Sequence[str] | None = None, *, shared_limits: bool = True
+) -> None:
+    """Run the service in the foreground until Ctrl-C, after printing its endpoint and AccessKeyId. With
+    ``regions``, one service per region on consecutive ports, and a ``VOD_ENDPOINTS=`` line to paste."""
+    from pipeline.vod.local.account import LocalVodAccount  # the account is made of services
+
+    cfg = config or ServiceConfig()
+    account = LocalVodAccount(cfg, regions or (cfg.region,), shared_limits=shared_limits).start()
     rate = "unlimited" if cfg.calls_per_second is None else f"{cfg.calls_per_second:g} calls/s"
-    print(
-        f"Local VOD service at {service.endpoint} -- AccessKeyId {cfg.access_key_id}, "
-        f"{cfg.catalog_size} videos (seed {cfg.catalog_seed}), {rate}. Ctrl-C to stop.",
-        flush=True,
-    )
+    if regions:
+        rate += " shared by the regions" if shared_limits else " in each region"
+    for region, service in account.services.items():
+        where = f" ({region})" if regions else ""
+        print(
+            f"Local VOD service{where} at {service.endpoint} -- AccessKeyId {cfg.access_key_id}, "
+            f"{cfg.catalog_size} videos (seed {cfg.catalog_seed}), {rate}. Ctrl-C to stop.",
+            flush=True,
+        )
+    if regions:
+        print("VOD_ENDPOINTS=" + ",".join(f"{r}={e}" for r, e in account.endpoints.items()), flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        service.stop()
+        account.stop()
