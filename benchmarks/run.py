@@ -39,6 +39,7 @@ FULL = {
     "publish": {"videos": 100_000, "days": [1, 10, 30], "copy_days": [1, 10, 30]},
     "e2e": {"videos": 10_000, "limit": 100.0},
     "flow": {"videos": 6000, "limit": 100.0},  # a minute of fetching against each flow-control algorithm
+    "account": {"videos": 100_000, "fetch_videos": 4000, "share": 0.7, "limit": 100.0},
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -47,6 +48,7 @@ QUICK = {
     "publish": {"videos": 10_000, "days": [1, 5], "copy_days": [1, 5]},
     "e2e": {"videos": 1000, "limit": 100.0},
     "flow": {"videos": 1500, "limit": 100.0},
+    "account": {"videos": 10_000, "fetch_videos": 1000, "share": 0.7, "limit": 100.0},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
@@ -180,6 +182,29 @@ def bench_flow(size: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def bench_account(size: dict[str, Any]) -> list[Row]:
+    videos, limit = size["videos"], size["limit"]
+    walk = measure("discover_account", videos=videos, **REALISTIC)
+    calls_floor, seconds_floor = videos / 100, videos / 100 / 100.0  # 100 videos a page, GetVideoList 100 calls/s
+    label = f"7. Discovery, {videos:,} videos in 2 regions sharing GetVideoList's 100 calls/s"
+    day = measure("fetch_regions", videos=size["fetch_videos"], share=size["share"], limit=limit, **REALISTIC)
+    first, second = (f"{share:.0%}" for share in (size["share"], 1 - size["share"]))
+    done = [day["cn-shanghai_done_s"], day["ap-southeast-1_done_s"]]
+    idle = abs(done[0] - done[1]) / max(done)
+    fetch = f"7. Fetch, {size['fetch_videos']:,} videos in 2 regions ({first} / {second}) sharing {limit:g} calls/s"
+    return [
+        Row(label + ": calls", f"{walk['calls']:,}", f"{calls_floor:,.0f} (one per 100 videos)",
+            f"{walk['calls'] / calls_floor:.3f}", "<= 1.1", _yes(walk["calls"] / calls_floor <= 1.1)),
+        Row(label + ": seconds", f"{walk['seconds']:.1f} s ({walk['videos']:,} videos found)",
+            f"{seconds_floor:.0f} s (calls floor / 100 calls/s)", f"{walk['seconds'] / seconds_floor:.3f}", "<= 1.1",
+            _yes(walk["seconds"] / seconds_floor <= 1.1 and walk["videos"] == videos)),
+        Row(fetch + ": admitted calls/s against the budget", f"{day['admitted_per_s'] / limit:.3f} ({day['admitted_per_s']:.1f} calls/s)",
+            f"{limit:g} calls/s (the shared budget)", "", ">= 0.95", _yes(day["admitted_per_s"] / limit >= 0.95)),
+        Row(fetch + ": when each region finished", f"{done[0]:.1f} s / {done[1]:.1f} s", "",
+            f"{idle:.3f} of the run apart", "neither idle while the other has videos", _yes(idle <= 0.02)),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
@@ -187,6 +212,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "publish": bench_publish,
     "e2e": bench_e2e,
     "flow": bench_flow,
+    "account": bench_account,
 }
 
 

@@ -1,7 +1,10 @@
 """The local VOD service in a process of its own, so its CPU and memory are never counted as the client's.
 
 ``python -m benchmarks.serve '{"calls_per_second": 100, ...}'`` prints the endpoint on one line, serves
-until its standard input closes, then prints the service's counters as JSON.
+until its standard input closes, then prints the service's counters as JSON. With ``"regions": [...]`` (and
+``"shared_limits"``) it serves an account of several regions: the first line is then the JSON of their
+endpoints, and the counters are per region, with when each region's first and last ListDynamicImage and
+GetVideoList calls were admitted (seconds on the service's clock).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline.vod.local import LocalVodService, ServiceConfig
+from pipeline.vod.local import LocalVodAccount, LocalVodService, ServiceConfig
 
 KEY_ID = "bench-access-key-id"
 KEY_SECRET = "bench-access-key-secret"
@@ -22,7 +25,8 @@ class Service:
     """A running service: its ``endpoint``, and once stopped, its counters in ``stats``."""
 
     def __init__(self, endpoint: str):
-        self.endpoint = endpoint
+        self.endpoints: dict[str, str] = json.loads(endpoint) if endpoint.startswith("{") else {}
+        self.endpoint = endpoint if not self.endpoints else next(iter(self.endpoints.values()))
         self.stats: dict[str, object] = {}
 
 
@@ -37,7 +41,7 @@ def service(**config: object) -> Iterator[Service]:
     )
     try:
         endpoint = proc.stdout.readline().strip()
-        if not endpoint.startswith("http"):
+        if not endpoint.startswith(("http", "{")):
             raise RuntimeError(f"the local VOD service did not start: {endpoint!r}")
         running = Service(endpoint)
         yield running
@@ -49,12 +53,30 @@ def service(**config: object) -> Iterator[Service]:
 
 
 def main() -> None:
-    config = ServiceConfig(access_key_id=KEY_ID, access_key_secret=KEY_SECRET, **json.loads(sys.argv[1]))
+    given = json.loads(sys.argv[1])
+    regions, shared = given.pop("regions", None), given.pop("shared_limits", True)
+    config = ServiceConfig(access_key_id=KEY_ID, access_key_secret=KEY_SECRET, **given)
+    if regions:
+        account = LocalVodAccount(config, regions, shared_limits=shared).start()
+        print(json.dumps(account.endpoints), flush=True)
+        sys.stdin.read()
+        account.stop()
+        print(json.dumps({region: _region_stats(svc) for region, svc in account.services.items()}), flush=True)
+        return
     svc = LocalVodService(config).start()
     print(svc.endpoint, flush=True)
     sys.stdin.read()
     svc.stop()
     print(json.dumps(svc.stats), flush=True)
+
+
+def _region_stats(svc: LocalVodService) -> dict[str, object]:
+    times = {action: svc.answer_times(action) for action in ("ListDynamicImage", "GetVideoList")}
+    return {
+        "stats": svc.stats,
+        **{f"{action}_first": t[0] if t else None for action, t in times.items()},
+        **{f"{action}_last": t[-1] if t else None for action, t in times.items()},
+    }
 
 
 if __name__ == "__main__":

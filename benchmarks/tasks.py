@@ -143,6 +143,74 @@ def fetch_sdk(videos: int, limit: float | None, latency_ms: float, sigma: float)
 # --- normalize and write ----------------------------------------------------------------------------------
 
 
+# --- an account of several regions -----------------------------------------------------------------------
+
+ACCOUNT_REGIONS = ("cn-shanghai", "ap-southeast-1")
+
+
+def _account_clients(endpoints: dict[str, str], limit: float, concurrency: int = 16):
+    from pipeline.settings import VodSettings
+    from pipeline.vod.client import Credentials
+
+    settings = VodSettings(Credentials(KEY_ID, KEY_SECRET), endpoints=endpoints, calls_per_second=limit, concurrency=concurrency)
+    return settings.clients()
+
+
+@task
+def discover_account(videos: int, latency_ms: float, sigma: float) -> dict[str, Any]:
+    """A first (full) discovery of an account of ``videos`` videos split evenly over two regions that share
+    the account's budgets (GetVideoList 100 calls/s), through ``snapshot.discover_video_set``."""
+    from pipeline import snapshot
+    from pipeline.store.layout import Layout
+
+    per_region = videos // len(ACCOUNT_REGIONS)
+    config = {"catalog_size": per_region, "latency_ms": latency_ms, "latency_sigma": sigma,
+              "regions": list(ACCOUNT_REGIONS), "shared_limits": True}
+    with tempfile.TemporaryDirectory() as tmp, service(**config) as svc, _account_clients(svc.endpoints, 100.0) as clients:
+        layout = Layout(Path(tmp))
+        cpu, wall = _cpu_s(), time.perf_counter()
+        found, summary = snapshot.discover_video_set(layout, data.DAY, clients, today=data.DAY)
+        wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
+    throttled = sum(r["stats"]["actions"]["GetVideoList"]["throttled"] for r in svc.stats.values())
+    return {"videos": len(found.ids), "calls": summary.calls, "throttled": throttled, "seconds": wall, "client_cpu_s": cpu}
+
+
+@task
+def fetch_regions(videos: int, share: float, limit: float, latency_ms: float, sigma: float) -> dict[str, Any]:
+    """A day's fetch of ``videos`` videos in two regions (``share`` of them in the first) sharing the
+    account's ListDynamicImage budget of ``limit`` calls/s."""
+    from pipeline import snapshot
+    from pipeline.store.layout import Layout
+    from pipeline.store.videos import write_video_set
+    from pipeline.vod.local import catalog_ids
+
+    sizes = {ACCOUNT_REGIONS[0]: round(videos * share), ACCOUNT_REGIONS[1]: videos - round(videos * share)}
+    config = {"catalog_size": max(sizes.values()), "calls_per_second": limit, "latency_ms": latency_ms,
+              "latency_sigma": sigma, "regions": list(ACCOUNT_REGIONS), "shared_limits": True}
+    with tempfile.TemporaryDirectory() as tmp, service(**config) as svc, _account_clients(svc.endpoints, limit) as clients:
+        layout = Layout(Path(tmp))
+        pairs = [(v, r) for r, n in sizes.items() for v in catalog_ids(7, n, region=r)]
+        write_video_set(layout.day_videos(data.DAY), [v for v, _ in pairs], [r for _, r in pairs])
+        wall = time.perf_counter()
+        summary = snapshot.fetch_day(layout, data.DAY, clients, concurrency=16, today=data.DAY)
+        wall = time.perf_counter() - wall
+    regions = svc.stats
+    start = min(r["ListDynamicImage_first"] for r in regions.values())
+    admitted = sum(r["stats"]["actions"]["ListDynamicImage"]["answered"] for r in regions.values())
+    span = max(r["ListDynamicImage_last"] for r in regions.values()) - start
+    return {
+        "answered": summary.answered,
+        "seconds": wall,
+        "admitted_per_s": admitted / span,
+        "throttled": sum(r["stats"]["actions"]["ListDynamicImage"]["throttled"] for r in regions.values()),
+        **{f"{region}_videos": sizes[region] for region in ACCOUNT_REGIONS},
+        **{f"{region}_done_s": regions[region]["ListDynamicImage_last"] - start for region in ACCOUNT_REGIONS},
+    }
+
+
+# --- normalize --------------------------------------------------------------------------------------------
+
+
 @task
 def normalize_pipeline(rows: int) -> dict[str, Any]:
     """The stickers asset's work: raw answers to the day's typed Parquet (stickers, quarantine, video_fetches)."""

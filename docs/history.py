@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pipeline import snapshot
+from pipeline import account, snapshot
 from pipeline.publish import warehouse
 from pipeline.store.layout import Layout
 from pipeline.vod.client import Credentials, VodClient
@@ -44,7 +44,8 @@ class History:
         first, *later = self.days
         lines = [
             f"- {first.day}: a video set of the local service's {first.catalog_size:,} catalog videos plus "
-            f"{self.unknown} ids it never knew."
+            f"{self.unknown} ids it never knew; every day a full walk of the account lists its videos (the "
+            "`videos` table: titles, and deletions noticed)."
         ]
         previous = first.catalog_size
         for day in later:
@@ -99,11 +100,14 @@ def _snapshot(layout: Layout, history: History, day: SnapshotDay, *, fault_seed:
         client = VodClient(
             Credentials(KEY_ID, KEY_SECRET),
             endpoint=service.endpoint,
+            region=service.config.region,
             calls_per_second=5000.0,
             backoff_base_s=0.01,
             backoff_max_s=0.05,
         )
-        # Each day is taken as if it were that day: the local service stands for VOD as it was then.
+        # Each day is taken as if it were that day: the local service stands for VOD as it was then. The
+        # account's videos are walked too (a full walk each day), for their titles and deletions.
+        account.discover_day(layout, day.day, {service.config.region: client}, full_walk_days=1)
         snapshot.take_video_set(layout, day.day, today=day.day)
         snapshot.fetch_day(layout, day.day, client, today=day.day)
         snapshot.normalize_day(layout, day.day)

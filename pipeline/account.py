@@ -12,17 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
+from pipeline.normalize.rules import utc_times
 from pipeline.store import lake
 from pipeline.store.files import durable, write_json
 from pipeline.store.layout import PARTITION_KEY, Layout
-from pipeline.store.schema import VIDEOS, pandas_dtypes
+from pipeline.store.schema import UTC_TIMESTAMP, VIDEOS, pandas_dtypes
 from pipeline.vod import discovery
 from pipeline.vod.client import Answer, VodClient
 from pipeline.vod.fetch import client_counts
@@ -143,8 +145,8 @@ def _merge(
 ) -> pd.DataFrame:
     """The day's table: every video listed now (or found by GetVideoInfos) as VOD describes it, seen now;
     every earlier one not listed as it was, or deleted if VOD said it does not exist."""
-    found = [(region, video) for region, walk in listed.items() for video in walk.videos.values()]
-    found += [(region, video) for region, (existing, _) in checked.items() for video in existing.values()]
+    found = [(region, walk.videos.values()) for region, walk in listed.items()]
+    found += [(region, existing.values()) for region, (existing, _) in checked.items()]
     fresh = _typed(found, now)
     table = fresh if previous is None else pd.concat([fresh, previous[~previous["video_id"].isin(fresh["video_id"])]])
     if previous is not None:
@@ -160,23 +162,46 @@ def _merge(
     return order[_COLUMNS].astype(pandas_dtypes(VIDEOS)).reset_index(drop=True)
 
 
-def _typed(found: list[tuple[str, dict[str, Any]]], now: dt.datetime) -> pd.DataFrame:
-    """VOD's video fields (strings, or numbers as VOD sent them) as the table's typed columns, in pandas."""
-    raw = pd.DataFrame(
-        [(region, v.get("VideoId"), v.get("Title"), v.get("Status"), v.get("CreationTime"), v.get("Duration"), v.get("Size"))
-         for region, v in found],
-        columns=["region", "video_id", "title", "status", "creation_time", "duration_s", "size_bytes"],
-    )
-    raw = raw.drop_duplicates("video_id", keep="first")
+# VOD's names of the video fields the table keeps, and the table's.
+_FIELDS = {"VideoId": "video_id", "Title": "title", "Status": "status", "CreationTime": "creation_time",
+           "Duration": "duration_s", "Size": "size_bytes"}
+
+
+def _typed(found: list[tuple[str, Iterable[dict[str, Any]]]], now: dt.datetime) -> pd.DataFrame:
+    """VOD's video fields (strings, or numbers as VOD sent them) as the table's typed columns, in pandas:
+    CreationTime read as the sticker rules read it, numbers that are not numbers left null."""
+    values: dict[str, list[Any]] = {name: [] for name in ("region", *_FIELDS.values())}
+    for region, videos in found:
+        videos = list(videos)
+        values["region"] += [region] * len(videos)
+        for api, name in _FIELDS.items():
+            values[name] += [video.get(api) for video in videos]
+    text = {name: pd.Series(values[name], dtype=pd.ArrowDtype(pa.string())) for name in ("region", "video_id", "title", "status")}
+    raw = pd.DataFrame({
+        **text,
+        "creation_time": _utc(utc_times(pd.Series([_text(v) for v in values["creation_time"]], dtype=pd.ArrowDtype(pa.string())))),
+        "duration_s": pd.to_numeric(pd.Series(values["duration_s"], dtype=object), errors="coerce").astype("float64"),
+        "size_bytes": pd.to_numeric(pd.Series(values["size_bytes"], dtype=object), errors="coerce").astype("Int64"),
+    })
+    if raw["video_id"].duplicated().any():  # a video listed and also found by GetVideoInfos: the listing wins
+        raw = raw.drop_duplicates("video_id", keep="first")
+    instant = pd.Series(pd.Timestamp(now), index=raw.index, dtype="datetime64[us, UTC]")
     return raw.assign(
-        creation_time=pd.to_datetime(raw["creation_time"], format="%Y-%m-%dT%H:%M:%SZ", utc=True, errors="coerce"),
-        duration_s=pd.to_numeric(raw["duration_s"], errors="coerce").astype("float64"),
-        size_bytes=pd.to_numeric(raw["size_bytes"], errors="coerce").astype("Int64"),
-        first_seen=pd.Timestamp(now),
-        last_seen=pd.Timestamp(now),
+        first_seen=instant,
+        last_seen=instant,
         deleted_upstream=False,
-        deleted_at=pd.NaT,
+        deleted_at=pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us, UTC]"),
     )
+
+
+def _utc(times: pd.Series) -> pd.Series:
+    """Arrow-backed instants as the table's ``datetime64[us, UTC]``, through Arrow (pandas' own cast goes
+    value by value)."""
+    return pd.Series(pa.array(times).cast(UTC_TIMESTAMP).to_pandas(), index=times.index)
+
+
+def _text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else str(value)
 
 
 def _time(text: str) -> dt.datetime:

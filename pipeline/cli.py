@@ -24,7 +24,7 @@ from pipeline.store.videos import read_video_set
 from pipeline.vod.local import (
     FAULT_KINDS,
     FLOW_CONTROLS,
-    LocalVodService,
+    LocalVodAccount,
     ServiceConfig,
     serve_forever,
     write_videos_csv,
@@ -117,45 +117,49 @@ def demo_folders(data_dir: Path, dagster_home: Path) -> None:
         shutil.copy(INSTANCE_CONFIG, dagster_home / "dagster.yaml")  # its pools, and telemetry off
 
 
-def _pipeline_env(data_dir: Path, dagster_home: Path, endpoint: str) -> dict[str, str]:
-    """The environment of the demo's Dagster runs: its folders, its local service, its credentials."""
+def _pipeline_env(data_dir: Path, dagster_home: Path, endpoints: dict[str, str]) -> dict[str, str]:
+    """The environment of the demo's Dagster runs: its folders, its local account's regions, its credentials;
+    the video set is discovered (VIDEO_SOURCE=vod)."""
     env = dict(os.environ)
     env.update(
         DAGSTER_HOME=str(dagster_home.resolve()),
         PIPELINE_DATA_DIR=str(data_dir.resolve()),
         ALIBABA_CLOUD_ACCESS_KEY_ID=DEMO_KEY_ID,
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=DEMO_KEY_SECRET,
-        VOD_ENDPOINT=endpoint,
+        VOD_REGIONS=",".join(endpoints),
+        VOD_ENDPOINTS=",".join(f"{region}={address}" for region, address in endpoints.items()),
+        VIDEO_SOURCE="vod",
         PYTHONWARNINGS="ignore",  # Dagster's deprecation notices are for developers, not the demo
     )
-    env.pop("ALIBABA_CLOUD_SECURITY_TOKEN", None)
+    for name in ("ALIBABA_CLOUD_SECURITY_TOKEN", "VOD_ENDPOINT", "VOD_REGION", "VOD_RATE_LIMITS"):
+        env.pop(name, None)
     return env
 
 
-def _demo_service(args: argparse.Namespace) -> LocalVodService:
-    return LocalVodService(
-        ServiceConfig(
-            port=args.port,
-            access_key_id=DEMO_KEY_ID,
-            access_key_secret=DEMO_KEY_SECRET,
-            catalog_size=args.videos,
-            latency_ms=50.0,
-        )
+def _demo_account(args: argparse.Namespace) -> LocalVodAccount:
+    """The demo's VOD account: ``--videos`` videos, three fifths in cn-shanghai and the rest in
+    ap-southeast-1, sharing the account's calls per second."""
+    first = args.videos * 3 // 5
+    return LocalVodAccount(
+        ServiceConfig(port=args.port, access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_KEY_SECRET, latency_ms=50.0),
+        {"cn-shanghai": {"catalog_size": first}, "ap-southeast-1": {"catalog_size": args.videos - first}},
     )
+
+
+def _describe(account: LocalVodAccount) -> str:
+    return ", ".join(f"{region} on {service.endpoint} ({len(service.catalog)} videos)" for region, service in account.services.items())
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     data_dir, dagster_home = Path(args.data_dir), Path(args.dagster_home)
     demo_folders(data_dir, dagster_home)
     day = dt.datetime.now(dt.UTC).date()
-    with _demo_service(args).start() as service:
-        print(f"Local VOD service on {service.endpoint} ({args.videos} videos in its catalog)")
+    with _demo_account(args).start() as account:
+        print(f"Local VOD account: {_describe(account)}")
         layout = Layout(data_dir.resolve())
-        write_videos_csv(layout.videos_csv, unknown=max(1, args.videos // 50), seed=service.catalog.seed, size=service.catalog.size)
-        print(f"Video set written to {layout.videos_csv}")
-        print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={dagster_home})")
+        print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={dagster_home}): the account's videos are discovered, then asked")
         started = time.monotonic()
-        returncode = materialize(layout, day, _pipeline_env(data_dir, dagster_home, service.endpoint))
+        returncode = materialize(layout, day, _pipeline_env(data_dir, dagster_home, account.endpoints))
         seconds = time.monotonic() - started
     if returncode != 0:
         print(f"vod-stickers: the Dagster run failed (exit {returncode}); see the log above.", file=sys.stderr)
@@ -287,7 +291,7 @@ def summary(layout: Layout) -> str:
             "round(avg_duration_s, 2) AS avg_duration_s FROM format_stats ORDER BY format"
         )
         top = con.sql(
-            "SELECT video_id, stickers, round(total_bytes / 1e6, 2) AS total_mb FROM video_sticker_stats "
+            "SELECT video_id, region, title, stickers, round(total_bytes / 1e6, 2) AS total_mb FROM video_sticker_stats "
             "ORDER BY stickers DESC, total_bytes DESC LIMIT 5"
         )
         lines = [f"Snapshot {newest.pop('snapshot_date')} (fetch_log):"]
@@ -297,9 +301,9 @@ def summary(layout: Layout) -> str:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     demo_folders(Path(args.data_dir), Path(args.dagster_home))
-    with _demo_service(args).start() as service:
-        print(f"Local VOD service on {service.endpoint}; starting the Dagster UI on http://127.0.0.1:{args.ui_port} (Ctrl-C stops both)")
-        env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), service.endpoint)
+    with _demo_account(args).start() as account:
+        print(f"Local VOD account: {_describe(account)}; starting the Dagster UI on http://127.0.0.1:{args.ui_port} (Ctrl-C stops both)")
+        env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), account.endpoints)
         close_dead_runs(Path(env["DAGSTER_HOME"]))
         ui = subprocess.Popen(
             [str(Path(sys.executable).parent / "dg"), "dev", "--port", str(args.ui_port)],
@@ -405,8 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
          "runs the schedule and backfills) against it, with the demo's data and Dagster instance. Ctrl-C stops both."),
     ]:
         p = command(name, func, text, description)
-        p.add_argument("--videos", type=int, default=1000, help="videos in the demo catalog (default: 1000)")
-        p.add_argument("--port", type=int, default=0, help="port of the local VOD service (0: a free one)")
+        p.add_argument("--videos", type=int, default=1000, help="videos of the demo account, in two regions (default: 1000)")
+        p.add_argument("--port", type=int, default=0, help="port of the local VOD service's first region, the second on the next (0: free ones)")
         p.add_argument("--data-dir", type=Path, default=DEMO_DATA_DIR, help=f"the demo's data directory (default: {DEMO_DATA_DIR}; "
                        "never PIPELINE_DATA_DIR, and a folder with data the demo did not make is refused)")
         p.add_argument("--dagster-home", type=Path, default=DEMO_DAGSTER_HOME,

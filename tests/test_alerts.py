@@ -180,7 +180,7 @@ def test_a_failed_run_posts_one_signed_dingtalk_message(env, vod_service, instan
     text = robot.accepted[0]
     assert f"Snapshot day {DAY} failed" in text
     assert "step sticker_responses of run of daily_snapshot" in text
-    assert "Error: VOD refused the call with SignatureDoesNotMatch: the AccessKey secret is wrong" in text
+    assert "Error: VOD (cn-shanghai) refused the call with SignatureDoesNotMatch: the AccessKey secret is wrong" in text
     assert f"Dagster: http://dagster.internal:3000/runs/{result.run_id}" in text
     no_secret_in(robot, caplog.text)
 

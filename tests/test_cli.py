@@ -46,11 +46,12 @@ def test_demo_runs_a_day_in_its_own_folders_and_never_touches_real_data(tmp_path
     assert run.returncode == 0, run.stderr[-3000:]
     assert {k: v for k, v in snapshot_of(tmp_path).items() if not k.startswith("demo/")} == before
     data, home = tmp_path / "demo" / "data", tmp_path / "demo" / "dagster_home"
-    assert "videos_asked       153" in run.stdout  # 150 catalog videos + 3 the service does not know
-    assert "videos_not_found   3" in run.stdout
+    assert "videos_asked       150" in run.stdout  # the demo account's videos, discovered in its two regions
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         asked, answered = con.execute("SELECT videos_asked, videos_answered FROM fetch_log").fetchall()[0]
-    assert (asked, answered) == (153, 150)
+        regions = dict(con.execute("SELECT region, count(title) FROM video_sticker_stats GROUP BY region").fetchall())
+    assert (asked, answered) == (150, 150)
+    assert regions == {"cn-shanghai": 90, "ap-southeast-1": 60}  # every video with its title
     assert any((home / "history").iterdir())  # the run is in the Dagster instance, for `make dev` to show
     assert (home / "dagster.yaml").read_text() == (REPO / "dagster_home" / "dagster.yaml").read_text()
     report = next(line.split()[3] for line in run.stdout.splitlines() if line.startswith("Look at it: "))

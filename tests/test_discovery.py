@@ -3,6 +3,7 @@ next walk, deleted ones by the full walk; each video fetched in its region and e
 
 import datetime as dt
 
+import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -106,7 +107,7 @@ def test_a_day_over_two_regions_asks_each_video_in_its_own_region_and_every_lake
         with clients(local) as by_region:
             summary = snapshot.fetch_day(layout, DAY2, by_region, concurrency=8, today=DAY2)
         snapshot.normalize_day(layout, DAY2)
-        answered = {r: local.services[r].stats["answered"] for r in REGIONS}
+        answered = {r: local.services[r].stats["actions"]["ListDynamicImage"]["answered"] for r in REGIONS}
     assert summary.asked == 300 and summary.answered == 300
     assert answered == {"cn-shanghai": 150, "ap-southeast-1": 150}  # never asked in the wrong region
     home = {v: r for r in REGIONS for v in catalog(local, r)}
@@ -123,6 +124,40 @@ def test_regions_sharing_the_budget_are_interleaved_by_need_so_they_finish_toget
     assert sorted(order) == ["a"] * 300 + ["b"] * 100
     for first in (100, 200, 400):  # at any point, each region has had its share of the calls
         assert order[:first].count("a") == pytest.approx(first * 3 / 4, abs=1)
+    paced = [region for region, _ in by_need(ids, ["a"] * 300 + ["b"] * 100, rates={"a": 100.0, "b": 50.0})]
+    assert paced[:150].count("a") == pytest.approx(100, abs=1)  # each region's own budget, each at its pace
+
+
+def test_through_dagster_the_account_is_discovered_and_analysts_see_titles_next_to_sticker_counts(env, instance):
+    from tests.test_dagster import run_day
+
+    with account(catalog_size=60) as local:
+        layout = env(local.services["cn-shanghai"], VIDEO_SOURCE="vod", VOD_ENDPOINT=None, VOD_REGIONS=",".join(REGIONS),
+                     VOD_ENDPOINTS=",".join(f"{r}={e}" for r, e in local.endpoints.items()))
+        run_day(instance, day=TODAY.isoformat())
+        titles = {v: local.services[r].catalog.video(v)["Title"] for r in REGIONS for v in catalog(local, r)}
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        stats = con.execute("SELECT video_id, region, title, stickers FROM video_sticker_stats").df()
+        videos = con.execute("SELECT count(*), count(DISTINCT region) FROM videos WHERE NOT deleted_upstream").fetchone()
+    assert len(stats) == 120 and videos == (120, 2)
+    assert (stats["title"] == stats["video_id"].map(titles)).all()
+    top = stats.sort_values(["stickers", "video_id"], ascending=[False, True]).iloc[0]
+    report = layout.report(TODAY).read_text(encoding="utf-8")
+    assert f"{top['title'][:40]} ({top['video_id'][:8]})" in report
+
+
+def test_through_dagster_a_region_refusing_the_credentials_fails_the_run_with_one_line_naming_it(env, instance):
+    from tests.test_dagster import run_day
+
+    with account(regions={"cn-shanghai": {}, "ap-southeast-1": {"access_key_id": "another-account-key"}}) as local:
+        env(local.services["cn-shanghai"], VIDEO_SOURCE="vod", VOD_ENDPOINT=None, VOD_REGIONS=",".join(REGIONS),
+            VOD_ENDPOINTS=",".join(f"{r}={e}" for r, e in local.endpoints.items()))
+        result = run_day(instance, day=TODAY.isoformat(), raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    first_line = failure.event_specific_data.error.message.splitlines()[0]
+    assert failure.step_key == "videos"
+    assert "VOD (ap-southeast-1) refused the call with InvalidAccessKeyId.NotFound: check ALIBABA_CLOUD_ACCESS_KEY_ID" in first_line
 
 
 def test_videos_csv_names_each_video_region_and_a_contradiction_stops_before_any_call(tmp_path):

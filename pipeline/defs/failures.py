@@ -26,7 +26,8 @@ def describe(err: ConfigurationError | FatalVodError) -> str:
         return f"{err.message}: {err.hint}"
     # VOD's own message may run over several lines (SignatureDoesNotMatch quotes its string to sign),
     # so the code and the hint come first and VOD's words after.
-    first = f"VOD refused the call with {err.code}" + (f": {err.hint}" if err.hint else "")
+    where = f" ({err.region})" if err.region else ""
+    first = f"VOD{where} refused the call with {err.code}" + (f": {err.hint}" if err.hint else "")
     details = [f"RequestId {err.request_id}" if err.request_id else "", f"HTTP {err.http_status}" if err.http_status else ""]
     message = " ".join(err.message.split())
     return "\n".join(

@@ -17,7 +17,6 @@ from pipeline.store.schema import STICKERS
     group="ingest",
     layer="raw",
     kinds={"csv"},
-    pool="vod_api",
     description="The set of VOD videos to snapshot that day. With VIDEO_SOURCE=vod, every video of the "
     "account in each region of VOD_REGIONS, found by walking VOD's listings (GetVideoList, SearchMedia past "
     "its 5,000 cap): the videos created since the last walk, and every video once a week (a full walk, "

@@ -198,7 +198,7 @@ def _checked(items: pa.Table) -> tuple[dict[str, pd.Series], list[_Failure]]:
         _Failure(~_present(format_), "Format is missing"),
         _Failure(_present(format_) & ~_mask(format_.isin(FORMATS)), "Format ", raw["Format"], " is not gif or webp"),
     ]
-    created = _utc_times(text["CreationTime"])
+    created = utc_times(text["CreationTime"])
     failures += _missing_or_bad(
         text["CreationTime"], "CreationTime", ~_present(created), " is not a UTC time like 2020-07-28T02:01:06Z"
     )
@@ -305,7 +305,7 @@ def _seconds(text: pd.Series) -> pd.Series:
     return _cast_each(text, _FLOAT64)
 
 
-def _utc_times(text: pd.Series) -> pd.Series:
+def utc_times(text: pd.Series) -> pd.Series:
     """The values that are a UTC time written as ``%Y-%m-%dT%H:%M:%SZ`` (2020-07-28T02:01:06Z: a real
     date and time), null for the others."""
     present = _present(text)

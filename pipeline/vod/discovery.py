@@ -18,13 +18,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.vod.api import GET_VIDEO_INFOS, GET_VIDEO_LIST, SEARCH_MEDIA
 from pipeline.vod.client import Answer, VodClient
-from pipeline.vod.errors import ListCapReached, ScrollTokenExpired
+from pipeline.vod.errors import ScrollTokenExpired
 
 LIST_CAP = 5000  # matches GetVideoList (or SearchMedia without a ScrollToken) can read of one query
 PAGE_SIZE = 100
@@ -71,14 +71,15 @@ class _Walker:
     def walk(self, since: dt.datetime | None) -> RegionWalk:
         found = RegionWalk(self.region)
         start = since
+        pages: list[Future[list[dict[str, Any]]]] = []
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"walk-{self.region}") as pool:
             while True:
                 found.windows += 1
-                window, full = self._window(pool, start)
-                found.videos.update((v["VideoId"], v) for v in window)
-                if not full:
-                    return found
-                last = max(parse_vod_time(v["CreationTime"]) for v in window)
+                last_page = self._window(pool, start, pages)
+                if len(last_page) < PAGE_SIZE or len(pages) % (LIST_CAP // PAGE_SIZE):  # the window was not full
+                    break
+                # The window held 5,000: the next starts from its last video while its other pages arrive.
+                last = max(parse_vod_time(v["CreationTime"]) for v in last_page)
                 if start is None or last >= start + 2 * _SECOND:
                     start = last - _SECOND  # the overlap: inclusive or not, no second is skipped
                     continue
@@ -87,25 +88,25 @@ class _Walker:
                 found.videos.update((v["VideoId"], v) for v in self._search(start, crowd_end))
                 found.crowded_seconds += int((crowd_end - start) / _SECOND) + 1
                 start = crowd_end
+            for page in pages:
+                found.videos.update((v["VideoId"], v) for v in page.result())
+        return found
 
-    def _window(self, pool: ThreadPoolExecutor, start: dt.datetime | None) -> tuple[list[dict[str, Any]], bool]:
-        """The videos of one window (up to 5,000), and whether it was full (more may follow)."""
+    def _window(self, pool: ThreadPoolExecutor, start: dt.datetime | None, pages: list[Future[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+        """Asks every page of one window (up to 5,000 videos; the last page first, the others then),
+        adds them to ``pages`` and returns the last page once it has arrived."""
         params = {"SortBy": "CreationTime:Asc", "PageSize": str(PAGE_SIZE)}
         if start is not None:
             params["StartTime"] = vod_time(start)
-        first = self._page(params, 1)
+        first = self.call(GET_VIDEO_LIST, {**params, "PageNo": "1"})
         total = _whole(first.document.get("Total"))
-        pages = LIST_CAP // PAGE_SIZE if total is None else min(LIST_CAP // PAGE_SIZE, -(-total // PAGE_SIZE))
-        listed = [_video_list(first.document)]
-        listed += pool.map(lambda n: _video_list(self._page(params, n).document), range(2, pages + 1))
-        videos = [video for page in listed for video in page]
-        return videos, len(videos) >= LIST_CAP
-
-    def _page(self, params: Mapping[str, str], number: int) -> Answer:
-        try:
-            return self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)})
-        except ListCapReached as err:  # Total said more than the cap lets a window read
-            return Answer(GET_VIDEO_LIST, {"VideoList": {"Video": []}}, err.request_id or "", 400, 1, 0.0)
+        count = LIST_CAP // PAGE_SIZE if total is None else max(1, min(LIST_CAP // PAGE_SIZE, -(-total // PAGE_SIZE)))
+        done: Future[list[dict[str, Any]]] = Future()
+        done.set_result(_video_list(first.document))
+        ask = lambda number: pool.submit(lambda: _video_list(self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)}).document))  # noqa: E731
+        last = ask(count) if count > 1 else done
+        pages += [done, *(ask(number) for number in range(2, count)), *([last] if count > 1 else [])]
+        return last.result()
 
     def _search(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
         """Every video created from ``start`` to ``end`` (both included), walked with SearchMedia's ScrollToken."""

@@ -58,15 +58,16 @@ def fetch_one(client: VodClient, video_id: str, region: str | None = None) -> Ou
 
 
 def by_need(ids: Sequence[str], regions: Sequence[str], *, rates: Mapping[str, float] | None = None) -> Iterator[tuple[str, str]]:
-    """(region, video id) of every video, the regions interleaved evenly by the time each needs (its videos
-    over its calls per second; all equal when ``rates`` is None, as when they share one budget)."""
+    """(region, video id) of every video, the regions interleaved evenly. Sharing one budget (``rates``
+    None), each region's share of the calls is its share of the videos left, so all finish together; with
+    a budget each (``rates``: calls per second by region), each region's calls come at its own pace."""
     lanes: dict[str, list[str]] = {}
     for video_id, region in zip(ids, regions, strict=True):
         lanes.setdefault(region, []).append(video_id)
 
     def lane(region: str, videos: list[str]) -> Iterator[tuple[float, str, str]]:
-        seconds = len(videos) / (rates[region] if rates else 1.0)
-        return (((i + 0.5) * seconds / len(videos), region, video_id) for i, video_id in enumerate(videos))
+        step = 1 / rates[region] if rates else 1 / len(videos)  # seconds a call, or the share of the lane
+        return (((i + 0.5) * step, region, video_id) for i, video_id in enumerate(videos))
 
     for _, region, video_id in heapq.merge(*(lane(r, v) for r, v in lanes.items())):
         yield region, video_id
