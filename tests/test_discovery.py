@@ -50,6 +50,14 @@ def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_se
     assert stats["actions"]["SearchMedia"]["answered"] > 0  # the crowded second was read with a ScrollToken
 
 
+def test_discovery_retries_throttling_and_server_faults_like_the_fetch_and_loses_no_video(layout):
+    with account(catalog_size=1500, server_error_rate=0.1, throttle_rate=0.1, retry_after_ms=10) as local:
+        videos, found = discover(layout, local, DAY2)
+        faults = sum(s["actions"]["GetVideoList"]["faults"] for s in local.stats.values())
+    assert set(videos.ids) == catalog(local, "cn-shanghai") | catalog(local, "ap-southeast-1")
+    assert faults > 0 and found.retries >= faults
+
+
 def test_a_video_uploaded_between_two_runs_is_found_by_the_next_walk_without_walking_everything_again(layout):
     with account(catalog_size=900) as local:
         first, _ = discover(layout, local, DAY1)
