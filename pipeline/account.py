@@ -76,17 +76,25 @@ def discover_day(
     plan = {region: _plan(walks.get(region), day, now, full_walk_days) for region in clients}
     before = client_counts(clients)
     started = dt.datetime.now(dt.UTC)
+    typist = _Typist(now)
+
+    def on_answer(region: str, action: str, params: Mapping[str, str], answer: Answer) -> None:
+        log.write(region, action, params, answer)
+        typist.add(region, discovery.videos_in(answer.document))
+
     with _AnswerLog(layout.discovery_answers(day)) as log:
-        listed = discovery.walk_regions(clients, {r: p.since and _time(p.since) for r, p in plan.items()}, on_answer=log.write, concurrency=concurrency)
+        since = {r: p.since and _time(p.since) for r, p in plan.items()}
+        listed = discovery.walk_regions(clients, since, on_answer=on_answer, concurrency=concurrency)
         full = {r for r, p in plan.items() if p.kind == "full"}
         known = previous[~previous["deleted_upstream"]] if previous is not None else None
         missing = {
             region: set(known.loc[known["region"] == region, "video_id"]) - set(listed[region].videos)
             for region in full
         } if known is not None else {}
-        checked = discovery.confirm_gone(clients, missing, on_answer=log.write, concurrency=concurrency)
+        checked = discovery.confirm_gone(clients, missing, on_answer=on_answer, concurrency=concurrency)
         log.commit()
-    table = _merge(previous, listed, checked, day, now)
+    gone = set().union(*(ids for _, ids in checked.values()))
+    table = _merge(previous, typist.frame(), gone, day, now)
     for region, walk in listed.items():
         report = plan[region]
         report.listed = len(walk.videos)
@@ -136,30 +144,50 @@ def _previous_table(layout: Layout, day: dt.date) -> pd.DataFrame | None:
     return lake.read_partition(layout, "videos", earlier[-1]) if earlier else None
 
 
-def _merge(
-    previous: pd.DataFrame | None,
-    listed: Mapping[str, discovery.RegionWalk],
-    checked: Mapping[str, tuple[dict[str, dict[str, Any]], set[str]]],
-    day: dt.date,
-    now: dt.datetime,
-) -> pd.DataFrame:
-    """The day's table: every video listed now (or found by GetVideoInfos) as VOD describes it, seen now;
-    every earlier one not listed as it was, or deleted if VOD said it does not exist."""
-    found = [(region, walk.videos.values()) for region, walk in listed.items()]
-    found += [(region, existing.values()) for region, (existing, _) in checked.items()]
-    fresh = _typed(found, now)
+def _merge(previous: pd.DataFrame | None, fresh: pd.DataFrame, gone: set[str], day: dt.date, now: dt.datetime) -> pd.DataFrame:
+    """The day's table: every video found now (``fresh``: listed, or found by GetVideoInfos) as VOD
+    describes it, seen now; every earlier one not found as it was, or deleted if it is ``gone``."""
     table = fresh if previous is None else pd.concat([fresh, previous[~previous["video_id"].isin(fresh["video_id"])]])
     if previous is not None:
         first = previous.set_index("video_id")["first_seen"]
         seen_before = table["video_id"].isin(first.index)
         table.loc[seen_before, "first_seen"] = table.loc[seen_before, "video_id"].map(first)
-    gone = set().union(*(ids for _, ids in checked.values())) if checked else set()
     newly_gone = table["video_id"].isin(gone) & ~table["deleted_upstream"]
     table.loc[newly_gone, "deleted_upstream"] = True
     table.loc[newly_gone, "deleted_at"] = pd.Timestamp(now)
     table[PARTITION_KEY] = day
     order = table.sort_values(["region", "creation_time", "video_id"], na_position="last", kind="stable")
     return order[_COLUMNS].astype(pandas_dtypes(VIDEOS)).reset_index(drop=True)
+
+
+class _Typist:
+    """Types the videos of the walk's answers as they arrive, a few thousand at a time, from the walk's
+    threads: the walk waits on VOD's pace, so its typing is done by the time the last page is in."""
+
+    BATCH = 5000
+
+    def __init__(self, now: dt.datetime):
+        self.now = now
+        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self._frames: list[pd.DataFrame] = []
+        self._lock = threading.Lock()
+
+    def add(self, region: str, videos: list[dict[str, Any]]) -> None:
+        with self._lock:
+            batch = self._pending.setdefault(region, [])
+            batch += videos
+            if len(batch) < self.BATCH:
+                return
+            self._pending[region] = []
+        frame = _typed([(region, batch)], self.now)
+        with self._lock:
+            self._frames.append(frame)
+
+    def frame(self) -> pd.DataFrame:
+        """Every video typed, each once (a video read twice, in a window's overlap, keeps its last reading)."""
+        frames = [*self._frames, _typed(list(self._pending.items()), self.now)]
+        fresh = pd.concat(frames, ignore_index=True)
+        return fresh.drop_duplicates("video_id", keep="last") if fresh["video_id"].duplicated().any() else fresh
 
 
 # VOD's names of the video fields the table keeps, and the table's.
@@ -183,8 +211,6 @@ def _typed(found: list[tuple[str, Iterable[dict[str, Any]]]], now: dt.datetime) 
         "duration_s": pd.to_numeric(pd.Series(values["duration_s"], dtype=object), errors="coerce").astype("float64"),
         "size_bytes": pd.to_numeric(pd.Series(values["size_bytes"], dtype=object), errors="coerce").astype("Int64"),
     })
-    if raw["video_id"].duplicated().any():  # a video listed and also found by GetVideoInfos: the listing wins
-        raw = raw.drop_duplicates("video_id", keep="first")
     instant = pd.Series(pd.Timestamp(now), index=raw.index, dtype="datetime64[us, UTC]")
     return raw.assign(
         first_seen=instant,

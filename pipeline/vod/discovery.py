@@ -102,8 +102,8 @@ class _Walker:
         total = _whole(first.document.get("Total"))
         count = LIST_CAP // PAGE_SIZE if total is None else max(1, min(LIST_CAP // PAGE_SIZE, -(-total // PAGE_SIZE)))
         done: Future[list[dict[str, Any]]] = Future()
-        done.set_result(_video_list(first.document))
-        ask = lambda number: pool.submit(lambda: _video_list(self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)}).document))  # noqa: E731
+        done.set_result(videos_in(first.document))
+        ask = lambda number: pool.submit(lambda: videos_in(self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)}).document))  # noqa: E731
         last = ask(count) if count > 1 else done
         pages += [done, *(ask(number) for number in range(2, count)), *([last] if count > 1 else [])]
         return last.result()
@@ -126,7 +126,7 @@ class _Walker:
         while True:
             answer = self.call(SEARCH_MEDIA, {**params, "PageNo": str(page), **({"ScrollToken": token} if token else {})})
             media = answer.document.get("MediaList") or []
-            yield from (item["Video"] for item in media if isinstance(item, dict) and isinstance(item.get("Video"), dict))
+            yield from videos_in(answer.document)
             token = answer.document.get("ScrollToken") or token
             if len(media) < PAGE_SIZE:
                 return
@@ -139,8 +139,7 @@ class _Walker:
         gone: set[str] = set()
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"infos-{self.region}") as pool:
             for answer in pool.map(lambda batch: self.call(GET_VIDEO_INFOS, {"VideoIds": ",".join(batch)}), batches):
-                videos = answer.document.get("VideoList") or []
-                existing.update((v["VideoId"], v) for v in videos if isinstance(v, dict) and v.get("VideoId"))
+                existing.update((v["VideoId"], v) for v in videos_in(answer.document))
                 gone.update(answer.document.get("NonExistVideoIds") or [])
         return existing, gone
 
@@ -197,10 +196,14 @@ def _each_region(clients: Mapping[str, VodClient], on_answer: OnAnswer, concurre
     return results
 
 
-def _video_list(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """GetVideoList's videos, whichever shape an empty answer takes (no VideoList, ``{}``, ``{"Video": []}``)."""
+def videos_in(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The videos of a GetVideoList, SearchMedia or GetVideoInfos answer, each as VOD describes it: the
+    wrapped list (whichever shape an empty answer takes: no VideoList, ``{}``, ``{"Video": []}``), the
+    flat one, or SearchMedia's ``MediaList`` of ``{"Video": ...}``."""
     wrapper = document.get("VideoList")
     videos = wrapper.get("Video") if isinstance(wrapper, dict) else wrapper
+    if videos is None and isinstance(document.get("MediaList"), list):
+        videos = [item.get("Video") for item in document["MediaList"] if isinstance(item, dict)]
     return [v for v in videos or [] if isinstance(v, dict) and v.get("VideoId")]
 
 
