@@ -43,7 +43,7 @@ class RegionDiscovery:
     listed: int = 0
     new: int = 0
     deleted: int = 0
-    calls: int = 0
+    calls: int = 0  # of the region's client: the region's share of the calls when the budget is shared
 
 
 @dataclass
@@ -73,8 +73,11 @@ def discover_day(
     now = now or dt.datetime.now(dt.UTC)
     previous = _previous_table(layout, day)
     walks = _last_walks(layout, day)
-    plan = {region: _plan(walks.get(region), day, now, full_walk_days) for region in clients}
+    # A region without rows in the previous table (a lake restored or wiped since) is walked whole again
+    known_regions = set(previous["region"]) if previous is not None else set()
+    plan = {region: _plan(walks.get(region) if region in known_regions else None, day, now, full_walk_days) for region in clients}
     before = client_counts(clients)
+    calls_before = {region: client.calls.value for region, client in clients.items()}
     started = dt.datetime.now(dt.UTC)
     typist = _Typist(now)
 
@@ -100,6 +103,7 @@ def discover_day(
         report.listed = len(walk.videos)
         report.new = len(set(walk.videos) - (set(previous["video_id"]) if previous is not None else set()))
         report.deleted = len(checked.get(region, ({}, set()))[1])
+        report.calls = clients[region].calls.value - calls_before[region]
     summary = Discovery(
         regions=plan,
         videos=int((~table["deleted_upstream"]).sum()),
@@ -117,11 +121,9 @@ def discover_day(
 def _plan(last: dict[str, Any] | None, day: dt.date, now: dt.datetime, full_walk_days: int) -> RegionDiscovery:
     """A full walk when the region's last full walk was ``full_walk_days`` snapshot days ago or more (or
     there was none), else one of the videos created since the last walk began, less the listing lag."""
-    started = now.isoformat().replace("+00:00", "Z")
     if last is None or (day - last["full_day"]).days >= full_walk_days:
-        return RegionDiscovery(kind="full", started_at=started)
-    since = _time(last["any"]) - LISTING_LAG
-    return RegionDiscovery(kind="incremental", started_at=started, since=since.isoformat().replace("+00:00", "Z"))
+        return RegionDiscovery(kind="full", started_at=_iso(now))
+    return RegionDiscovery(kind="incremental", started_at=_iso(now), since=_iso(_time(last["any"]) - LISTING_LAG))
 
 
 def _last_walks(layout: Layout, day: dt.date) -> dict[str, dict[str, Any]]:
@@ -228,6 +230,10 @@ def _utc(times: pd.Series) -> pd.Series:
 
 def _text(value: Any) -> str | None:
     return value if value is None or isinstance(value, str) else str(value)
+
+
+def _iso(instant: dt.datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")
 
 
 def _time(text: str) -> dt.datetime:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from pipeline import alerts
 from pipeline.errors import ConfigurationError
@@ -20,7 +21,7 @@ from pipeline.store.layout import Layout
 from pipeline.vod import api, signing
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.vod.ratelimit import RateLimiter
-from pipeline.vod.regions import DEFAULT_REGION, resolve_endpoint
+from pipeline.vod.regions import DEFAULT_REGION, REGIONS, resolve_endpoint
 
 T = TypeVar("T")
 
@@ -180,14 +181,26 @@ def endpoints_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str
                 f"VOD_ENDPOINTS holds {pair!r}: give region=address pairs, e.g. cn-shanghai=http://127.0.0.1:18080"
             )
         overrides[region.strip()] = address.strip()
-    regions = listed or ([single] if single else list(overrides) or [DEFAULT_REGION])
+    endpoint = _get(environ, "VOD_ENDPOINT")
+    # An endpoint at a region's own VOD host says which region it is
+    hosted = next((r for r, host in REGIONS.items() if host == (urlsplit(endpoint).hostname or "")), None) if endpoint else None
+    regions = listed or ([single] if single else list(overrides) or [hosted or DEFAULT_REGION])
+    if unknown := [r for r in regions if r not in REGIONS]:
+        raise ConfigurationError(
+            f"Unknown VOD region {unknown[0]!r} ({'VOD_REGIONS' if listed else 'VOD_REGION' if single else 'VOD_ENDPOINTS'}); "
+            f"choose from: {', '.join(sorted(REGIONS))}"
+        )
+    if hosted and REGIONS[hosted] != REGIONS[regions[0]]:
+        raise ConfigurationError(
+            f"VOD_ENDPOINT={endpoint} is {hosted}'s VOD host, but the region configured is {regions[0]}: set VOD_REGION={hosted}, "
+            "or unset VOD_ENDPOINT"
+        )
     if len(set(regions)) != len(regions):
         raise ConfigurationError(f"VOD_REGIONS={','.join(regions)} lists a region twice")
     if strange := sorted(set(overrides) - set(regions)):
         raise ConfigurationError(
             f"VOD_ENDPOINTS names {', '.join(strange)}, which VOD_REGIONS ({', '.join(regions)}) does not list"
         )
-    endpoint = _get(environ, "VOD_ENDPOINT")
     if endpoint and (len(regions) > 1 or overrides):
         raise ConfigurationError(
             "VOD_ENDPOINT is for one region; with several, give each its address in VOD_ENDPOINTS=region=address,..."

@@ -125,7 +125,9 @@ def fetch_day(
     path = layout.day_videos(day)
     if not path.exists():
         raise ConfigurationError(f"No video set taken for {day}: materialize the videos asset for that day first")
-    videos = read_day_set(path)
+    # A set kept before regions were recorded holds one region's videos: the region of this deployment
+    one_region = (clients.region if isinstance(clients, VodClient) else next(iter(clients))) or DEFAULT_REGION
+    videos = read_day_set(path, one_region)
     ids = videos.ids
     if not isinstance(clients, VodClient) and (strange := sorted(set(videos.regions) - set(clients))):
         raise ConfigurationError(
@@ -139,10 +141,10 @@ def fetch_day(
         only = clients
         clients = {only.region or region: only for _, region in todo}
         calls = ((only.region or region, video_id) for video_id, region in todo)
-    else:
-        rates = {region: client.limiter.max_rate for region, client in clients.items()}
-        shared = len({id(client.limiter) for client in clients.values()}) == 1
-        calls = by_need([v for v, _ in todo], [r for _, r in todo], rates=None if shared else rates)
+    elif len({id(client.limiter) for client in clients.values()}) == 1:  # one budget: one queue, by need
+        calls = by_need([v for v, _ in todo], [r for _, r in todo])
+    else:  # a budget each: a queue each
+        calls = {region: [v for v, r in todo if r == region] for region in clients}
     try:
         summary = fetch_all(
             clients, calls, total=len(todo), concurrency=concurrency, on_outcome=writer.write, on_progress=on_progress

@@ -12,7 +12,7 @@ from pipeline import snapshot
 from pipeline.errors import ConfigurationError
 from pipeline.settings import VodSettings, endpoints_from_env, source_from_env, vod_from_env
 from pipeline.store import lake
-from pipeline.store.videos import read_video_set
+from pipeline.store.videos import read_video_set, write_video_set
 from pipeline.vod.client import Credentials
 from pipeline.vod.errors import CredentialsRejected
 from pipeline.vod.local import LocalVodAccount, ServiceConfig
@@ -124,6 +124,23 @@ def test_a_day_over_two_regions_asks_each_video_in_its_own_region_and_every_lake
         assert len(rows) and (rows["region"] == rows["video_id"].map(home)).all(), table
 
 
+def test_a_day_written_before_regions_were_recorded_still_publishes_with_a_null_region(layout):
+    from pipeline.publish import warehouse
+
+    with account(regions=("cn-shanghai",), catalog_size=50) as local, clients(local) as by_region:
+        discover(layout, local, DAY2)
+        snapshot.fetch_day(layout, DAY2, by_region, today=DAY2)
+        snapshot.normalize_day(layout, DAY2)
+    for table in ("stickers", "quarantine", "video_fetches"):  # as the pipeline wrote them before
+        path = lake.partition_path(layout, table, DAY2)
+        pq.write_table(pq.read_table(path).drop_columns(["region"]), path)
+    counts = warehouse.publish(layout)
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        regions = con.execute("SELECT count(*), count(region) FROM video_sticker_stats").fetchone()
+        stickers = con.execute("SELECT count(*), count(region) FROM latest_stickers").fetchone()
+    assert regions == (50, 0) and stickers == (counts["stickers"], 0) and counts["stickers"] > 0
+
+
 def test_regions_sharing_the_budget_are_interleaved_by_need_so_they_finish_together():
     from pipeline.vod.fetch import by_need
 
@@ -132,8 +149,20 @@ def test_regions_sharing_the_budget_are_interleaved_by_need_so_they_finish_toget
     assert sorted(order) == ["a"] * 300 + ["b"] * 100
     for first in (100, 200, 400):  # at any point, each region has had its share of the calls
         assert order[:first].count("a") == pytest.approx(first * 3 / 4, abs=1)
-    paced = [region for region, _ in by_need(ids, ["a"] * 300 + ["b"] * 100, rates={"a": 100.0, "b": 50.0})]
-    assert paced[:150].count("a") == pytest.approx(100, abs=1)  # each region's own budget, each at its pace
+
+
+def test_with_a_budget_each_a_region_slowed_by_throttling_never_holds_another_back(layout):
+    # ap-southeast-1 allows 10 calls a second, cn-shanghai 1,000: with one queue, the slow region's calls
+    # would fill every worker and hold cn-shanghai to its pace
+    regions = {"cn-shanghai": {"calls_per_second": 1000.0}, "ap-southeast-1": {"calls_per_second": 10.0}}
+    with account(regions=regions, shared_limits=False, catalog_size=40) as local:
+        videos = [(v, r) for r in REGIONS for v in sorted(catalog(local, r))]
+        write_video_set(layout.day_videos(DAY2), [v for v, _ in videos], [r for _, r in videos])
+        with clients(local, shared_limits=False, concurrency=4, calls_per_second=1000.0) as by_region:
+            summary = snapshot.fetch_day(layout, DAY2, by_region, concurrency=4, today=DAY2)
+        fast, slow = (local.services[r].answer_times() for r in REGIONS)
+    assert summary.answered == 80
+    assert max(fast) < sorted(slow)[len(slow) // 2]  # all of cn-shanghai before half of the slow region
 
 
 def test_through_dagster_the_account_is_discovered_and_analysts_see_titles_next_to_sticker_counts(env, instance):
@@ -191,12 +220,21 @@ def test_videos_csv_names_each_video_region_and_a_contradiction_stops_before_any
         ({"VOD_REGIONS": "cn-shanghai", "VOD_ENDPOINTS": "ap-southeast-1=http://127.0.0.1:1"}, "which VOD_REGIONS (cn-shanghai) does not list"),
         ({"VOD_REGIONS": "cn-shanghai,ap-southeast-1", "VOD_ENDPOINT": "http://127.0.0.1:1"}, "VOD_ENDPOINT is for one region"),
         ({"VOD_ENDPOINTS": "cn-shanghai"}, "give region=address pairs"),
+        ({"VOD_ENDPOINTS": "cn-shangai=http://127.0.0.1:1"}, "Unknown VOD region 'cn-shangai' (VOD_ENDPOINTS)"),
+        ({"VOD_REGION": "cn-beijing", "VOD_ENDPOINT": "https://vod.ap-southeast-1.aliyuncs.com"}, "is ap-southeast-1's VOD host"),
     ],
 )
 def test_a_contradictory_region_setting_names_what_to_fix(variables, words):
     with pytest.raises(ConfigurationError) as caught:
         endpoints_from_env(variables)
     assert words in str(caught.value)
+
+
+def test_an_endpoint_at_a_region_own_host_says_its_region_so_rows_are_not_mislabelled():
+    assert endpoints_from_env({"VOD_ENDPOINT": "https://vod.ap-southeast-1.aliyuncs.com"}) == {
+        "ap-southeast-1": "https://vod.ap-southeast-1.aliyuncs.com"
+    }
+    assert list(endpoints_from_env({"VOD_ENDPOINT": "http://127.0.0.1:18080"})) == ["cn-shanghai"]  # the default
 
 
 def test_several_regions_each_get_their_address_and_share_one_budget_unless_told_otherwise():

@@ -36,8 +36,10 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
         with operator_errors(), vod.settings().clients() as clients:
             if not snapshot.is_over(day, today):
                 context.log.info(f"Discovering the account's videos in {', '.join(regions)}")
+            if layout.videos_csv.exists():
+                context.log.info(f"VIDEO_SOURCE=vod: {layout.videos_csv} is not read")
             video_set, found = snapshot.discover_video_set(
-                layout, day, clients, full_walk_days=source.full_walk_days, today=today
+                layout, day, clients, full_walk_days=source.full_walk_days, concurrency=vod.settings().concurrency, today=today
             )
     else:
         with operator_errors():

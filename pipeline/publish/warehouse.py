@@ -81,15 +81,29 @@ def _lake_view(con: duckdb.DuckDBPyConnection, name: str, table: str, files: lis
         con.execute(f"CREATE {kind} {name} AS SELECT * FROM {name}_empty")
         return
     literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    # A column added to the schema later (region) is in no file written before it: NULL there
+    present = {PARTITION_KEY}.union(*(pq.read_schema(f).names for f in files))
     con.execute(
         sql.load(
             "lake_view.sql",
             kind="TEMP" if temporary else "",
             name=name,
-            columns=", ".join(f'"{c.name}"' for c in columns),
+            columns=", ".join(f'"{c.name}"' if c.name in present else f'CAST(NULL AS {_SQL_TYPES[c.arrow]}) AS "{c.name}"' for c in columns),
             files=literal,
         )
     )
+
+
+# DuckDB's names of the lake's column types, for a column none of a view's files holds yet.
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.date32(): "DATE",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
 
 
 def _lake_rows(files: dict[str, dict[str, Path]]) -> pa.Table:

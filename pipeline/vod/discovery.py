@@ -24,7 +24,7 @@ from typing import Any
 
 from pipeline.vod.api import GET_VIDEO_INFOS, GET_VIDEO_LIST, SEARCH_MEDIA
 from pipeline.vod.client import Answer, VodClient
-from pipeline.vod.errors import ScrollTokenExpired
+from pipeline.vod.errors import ScrollTokenExpired, UnusableListing, VideoNotFound
 
 LIST_CAP = 5000  # matches GetVideoList (or SearchMedia without a ScrollToken) can read of one query
 PAGE_SIZE = 100
@@ -68,18 +68,18 @@ class _Walker:
         self.on_answer(self.region, action, params, answer)
         return answer
 
-    def walk(self, since: dt.datetime | None) -> RegionWalk:
+    def walk(self, since: dt.datetime | None, until: dt.datetime) -> RegionWalk:
         found = RegionWalk(self.region)
         start = since
         pages: list[Future[list[dict[str, Any]]]] = []
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"walk-{self.region}") as pool:
             while True:
                 found.windows += 1
-                last_page = self._window(pool, start, pages)
-                if len(last_page) < PAGE_SIZE or len(pages) % (LIST_CAP // PAGE_SIZE):  # the window was not full
+                last_page, full = self._window(pool, start, until, pages)
+                if not full:
                     break
                 # The window held 5,000: the next starts from its last video while its other pages arrive.
-                last = max(parse_vod_time(v["CreationTime"]) for v in last_page)
+                last = max(self._created(video, start) for video in last_page)
                 if start is None or last >= start + 2 * _SECOND:
                     start = last - _SECOND  # the overlap: inclusive or not, no second is skipped
                     continue
@@ -89,13 +89,19 @@ class _Walker:
                 found.crowded_seconds += int((crowd_end - start) / _SECOND) + 1
                 start = crowd_end
             for page in pages:
-                found.videos.update((v["VideoId"], v) for v in page.result())
+                try:
+                    found.videos.update((v["VideoId"], v) for v in page.result())
+                except _Stopped:
+                    raise _first_failure(pages) from None
         return found
 
-    def _window(self, pool: ThreadPoolExecutor, start: dt.datetime | None, pages: list[Future[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
-        """Asks every page of one window (up to 5,000 videos; the last page first, the others then),
-        adds them to ``pages`` and returns the last page once it has arrived."""
-        params = {"SortBy": "CreationTime:Asc", "PageSize": str(PAGE_SIZE)}
+    def _window(
+        self, pool: ThreadPoolExecutor, start: dt.datetime | None, until: dt.datetime, pages: list[Future[list[dict[str, Any]]]]
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Asks every page of one window (up to 5,000 videos; the last page first, the others then) and
+        adds them to ``pages``; returns the last page once it has arrived, and whether the window was full
+        (more videos may follow). A page that fails stops the walk of every region at once."""
+        params = {"SortBy": "CreationTime:Asc", "PageSize": str(PAGE_SIZE), "EndTime": vod_time(until)}
         if start is not None:
             params["StartTime"] = vod_time(start)
         first = self.call(GET_VIDEO_LIST, {**params, "PageNo": "1"})
@@ -103,10 +109,34 @@ class _Walker:
         count = LIST_CAP // PAGE_SIZE if total is None else max(1, min(LIST_CAP // PAGE_SIZE, -(-total // PAGE_SIZE)))
         done: Future[list[dict[str, Any]]] = Future()
         done.set_result(videos_in(first.document))
-        ask = lambda number: pool.submit(lambda: videos_in(self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)}).document))  # noqa: E731
+
+        def ask(number: int) -> Future[list[dict[str, Any]]]:
+            page = pool.submit(lambda: videos_in(self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)}).document))
+            page.add_done_callback(lambda f: f.exception() is not None and self.stop.set())
+            return page
+
         last = ask(count) if count > 1 else done
         pages += [done, *(ask(number) for number in range(2, count)), *([last] if count > 1 else [])]
-        return last.result()
+        try:
+            videos = last.result()
+        except _Stopped:
+            raise _first_failure(pages) from None
+        return videos, count == LIST_CAP // PAGE_SIZE and len(videos) == PAGE_SIZE
+
+    def _created(self, video: Mapping[str, Any], start: dt.datetime | None) -> dt.datetime:
+        """A listed video's CreationTime, which must not be earlier than the window asked for: a listing
+        that ignored StartTime would never move past its first 5,000 videos."""
+        try:
+            created = parse_vod_time(str(video.get("CreationTime")))
+        except ValueError:
+            created = None
+        if created is None or (start is not None and created < start - _SECOND):
+            raise UnusableListing(
+                "UnusableListing",
+                f"GetVideoList listed video {video.get('VideoId')} with CreationTime {video.get('CreationTime')!r}, "
+                f"not a time from {vod_time(start) if start else 'the start'} on: the walk cannot go on safely",
+            ).in_region(self.region)
+        return created
 
     def _search(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
         """Every video created from ``start`` to ``end`` (both included), walked with SearchMedia's ScrollToken."""
@@ -130,22 +160,48 @@ class _Walker:
             token = answer.document.get("ScrollToken") or token
             if len(media) < PAGE_SIZE:
                 return
+            if token is None and page * PAGE_SIZE >= LIST_CAP:
+                raise UnusableListing(
+                    "UnusableListing", "SearchMedia sent no ScrollToken, so a walk past its first 5,000 matches cannot go on"
+                ).in_region(self.region)
             page += 1
 
     def infos(self, ids: list[str]) -> tuple[dict[str, dict[str, Any]], set[str]]:
-        """GetVideoInfos of ``ids``: the videos that exist, and the ids VOD says do not."""
+        """GetVideoInfos of ``ids``: the videos that exist, and the ids VOD says do not. A batch answered
+        InvalidVideo.NotFound as a whole (when VOD does so instead of listing NonExistVideoIds is not
+        documented) is asked again one id at a time, where that answer means the video is gone."""
         batches = [ids[i : i + INFOS_PER_CALL] for i in range(0, len(ids), INFOS_PER_CALL)]
         existing: dict[str, dict[str, Any]] = {}
         gone: set[str] = set()
+
+        def ask(batch: list[str]) -> tuple[list[dict[str, Any]], list[str]]:
+            try:
+                document = self.call(GET_VIDEO_INFOS, {"VideoIds": ",".join(batch)}).document
+            except VideoNotFound:
+                if len(batch) == 1:
+                    return [], batch
+                answers = [ask([video_id]) for video_id in batch]
+                return [v for found, _ in answers for v in found], [i for _, missing in answers for i in missing]
+            missing = document.get("NonExistVideoIds") or []
+            if isinstance(missing, str):  # the documentation's sample sends a comma-separated string
+                missing = [i.strip() for i in missing.split(",") if i.strip()]
+            return videos_in(document), [i for i in missing if i in batch]
+
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"infos-{self.region}") as pool:
-            for answer in pool.map(lambda batch: self.call(GET_VIDEO_INFOS, {"VideoIds": ",".join(batch)}), batches):
-                existing.update((v["VideoId"], v) for v in videos_in(answer.document))
-                gone.update(answer.document.get("NonExistVideoIds") or [])
-        return existing, gone
+            for found, missing in pool.map(ask, batches):
+                existing.update((v["VideoId"], v) for v in found)
+                gone.update(missing)
+        return existing, gone - set(existing)
 
 
 class _Stopped(Exception):
-    """Another region's walk failed: this one stops at its next call."""
+    """Another page or region of the walk failed: this one stops at its next call."""
+
+
+def _first_failure(pages: list[Future[Any]]) -> BaseException:
+    """The error that stopped the walk, from the pages that ended (a _Stopped when another region's did)."""
+    failures = (page.exception() for page in pages if page.done())
+    return next((err for err in failures if err is not None and not isinstance(err, _Stopped)), _Stopped())
 
 
 def walk_regions(
@@ -156,8 +212,9 @@ def walk_regions(
     concurrency: int = 8,
 ) -> dict[str, RegionWalk]:
     """Walks every region of ``clients`` at once (``since[region]``: only videos created from then; None:
-    all). The first error of any region stops every walk and is raised."""
-    return _each_region(clients, on_answer, concurrency, lambda walker: walker.walk(since.get(walker.region)))
+    all), up to a day from now. The first error of any region stops every walk and is raised."""
+    until = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    return _each_region(clients, on_answer, concurrency, lambda walker: walker.walk(since.get(walker.region), until))
 
 
 def confirm_gone(
@@ -187,10 +244,13 @@ def _each_region(clients: Mapping[str, VodClient], on_answer: OnAnswer, concurre
             stop.set()
 
     threads = [threading.Thread(target=run, args=item, name=f"region-{item[0]}") for item in clients.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        stop.set()  # interrupted (Ctrl-C, a terminated run): the walks stop at their next call
     if errors:
         raise errors[0]
     return results

@@ -111,6 +111,11 @@ class TlsRejected(FatalVodError):
     """The endpoint's TLS certificate could not be verified: every call would be refused the same way."""
 
 
+class UnusableListing(FatalVodError):
+    """A listing of the account's videos that a walk cannot trust to go on (a video outside the window
+    asked for, no ScrollToken past 5,000 matches): walking on could loop or lose videos."""
+
+
 class FailingTooOften(FatalVodError):
     """Most recent videos failed even after their retries: VOD or the way to it is down, not one video."""
 

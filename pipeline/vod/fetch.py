@@ -11,9 +11,11 @@ regions sharing the account's budget finish together, and none sits idle while a
 from __future__ import annotations
 
 import collections
+import contextlib
 import datetime as dt
 import time
 import heapq
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -57,20 +59,18 @@ def fetch_one(client: VodClient, video_id: str, region: str | None = None) -> Ou
     return _outcome_from_answer(answer, region)
 
 
-def by_need(ids: Sequence[str], regions: Sequence[str], *, rates: Mapping[str, float] | None = None) -> Iterator[tuple[str, str]]:
-    """(region, video id) of every video, the regions interleaved evenly. Sharing one budget (``rates``
-    None), each region's share of the calls is its share of the videos left, so all finish together; with
-    a budget each (``rates``: calls per second by region), each region's calls come at its own pace."""
+def by_need(ids: Sequence[str], regions: Sequence[str]) -> Iterator[tuple[str, str]]:
+    """(region, video id) of every video, the regions interleaved evenly: each region's share of the calls
+    is its share of the videos left, so regions sharing one budget finish together."""
     lanes: dict[str, list[str]] = {}
     for video_id, region in zip(ids, regions, strict=True):
         lanes.setdefault(region, []).append(video_id)
 
     def lane(region: str, videos: list[str]) -> Iterator[tuple[float, str, str]]:
-        step = 1 / rates[region] if rates else 1 / len(videos)  # seconds a call, or the share of the lane
-        return (((i + 0.5) * step, region, video_id) for i, video_id in enumerate(videos))
+        return (((i + 0.5) / len(videos), region, video_id) for i, video_id in enumerate(videos))
 
-    for _, region, video_id in heapq.merge(*(lane(r, v) for r, v in lanes.items())):
-        yield region, video_id
+    merged = heapq.merge(*(lane(region, videos) for region, videos in lanes.items()))
+    return ((region, video_id) for _, region, video_id in merged)
 
 
 def _outcome_from_answer(answer: DynamicImages, region: str | None) -> Outcome:
@@ -106,7 +106,7 @@ def _iso(unix_s: float) -> str:
 
 def fetch_all(
     clients: VodClient | Clients,
-    videos: Iterable[str] | Iterable[tuple[str, str]],
+    videos: Iterable[str] | Iterable[tuple[str, str]] | Mapping[str, Iterable[str]],
     *,
     total: int,
     concurrency: int = 16,
@@ -118,7 +118,9 @@ def fetch_all(
 ) -> FetchSummary:
     """Fetches every video, handing each outcome to ``on_outcome`` (from this thread) as it arrives.
 
-    ``videos`` are ids for one client, or (region, id) pairs for ``clients`` by region (see ``by_need``).
+    ``videos`` are ids for one client; or (region, id) pairs for ``clients`` by region, in one queue (regions
+    sharing a budget: see ``by_need``); or ids by region, each region a queue of its own with ``concurrency``
+    workers (regions with budgets of their own, so that one slowed by throttling never holds another back).
 
     On a FatalVodError no new call starts; the calls under way finish and are handed over, then the
     error is raised. So it is when more than ``max_failure_rate`` of the last ``failure_window``
@@ -130,13 +132,17 @@ def fetch_all(
         only = clients
         clients = {only.region or "": only}
         videos = ((only.region or "", video_id) for video_id in videos)  # type: ignore[misc]
+    if isinstance(videos, Mapping):
+        lanes = [zip(itertools.repeat(region), ids) for region, ids in videos.items()]
+    else:
+        lanes = [iter(videos)]  # type: ignore[arg-type]
     recent = _FailureWindow(failure_window, max_failure_rate)
     summary = FetchSummary(asked=total, started_at=utc_now_iso())
     before = client_counts(clients)
     started = time.monotonic()
     last_report = started
-    ids = iter(videos)
-    in_flight: set[Future[Outcome]] = set()
+    in_flight: dict[Future[Outcome], int] = {}  # the call under way, and its lane
+    per_lane = [0] * len(lanes)
     fatal: FatalVodError | None = None
 
     def report() -> None:
@@ -147,21 +153,25 @@ def fetch_all(
         if on_progress:
             on_progress(Progress(done, total, elapsed, rate, eta))
 
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="vod") as pool:
+    with contextlib.ExitStack() as stack:
+        # a pool per queue: calls of a region waiting on its own budget never hold another region's workers
+        pools = [stack.enter_context(ThreadPoolExecutor(concurrency, thread_name_prefix="vod")) for _ in lanes]
 
         def top_up() -> None:
-            while fatal is None and len(in_flight) < 2 * concurrency:
-                item = next(ids, None)
-                if item is None:
-                    return
-                region, video_id = item
-                in_flight.add(pool.submit(fetch_one, clients[region], video_id, region or None))
+            for lane, ids in enumerate(lanes):
+                while fatal is None and per_lane[lane] < 2 * concurrency:
+                    item = next(ids, None)
+                    if item is None:
+                        break
+                    region, video_id = item
+                    in_flight[pools[lane].submit(fetch_one, clients[region], video_id, region or None)] = lane
+                    per_lane[lane] += 1
 
         top_up()
         while in_flight:
             done, _ = wait(in_flight, timeout=progress_every_s, return_when=FIRST_COMPLETED)
             for future in done:
-                in_flight.discard(future)
+                per_lane[in_flight.pop(future)] -= 1
                 try:
                     outcome = future.result()
                 except FatalVodError as err:

@@ -46,7 +46,7 @@ SELECT
     max(s.creation_time)                              AS last_created_at
 FROM newest_video_fetches AS v
 LEFT JOIN latest_stickers AS s USING (snapshot_date, video_id)
-LEFT JOIN latest_videos AS a ON a.video_id = v.video_id
+LEFT JOIN latest_videos AS a USING (snapshot_date, video_id)
 GROUP BY ALL
 ORDER BY v.video_id;
 
