@@ -248,17 +248,20 @@ class _AnswerLog:
         self.path = path
         self.partial = path.with_name(path.name + ".partial")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.partial, "w", encoding="utf-8")
+        self._file = open(self.partial, "wb")
         self._lock = threading.Lock()
 
     def write(self, region: str, action: str, params: Mapping[str, str], answer: Answer) -> None:
-        line = json.dumps(
+        head = json.dumps(
             {"region": region, "action": action, "params": dict(params), "request_id": answer.request_id,
-             "received_at": answer.received_at, "response": answer.document},
+             "received_at": answer.received_at},
             ensure_ascii=False, separators=(",", ":"),
         )
+        # VOD's answer as it came (it was read as one JSON object); re-written only if it spans lines
+        body = answer.body if answer.body and b"\n" not in answer.body else json.dumps(answer.document).encode()
+        line = head[:-1].encode() + b',"response":' + body.strip() + b"}\n"
         with self._lock:
-            self._file.write(line + "\n")
+            self._file.write(line)
 
     def commit(self) -> None:
         durable(self._file)

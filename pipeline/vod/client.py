@@ -80,7 +80,7 @@ class Answer:
     http_status: int
     attempts: int
     received_at: float  # unix seconds
-
+    body: bytes = field(default=b"", repr=False)  # the answer as it came, for a raw store
 
 class _Counter:
     def __init__(self) -> None:
@@ -261,6 +261,7 @@ class VodClient:
             http_status=resp.status_code,
             attempts=attempt,
             received_at=received_at,
+            body=body,
         )
 
     def _error(self, resp: requests.Response, document: Any, action: str) -> VodError:
