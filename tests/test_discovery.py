@@ -50,6 +50,25 @@ def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_se
     assert stats["actions"]["SearchMedia"]["answered"] > 0  # the crowded second was read with a ScrollToken
 
 
+def test_a_video_deleted_while_the_pages_are_read_costs_no_other_video():
+    from pipeline.vod import discovery
+
+    with account(regions=("cn-shanghai",), catalog_size=450) as local, clients(local) as by_region:
+        deleted = []
+
+        def on_answer(region, action, params, answer):
+            # right after the first page, delete one of its videos: every later page shifts by one, and
+            # the video that moved onto the first page would fall between the pages
+            if not deleted and params.get("PageNo") == "1":
+                deleted.append(answer.document["VideoList"]["Video"][5]["VideoId"])
+                local.delete(deleted[0])
+
+        walked = discovery.walk_regions(by_region, {}, on_answer=on_answer)["cn-shanghai"]
+        now = catalog(local, "cn-shanghai")
+    assert now <= set(walked.videos) and len(now) == 449  # every video still there, the deleted one as read
+    assert walked.rereads == 1
+
+
 def test_discovery_retries_throttling_and_server_faults_like_the_fetch_and_loses_no_video(layout):
     with account(catalog_size=1500, server_error_rate=0.1, throttle_rate=0.1, retry_after_ms=10) as local:
         videos, found = discover(layout, local, DAY2)

@@ -45,6 +45,7 @@ class RegionWalk:
     region: str
     videos: dict[str, dict[str, Any]] = field(default_factory=dict)
     windows: int = 0
+    rereads: int = 0  # windows read again because their pages held fewer videos than their Total
     crowded_seconds: int = 0  # seconds read with SearchMedia because more than 5,000 videos shared them
 
 
@@ -54,6 +55,18 @@ def vod_time(instant: dt.datetime) -> str:
 
 def parse_vod_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, _TIME).replace(tzinfo=dt.UTC)
+
+
+@dataclass
+class _Window:
+    """One window of a walk: from where, its pages (their answers to come), the last page, whether it held
+    5,000 videos, and how many its first page said it holds (up to 5,000; None when it did not say)."""
+
+    start: dt.datetime | None
+    pages: list[Future[list[dict[str, Any]]]]
+    last_page: list[dict[str, Any]]
+    full: bool
+    expected: int | None
 
 
 class _Walker:
@@ -71,15 +84,15 @@ class _Walker:
     def walk(self, since: dt.datetime | None, until: dt.datetime) -> RegionWalk:
         found = RegionWalk(self.region)
         start = since
-        pages: list[Future[list[dict[str, Any]]]] = []
+        windows: list[_Window] = []
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"walk-{self.region}") as pool:
             while True:
-                found.windows += 1
-                last_page, full = self._window(pool, start, until, pages)
-                if not full:
+                window = self._window(pool, start, until)
+                windows.append(window)
+                if not window.full:
                     break
                 # The window held 5,000: the next starts from its last video while its other pages arrive.
-                last = max(self._created(video, start) for video in last_page)
+                last = max(self._created(video, start) for video in window.last_page)
                 if start is None or last >= start + 2 * _SECOND:
                     start = last - _SECOND  # the overlap: inclusive or not, no second is skipped
                     continue
@@ -88,19 +101,21 @@ class _Walker:
                 found.videos.update((v["VideoId"], v) for v in self._search(start, crowd_end))
                 found.crowded_seconds += int((crowd_end - start) / _SECOND) + 1
                 start = crowd_end
-            for page in pages:
-                try:
-                    found.videos.update((v["VideoId"], v) for v in page.result())
-                except _Stopped:
-                    raise _first_failure(pages) from None
+            for window in windows:
+                videos = self._videos(window)
+                if window.expected is not None and len(videos) < window.expected:
+                    # Fewer videos than the window's Total: a video deleted (or added) while its pages were
+                    # read shifts the later pages by one, and one video falls between two. Read it again.
+                    found.rereads += 1
+                    videos += self._videos(self._window(pool, window.start, until))
+                found.videos.update((v["VideoId"], v) for v in videos)
+        found.windows = len(windows) + found.rereads
         return found
 
-    def _window(
-        self, pool: ThreadPoolExecutor, start: dt.datetime | None, until: dt.datetime, pages: list[Future[list[dict[str, Any]]]]
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Asks every page of one window (up to 5,000 videos; the last page first, the others then) and
-        adds them to ``pages``; returns the last page once it has arrived, and whether the window was full
-        (more videos may follow). A page that fails stops the walk of every region at once."""
+    def _window(self, pool: ThreadPoolExecutor, start: dt.datetime | None, until: dt.datetime) -> _Window:
+        """Asks every page of one window (up to 5,000 videos; the last page first, the others then); returns
+        once the last page has arrived, the others still on their way. A page that fails stops the walk of
+        every region at once."""
         params = {"SortBy": "CreationTime:Asc", "PageSize": str(PAGE_SIZE), "EndTime": vod_time(until)}
         if start is not None:
             params["StartTime"] = vod_time(start)
@@ -116,12 +131,26 @@ class _Walker:
             return page
 
         last = ask(count) if count > 1 else done
-        pages += [done, *(ask(number) for number in range(2, count)), *([last] if count > 1 else [])]
+        pages = [done, *(ask(number) for number in range(2, count)), *([last] if count > 1 else [])]
+        last_page = self._result(last, pages)
+        return _Window(
+            start=start,
+            pages=pages,
+            last_page=last_page,
+            full=count == LIST_CAP // PAGE_SIZE and len(last_page) == PAGE_SIZE,
+            expected=None if total is None else min(total, LIST_CAP),
+        )
+
+    def _videos(self, window: _Window) -> list[dict[str, Any]]:
+        """Every video of the window's pages, once they have all arrived."""
+        return [video for page in window.pages for video in self._result(page, window.pages)]
+
+    @staticmethod
+    def _result(page: Future[list[dict[str, Any]]], pages: list[Future[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
         try:
-            videos = last.result()
+            return page.result()
         except _Stopped:
             raise _first_failure(pages) from None
-        return videos, count == LIST_CAP // PAGE_SIZE and len(videos) == PAGE_SIZE
 
     def _created(self, video: Mapping[str, Any], start: dt.datetime | None) -> dt.datetime:
         """A listed video's CreationTime, which must not be earlier than the window asked for: a listing
