@@ -145,12 +145,10 @@ def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
             f"VOD_SIGNATURE_METHOD={method!r} is not a signature method VOD knows: use one of "
             f"{', '.join(signing.SIGNATURE_METHODS)}"
         )
-    limits = _get(environ, "VOD_RATE_LIMITS").lower() or "shared"
-    if limits not in RATE_LIMITS:
-        raise ConfigurationError(
-            f"VOD_RATE_LIMITS={limits!r} is not one of {', '.join(RATE_LIMITS)}: 'shared' (the default) has the "
-            "regions share the account's calls per second; 'per-region' gives each region its own"
-        )
+    limits = _choice(
+        environ, "VOD_RATE_LIMITS", RATE_LIMITS,
+        "'shared' (the default) has the regions share the account's calls per second; 'per-region' gives each its own",
+    )
     return VodSettings(
         credentials=Credentials(
             _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
@@ -216,12 +214,10 @@ def endpoints_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str
 
 def source_from_env(environ: Mapping[str, str] = os.environ) -> SourceSettings:
     """Where the video set comes from (VIDEO_SOURCE) and the full walks' period (VOD_FULL_WALK_DAYS)."""
-    source = _get(environ, "VIDEO_SOURCE").lower() or "csv"
-    if source not in VIDEO_SOURCES:
-        raise ConfigurationError(
-            f"VIDEO_SOURCE={source!r} is not a video source: 'csv' reads videos.csv in the data directory, "
-            "'vod' discovers every video of the account in VOD_REGIONS"
-        )
+    source = _choice(
+        environ, "VIDEO_SOURCE", VIDEO_SOURCES,
+        "'csv' (the default) reads videos.csv in the data directory, 'vod' discovers every video of the account in VOD_REGIONS",
+    )
     return SourceSettings(
         source=source,
         full_walk_days=_number(
@@ -276,6 +272,14 @@ def deadline_hour_from_env(environ: Mapping[str, str] = os.environ) -> int:
 
 def _get(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name, "").strip()
+
+
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], meaning: str) -> str:
+    """One of ``choices`` (any case; the first when unset)."""
+    value = _get(environ, name).lower() or choices[0]
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(choices)}: {meaning}")
+    return value
 
 
 def _number(environ: Mapping[str, str], name: str, parse: Callable[[str], T], default: T, meaning: str, valid: Callable[[T], bool]) -> T:

@@ -271,5 +271,5 @@ def test_several_regions_each_get_their_address_and_share_one_budget_unless_told
         assert separate["cn-shanghai"].limiter is not separate["ap-southeast-1"].limiter
     with pytest.raises(ConfigurationError, match="VOD_RATE_LIMITS='both' is not one of shared, per-region"):
         vod_from_env({**variables, "VOD_RATE_LIMITS": "both"})
-    with pytest.raises(ConfigurationError, match="VIDEO_SOURCE='api' is not a video source"):
+    with pytest.raises(ConfigurationError, match="VIDEO_SOURCE='api' is not one of csv, vod"):
         source_from_env({"VIDEO_SOURCE": "api"})
