@@ -14,7 +14,7 @@ from pipeline.settings import VodSettings, endpoints_from_env, source_from_env, 
 from pipeline.store import lake
 from pipeline.store.videos import read_video_set, write_video_set
 from pipeline.vod.client import Credentials
-from pipeline.vod.errors import CredentialsRejected
+from pipeline.vod.errors import CredentialsRejected, PermissionDenied, UnusableListing
 from pipeline.vod.local import LocalVodAccount, ServiceConfig
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY
 
@@ -41,13 +41,16 @@ def discover(layout, local, day, **options):
 
 
 def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_second(layout):
-    with account(regions=("cn-shanghai",), catalog_size=5600, same_second_videos=5200) as local:
+    with account(regions=("cn-shanghai",), catalog_size=8000, same_second_videos=5200) as local:
         videos, found = discover(layout, local, DAY2)
         stats = local.services["cn-shanghai"].stats
     assert set(videos.ids) == catalog(local, "cn-shanghai")
-    assert len(videos.ids) == 5600  # each once
-    assert found.regions["cn-shanghai"].listed == 5600
-    assert stats["actions"]["SearchMedia"]["answered"] > 0  # the crowded second was read with a ScrollToken
+    assert len(videos.ids) == 8000  # each once
+    assert found.regions["cn-shanghai"].listed == 8000
+    # the crowded second, and only it, was read with SearchMedia's ScrollToken
+    assert 5200 / 100 <= stats["actions"]["SearchMedia"]["answered"] <= 5200 / 100 + 2
+    titles = lake.read_partition(layout, "videos", DAY2)["title"]
+    assert titles.notna().all()  # SearchMedia was asked for the fields the table keeps
 
 
 def test_a_video_deleted_while_the_pages_are_read_costs_no_other_video():
@@ -70,7 +73,7 @@ def test_a_video_deleted_while_the_pages_are_read_costs_no_other_video():
 
 
 def test_discovery_retries_throttling_and_server_faults_like_the_fetch_and_loses_no_video(layout):
-    with account(catalog_size=1500, server_error_rate=0.1, throttle_rate=0.1, retry_after_ms=10) as local:
+    with account(catalog_size=1500, server_error_rate=0.2, throttle_rate=0.2, retry_after_ms=10) as local:
         videos, found = discover(layout, local, DAY2)
         faults = sum(s["actions"]["GetVideoList"]["faults"] for s in local.stats.values())
     assert set(videos.ids) == catalog(local, "cn-shanghai") | catalog(local, "ap-southeast-1")
@@ -106,6 +109,34 @@ def test_a_full_walk_notices_a_deleted_video_keeps_it_marked_and_leaves_it_out_o
     assert bool(table.loc[gone, "deleted_upstream"]) and pd.notna(table.loc[gone, "deleted_at"])
     assert not table.drop(index=gone)["deleted_upstream"].any()
     assert table.loc[gone, "first_seen"] == lake.read_partition(layout, "videos", DAY1).set_index("video_id").loc[gone, "first_seen"]
+
+
+@pytest.mark.parametrize("not_found", ["list", "all"])
+def test_a_deletion_is_confirmed_whichever_way_get_video_infos_answers_for_ids_it_does_not_know(layout, not_found):
+    # VOD documents NonExistVideoIds and also InvalidVideo.NotFound, without saying when it answers which
+    with account(regions=("cn-shanghai",), infos_not_found=not_found) as local:
+        first, _ = discover(layout, local, DAY1)
+        for video_id in first.ids[:3]:
+            local.delete(video_id)
+        second, found = discover(layout, local, DAY2, full_walk_days=1)
+    assert found.regions["cn-shanghai"].deleted == 3 and set(second.ids) == set(first.ids[3:])
+
+
+def test_a_listing_that_ignores_start_time_stops_the_walk_instead_of_going_round_forever(layout):
+    with account(regions=("cn-shanghai",), catalog_size=5200, list_ignores_start_time=True) as local:
+        with pytest.raises(UnusableListing, match=r"^VOD \(cn-shanghai\) answered UnusableListing: GetVideoList listed video"):
+            discover(layout, local, DAY2)
+        calls = local.stats["cn-shanghai"]["actions"]["GetVideoList"]["answered"]
+    assert calls <= 2 * 50  # the second window showed it: no third
+    assert not layout.day_videos(DAY2).exists()
+
+
+def test_a_permission_taken_away_mid_walk_stops_every_region_at_once_with_its_error(layout):
+    with account(catalog_size=3000, forbidden_after_calls=12) as local:  # 30 pages a region
+        with pytest.raises(PermissionDenied, match=r"^VOD \((cn-shanghai|ap-southeast-1)\) answered Forbidden"):
+            discover(layout, local, DAY2)
+        calls = sum(s["requests"] for s in local.stats.values())
+    assert calls < 2 * 30  # the pages after the refusal were never asked
 
 
 def test_the_incremental_walk_does_not_notice_deletions_until_the_weekly_full_walk(layout):

@@ -241,8 +241,8 @@ def walk_regions(
     concurrency: int = 8,
 ) -> dict[str, RegionWalk]:
     """Walks every region of ``clients`` at once (``since[region]``: only videos created from then; None:
-    all), up to a day from now. The first error of any region stops every walk and is raised."""
-    until = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    all), up to the end of tomorrow (UTC). The first error of any region stops every walk and is raised."""
+    until = dt.datetime.combine(dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2), dt.time(), dt.UTC)
     return _each_region(clients, on_answer, concurrency, lambda walker: walker.walk(since.get(walker.region), until))
 
 

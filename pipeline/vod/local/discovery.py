@@ -96,9 +96,10 @@ def _capped_page(page_no: int, page_size: int) -> tuple[int, int]:
 # --- GetVideoList --------------------------------------------------------------------------------------------
 
 
-def get_video_list(catalog: Catalog, params: Mapping[str, str]) -> dict[str, Any]:
+def get_video_list(catalog: Catalog, params: Mapping[str, str], *, ignore_start: bool = False) -> dict[str, Any]:
     """GetVideoList: videos whose CreationTime is within [StartTime, EndTime] (both inclusive), a page of
-    the first 5,000. ``VideoList`` is left out when the page holds no video; ``Total`` is never capped."""
+    the first 5,000. ``VideoList`` is left out when the page holds no video; ``Total`` is never capped.
+    With ``ignore_start``, StartTime is checked but not applied (a listing that does not honour it)."""
     bounds = {}
     for name in ("StartTime", "EndTime"):
         text = params.get(name, "")
@@ -108,6 +109,8 @@ def get_video_list(catalog: Catalog, params: Mapping[str, str]) -> dict[str, Any
     start, end = bounds["StartTime"], bounds["EndTime"]
     if start is not None and end is not None and end <= start:
         raise _invalid("EndTime")
+    if ignore_start:
+        start = None
     statuses = None
     if params.get("Status"):
         statuses = frozenset(s.strip() for s in params["Status"].split(","))
@@ -126,8 +129,10 @@ def get_video_list(catalog: Catalog, params: Mapping[str, str]) -> dict[str, Any
 # --- GetVideoInfos -------------------------------------------------------------------------------------------
 
 
-def get_video_infos(catalog: Catalog, params: Mapping[str, str]) -> dict[str, Any]:
-    """GetVideoInfos: up to 20 videos by id; the ids the catalog does not hold come back in NonExistVideoIds."""
+def get_video_infos(catalog: Catalog, params: Mapping[str, str], *, not_found: str = "list") -> dict[str, Any]:
+    """GetVideoInfos: up to 20 videos by id; the ids the catalog does not hold come back in NonExistVideoIds,
+    or (``not_found`` "all" / "any") the call is answered 404 InvalidVideo.NotFound when all / any of them
+    are unknown: when VOD does which is not documented."""
     ids = list(dict.fromkeys(v.strip() for v in params.get("VideoIds", "").split(",") if v.strip()))
     if not ids:
         raise ParameterError(
@@ -138,6 +143,9 @@ def get_video_infos(catalog: Catalog, params: Mapping[str, str]) -> dict[str, An
     if len(ids) > MAX_VIDEO_IDS:
         raise _invalid("VideoIds")
     found = {video_id: catalog.video(video_id) for video_id in ids}
+    unknown = [video is None for video in found.values()]
+    if (not_found == "all" and all(unknown)) or (not_found == "any" and any(unknown)):
+        raise ParameterError(404, "InvalidVideo.NotFound", "The video does not exist.")
     return {
         "VideoList": [video for video in found.values() if video is not None],
         "NonExistVideoIds": [video_id for video_id, video in found.items() if video is None],

@@ -107,8 +107,15 @@ class ServiceConfig:
     fault_seed: int = 0
     clock_skew_tolerance_s: float = 900.0
     permission_denied: bool = False  # the caller authenticates but may not call ListDynamicImage (403 Forbidden)
+    forbidden_after_calls: int | None = None  # from this many admitted calls on, 403 Forbidden (a permission revoked)
+    # Readings of what VOD does not document, for a client to be tried against each:
+    list_ignores_start_time: bool = False  # GetVideoList lists from the oldest video whatever StartTime says
+    infos_not_found: str = "list"  # GetVideoInfos' unknown ids: "list" (NonExistVideoIds), or 404 InvalidVideo.NotFound
+    # for the whole call when "all" of its ids are unknown, or when "any" is
 
     def __post_init__(self) -> None:
+        if self.infos_not_found not in ("list", "all", "any"):
+            raise ValueError(f"infos_not_found must be list, all or any, got {self.infos_not_found!r}")
         rates = {kind: getattr(self, f"{kind}_rate") for kind in FAULT_KINDS}
         for kind, rate in rates.items():
             if not 0.0 <= rate <= 1.0:
@@ -325,11 +332,17 @@ class LocalVodService:
         self._walks = discovery.ScrollWalks(self.config.scroll_token_ttl_s)
         self._actions: dict[str, Callable[[dict[str, str]], tuple[dict[str, Any], str]]] = {
             ACTION: self._list_dynamic_image,
-            "GetVideoList": lambda params: (discovery.get_video_list(self.catalog, params), "GetVideoListResponse"),
+            "GetVideoList": lambda params: (
+                discovery.get_video_list(self.catalog, params, ignore_start=self.config.list_ignores_start_time),
+                "GetVideoListResponse",
+            ),
             "SearchMedia": lambda params: (
                 discovery.search_media(self.catalog, self._walks, params), "SearchMediaResponse"
             ),
-            "GetVideoInfos": lambda params: (discovery.get_video_infos(self.catalog, params), "GetVideoInfosResponse"),
+            "GetVideoInfos": lambda params: (
+                discovery.get_video_infos(self.catalog, params, not_found=self.config.infos_not_found),
+                "GetVideoInfosResponse",
+            ),
         }
         self._nonces = _NonceLog(self.config.clock_skew_tolerance_s)
         self._lock = threading.Lock()
@@ -434,6 +447,7 @@ class LocalVodService:
                 action, version = params.get("Action"), params.get("Version")
             handler = self._route(action, version)
             self._admit(action)
+            self._check_revoked()
             fault, rng = self._draw_fault(_call_key(action, params))
             if fault is not None:
                 self._count("faults", fault, action)
@@ -609,6 +623,17 @@ class LocalVodService:
     def _check_access_key(self, access_key_id: str) -> None:
         if access_key_id != self.config.access_key_id:
             raise _Refusal(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.", "auth_errors")
+
+    def _check_revoked(self) -> None:
+        """Forbidden once ``forbidden_after_calls`` calls were admitted: a permission taken away mid-run."""
+        limit = self.config.forbidden_after_calls
+        if limit is None:
+            return
+        with self._lock:
+            self._admitted_calls = getattr(self, "_admitted_calls", 0) + 1
+            revoked = self._admitted_calls > limit
+        if revoked:
+            raise _Refusal(403, "Forbidden", "User not authorized to operate on the specified resource.", "auth_errors")
 
     def _check_token(self, token: str | None) -> None:
         expected = self.config.security_token
