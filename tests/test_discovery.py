@@ -139,6 +139,17 @@ def test_a_permission_taken_away_mid_walk_stops_every_region_at_once_with_its_er
     assert calls < 2 * 30  # the pages after the refusal were never asked
 
 
+def test_a_lake_restored_without_the_videos_table_gets_a_full_walk_not_an_account_of_new_videos_only(layout):
+    import shutil
+
+    with account() as local:
+        first, _ = discover(layout, local, DAY1)
+        shutil.rmtree(layout.lake_table("videos"))  # the raw walk summaries say a full walk was done
+        second, found = discover(layout, local, DAY2)
+    assert {w.kind for w in found.regions.values()} == {"full"}
+    assert set(second.ids) == set(first.ids)
+
+
 def test_the_incremental_walk_does_not_notice_deletions_until_the_weekly_full_walk(layout):
     with account() as local:
         first, _ = discover(layout, local, DAY1)
@@ -245,6 +256,15 @@ def test_through_dagster_a_region_refusing_the_credentials_fails_the_run_with_on
     first_line = failure.event_specific_data.error.message.splitlines()[0]
     assert failure.step_key == "videos"
     assert "VOD (ap-southeast-1) refused the call with InvalidAccessKeyId.NotFound: check ALIBABA_CLOUD_ACCESS_KEY_ID" in first_line
+
+
+def test_a_day_set_kept_before_regions_were_recorded_is_fetched_in_the_deployment_region(layout):
+    with account(regions=("ap-southeast-1",), catalog_size=30) as local, clients(local) as by_region:
+        ids = sorted(catalog(local, "ap-southeast-1"))
+        layout.day_videos(DAY2).parent.mkdir(parents=True)
+        layout.day_videos(DAY2).write_text("video_id\n" + "".join(f"{i}\n" for i in ids))  # as written before
+        summary = snapshot.fetch_day(layout, DAY2, by_region, today=DAY2)
+    assert summary.answered == 30
 
 
 def test_videos_csv_names_each_video_region_and_a_contradiction_stops_before_any_call(tmp_path):
