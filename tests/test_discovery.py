@@ -119,7 +119,9 @@ def test_a_deletion_is_confirmed_whichever_way_get_video_infos_answers_for_ids_i
         for video_id in first.ids[:3]:
             local.delete(video_id)
         second, found = discover(layout, local, DAY2, full_walk_days=1)
+        asked = local.stats["cn-shanghai"]["actions"]["GetVideoInfos"]
     assert found.regions["cn-shanghai"].deleted == 3 and set(second.ids) == set(first.ids[3:])
+    assert asked["answered"] + asked["rejected"] == (1 if not_found == "list" else 4)  # 20 ids a call; then one by one
 
 
 def test_a_listing_that_ignores_start_time_stops_the_walk_instead_of_going_round_forever(layout):

@@ -188,7 +188,9 @@ def test_search_answer_shape_and_fields(service, session):
     assert len(body["ScrollToken"]) == 32 and int(body["ScrollToken"], 16) >= 0
     media = body["MediaList"][0]
     assert media["MediaType"] == "video" and media["Video"]["VideoId"] == media["MediaId"]
-    assert media["Video"]["Snapshots"] == [media["Video"]["CoverURL"]]
+    assert set(media["Video"]) == {"VideoId", "CreationTime"}  # without Fields, the protocol's minimum
+    wide = ok(call(session, service.endpoint, "SearchMedia", PageSize=3, Fields="Snapshots,CoverURL"))
+    assert wide["MediaList"][0]["Video"]["Snapshots"] == [wide["MediaList"][0]["Video"]["CoverURL"]]
     narrow = ok(call(session, service.endpoint, "SearchMedia", PageSize=3, Fields="Title,Status"))
     assert set(narrow["MediaList"][0]["Video"]) == {"VideoId", "Title", "Status"}
     images = ok(call(session, service.endpoint, "SearchMedia", SearchType="image"))

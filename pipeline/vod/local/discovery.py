@@ -315,7 +315,8 @@ class ScrollWalks:
 
 def search_media(catalog: Catalog, walks: ScrollWalks, params: Mapping[str, str]) -> dict[str, Any]:
     """SearchMedia over videos. Without ScrollToken: a page of the first 5,000 hits (a page beyond them is
-    refused with VideoListExceededMax). With it: the walk's next page, any number of hits deep."""
+    refused with VideoListExceededMax). With it: the walk's next page, any number of hits deep. A video
+    holds the fields named in ``Fields`` (only its id and CreationTime without)."""
     search_type = params.get("SearchType") or "video"
     if search_type not in SEARCH_TYPES:
         raise _invalid("SearchType")
@@ -340,8 +341,9 @@ def search_media(catalog: Catalog, walks: ScrollWalks, params: Mapping[str, str]
     for _, video_id in keys:
         video = catalog.video(video_id)
         if video is not None:
-            if fields:
-                video = {name: video[name] for name in ("VideoId", *fields) if name in video}
+            # Without Fields, the protocol's reading: the id and creation time only (the doc's sample shows
+            # more; which VOD sends is not documented, so a client must name the fields it needs)
+            video = {name: video[name] for name in ("VideoId", *(fields or ["CreationTime"])) if name in video}
             media.append(
                 {"MediaType": "video", "MediaId": video_id, "CreationTime": video.get("CreationTime"), "Video": video}
             )
