@@ -93,7 +93,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_videos(args: argparse.Namespace) -> int:
-    write_videos_csv(Path(args.out), count=args.count, unknown=args.unknown, seed=args.catalog_seed, size=args.catalog_size)
+    regions = tuple(r.strip() for r in (args.regions or "").split(",") if r.strip())
+    write_videos_csv(
+        Path(args.out), count=args.count, unknown=args.unknown, seed=args.catalog_seed, size=args.catalog_size, regions=regions
+    )
     print(f"Wrote {args.out}")
     return 0
 
@@ -435,6 +438,8 @@ def build_parser() -> argparse.ArgumentParser:
     videos.add_argument("--catalog-seed", type=int, default=ServiceConfig().catalog_seed, help="seed of the catalog")
     videos.add_argument("--count", type=int, default=None, help="catalog videos to include (default: all)")
     videos.add_argument("--unknown", type=int, default=0, help="extra ids the catalog does not know")
+    videos.add_argument("--regions", default=None,
+                        help="comma-separated regions (as in serve --regions): each region's ids, with a region column")
     recover = command(
         "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",
         "A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and keeps its\n"

@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from pipeline import cli
+from pipeline.store.videos import read_video_set
 from pipeline.vod.local import Catalog
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY, write_videos
 
@@ -80,6 +81,16 @@ def test_videos_command_writes_the_catalog_ids(tmp_path):
         ids = [row["video_id"] for row in csv.DictReader(f)]
     catalog = set(Catalog(size=40).video_ids())
     assert len(ids) == 12 and sum(i in catalog for i in ids) == 10
+
+
+def test_videos_command_writes_each_region_ids_with_their_region(tmp_path):
+    out = tmp_path / "videos.csv"
+    regions = ("cn-shanghai", "ap-southeast-1")
+    subprocess.run([*CLI, "videos", "--out", str(out), "--catalog-size", "20", "--regions", ",".join(regions)], check=True, capture_output=True)
+    videos = read_video_set(out, regions)
+    assert sorted(zip(videos.regions, videos.ids, strict=True)) == sorted(
+        (region, video_id) for region in regions for video_id in Catalog(size=20, region=region).video_ids()
+    )
 
 
 SUBCOMMANDS = ("run", "demo", "dev", "serve", "videos", "recover", "alert-test")

@@ -373,21 +373,24 @@ def write_videos_csv(
     unknown: int = 0,
     seed: int = DEFAULT_SEED,
     size: int = DEFAULT_SIZE,
+    regions: tuple[str, ...] = (),
 ) -> Path:
     """Write a ``video_id`` CSV: the first ``count`` ids of the seed's catalog (all ``size`` if None)
-    plus ``unknown`` well-formed ids the catalog does not hold, shuffled deterministically."""
-    known = catalog_ids(seed, size if count is None else count)
-    taken = set(known)
-    strangers = [_md5(f"{seed}:unknown:{i}") for i in range(unknown)]
-    if taken.intersection(strangers):  # md5 of different inputs: never expected
+    plus ``unknown`` well-formed ids the catalog does not hold, shuffled deterministically. With
+    ``regions``, the ids of each region's catalog and a ``region`` column (the unknown ids in the first)."""
+    take = size if count is None else count
+    known = [(video_id, region) for region in regions or (DEFAULT_REGION,) for video_id in catalog_ids(seed, take, region=region)]
+    taken = {video_id for video_id, _ in known}
+    strangers = [(_md5(f"{seed}:unknown:{i}"), (regions or (DEFAULT_REGION,))[0]) for i in range(unknown)]
+    if taken.intersection(video_id for video_id, _ in strangers):  # md5 of different inputs: never expected
         raise RuntimeError("an unknown video id collided with a catalog id")
-    ids = known + strangers
-    random.Random(f"{seed}:videos-csv").shuffle(ids)
+    rows = known + strangers
+    random.Random(f"{seed}:videos-csv").shuffle(rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["video_id"])
-        writer.writerows([video_id] for video_id in ids)
+        writer.writerow(["video_id", "region"] if regions else ["video_id"])
+        writer.writerows(row if regions else row[:1] for row in rows)
     return path
 
