@@ -133,6 +133,15 @@ def test_a_listing_that_ignores_start_time_stops_the_walk_instead_of_going_round
     assert not layout.day_videos(DAY2).exists()
 
 
+def test_a_scroll_token_expiring_mid_walk_restarts_the_crowded_walk_then_stops_with_a_clear_message(layout):
+    # the token outlives no request here: every walk of the crowded second fails on its second page
+    with account(regions=("cn-shanghai",), catalog_size=5600, same_second_videos=5200, scroll_token_ttl_s=0.0) as local:
+        with pytest.raises(UnusableListing, match=r"^VOD \(cn-shanghai\) answered UnusableListing: SearchMedia's ScrollToken expired during each of 4 walks"):
+            discover(layout, local, DAY2)
+        search = local.stats["cn-shanghai"]["actions"]["SearchMedia"]
+    assert (search["answered"], search["rejected"]) == (4, 4)  # four first pages, four expired second pages
+
+
 def test_a_permission_taken_away_mid_walk_stops_every_region_at_once_with_its_error(layout):
     with account(catalog_size=3000, forbidden_after_calls=12) as local:  # 30 pages a region
         with pytest.raises(PermissionDenied, match=r"^VOD \((cn-shanghai|ap-southeast-1)\) answered Forbidden"):

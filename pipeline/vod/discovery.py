@@ -168,15 +168,21 @@ class _Walker:
         return created
 
     def _search(self, start: dt.datetime, end: dt.datetime) -> Iterator[dict[str, Any]]:
-        """Every video created from ``start`` to ``end`` (both included), walked with SearchMedia's ScrollToken."""
+        """Every video created from ``start`` to ``end`` (both included), walked with SearchMedia's ScrollToken.
+        A token that expires mid-walk (its lifetime is not documented) starts the walk again, a few times."""
         match = f"CreationTime = ['{vod_time(start)}','{vod_time(end)}']"
         for restart in range(_TOKEN_RESTARTS + 1):
             try:
                 yield from self._scroll(match)
                 return
-            except ScrollTokenExpired:
+            except ScrollTokenExpired as err:
                 if restart == _TOKEN_RESTARTS:
-                    raise
+                    raise UnusableListing(
+                        "UnusableListing",
+                        f"SearchMedia's ScrollToken expired during each of {_TOKEN_RESTARTS + 1} walks of the videos created "
+                        f"{vod_time(start)} to {vod_time(end)}: {err.message}",
+                        request_id=err.request_id,
+                    ).in_region(self.region) from None
 
     def _scroll(self, match: str) -> Iterator[dict[str, Any]]:
         params = {"SearchType": "video", "Match": match, "Fields": SEARCH_FIELDS, "SortBy": "CreationTime:Asc",
