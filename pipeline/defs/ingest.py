@@ -30,20 +30,20 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
     day, today = day_of(context), snapshot.utc_today()
     with operator_errors():
         source, layout = vod.source(), lake.layout()
-        regions = vod.settings().regions if source.source == "vod" else vod.regions()
+        settings = vod.settings() if source.source == "vod" else None  # credentials needed only to discover
     found = None
-    if source.source == "vod":
-        with operator_errors(), vod.settings().clients() as clients:
+    if settings is not None:
+        with operator_errors(), settings.clients() as clients:
             if not snapshot.is_over(day, today):
-                context.log.info(f"Discovering the account's videos in {', '.join(regions)}")
+                context.log.info(f"Discovering the account's videos in {', '.join(settings.regions)}")
             if layout.videos_csv.exists():
                 context.log.info(f"VIDEO_SOURCE=vod: {layout.videos_csv} is not read")
             video_set, found = snapshot.discover_video_set(
-                layout, day, clients, full_walk_days=source.full_walk_days, concurrency=vod.settings().concurrency, today=today
+                layout, day, clients, full_walk_days=source.full_walk_days, concurrency=settings.concurrency, today=today
             )
     else:
         with operator_errors():
-            video_set = snapshot.take_video_set(layout, day, regions=regions, today=today)
+            video_set = snapshot.take_video_set(layout, day, regions=vod.regions(), today=today)
     if snapshot.is_over(day, today):
         context.log.info(f"{day} is over: the video set it took then is kept, not today's {source.source} source")
     for problem in video_set.problems():

@@ -347,6 +347,7 @@ class LocalVodService:
         self._nonces = _NonceLog(self.config.clock_skew_tolerance_s)
         self._lock = threading.Lock()
         self._calls: dict[str, int] = {}
+        self._admitted_calls = 0  # every action's, for forbidden_after_calls
         self._answer_times = {action: deque[float](maxlen=_ANSWER_TIMES_LIMIT) for action in ACTION_LIMITS}
         self._stats: dict[str, Any] = {
             "requests": 0,
@@ -630,7 +631,7 @@ class LocalVodService:
         if limit is None:
             return
         with self._lock:
-            self._admitted_calls = getattr(self, "_admitted_calls", 0) + 1
+            self._admitted_calls += 1
             revoked = self._admitted_calls > limit
         if revoked:
             raise _Refusal(403, "Forbidden", "User not authorized to operate on the specified resource.", "auth_errors")
