@@ -41,6 +41,23 @@ class Layout:
     def fetch_summary(self, day: dt.date) -> Path:
         return self.raw_dir(day) / "fetch.json"
 
+    def plan(self, day: dt.date) -> Path:
+        """Which videos the day's fetch asks and why, and which events it took (``refresh.plan_day``)."""
+        return self.raw_dir(day) / "plan.json"
+
+    def plan_asks(self, day: dt.date) -> Path:
+        """The videos the day's plan asks, each with its reason."""
+        return self.raw_dir(day) / "plan.csv"
+
+    def day_events(self, day: dt.date) -> Path:
+        """The events the day's plan took from the inbox, as VOD sent them, with what the plan did."""
+        return self.raw_dir(day) / "events.jsonl"
+
+    @property
+    def events_inbox(self) -> Path:
+        """VOD's events as they arrive (``events.inbox.Inbox``)."""
+        return self.root / "events" / "inbox.sqlite"
+
     def lake_table(self, table: str) -> Path:
         return self.root / "lake" / table
 
