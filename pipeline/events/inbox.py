@@ -98,6 +98,10 @@ class Inbox:
             " video_id TEXT, status TEXT, event_time TEXT, received_at TEXT NOT NULL, channel TEXT NOT NULL,"
             " body TEXT NOT NULL)"
         )
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS rejected ("
+            " received_at TEXT NOT NULL, channel TEXT NOT NULL, reason TEXT NOT NULL, body BLOB NOT NULL)"
+        )
 
     def add(self, event: dict[str, Any], *, channel: str, received_at: str | None = None) -> bool:
         """Keeps the event (a parsed body, see ``parse_event``); durable when this returns. False when it
@@ -121,6 +125,21 @@ class Inbox:
                 row,
             )
             return cursor.rowcount == 1
+
+    def reject(self, body: bytes | str, *, channel: str, reason: str) -> None:
+        """Keeps a notification that is not an event (``BadEvent``), durable when this returns, so that its
+        message can be deleted from the queue without losing it."""
+        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO rejected (received_at, channel, reason, body) VALUES (?, ?, ?, ?)",
+                (utc_now_iso(), channel, reason, raw),
+            )
+
+    def rejected(self) -> list[tuple[str, str, str, bytes]]:
+        """The notifications kept by ``reject``: (received_at, channel, reason, body)."""
+        with self._lock:
+            return self._db.execute("SELECT received_at, channel, reason, body FROM rejected ORDER BY rowid").fetchall()
 
     def since(self, seq: int = 0) -> list[StoredEvent]:
         """The events kept after ``seq``, in arrival order."""
