@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pipeline import alerts
 from pipeline.errors import ConfigurationError
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
+from pipeline.refresh import DEFAULT_EVERY_DAYS, RefreshPolicy
 from pipeline.store.layout import Layout
 from pipeline.vod import api, signing
 from pipeline.vod.client import Credentials, VodClient
@@ -224,6 +225,28 @@ def source_from_env(environ: Mapping[str, str] = os.environ) -> SourceSettings:
             environ, "VOD_FULL_WALK_DAYS", int, DEFAULT_FULL_WALK_DAYS, "a whole number of days, at least 1", lambda v: v >= 1
         ),
     )
+
+
+DEFAULT_REFRESH_WINDOW_HOURS = 4.0
+
+
+def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) -> RefreshPolicy:
+    """The refresh plan's policy: VOD_REFRESH_DAYS (every video asked at least this often; 1 asks every
+    video every day), and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit
+    allows in VOD_REFRESH_WINDOW_HOURS (default 4; per region when VOD_RATE_LIMITS=per-region)."""
+    every = _number(
+        environ, "VOD_REFRESH_DAYS", int, DEFAULT_EVERY_DAYS, "a whole number of days, at least 1 (1: every video every day)", lambda v: v >= 1
+    )
+    if _get(environ, "VOD_REFRESH_BUDGET") and _get(environ, "VOD_REFRESH_WINDOW_HOURS"):
+        raise ConfigurationError("VOD_REFRESH_BUDGET and VOD_REFRESH_WINDOW_HOURS both set the day's calls: set one")
+    budget = _number(environ, "VOD_REFRESH_BUDGET", int, 0, "a whole number of calls a day, at least 1", lambda v: v >= 1)
+    if not budget:
+        hours = _number(
+            environ, "VOD_REFRESH_WINDOW_HOURS", float, DEFAULT_REFRESH_WINDOW_HOURS, "a number of hours, more than 0 and at most 24", lambda v: 0 < v <= 24
+        )
+        lanes = 1 if vod.shared_limits else len(vod.endpoints)
+        budget = int(vod.calls_per_second * 3600 * hours * lanes)
+    return RefreshPolicy(every_days=every, budget=budget)
 
 
 def lake_from_env(environ: Mapping[str, str] = os.environ) -> LakeSettings:

@@ -12,19 +12,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import account
+from pipeline import account, refresh
+from pipeline.events.inbox import Inbox
 from pipeline.errors import ConfigurationError
+from pipeline.normalize.events import type_events
 from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
-from pipeline.store.raw import AnswerWriter, finished_days, read_summary
-from pipeline.store.schema import ANSWER_TABLES, STICKERS, pandas_dtypes
+from pipeline.store.raw import AnswerWriter, Carry, finished_days, read_summary
+from pipeline.store.schema import DAY_TABLES, STICKERS, pandas_dtypes
 from pipeline.store.videos import VideoSet, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
 from pipeline.vod.regions import DEFAULT_REGION
-from pipeline.vod.outcome import FetchSummary
+from pipeline.vod.outcome import FetchSummary, Outcome
 
 
 def utc_today() -> dt.date:
@@ -108,16 +110,21 @@ def fetch_day(
     clients: VodClient | Clients,
     *,
     concurrency: int = 16,
+    policy: refresh.RefreshPolicy = refresh.RefreshPolicy(),
+    inbox: Inbox | None = None,
+    run_id: str | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     today: dt.date | None = None,
 ) -> FetchSummary:
-    """Calls ListDynamicImage for every video of the day's set, each in its region (``clients`` by region,
-    or one client for every video), and keeps every answer under raw/.
+    """Calls ListDynamicImage for the videos of the day's set that the day's refresh plan asks about
+    (``refresh.plan_day``: new, announced by an event in ``inbox``, failed, due or swept), each in its
+    region (``clients`` by region, or one client for every video), and keeps every answer under raw/.
+    Every other video carries its last answer into the day's answer file, which so holds the whole set.
 
     Answers are made durable in small batches as they arrive. If the fetch stops (a FatalVodError, or
     the process is killed), what arrived stays on disk, and the next fetch of the day calls VOD only
-    for the videos without an answer yet. A past day is never asked again: its kept answers stand
-    (their summary is returned), and one without them is refused (``check_observable``).
+    for the videos of the plan without an answer yet. A past day is never asked again: its kept answers
+    stand (their summary is returned), and one without them is refused (``check_observable``).
     """
     if is_over(day, today):
         check_observable(layout, day, today=today)
@@ -134,9 +141,19 @@ def fetch_day(
             f"The video set of {day} has videos in {', '.join(strange)}, which VOD_REGIONS "
             f"({', '.join(clients)}) does not list: add the region, or take the day's video set again"
         )
+    plan = refresh.plan_day(layout, day, videos, policy, inbox=inbox, run_id=run_id)
     writer = AnswerWriter(layout.answers(day), layout.answers_in_progress(day))
-    kept = {video_id: writer.done[video_id] for video_id in ids if video_id in writer.done}
-    todo = [(video_id, region) for video_id, region in zip(ids, videos.regions, strict=True) if video_id not in kept]
+    kept = {video_id: writer.done[video_id] for video_id in plan.asks if video_id in writer.done}
+    todo = [
+        (video_id, region)
+        for video_id, region in zip(ids, videos.regions, strict=True)
+        if video_id in plan.asks and video_id not in kept
+    ]
+
+    def keep(outcome: Outcome) -> None:
+        outcome.reason = plan.asks.get(outcome.video_id)
+        writer.write(outcome)
+
     if isinstance(clients, VodClient):
         only = clients
         clients = {only.region or region: only for _, region in todo}
@@ -147,7 +164,7 @@ def fetch_day(
         calls = {region: [v for v, r in todo if r == region] for region in clients}
     try:
         summary = fetch_all(
-            clients, calls, total=len(todo), concurrency=concurrency, on_outcome=writer.write, on_progress=on_progress
+            clients, calls, total=len(todo), concurrency=concurrency, on_outcome=keep, on_progress=on_progress
         )
     except BaseException as err:
         writer.close()  # keeps what arrived; the day stays unfinished and the next fetch resumes it
@@ -155,7 +172,9 @@ def fetch_day(
             err.summary.carry_over(kept)
         raise
     summary.carry_over(kept)
-    writer.commit(ids)
+    previous = dt.date.fromisoformat(plan.previous_day) if plan.previous_day else None
+    carry = Carry(layout.answers(previous), previous) if previous else None
+    summary.carried, summary.carried_stickers = writer.commit(ids, carry)
     write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
     return summary
 
@@ -188,8 +207,10 @@ def normalize_day(
     report = DayReport(videos=collections.Counter())
     with (
         Normalizer(day, url_validity_s=url_validity_s) as normalizer,
-        lake.DayWriter(layout, day, ANSWER_TABLES) as out,
+        lake.DayWriter(layout, day, DAY_TABLES) as out,
     ):
+        plan = refresh.read_plan(layout, day) if layout.plan(day).exists() else None
+        out["events"].write(type_events(layout.day_events(day), day, plan.run_id if plan else None))
         for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
             out["stickers"].write(chunk.stickers)
             out["quarantine"].write(chunk.quarantine)

@@ -4,12 +4,13 @@ import collections
 
 import dagster as dg
 
-from pipeline import snapshot
+from pipeline import refresh, snapshot
 from pipeline.defs.alerts import snapshot_deadline
 from pipeline.defs.failures import operator_errors
 from pipeline.defs.metadata import column_schema, markdown_table
 from pipeline.defs.partitions import day_asset, day_of
 from pipeline.defs.resources import LakeResource, VodResource
+from pipeline.events.inbox import Inbox
 from pipeline.store.schema import STICKERS
 
 
@@ -80,10 +81,13 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
     kinds={"json"},
     deps=[videos],
     pool="vod_api",
-    description="Calls VOD's ListDynamicImage once for every video of the day: signed, at most "
-    "VOD_CALLS_PER_SECOND calls per second, retried on throttling and server faults. VOD's answers are "
-    "kept unchanged under raw/ (answers.jsonl), one record per video: answered, not found, or failed with "
-    "its error. The log shows progress every 5 seconds (videos done, calls per second, time left); the "
+    description="Calls VOD's ListDynamicImage for the videos of the day whose stickers can have changed: "
+    "the day's refresh plan asks the new videos, those VOD announced an event for, those that failed, and "
+    "a rolling sweep so that none goes unasked for more than VOD_REFRESH_DAYS days (1: every video every "
+    "day). Signed, at most VOD_CALLS_PER_SECOND calls per second, retried on throttling and server faults. "
+    "VOD's answers are kept unchanged under raw/ (answers.jsonl), one record per video of the set: "
+    "answered, not found, failed with its error, or carried (its last answer, not asked that day). The "
+    "plan and the events it took are kept beside them (plan.json, plan.csv, events.jsonl). The log shows progress every 5 seconds (videos done, calls per second, time left); the "
     "metadata sums up the outcomes. Wrong credentials stop the run at the first answer. A day that is over "
     "is never asked again: its kept answers stand, and a day without them is refused, naming the days "
     "that can be redone.",
@@ -91,8 +95,9 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
 def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
     with operator_errors():
         settings, layout = vod.settings(), lake.layout()
+        policy = vod.refresh(settings)
     day, today = day_of(context), snapshot.utc_today()
-    with operator_errors(), settings.clients() as clients:
+    with operator_errors(), settings.clients() as clients, Inbox(layout.events_inbox) as inbox:
         if not snapshot.is_over(day, today):
             context.log.info(
                 f"Calling ListDynamicImage in {', '.join(f'{r} ({c.endpoint})' for r, c in clients.items())} with "
@@ -104,8 +109,18 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             day,
             clients,
             concurrency=settings.concurrency,
+            policy=policy,
+            inbox=inbox,
+            run_id=context.run_id,
             on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
             today=today,
+        )
+    plan = refresh.read_plan(layout, day) if layout.plan(day).exists() else None
+    if plan is not None:
+        context.log.info(
+            f"Plan: asked {', '.join(f'{plan.counts.get(r, 0):,} {r}' for r in refresh.REASONS)}; "
+            f"{plan.carried:,} videos carried from {plan.previous_day or 'no earlier day'} "
+            f"(every video asked at least every {plan.every_days} days)"
         )
     if snapshot.is_over(day, today):
         context.log.info(f"{day} is over: its answers, fetched {summary.started_at} to {summary.finished_at}, stand; VOD is not asked again")
@@ -128,11 +143,14 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             "throttled_answers": summary.throttled,
             "seconds": summary.seconds,
             "calls_per_second": round(summary.calls / summary.seconds, 1) if summary.seconds else 0.0,
-            "dagster/row_count": summary.asked,
+            "videos_carried": summary.carried,
+            "dagster/row_count": summary.asked + summary.carried,
+            **({"asked_because": dg.MetadataValue.json({r: plan.counts.get(r, 0) for r in refresh.REASONS})} if plan else {}),
             "outcomes": dg.MetadataValue.md(
                 "| outcome | videos |\n|---|---|\n"
                 f"| answered | {summary.answered:,} |\n| not found | {summary.not_found:,} |\n"
-                f"| failed | {summary.failed:,} |\n| **asked** | **{summary.asked:,}** |\n\n"
+                f"| failed | {summary.failed:,} |\n| **asked** | **{summary.asked:,}** |\n"
+                f"| carried | {summary.carried:,} |\n\n"
                 f"{summary.calls:,} calls, {summary.retries:,} retries, {summary.throttled:,} throttled "
                 f"answers, {summary.seconds:.1f} s."
             ),

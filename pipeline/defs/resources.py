@@ -10,9 +10,11 @@ from pipeline.settings import (
     VodSettings,
     endpoints_from_env,
     lake_from_env,
+    refresh_from_env,
     source_from_env,
     vod_from_env,
 )
+from pipeline.refresh import RefreshPolicy
 from pipeline.store.layout import Layout
 
 
@@ -29,6 +31,10 @@ class VodResource(dg.ConfigurableResource):
     def regions(self) -> list[str]:
         """The regions the deployment follows (VOD_REGIONS), without needing credentials."""
         return list(endpoints_from_env())
+
+    def refresh(self, settings: VodSettings) -> RefreshPolicy:
+        """Which videos a day asks (VOD_REFRESH_DAYS) within how many calls (VOD_REFRESH_BUDGET or _WINDOW_HOURS)."""
+        return refresh_from_env(settings)
 
     def source(self) -> SourceSettings:
         """Where the video set comes from (VIDEO_SOURCE) and how often a walk of the account is full."""

@@ -21,13 +21,14 @@ from pipeline.vod.api import API_FIELDS
 _PARSE_BYTES = 8 << 20  # JSON handed to Arrow's parser at a time: it slows down on much larger parts
 _BLOCKS_AHEAD = 2  # blocks parsed ahead of the one being typed, so the parser goes on while that waits on a write
 
+HOLD_ANSWERS = ("answered", "carried")  # the statuses whose records hold VOD's answer
 RAW_COLUMNS = {api: f"raw_{snake}" for api, snake in API_FIELDS.items()}  # an item's fields, as the quarantine names them
 _ITEM = pa.struct([(api, pa.string()) for api in API_FIELDS])
-# The raw store's record as read: the fields video_fetches takes as they are (JSON has no timestamps:
-# those are read as text), and VOD's answer.
+# The raw store's record as read: the fields video_fetches takes as they are (JSON has no timestamps nor
+# dates: those are read as text), and VOD's answer.
 _RECORD = pa.schema(
     [
-        pa.field(f.name, pa.string() if pa.types.is_timestamp(f.type) else f.type)
+        pa.field(f.name, pa.string() if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type) else f.type)
         for f in arrow_schema(VIDEO_FETCHES)
         if f.name not in ("snapshot_date", "stickers_returned")
     ]
@@ -124,11 +125,11 @@ def _as_text(value: Any) -> str | None:
 
 
 def items_of(records: pa.Table) -> pa.Table:
-    """One row per item of the answered records, in file order: the video asked, the answer's request id
-    and time, the item's position in its list and its raw fields (all null for an item that is not an
-    object)."""
+    """One row per item of the answered (or carried) records, in file order: the video, the answer's
+    request id and time, the item's position in its list and its raw fields (all null for an item that is
+    not an object)."""
     lists = pc.struct_field(records["response"], "DynamicImageList")
-    answered = pc.fill_null(pc.equal(records["status"], "answered"), False).to_numpy()
+    answered = pc.fill_null(pc.is_in(records["status"], pa.array(HOLD_ANSWERS)), False).to_numpy()
     if not answered.all():
         lists = lists.filter(pa.array(answered))
     lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()

@@ -72,7 +72,8 @@ def positive_measures(layout: Layout, day: dt.date) -> CheckResult:
 
 
 def fetch_reconciles(layout: Layout, day: dt.date, summary: FetchSummary) -> CheckResult:
-    """Every video has one outcome, and every item VOD returned is a sticker row or a quarantined row."""
+    """Every video of the day has one outcome (asked or carried), and every item of the day's answers (returned
+    or carried) is a sticker row or a quarantined row."""
     stickers = pq.read_metadata(lake.partition_path(layout, "stickers", day)).num_rows
     quarantined = pq.read_metadata(lake.partition_path(layout, "quarantine", day)).num_rows
     videos = pq.read_metadata(lake.partition_path(layout, "video_fetches", day)).num_rows
@@ -82,22 +83,28 @@ def fetch_reconciles(layout: Layout, day: dt.date, summary: FetchSummary) -> Che
         "answered": summary.answered,
         "not_found": summary.not_found,
         "failed": summary.failed,
+        "carried": summary.carried,
         "items_returned": summary.stickers,
+        "items_carried": summary.carried_stickers,
         "stickers": stickers,
         "quarantined": quarantined,
     }
     problems = []
     if settled != summary.asked:
         problems.append(f"{summary.asked} videos asked but {settled} settled (answered + not found + failed)")
-    if videos != summary.asked:
-        problems.append(f"{summary.asked} videos asked but {videos} rows in video_fetches")
-    if stickers + quarantined != summary.stickers:
-        problems.append(f"VOD returned {summary.stickers} items but {stickers} stickers + {quarantined} quarantined were written")
+    if videos != summary.asked + summary.carried:
+        problems.append(f"{summary.asked} videos asked + {summary.carried} carried but {videos} rows in video_fetches")
+    items = summary.stickers + summary.carried_stickers
+    if stickers + quarantined != items:
+        problems.append(
+            f"VOD returned {summary.stickers} items and {summary.carried_stickers} were carried but {stickers} stickers "
+            f"+ {quarantined} quarantined were written"
+        )
     if problems:
         return CheckResult(False, "; ".join(problems), metadata)
     return CheckResult(
         True,
-        f"{summary.asked} asked = {summary.answered} answered + {summary.not_found} not found + {summary.failed} failed; "
-        f"{summary.stickers} items = {stickers} stickers + {quarantined} quarantined",
+        f"{summary.asked} asked = {summary.answered} answered + {summary.not_found} not found + {summary.failed} failed"
+        f"{f', {summary.carried} carried' if summary.carried else ''}; {items} items = {stickers} stickers + {quarantined} quarantined",
         metadata,
     )

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.normalize.answers import RAW_COLUMNS, items_of, read_records
+from pipeline.normalize.answers import HOLD_ANSWERS, RAW_COLUMNS, items_of, read_records
 from pipeline.normalize.repeats import KeptIds
 from pipeline.store.schema import TABLES, arrow_schema
 from pipeline.vod.api import FORMATS
@@ -95,7 +95,7 @@ class Normalizer:
 
     def _video_fetches(self, records: pa.Table) -> pa.Table:
         """Every video's outcome: the record's own fields, and how many items an answer held."""
-        answered = pc.fill_null(pc.equal(records["status"], "answered"), False)
+        answered = pc.fill_null(pc.is_in(records["status"], pa.array(HOLD_ANSWERS)), False)
         items = pc.list_value_length(pc.struct_field(records["response"], "DynamicImageList"))
         columns = {
             "snapshot_date": self._dates(records.num_rows),

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pipeline.store.files import atomic_write, durable
 from pipeline.store.layout import PARTITION_KEY
-from pipeline.vod.outcome import FetchSummary, Outcome, sticker_count
+from pipeline.vod.outcome import CARRIED, FetchSummary, Outcome, sticker_count
 
 
 class AnswerWriter:
@@ -46,8 +47,10 @@ class AnswerWriter:
         durable(self._file)
         self._pending = 0
 
-    def commit(self, order: list[str]) -> None:
-        """Writes the finished file with one record per video of ``order``, in that order.
+    def commit(self, order: list[str], carry: Carry | None = None) -> tuple[int, int]:
+        """Writes the finished file with one record per video of ``order``, in that order: the outcome
+        written for it, or (a video ``carry`` holds and this fetch did not ask) its last answer carried.
+        Returns the videos and the items carried.
 
         The same day therefore gives the same file, and the same Parquet after it, whatever order the
         answers arrived in and however many times the fetch was interrupted.
@@ -61,22 +64,65 @@ class AnswerWriter:
                 if line.strip():
                     offsets[_video_id_of(line)] = (position, len(line))
                 position += len(line)
-            missing = [video_id for video_id in order if video_id not in offsets]
+            carried = carry.lines(v for v in order if v not in offsets) if carry else {}
+            missing = [video_id for video_id in order if video_id not in offsets and video_id not in carried]
             if missing:
                 raise ValueError(f"{len(missing)} videos have no outcome yet (first: {missing[0]})")
+            items = 0
             with atomic_write(self.path) as tmp, open(tmp, "wb") as dst:
                 for video_id in order:
+                    if video_id in carried:
+                        line, count = carried[video_id]
+                        dst.write(line)
+                        items += count
+                        continue
                     start, size = offsets[video_id]
                     src.seek(start)
                     dst.write(src.read(size))
                 durable(dst)
         self.partial.unlink()
+        return len(carried), items
 
     def close(self) -> None:
         """Keeps what was written (durable) without marking the day finished."""
         if not self._file.closed:
             self.flush()
             self._file.close()
+
+
+class Carry:
+    """The last answers of a finished day (``answers``, of ``day``), to carry into a later day's file."""
+
+    def __init__(self, answers: Path, day: dt.date):
+        self.answers, self.day = answers, day
+
+    def lines(self, video_ids: Iterable[str]) -> dict[str, tuple[bytes, int]]:
+        """Video id -> (its record as carried, the items its answer holds) for those of ``video_ids`` the
+        day answered (or found missing, or carried itself); a video that failed that day has none.
+
+        The record is the one kept that day, unchanged but for its status (``carried``), the day of the
+        answer (``carried_from``: that day, or the day it carried from) and no reason: its request id,
+        time, region and answer are those of the call that made it.
+        """
+        wanted = set(video_ids)
+        out: dict[str, tuple[bytes, int]] = {}
+        with open(self.answers, "rb") as src:
+            for line in src:
+                if not wanted:
+                    break
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                video_id = record.get("video_id")
+                if video_id not in wanted or record.get("status") == "failed":
+                    continue
+                wanted.discard(video_id)
+                if record.get("status") != CARRIED:
+                    record["carried_from"] = self.day.isoformat()
+                record["status"], record["reason"] = CARRIED, None
+                text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+                out[video_id] = (text.encode("utf-8"), sticker_count(record.get("response")))
+        return out
 
 
 def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
@@ -114,4 +160,4 @@ def finished_days(root: Path) -> list[dt.date]:
 
 
 def read_summary(path: Path) -> FetchSummary:
-    return FetchSummary(**json.loads(path.read_text(encoding="utf-8")))
+    return FetchSummary(**json.loads(path.read_text(encoding="utf-8")))  # fields added since default to 0

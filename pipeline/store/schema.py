@@ -60,14 +60,16 @@ VIDEO_FETCHES: tuple[Column, ...] = (
     Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
     Column("video_id", pa.string(), "str", False, "The video that was asked for", distinct=True),
     Column("region", pa.string(), "str", True, "VOD storage region asked (null for days fetched before regions were recorded)"),
-    Column("status", pa.string(), "str", False, "answered, not_found or failed"),
-    Column("stickers_returned", pa.int32(), "int32", False, "Items in VOD's answer (0 unless answered)"),
+    Column("status", pa.string(), "str", False, "answered, not_found or failed when asked that day; carried when not (its last answer, of carried_from)"),
+    Column("stickers_returned", pa.int32(), "int32", False, "Items in VOD's answer (0 unless answered or carried)"),
     Column("error_code", pa.string(), "str", True, "VOD's error code, or the client's (Timeout, ...) when failed"),
     Column("error_message", pa.string(), "str", True, "The error in words"),
     Column("request_id", pa.string(), "str", True, "RequestId of the last answer", distinct=True),
     Column("http_status", pa.int32(), "Int32", True, "HTTP status of the last answer"),
     Column("attempts", pa.int32(), "int32", False, "Calls made for this video"),
     Column("fetched_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the outcome was settled (UTC)", distinct=True),
+    Column("reason", pa.string(), "str", True, "Why the day's refresh plan asked VOD: new, event, failed, due or sweep (null when carried, and for days before plans)"),
+    Column("carried_from", pa.date32(), "date32[pyarrow]", True, "For a carried video, the day of the answer it carries (null otherwise)"),
 )
 
 VIDEOS: tuple[Column, ...] = (
@@ -85,14 +87,31 @@ VIDEOS: tuple[Column, ...] = (
     Column("deleted_at", UTC_TIMESTAMP, "datetime64[us, UTC]", True, "When the deletion was noticed (UTC)"),
 )
 
-# The tables normalization makes of a day's answers, replaced together.
+EVENTS: tuple[Column, ...] = (
+    Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day whose refresh plan took the event (partition key)"),
+    Column("seq", pa.int64(), "int64", False, "Arrival order in the events inbox", distinct=True),
+    Column("event_type", pa.string(), "str", False, "VOD's EventType (DynamicImageComplete, FileUploadComplete, DeleteMediaComplete, ...)"),
+    Column("video_id", pa.string(), "str", True, "The video: VideoId, or MediaId for DeleteMediaComplete"),
+    Column("status", pa.string(), "str", True, "Status as VOD sent it (success, fail, Success, ...)"),
+    Column("job_id", pa.string(), "str", True, "JobId, for a sticker job", distinct=True),
+    Column("event_time", UTC_TIMESTAMP, "datetime64[us, UTC]", True, "EventTime as VOD sent it (UTC; null when unreadable)", distinct=True),
+    Column("received_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the event was made durable here (UTC)", distinct=True),
+    Column("channel", pa.string(), "str", False, "How it came: http (callback) or mns (queue)"),
+    Column("action", pa.string(), "str", False, "What the plan did: asked, not in the video set, or no sticker change"),
+    Column("run_id", pa.string(), "str", True, "The Dagster run whose plan took it"),
+)
+
+# The tables normalization makes of a day's answers; with the events its plan took, a day's tables,
+# replaced together.
 ANSWER_TABLES = ("stickers", "quarantine", "video_fetches")
+DAY_TABLES = (*ANSWER_TABLES, "events")
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "stickers": STICKERS,
     "quarantine": QUARANTINE,
     "video_fetches": VIDEO_FETCHES,
     "videos": VIDEOS,
+    "events": EVENTS,
 }
 
 

@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["answered", "not_found", "failed"]
-STATUSES: tuple[Status, ...] = ("answered", "not_found", "failed")
+Status = Literal["answered", "not_found", "failed", "carried"]
+STATUSES: tuple[Status, ...] = ("answered", "not_found", "failed")  # the outcomes of a video asked
+CARRIED = "carried"  # a video not asked that day: its last answer, carried into the day's snapshot
 
 
 @dataclass
@@ -23,12 +24,15 @@ class Outcome:
     http_status: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    reason: str | None = None  # why the day's plan asked it (refresh.REASONS); None when carried
+    carried_from: str | None = None  # carried: the day (YYYY-MM-DD) of the answer it holds
     response: dict[str, Any] | None = field(default=None, repr=False)
 
 
 @dataclass
 class FetchSummary:
-    """Counts of one day's fetch. Reconciles: asked == answered + not_found + failed."""
+    """Counts of one day's fetch. Reconciles: asked == answered + not_found + failed, and the day's
+    videos == asked + carried."""
 
     asked: int = 0
     answered: int = 0
@@ -42,6 +46,8 @@ class FetchSummary:
     started_at: str | None = None
     finished_at: str | None = None
     resumed: int = 0  # outcomes kept from an earlier, interrupted fetch of the day (not called again)
+    carried: int = 0  # videos not asked: their last answer carried into the day
+    carried_stickers: int = 0  # items in the carried answers
 
     def count(self, outcome: Outcome) -> None:
         setattr(self, outcome.status, getattr(self, outcome.status) + 1)

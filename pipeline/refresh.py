@@ -1,0 +1,241 @@
+"""The refresh plan: which videos a day's fetch asks VOD about, and why; every other video carries its last
+answer into the day's snapshot.
+
+A day asks about the videos whose stickers can have changed since their last answer:
+
+- ``new``: no answer yet (a video just discovered, or first seen in ``videos.csv``);
+- ``event``: VOD announced a change since the last plan (a sticker job finished, the video was uploaded or
+  deleted), received in the events inbox;
+- ``failed``: the last fetch of it failed;
+- ``due``: its last answer is ``every_days`` days old or more, so it is asked now to keep the promise that
+  no row of a snapshot is older than that;
+- ``sweep``: the oldest of the others, so that about 1/``every_days`` of the videos are asked each day and
+  the due ones never pile up. A sticker deleted upstream (which VOD announces by no event) is seen this way.
+
+The plan is made once per day and kept (``plan.json``, ``plan.csv`` and the events it took, under raw/), so
+a fetch that is interrupted resumes the same plan and a re-run of the day from its kept answers gives the
+same snapshot. It builds on the latest earlier day whose fetch finished (the chain): that day's answer
+file holds every video of its set, answered or carried, so one file tells each video's last answer.
+``every_days=1`` asks every video every day (a full sweep).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.json as pj
+
+from pipeline.errors import ConfigurationError
+from pipeline.events.inbox import Inbox, StoredEvent
+from pipeline.store.files import atomic_write, durable, write_json
+from pipeline.store.layout import Layout
+from pipeline.store.raw import finished_days
+from pipeline.store.videos import VideoSet
+from pipeline.vod.outcome import utc_now_iso
+
+log = logging.getLogger(__name__)
+
+REASONS = ("new", "event", "failed", "due", "sweep")
+DEFAULT_EVERY_DAYS = 7
+
+# What a plan did with an event it took
+ASKED = "asked"
+NOT_IN_SET = "not in the video set"
+NO_STICKER_CHANGE = "no sticker change"
+
+
+@dataclass(frozen=True)
+class RefreshPolicy:
+    """How often each video is asked at least (``every_days``; 1: every day) and how many calls a day the
+    plan may spend (``budget``; None: no cap). The budget never holds back a video that is new, announced,
+    failed or due: it caps the sweep ahead of time only, and a day whose must-asks exceed it is logged."""
+
+    every_days: int = DEFAULT_EVERY_DAYS
+    budget: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.every_days < 1:
+            raise ConfigurationError(f"VOD_REFRESH_DAYS must be at least 1 (1 asks every video every day), got {self.every_days}")
+        if self.budget is not None and self.budget < 1:
+            raise ConfigurationError(f"VOD_REFRESH_BUDGET must be at least 1 call a day, got {self.budget}")
+
+
+@dataclass
+class Plan:
+    day: str
+    previous_day: str | None  # the day whose answers the carried rows come from (None: the first day)
+    every_days: int
+    budget: int | None
+    events_through: int  # the inbox's last sequence number this plan took
+    made_at: str
+    run_id: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)  # asks by reason, and "carried"
+    over_budget: int = 0  # must-asks beyond the budget (asked anyway)
+    asks: dict[str, str] = field(default_factory=dict, repr=False)  # video id -> reason, in the set's order
+
+    @property
+    def carried(self) -> int:
+        return self.counts.get("carried", 0)
+
+
+def plan_day(
+    layout: Layout,
+    day: dt.date,
+    videos: VideoSet,
+    policy: RefreshPolicy = RefreshPolicy(),
+    *,
+    inbox: Inbox | None = None,
+    run_id: str | None = None,
+) -> Plan:
+    """The day's plan: the one kept if the day has one, else a new one (kept before it is returned)."""
+    if layout.plan(day).exists():
+        return read_plan(layout, day)
+    previous = _previous_day(layout, day)
+    last = last_answers(layout.answers(previous), previous) if previous else _no_answers()
+    through = read_plan(layout, previous).events_through if previous and layout.plan(previous).exists() else 0
+    events = inbox.since(through) if inbox is not None else []
+    members = pd.Series(videos.ids, dtype="str")
+    announced, actions = _announced(events, set(videos.ids))
+    asks, over = _choose(day, members, last, announced, policy)
+    plan = Plan(
+        day=day.isoformat(),
+        previous_day=previous.isoformat() if previous else None,
+        every_days=policy.every_days,
+        budget=policy.budget,
+        events_through=events[-1].seq if events else through,
+        made_at=utc_now_iso(),
+        run_id=run_id,
+        over_budget=over,
+        asks=asks,
+    )
+    plan.counts = {reason: 0 for reason in REASONS} | pd.Series(list(asks.values()), dtype="str").value_counts().to_dict()
+    plan.counts["carried"] = len(videos.ids) - len(asks)
+    if over:
+        log.warning(
+            "%s: %d videos must be asked (new, announced, failed or due) but the budget is %d calls: all are "
+            "asked; raise VOD_REFRESH_BUDGET or VOD_REFRESH_DAYS to stay within it",
+            day, len(asks), policy.budget,
+        )
+    _write_events(layout.day_events(day), events, actions)
+    _write_asks(layout.plan_asks(day), asks)
+    write_json(layout.plan(day), {k: v for k, v in asdict(plan).items() if k != "asks"})
+    return plan
+
+
+def read_plan(layout: Layout, day: dt.date) -> Plan:
+    fields = json.loads(layout.plan(day).read_text(encoding="utf-8"))
+    asks = pd.read_csv(layout.plan_asks(day), dtype="str", keep_default_na=False) if layout.plan_asks(day).exists() else None
+    plan = Plan(**fields)
+    if asks is not None:
+        plan.asks = dict(zip(asks["video_id"], asks["reason"], strict=True))
+    return plan
+
+
+def _previous_day(layout: Layout, day: dt.date) -> dt.date | None:
+    """The latest day before ``day`` whose fetch finished: the link of the chain the day builds on."""
+    earlier = [d for d in finished_days(layout.root) if d < day]
+    return earlier[-1] if earlier else None
+
+
+_LAST = pa.schema([("video_id", pa.string()), ("status", pa.string()), ("carried_from", pa.string())])
+
+
+def last_answers(answers: Path, day: dt.date) -> pd.DataFrame:
+    """Each video of a finished day's answer file: its status that day (answered, not_found, failed or
+    carried) and the day of the answer it holds (``answered_on``; None when it failed)."""
+    table = pj.read_json(
+        answers,
+        read_options=pj.ReadOptions(block_size=16 << 20),
+        parse_options=pj.ParseOptions(explicit_schema=_LAST, unexpected_field_behavior="ignore"),
+    )
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
+    frame = frame.replace({"<NA>": None})
+    on = pd.to_datetime(frame["carried_from"].fillna(day.isoformat()), format="%Y-%m-%d")
+    frame["answered_on"] = on.where(frame["status"] != "failed")
+    return frame.drop_duplicates("video_id", keep="last").set_index("video_id")
+
+
+def _no_answers() -> pd.DataFrame:
+    return pd.DataFrame({"status": pd.Series(dtype="str"), "answered_on": pd.Series(dtype="datetime64[ns]")}, index=pd.Index([], name="video_id", dtype="str"))
+
+
+def _announced(events: list[StoredEvent], members: set[str]) -> tuple[set[str], list[str]]:
+    """The videos of the set that events say can have changed, and what the plan does with each event."""
+    videos, actions = set(), []
+    for event in events:
+        if not _changes_stickers(event):
+            actions.append(NO_STICKER_CHANGE)
+        elif event.video_id not in members:
+            actions.append(NOT_IN_SET)
+        else:
+            videos.add(event.video_id)
+            actions.append(ASKED)
+    return videos, actions
+
+
+def _changes_stickers(event: StoredEvent) -> bool:
+    """Whether the event can mean a different ListDynamicImage answer: a sticker job that succeeded (Status
+    compared without regard to case), a video uploaded, or a video deleted whole."""
+    status = (event.status or "success").lower()
+    if event.event_type == "DynamicImageComplete":
+        return status == "success"
+    if event.event_type == "FileUploadComplete":
+        return True
+    if event.event_type == "DeleteMediaComplete":
+        body = event.body
+        return str(body.get("DeleteType", "all")).lower() == "all" and str(body.get("MediaType", "video")).lower() == "video"
+    return False
+
+
+def _choose(
+    day: dt.date, members: pd.Series, last: pd.DataFrame, announced: set[str], policy: RefreshPolicy
+) -> tuple[dict[str, str], int]:
+    """Video id -> reason for the videos to ask, in the set's order; and how many must-asks exceed the budget."""
+    known = last.reindex(members.to_numpy())
+    status, answered_on = known["status"].to_numpy(), known["answered_on"]
+    age = (pd.Timestamp(day) - answered_on).dt.days.to_numpy()
+    reason = pd.Series(None, index=members.to_numpy(), dtype="object")
+    reason[pd.isna(status)] = "new"
+    reason[reason.isna() & (status == "failed")] = "failed"
+    reason[reason.isna() & members.isin(announced).to_numpy()] = "event"
+    reason[reason.isna() & (age >= policy.every_days)] = "due"
+    # The rolling sweep: about 1/every_days of the videos with an answer each day, the oldest answers
+    # first, then in an order fixed by their ids (so that a day of equal answers is taken in turn).
+    with_answer = int(pd.notna(age).sum())
+    quota = math.ceil(with_answer / policy.every_days)
+    sweep_room = quota - int((reason == "due").sum())
+    must = int(reason.notna().sum())
+    over = 0
+    if policy.budget is not None:
+        over = max(0, must - policy.budget)
+        sweep_room = min(sweep_room, policy.budget - must)
+    if sweep_room > 0:
+        candidates = pd.DataFrame({"age": age, "order": pd.util.hash_array(members.to_numpy(dtype=object))}, index=reason.index)
+        candidates = candidates[reason.isna().to_numpy() & pd.notna(age)]
+        chosen = candidates.sort_values(["age", "order"], ascending=[False, True]).index[:sweep_room]
+        reason[chosen] = "sweep"
+    asked = reason.dropna()
+    return dict(zip(asked.index, asked.to_numpy(), strict=True)), over
+
+
+def _write_asks(path: Path, asks: dict[str, str]) -> None:
+    frame = pd.DataFrame({"video_id": list(asks), "reason": list(asks.values())})
+    with atomic_write(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _write_events(path: Path, events: list[StoredEvent], actions: list[str]) -> None:
+    """The events the plan took, each with what it did, as JSON lines (the raw record of the events table)."""
+    with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        for event, action in zip(events, actions, strict=True):
+            record: dict[str, Any] = {**asdict(event), "action": action}
+            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        durable(out)
