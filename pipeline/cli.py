@@ -19,6 +19,8 @@ from tqdm import tqdm
 
 from pipeline import settings, snapshot
 from pipeline.errors import ConfigurationError
+from pipeline.events.callbacks import CallbackReceiver
+from pipeline.events.inbox import Inbox
 from pipeline.store.layout import Layout
 from pipeline.store.videos import read_video_set
 from pipeline.vod.local import (
@@ -323,6 +325,47 @@ def cmd_dev(args: argparse.Namespace) -> int:
             return ui.wait()
 
 
+def cmd_events(args: argparse.Namespace) -> int:
+    """Receives VOD's events into the data directory's inbox until Ctrl-C: HTTP callbacks, and the MNS queue
+    when one is configured."""
+    layout = settings.lake_from_env().layout()
+    config = settings.events_from_env()
+    port = config.port if args.port is None else args.port
+    stop = threading.Event()
+    with Inbox(layout.events_inbox) as inbox, CallbackReceiver(inbox, host=args.host, port=port, auth=config.callback) as receiver:
+        print(
+            f"Receiving VOD's callbacks on {receiver.endpoint} "
+            f"({'signatures checked' if config.callback else 'unauthenticated: set VOD_CALLBACK_URL and VOD_CALLBACK_KEYS to check them'}); "
+            f"events kept in {layout.events_inbox}",
+            flush=True,
+        )
+        consumer = None
+        if config.mns_endpoint and config.mns_queue and config.credentials:
+            from pipeline.events import mns
+
+            consumer = threading.Thread(
+                target=mns.consume,
+                args=(config.mns_endpoint, config.mns_queue, config.credentials.access_key_id, config.credentials.access_key_secret, inbox),
+                kwargs={"stop": stop},
+                name="mns-consumer",
+                daemon=True,
+            )
+            consumer.start()
+            print(f"Reading the MNS queue {config.mns_queue} at {config.mns_endpoint}", flush=True)
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                if consumer is not None and not consumer.is_alive():
+                    print("vod-stickers: the MNS consumer stopped; see the log above", file=sys.stderr)
+                    return 1
+        except KeyboardInterrupt:
+            pass
+        stop.set()
+        if consumer is not None:
+            consumer.join(timeout=35)
+    return 0
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     """Closes the runs whose process died, so their pool slots stop blocking the next runs."""
     home = Path(args.dagster_home).resolve()
@@ -440,6 +483,15 @@ def build_parser() -> argparse.ArgumentParser:
     videos.add_argument("--unknown", type=int, default=0, help="extra ids the catalog does not know")
     videos.add_argument("--regions", default=None,
                         help="comma-separated regions (as in serve --regions): each region's ids, with a region column")
+    events = command(
+        "events", cmd_events, "receive VOD's event notifications (HTTP callbacks, an MNS queue) until Ctrl-C",
+        "Receives VOD's events into the data directory's inbox (PIPELINE_DATA_DIR/events/inbox.sqlite), where the\n"
+        "next day's refresh plan finds which videos changed. HTTP callbacks on VOD_EVENTS_PORT (default 9090),\n"
+        "signatures checked with VOD_CALLBACK_URL and VOD_CALLBACK_KEYS; and the MNS queue VOD_MNS_QUEUE at\n"
+        "VOD_MNS_ENDPOINT when set. Each event is durable before it is acknowledged, and kept once.",
+    )
+    events.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    events.add_argument("--port", type=int, default=None, help="port (default: VOD_EVENTS_PORT, else 9090)")
     recover = command(
         "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",
         "A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and keeps its\n"

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from pipeline import alerts
 from pipeline.errors import ConfigurationError
+from pipeline.events.callbacks import CallbackAuth
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
 from pipeline.refresh import DEFAULT_EVERY_DAYS, RefreshPolicy
 from pipeline.store.layout import Layout
@@ -247,6 +248,49 @@ def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) 
         lanes = 1 if vod.shared_limits else len(vod.endpoints)
         budget = int(vod.calls_per_second * 3600 * hours * lanes)
     return RefreshPolicy(every_days=every, budget=budget)
+
+
+DEFAULT_EVENTS_PORT = 9090
+
+
+@dataclass(frozen=True)
+class EventsSettings:
+    """Where VOD's events come in: HTTP callbacks on ``port`` (authenticated when ``callback`` is set), and an
+    MNS queue when ``mns_endpoint`` and ``mns_queue`` are set (read with the account's AccessKey)."""
+
+    port: int = DEFAULT_EVENTS_PORT
+    callback: CallbackAuth | None = None
+    mns_endpoint: str | None = None
+    mns_queue: str | None = None
+    credentials: Credentials | None = None
+
+
+def events_from_env(environ: Mapping[str, str] = os.environ) -> EventsSettings:
+    """The events receiver's settings: VOD_EVENTS_PORT, VOD_CALLBACK_URL and VOD_CALLBACK_KEYS (the AuthKey
+    configured in VOD; current first, then the previous one during a rotation), VOD_MNS_ENDPOINT and
+    VOD_MNS_QUEUE."""
+    keys = tuple(k.strip() for k in _get(environ, "VOD_CALLBACK_KEYS").split(",") if k.strip())
+    url = _get(environ, "VOD_CALLBACK_URL")
+    if keys and not url:
+        raise ConfigurationError(
+            "VOD_CALLBACK_KEYS is set but VOD_CALLBACK_URL is not: give the callback URL exactly as configured in VOD (it is signed)"
+        )
+    endpoint, queue = _get(environ, "VOD_MNS_ENDPOINT"), _get(environ, "VOD_MNS_QUEUE")
+    if bool(endpoint) != bool(queue):
+        raise ConfigurationError(f"{'VOD_MNS_QUEUE' if endpoint else 'VOD_MNS_ENDPOINT'} is not set: an MNS queue needs both VOD_MNS_ENDPOINT and VOD_MNS_QUEUE")
+    credentials = None
+    if endpoint:
+        key_id, secret = _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"), _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        if not key_id or not secret:
+            raise ConfigurationError("Reading the MNS queue needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        credentials = Credentials(key_id, secret)
+    return EventsSettings(
+        port=_number(environ, "VOD_EVENTS_PORT", int, DEFAULT_EVENTS_PORT, "a TCP port, 0 to 65535", lambda v: 0 <= v <= 65535),
+        callback=CallbackAuth(url, keys) if keys else None,
+        mns_endpoint=endpoint or None,
+        mns_queue=queue or None,
+        credentials=credentials,
+    )
 
 
 def lake_from_env(environ: Mapping[str, str] = os.environ) -> LakeSettings:

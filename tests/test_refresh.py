@@ -1,0 +1,218 @@
+"""The refresh plan: a day asks VOD only where the answer can differ, and still holds every video."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+
+from pipeline import refresh, snapshot
+from pipeline.events.inbox import Inbox
+from pipeline.normalize import quality
+from pipeline.store import lake
+from pipeline.store.layout import Layout
+from tests.conftest import make_client, write_videos
+
+DAY = dt.date(2026, 11, 2)
+
+
+def run_day(layout: Layout, client, day: dt.date, policy=refresh.RefreshPolicy(), inbox: Inbox | None = None):
+    """One snapshot day as its own day (VOD asked about now): take the set, fetch, normalize."""
+    snapshot.take_video_set(layout, day, today=day)
+    summary = snapshot.fetch_day(layout, day, client, concurrency=8, policy=policy, inbox=inbox, run_id=f"run-{day}", today=day)
+    snapshot.normalize_day(layout, day)
+    return summary
+
+
+def fetches(layout: Layout, day: dt.date) -> pd.DataFrame:
+    return lake.read_partition(layout, "video_fetches", day).set_index("video_id")
+
+
+def stickers(layout: Layout, day: dt.date) -> pd.DataFrame:
+    return lake.read_partition(layout, "stickers", day).drop(columns="snapshot_date").sort_values("dynamic_image_id", ignore_index=True)
+
+
+def calls(service) -> int:
+    return len(service.answer_times())
+
+
+def test_a_day_asks_the_new_videos_and_a_sweep_and_carries_the_rest_unchanged(service, layout):
+    write_videos(service, layout.videos_csv, unknown=3)
+    client = make_client(service)
+    first = run_day(layout, client, DAY)
+    assert (first.asked, first.carried) == (203, 0)
+    before = calls(service)
+    second = run_day(layout, client, DAY + dt.timedelta(days=1))
+    # 203 videos with an answer, every one asked at least every 7 days: 29 a day
+    assert calls(service) - before == second.asked == 29
+    assert second.carried == 203 - 29
+    day2 = fetches(layout, DAY + dt.timedelta(days=1))
+    assert (day2["status"] == "carried").sum() == 174
+    assert set(day2.loc[day2["status"] != "carried", "reason"]) == {"sweep"}
+    carried = day2[day2["status"] == "carried"]
+    assert (carried["carried_from"] == DAY).all() and carried["reason"].isna().all()
+    # The day is a complete snapshot: every sticker of every video, those carried exactly as last answered
+    assert stickers(layout, DAY + dt.timedelta(days=1)).drop(columns=["request_id", "fetched_at", "url_expires_at"]).equals(
+        stickers(layout, DAY).drop(columns=["request_id", "fetched_at", "url_expires_at"])
+    )
+    old, new = stickers(layout, DAY), stickers(layout, DAY + dt.timedelta(days=1))
+    kept = new["video_id"].isin(carried.index)
+    assert new[kept].reset_index(drop=True).equals(old[old["video_id"].isin(carried.index)].reset_index(drop=True))
+    assert quality.fetch_reconciles(layout, DAY + dt.timedelta(days=1), second).passed
+
+
+def test_every_video_is_asked_at_least_every_k_days_and_no_row_is_older(service, layout):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    policy = refresh.RefreshPolicy(every_days=3)
+    last_asked: dict[str, dt.date] = {}
+    for n in range(8):
+        day = DAY + dt.timedelta(days=n)
+        run_day(layout, client, day, policy)
+        day_fetches = fetches(layout, day)
+        assert len(day_fetches) == 200  # every video, every day
+        for video_id in day_fetches.index[day_fetches["status"] != "carried"]:
+            last_asked[video_id] = day
+        assert max((day - asked).days for asked in last_asked.values()) < 3
+        age = day - stickers(layout, day)["fetched_at"].dt.date
+        assert age.max() < dt.timedelta(days=3)
+    # the sweep is spread: after the first day, about a third of the videos a day
+    asked = [len(refresh.read_plan(layout, DAY + dt.timedelta(days=n)).asks) for n in range(1, 8)]
+    assert all(66 <= a <= 68 for a in asked), asked
+
+
+def test_refresh_days_1_is_the_full_daily_sweep(service, layout):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    run_day(layout, client, DAY, refresh.RefreshPolicy(every_days=1))
+    before = calls(service)
+    summary = run_day(layout, client, DAY + dt.timedelta(days=1), refresh.RefreshPolicy(every_days=1))
+    assert calls(service) - before == summary.asked == 200 and summary.carried == 0
+    assert set(fetches(layout, DAY + dt.timedelta(days=1))["reason"]) == {"due"}
+
+
+def test_an_event_has_its_video_asked_that_day_and_is_recorded_with_the_run(service, layout, tmp_path):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    inbox = Inbox(layout.events_inbox)
+    run_day(layout, client, DAY, inbox=inbox)
+    ids = service.catalog.video_ids()
+    plan1 = refresh.read_plan(layout, DAY)
+    inbox.add({"EventType": "DynamicImageComplete", "VideoId": ids[5], "Status": "Success", "JobId": "j1", "EventTime": "2026-11-02T10:00:00Z"}, channel="http")
+    inbox.add({"EventType": "DynamicImageComplete", "VideoId": ids[6], "Status": "fail", "JobId": "j2", "EventTime": "2026-11-02T10:00:01Z"}, channel="mns")
+    inbox.add({"EventType": "DynamicImageComplete", "VideoId": "not-in-the-set", "Status": "success", "JobId": "j3", "EventTime": "x"}, channel="http")
+    inbox.add({"EventType": "SnapshotComplete", "VideoId": ids[7], "Status": "success", "EventTime": "2026-11-02T10:00:03Z"}, channel="http")
+    day2 = DAY + dt.timedelta(days=1)
+    run_day(layout, client, day2, inbox=inbox)
+    reasons = fetches(layout, day2)["reason"]
+    assert reasons[ids[5]] == "event"
+    assert reasons[ids[6]] != "event" and reasons[ids[7]] != "event"
+    events = lake.read_partition(layout, "events", day2).set_index("job_id")
+    assert events.loc["j1", "action"] == "asked" and events.loc["j1", "channel"] == "http"
+    assert events.loc["j2", "action"] == "no sticker change"
+    assert events.loc["j3", "action"] == "not in the video set" and pd.isna(events.loc["j3", "event_time"])
+    assert (events["run_id"] == f"run-{day2}").all()
+    assert plan1.events_through == 0 and refresh.read_plan(layout, day2).events_through == 4
+    # The next day takes none of them again
+    run_day(layout, client, day2 + dt.timedelta(days=1), inbox=inbox)
+    assert lake.read_partition(layout, "events", day2 + dt.timedelta(days=1)).empty
+
+
+def test_a_video_that_failed_is_asked_again_the_next_day(vod_service, layout):
+    failing = vod_service(catalog_size=30, calls_per_second=None, server_error_rate=1.0)
+    write_videos(failing, layout.videos_csv)
+    client = make_client(failing, max_attempts=1)
+    first = run_day(layout, client, DAY)
+    assert first.failed == 30
+    healthy = vod_service(catalog_size=30, calls_per_second=None)
+    second = run_day(layout, make_client(healthy), DAY + dt.timedelta(days=1))
+    assert second.answered == 30 and second.carried == 0
+    assert set(fetches(layout, DAY + dt.timedelta(days=1))["reason"]) == {"failed"}
+
+
+def test_the_budget_caps_the_sweep_but_never_a_video_that_must_be_asked(service, layout, caplog):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    run_day(layout, client, DAY, refresh.RefreshPolicy(budget=10))  # 200 new videos: all asked, over budget
+    assert "200 videos must be asked" in caplog.text and "VOD_REFRESH_BUDGET" in caplog.text
+    assert refresh.read_plan(layout, DAY).over_budget == 190
+    summary = run_day(layout, client, DAY + dt.timedelta(days=1), refresh.RefreshPolicy(budget=10))
+    assert summary.asked == 10 and summary.carried == 190
+
+
+def test_a_week_run_in_order_then_any_day_redone_from_its_answers_gives_the_same_snapshot(service, layout):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    inbox = Inbox(layout.events_inbox)
+    days = [DAY + dt.timedelta(days=n) for n in range(7)]
+    digests = {}
+    for n, day in enumerate(days):
+        inbox.add({"EventType": "DynamicImageComplete", "VideoId": service.catalog.video_ids()[n], "Status": "success", "JobId": f"j{n}", "EventTime": f"{day}T01:00:00Z"}, channel="http")
+        run_day(layout, client, day, inbox=inbox)
+        digests[day] = _digests(layout, day)
+    before = calls(service)
+    for day in reversed(days):
+        # a day over is never asked again: its kept answers stand, and are typed again into the same files
+        snapshot.fetch_day(layout, day, client, inbox=inbox, today=days[-1] + dt.timedelta(days=1))
+        snapshot.normalize_day(layout, day)
+        assert _digests(layout, day) == digests[day]
+    assert calls(service) == before
+
+
+def test_a_gap_in_the_chain_carries_from_the_last_day_run_and_asks_what_fell_due(service, layout):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    policy = refresh.RefreshPolicy(every_days=2)
+    run_day(layout, client, DAY, policy)
+    run_day(layout, client, DAY + dt.timedelta(days=1), policy)  # half the videos asked again
+    later = DAY + dt.timedelta(days=3)  # day 3 never ran
+    run_day(layout, client, later, policy)
+    plan = refresh.read_plan(layout, later)
+    assert plan.previous_day == (DAY + dt.timedelta(days=1)).isoformat()
+    # Those last answered on day 1 are 3 days old and those of day 2 are 2: all are due
+    assert plan.counts["due"] == 200 and plan.carried == 0
+
+
+def test_a_day_redone_after_an_interruption_keeps_its_plan(service, layout):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    run_day(layout, client, DAY)
+    day2 = DAY + dt.timedelta(days=1)
+    snapshot.take_video_set(layout, day2, today=day2)
+    plan = refresh.plan_day(layout, day2, snapshot.read_day_set(layout.day_videos(day2)), inbox=None)
+    # an event arriving after the plan was made waits for the next day's plan
+    inbox = Inbox(layout.events_inbox)
+    inbox.add({"EventType": "DynamicImageComplete", "VideoId": service.catalog.video_ids()[0], "Status": "success", "JobId": "late"}, channel="http")
+    snapshot.fetch_day(layout, day2, client, inbox=inbox, today=day2)
+    assert refresh.read_plan(layout, day2).asks == plan.asks
+    assert json.loads(layout.plan(day2).read_text())["events_through"] == 0
+
+
+def test_a_bad_refresh_setting_stops_before_the_first_call():
+    from pipeline.errors import ConfigurationError
+    from pipeline.settings import refresh_from_env, vod_from_env
+
+    base = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "k", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "s"}
+    vod = vod_from_env(base)
+    for env, says in (
+        ({"VOD_REFRESH_DAYS": "0"}, "VOD_REFRESH_DAYS"),
+        ({"VOD_REFRESH_BUDGET": "many"}, "VOD_REFRESH_BUDGET"),
+        ({"VOD_REFRESH_BUDGET": "10", "VOD_REFRESH_WINDOW_HOURS": "2"}, "set one"),
+        ({"VOD_REFRESH_WINDOW_HOURS": "25"}, "VOD_REFRESH_WINDOW_HOURS"),
+    ):
+        with pytest.raises(ConfigurationError, match=says):
+            refresh_from_env(vod, {**base, **env})
+    assert refresh_from_env(vod, base) == refresh.RefreshPolicy(every_days=7, budget=1_440_000)
+    slower = {**base, "VOD_REFRESH_WINDOW_HOURS": "1", "VOD_CALLS_PER_SECOND": "50"}
+    assert refresh_from_env(vod_from_env(slower), slower).budget == 180_000
+
+
+def _digests(layout: Layout, day: dt.date) -> dict[str, str]:
+    return {
+        table: hashlib.sha256(lake.partition_path(layout, table, day).read_bytes()).hexdigest()
+        for table in ("stickers", "quarantine", "video_fetches", "events")
+    }
+
