@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pipeline import account, snapshot
+from pipeline import account, refresh, snapshot
 from pipeline.publish import warehouse
 from pipeline.store.layout import Layout
 from pipeline.vod.client import Credentials, VodClient
@@ -106,8 +106,9 @@ def _snapshot(layout: Layout, history: History, day: SnapshotDay, *, fault_seed:
             backoff_max_s=0.05,
         )
         # Each day is taken as if it were that day: the local service stands for VOD as it was then. The
-        # account's videos are walked too (a full walk each day), for their titles and deletions.
+        # account's videos are walked too (a full walk each day), for their titles and deletions, and every
+        # video is asked every day (VOD_REFRESH_DAYS=1): the history's stickers are each day's observation.
         account.discover_day(layout, day.day, {service.config.region: client}, full_walk_days=1)
         snapshot.take_video_set(layout, day.day, today=day.day)
-        snapshot.fetch_day(layout, day.day, client, today=day.day)
+        snapshot.fetch_day(layout, day.day, client, policy=refresh.RefreshPolicy(every_days=1), today=day.day)
         snapshot.normalize_day(layout, day.day)

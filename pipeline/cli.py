@@ -285,7 +285,7 @@ def summary(layout: Layout) -> str:
     """A few lines from the warehouse, as an analyst would first look at it."""
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         log = con.execute(
-            "SELECT snapshot_date, videos_asked, videos_answered, videos_not_found, videos_failed, "
+            "SELECT snapshot_date, videos, videos_asked, videos_answered, videos_not_found, videos_failed, videos_carried, "
             "stickers_typed, rows_quarantined, calls, retries, throttled_answers, seconds "
             "FROM fetch_log ORDER BY snapshot_date DESC LIMIT 1"
         )

@@ -111,7 +111,7 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             concurrency=settings.concurrency,
             policy=policy,
             inbox=inbox,
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
             today=today,
         )

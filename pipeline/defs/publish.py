@@ -60,8 +60,9 @@ def report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Material
             "charts": dg.MetadataValue.json(rendered.charts),
             "summary": dg.MetadataValue.md(
                 f"**{headline['stickers_typed']:,}** stickers in **{headline['videos_with_stickers']:,}** of "
-                f"**{headline['videos_asked']:,}** videos ({headline['total_bytes'] / 1e6:,.1f} MB); "
-                f"{headline['videos_not_found']:,} not found, {headline['videos_failed']:,} failed."
+                f"**{headline['videos']:,}** videos ({headline['total_bytes'] / 1e6:,.1f} MB); "
+                f"{headline['videos_asked']:,} asked VOD ({headline['videos_not_found']:,} not found, "
+                f"{headline['videos_failed']:,} failed), {headline['videos_carried']:,} carried."
             ),
         }
     )

@@ -32,7 +32,7 @@ from pipeline.vod.outcome import FetchSummary
 # Written in DuckDB 1.0's storage format, so every DuckDB since 1.0 (CLI, drivers, BI tools) can open it.
 STORAGE_VERSION = "v1.0.0"
 
-TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "videos", "fetch_log", "video_sticker_stats", "daily_sticker_stats", "format_stats")
+TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "videos", "events", "fetch_log", "video_sticker_stats", "daily_sticker_stats", "format_stats")
 
 
 def publish(layout: Layout) -> dict[str, int]:
@@ -139,6 +139,7 @@ LAKE_COPIES = {
     "video_fetches": "video_fetches",
     "videos": "videos",
     "latest_videos": "videos",
+    "events": "events",
 }
 
 

@@ -5,18 +5,22 @@
 
 COMMENT ON TABLE stickers IS 'Every sticker of every snapshot: one row per sticker per snapshot day';
 COMMENT ON TABLE quarantine IS 'Sticker rows VOD returned that could not be typed or validated, with their raw values and the reason; every snapshot';
-COMMENT ON TABLE video_fetches IS 'Every video of every snapshot: whether VOD answered, said not found, or the fetch failed, and why';
+COMMENT ON TABLE video_fetches IS 'Every video of every snapshot: whether VOD answered, said not found, or the fetch failed, and why; or, for a video the day''s refresh plan did not ask, carried (its last answer, of carried_from)';
+COMMENT ON TABLE events IS 'VOD''s event notifications (DynamicImageComplete, FileUploadComplete, DeleteMediaComplete, ...): when each came, by which channel, and what the refresh plan of snapshot_date did with it';
 COMMENT ON VIEW latest_stickers IS 'The stickers of the newest snapshot';
 COMMENT ON TABLE videos IS 'The account''s videos as discovered in VOD (VIDEO_SOURCE=vod), every snapshot: region, title, status, first and last seen, deleted upstream and when';
 COMMENT ON TABLE latest_videos IS 'The account''s videos of the newest discovery, deleted ones included (deleted_upstream)';
 
 COMMENT ON TABLE fetch_log IS 'One row per snapshot day: how the fetch went (videos, stickers, calls, retries, time)';
 COMMENT ON COLUMN fetch_log.snapshot_date IS 'Day of the snapshot';
-COMMENT ON COLUMN fetch_log.videos_asked IS 'Videos in the day''s set (= answered + not found + failed)';
+COMMENT ON COLUMN fetch_log.videos IS 'Videos in the day''s set (= asked + carried)';
+COMMENT ON COLUMN fetch_log.videos_asked IS 'Videos the day''s refresh plan asked VOD about (= answered + not found + failed)';
+COMMENT ON COLUMN fetch_log.videos_carried IS 'Videos not asked that day: their last answer carried into the snapshot (video_fetches.carried_from says of which day)';
+COMMENT ON COLUMN fetch_log.stickers_carried IS 'Stickers in the carried answers';
 COMMENT ON COLUMN fetch_log.videos_answered IS 'Videos VOD answered for (with or without stickers)';
 COMMENT ON COLUMN fetch_log.videos_not_found IS 'Videos VOD does not know (InvalidVideo.NotFound): deleted, or a wrong id';
 COMMENT ON COLUMN fetch_log.videos_failed IS 'Videos with no answer after every retry; their error is in video_fetches';
-COMMENT ON COLUMN fetch_log.stickers_returned IS 'Stickers in VOD''s answers (= stickers_typed + rows_quarantined)';
+COMMENT ON COLUMN fetch_log.stickers_returned IS 'Stickers in VOD''s answers of the day (stickers_returned + stickers_carried = stickers_typed + rows_quarantined)';
 COMMENT ON COLUMN fetch_log.stickers_typed IS 'Rows of that day in stickers';
 COMMENT ON COLUMN fetch_log.rows_quarantined IS 'Rows of that day in quarantine';
 COMMENT ON COLUMN fetch_log.calls IS 'ListDynamicImage calls made, retries included';
@@ -31,7 +35,7 @@ COMMENT ON COLUMN video_sticker_stats.snapshot_date IS 'Day of the newest snapsh
 COMMENT ON COLUMN video_sticker_stats.video_id IS 'VOD video id';
 COMMENT ON COLUMN video_sticker_stats.region IS 'VOD storage region of the video';
 COMMENT ON COLUMN video_sticker_stats.title IS 'Title of the video in the newest discovery (NULL when the set comes from videos.csv)';
-COMMENT ON COLUMN video_sticker_stats.fetch_status IS 'answered, not_found or failed (stickers are 0 unless answered)';
+COMMENT ON COLUMN video_sticker_stats.fetch_status IS 'answered, not_found, failed or carried (stickers are 0 unless answered or carried)';
 COMMENT ON COLUMN video_sticker_stats.stickers IS 'Stickers of the video';
 COMMENT ON COLUMN video_sticker_stats.gif_stickers IS 'Stickers in gif format';
 COMMENT ON COLUMN video_sticker_stats.webp_stickers IS 'Stickers in webp format';

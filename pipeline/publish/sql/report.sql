@@ -5,7 +5,9 @@
 CREATE TEMP MACRO report_headline(day) AS TABLE
 SELECT
     f.snapshot_date,
+    f.videos,
     f.videos_asked,
+    f.videos_carried,
     f.videos_answered,
     f.videos_not_found,
     f.videos_failed,

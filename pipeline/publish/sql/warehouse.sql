@@ -1,5 +1,5 @@
 -- The analysts' summaries. By the time this runs, the publisher has created:
---   stickers, quarantine, video_fetches, videos: views over every day's Parquet file of the lake (all snapshots);
+--   stickers, quarantine, video_fetches, videos, events: views over every day's Parquet file of the lake (all snapshots);
 --   latest_stickers, latest_videos: views over the newest day's stickers (videos) file only;
 --   newest_video_fetches (temporary): the newest day's video_fetches file only;
 --   fetch_runs (temporary): one row per day's fetch summary (raw/.../fetch.json);
@@ -10,11 +10,14 @@
 CREATE TABLE fetch_log AS
 SELECT
     r.snapshot_date,
+    r.asked + r.carried  AS videos,
     r.asked              AS videos_asked,
     r.answered           AS videos_answered,
     r.not_found          AS videos_not_found,
     r.failed             AS videos_failed,
+    r.carried            AS videos_carried,
     r.stickers           AS stickers_returned,
+    r.carried_stickers   AS stickers_carried,
     coalesce(s.rows, 0)  AS stickers_typed,
     coalesce(q.rows, 0)  AS rows_quarantined,
     r.calls,
