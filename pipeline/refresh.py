@@ -95,11 +95,22 @@ def plan_day(
     inbox: Inbox | None = None,
     run_id: str | None = None,
 ) -> Plan:
-    """The day's plan: the one kept if the day has one, else a new one (kept before it is returned)."""
-    if layout.plan(day).exists():
-        return read_plan(layout, day)
+    """The day's plan: the one kept if the day has one, else a new one (kept before it is returned).
+
+    A kept plan is extended to the videos the day's set gained since it was made (the set taken again
+    before a re-run): they have no answer to carry, so they are asked (new, or failed)."""
     previous = _previous_day(layout, day)
     last = last_answers(layout.answers(previous), previous) if previous else _no_answers()
+    if layout.plan(day).exists():
+        plan = read_plan(layout, day)
+        status = last["status"].reindex(videos.ids)
+        gained = [v for v, s in zip(videos.ids, status, strict=True) if v not in plan.asks and (pd.isna(s) or s == "failed")]
+        if gained:
+            plan.asks |= {v: "failed" if status[v] == "failed" else "new" for v in gained}
+            plan.counts = _counts(plan.asks, len(videos.ids))
+            _write_asks(layout.plan_asks(day), plan.asks)
+            write_json(layout.plan(day), {k: v for k, v in asdict(plan).items() if k != "asks"})
+        return plan
     through = read_plan(layout, previous).events_through if previous and layout.plan(previous).exists() else 0
     events = inbox.since(through) if inbox is not None else []
     members = pd.Series(videos.ids, dtype="str")
@@ -116,8 +127,7 @@ def plan_day(
         over_budget=over,
         asks=asks,
     )
-    plan.counts = {reason: 0 for reason in REASONS} | pd.Series(list(asks.values()), dtype="str").value_counts().to_dict()
-    plan.counts["carried"] = len(videos.ids) - len(asks)
+    plan.counts = _counts(asks, len(videos.ids))
     if over:
         log.warning(
             "%s: %d videos must be asked (new, announced, failed or due) but the budget is %d calls: all are "
@@ -128,6 +138,11 @@ def plan_day(
     _write_asks(layout.plan_asks(day), asks)
     write_json(layout.plan(day), {k: v for k, v in asdict(plan).items() if k != "asks"})
     return plan
+
+
+def _counts(asks: dict[str, str], videos: int) -> dict[str, int]:
+    counts = {reason: 0 for reason in REASONS} | pd.Series(list(asks.values()), dtype="str").value_counts().to_dict()
+    return counts | {"carried": videos - len(asks)}
 
 
 def read_plan(layout: Layout, day: dt.date) -> Plan:

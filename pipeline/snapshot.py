@@ -143,7 +143,7 @@ def fetch_day(
         )
     plan = refresh.plan_day(layout, day, videos, policy, inbox=inbox, run_id=run_id)
     writer = AnswerWriter(layout.answers(day), layout.answers_in_progress(day))
-    kept = {video_id: writer.done[video_id] for video_id in plan.asks if video_id in writer.done}
+    kept = {video_id: writer.done[video_id] for video_id in ids if video_id in plan.asks and video_id in writer.done}
     todo = [
         (video_id, region)
         for video_id, region in zip(ids, videos.regions, strict=True)

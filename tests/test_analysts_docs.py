@@ -10,7 +10,7 @@ import pytest
 
 from docs import build as docs
 from docs.history import History, SnapshotDay, build
-from pipeline import snapshot
+from pipeline import refresh, snapshot
 from pipeline.publish import warehouse
 from pipeline.store.layout import Layout
 from pipeline.vod.local import Catalog
@@ -75,7 +75,8 @@ def test_history_shows_what_disappeared_upstream_and_when(tmp_path, vod_service)
     # Day 3: every call fails. Nothing is listed, but nothing is proven deleted either.
     service = vod_service(catalog_size=9, catalog_seed=SMALL.catalog_seed, calls_per_second=None, server_error_rate=1.0)
     snapshot.take_video_set(layout, D3, today=D3)
-    summary = snapshot.fetch_day(layout, D3, make_client(service, max_attempts=2), today=D3)
+    every_video = refresh.RefreshPolicy(every_days=1)
+    summary = snapshot.fetch_day(layout, D3, make_client(service, max_attempts=2), policy=every_video, today=D3)
     assert summary.failed == summary.asked == 12
     snapshot.normalize_day(layout, D3)
     warehouse.publish(layout)

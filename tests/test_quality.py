@@ -39,7 +39,7 @@ def test_a_good_day_passes_every_check_saying_what_was_counted(layout):
         "reconciles": (True, "2 asked = 2 answered + 0 not found + 0 failed; 6 items = 6 stickers + 0 quarantined"),
     }
     assert results["reconciles"].metadata == {
-        "asked": 2, "answered": 2, "not_found": 0, "failed": 0, "items_returned": 6, "stickers": 6, "quarantined": 0
+        "asked": 2, "answered": 2, "not_found": 0, "failed": 0, "carried": 0, "items_returned": 6, "items_carried": 0, "stickers": 6, "quarantined": 0
     }
 
 
@@ -116,7 +116,7 @@ def test_a_day_that_does_not_add_up_names_every_difference(layout):
         "video_fetches; VOD returned 8 items but 5 stickers + 2 quarantined were written"
     )
     assert result.metadata == {
-        "asked": 4, "answered": 2, "not_found": 1, "failed": 0, "items_returned": 8, "stickers": 5, "quarantined": 2
+        "asked": 4, "answered": 2, "not_found": 1, "failed": 0, "carried": 0, "items_returned": 8, "items_carried": 0, "stickers": 5, "quarantined": 2
     }
     settled = dataclasses.replace(summary, asked=2, answered=1, not_found=0, failed=1, stickers=7)
     assert quality.fetch_reconciles(layout, DAY, settled).summary.startswith("2 asked = 1 answered + 0 not found + 1 failed")

@@ -13,7 +13,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from pipeline import snapshot
+from pipeline import refresh, snapshot
 from pipeline.store import lake
 from tests.conftest import TODAY, expected_stickers, make_client, write_videos
 from tests.test_dagster import DAY, run_day
@@ -58,17 +58,18 @@ def test_rerunning_each_step_any_number_of_times_gives_the_same_outputs(env, vod
 
 
 def fetched_on_its_day(service, layout, day: dt.date) -> None:
-    """A past day as the daily schedule took it then: its video set and answers kept under raw/."""
+    """A past day as the daily schedule took it then, asking every video: its video set and answers kept
+    under raw/."""
     snapshot.take_video_set(layout, day, today=day)
     with make_client(service, calls_per_second=100) as client:
-        snapshot.fetch_day(layout, day, client, today=day)
+        snapshot.fetch_day(layout, day, client, policy=refresh.RefreshPolicy(every_days=1), today=day)
 
 
 def test_runs_at_once_then_a_backfill_redo_kept_days_and_refuse_a_day_never_fetched(
     env, vod_service, instance, dagster_home
 ):
     service = vod_service(catalog_size=200, calls_per_second=100)
-    layout = env(service)
+    layout = env(service, VOD_REFRESH_DAYS="1")  # today asks every video, carrying none from the kept days
     write_videos(service, layout.videos_csv, unknown=4)
     kept = ["2026-11-16", "2026-11-17"]
     for day in kept:

@@ -93,13 +93,12 @@ def fetch_reconciles(layout: Layout, day: dt.date, summary: FetchSummary) -> Che
     if settled != summary.asked:
         problems.append(f"{summary.asked} videos asked but {settled} settled (answered + not found + failed)")
     if videos != summary.asked + summary.carried:
-        problems.append(f"{summary.asked} videos asked + {summary.carried} carried but {videos} rows in video_fetches")
+        carried = f" + {summary.carried} carried" if summary.carried else ""
+        problems.append(f"{summary.asked} videos asked{carried} but {videos} rows in video_fetches")
     items = summary.stickers + summary.carried_stickers
     if stickers + quarantined != items:
-        problems.append(
-            f"VOD returned {summary.stickers} items and {summary.carried_stickers} were carried but {stickers} stickers "
-            f"+ {quarantined} quarantined were written"
-        )
+        carried = f" and {summary.carried_stickers} were carried" if summary.carried_stickers else ""
+        problems.append(f"VOD returned {summary.stickers} items{carried} but {stickers} stickers + {quarantined} quarantined were written")
     if problems:
         return CheckResult(False, "; ".join(problems), metadata)
     return CheckResult(
