@@ -12,6 +12,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import duckdb
+import pyarrow.parquet as pq
 import requests
 
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver, callback_signature
@@ -133,8 +135,8 @@ def test_every_acknowledged_callback_survives_the_receiver_being_killed(tmp_path
             if answer.status_code == 200:
                 with lock:
                     acknowledged.append(f"video{n:04d}")
-            if n == 150:
-                receiver.send_signal(signal.SIGKILL)
+                    if len(acknowledged) == 150:
+                        receiver.send_signal(signal.SIGKILL)
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(send, range(1000)))
@@ -154,3 +156,48 @@ def test_callback_keys_without_the_url_stop_the_receiver_naming_what_to_set(tmp_
     assert done.returncode == 2
     assert done.stderr.strip().startswith("vod-stickers: VOD_CALLBACK_KEYS is set but VOD_CALLBACK_URL is not")
     assert KEY not in done.stderr
+
+
+def test_the_callback_key_reaches_no_log_inbox_lake_or_warehouse(tmp_path, service):
+    from pipeline import snapshot
+    from pipeline.publish import warehouse
+    from pipeline.store.layout import Layout
+    from tests.conftest import make_client, write_videos
+
+    key = "CallbackKEY7Hq2Zp"
+    port = _free_port()
+    env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path / "data"), "VOD_CALLBACK_URL": URL, "VOD_CALLBACK_KEYS": f"{key},Old{key}", "VOD_EVENTS_PORT": str(port)}
+    receiver = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "events", "--host", "127.0.0.1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    videos = service.catalog.video_ids()
+    try:
+        assert "Receiving VOD's callbacks" in receiver.stdout.readline()
+        for n, signing_key in enumerate((key, "wrong", f"Old{key}")):
+            stamp = str(int(time.time()))
+            headers = {"X-VOD-TIMESTAMP": stamp, "X-VOD-SIGNATURE": callback_signature(URL, stamp, signing_key)}
+            body = json.dumps(event(n, VideoId=videos[n]))
+            requests.post(f"http://127.0.0.1:{port}/vod", data=body, headers=headers, timeout=5)
+    finally:
+        receiver.send_signal(signal.SIGTERM)
+        out, err = receiver.communicate(timeout=30)
+    assert "Refused a callback" in err
+    layout = Layout(tmp_path / "data")
+    write_videos(service, layout.videos_csv)
+    day = snapshot.utc_today()
+    snapshot.take_video_set(layout, day)
+    with Inbox(layout.events_inbox) as inbox:
+        snapshot.fetch_day(layout, day, make_client(service), inbox=inbox)
+    snapshot.normalize_day(layout, day)
+    warehouse.publish(layout)
+    places = {"receiver output": out + err}
+    for path in layout.root.rglob("*"):
+        if path.suffix == ".parquet":  # compressed: read as tables
+            places[str(path)] = json.dumps(pq.read_table(path).to_pylist(), default=str)
+        elif path.is_file() and path != layout.warehouse:
+            places[str(path)] = path.read_bytes().decode("utf-8", "replace")
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            places[f"warehouse {name}"] = json.dumps(con.execute(f'SELECT * FROM "{name}"').fetchall(), default=str)
+    assert "video0000" in places["warehouse events"] or videos[0] in places["warehouse events"]
+    assert [place for place, text in places.items() if key in text] == []
