@@ -207,7 +207,8 @@ def _raise_if_refused(err: MNSServerException) -> None:
 
 
 def _describe(err: MNSServerException | MNSClientNetworkException) -> str:
-    text = f"{err.type}: {err.message}".strip()
+    # The SDK puts a whole answer it could not read (RespDataDamaged) in the message: messages' bodies included.
+    text = f"{err.type}: {_preview(str(err.message))}"
     if isinstance(err, MNSServerException) and err.req_id:
         text += f" [RequestId {err.req_id}]"
     elif isinstance(err, MNSClientNetworkException):
