@@ -1,8 +1,9 @@
-"""A local stand-in for ApsaraVideo VOD (ListDynamicImage and video discovery, one or several regions), for the
-demo, the tests and benchmarks."""
+"""A local stand-in for ApsaraVideo VOD (ListDynamicImage and video discovery, one or several regions), and for
+the MNS queues its events go to, for the demo, the tests and benchmarks."""
 
 from pipeline.vod.local.account import LocalVodAccount
 from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
+from pipeline.vod.local.mns import LocalMnsService, MnsQueueSink, QueuedMessage
 from pipeline.vod.local.server import (
     ACTION_LIMITS,
     FAULT_KINDS,
@@ -19,8 +20,11 @@ __all__ = [
     "FLOW_CONTROLS",
     "VIDEO_STATUSES",
     "Catalog",
+    "LocalMnsService",
     "LocalVodAccount",
     "LocalVodService",
+    "MnsQueueSink",
+    "QueuedMessage",
     "ServiceConfig",
     "VideoQuery",
     "catalog_ids",
