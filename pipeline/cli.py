@@ -18,7 +18,8 @@ import duckdb
 from tqdm import tqdm
 
 from pipeline import settings, snapshot
-from pipeline.errors import ConfigurationError
+from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.events import mns
 from pipeline.events.callbacks import CallbackReceiver
 from pipeline.events.inbox import Inbox
 from pipeline.store.layout import Layout
@@ -339,25 +340,28 @@ def cmd_events(args: argparse.Namespace) -> int:
             f"events kept in {layout.events_inbox}",
             flush=True,
         )
-        consumer = None
+        consumer, failure = None, []
         if config.mns_endpoint and config.mns_queue and config.credentials:
-            from pipeline.events import mns
+            credentials = config.credentials
 
-            consumer = threading.Thread(
-                target=mns.consume,
-                args=(config.mns_endpoint, config.mns_queue, config.credentials.access_key_id, config.credentials.access_key_secret, inbox),
-                kwargs={"stop": stop},
-                name="mns-consumer",
-                daemon=True,
-            )
+            def read_queue() -> None:
+                try:
+                    mns.consume(
+                        config.mns_endpoint, config.mns_queue, credentials.access_key_id, credentials.access_key_secret,
+                        inbox, stop=stop,
+                    )
+                except Exception as err:  # noqa: BLE001 - said in one line below
+                    failure.append(err)
+
+            consumer = threading.Thread(target=read_queue, name="mns-consumer", daemon=True)
             consumer.start()
             print(f"Reading the MNS queue {config.mns_queue} at {config.mns_endpoint}", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             while not stop.wait(0.5):
                 if consumer is not None and not consumer.is_alive():
-                    print("vod-stickers: the MNS consumer stopped; see the log above", file=sys.stderr)
-                    return 1
+                    print(f"vod-stickers: the MNS queue cannot be read: {failure[0] if failure else 'the reader stopped'}", file=sys.stderr)
+                    return EXIT_CONFIG if failure and isinstance(failure[0], PipelineError) else 1
         except KeyboardInterrupt:
             pass
         stop.set()

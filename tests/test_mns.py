@@ -362,3 +362,47 @@ def test_setting_stop_ends_the_loop(mns, inbox):
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert outcome == [ConsumeCounts()]
+
+
+def _events_command(tmp_path, mns: LocalMnsService, secret: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+        "VOD_EVENTS_PORT": "0",
+        "VOD_MNS_ENDPOINT": mns.endpoint,
+        "VOD_MNS_QUEUE": QUEUE,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "events", "--host", "127.0.0.1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )
+
+
+def test_vod_stickers_events_reads_the_queue_into_the_data_directorys_inbox(tmp_path, mns):
+    sink = MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)
+    for n in range(5):
+        sink(vod_event(f"video{n}", "DynamicImageComplete", JobId=f"job{n}"))
+    command = _events_command(tmp_path, mns, KEY_SECRET)
+    try:
+        deadline = time.monotonic() + 30
+        while mns.messages(QUEUE) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        command.send_signal(signal.SIGTERM)
+        out, err = command.communicate(timeout=40)
+    assert command.returncode == 0, err
+    assert f"Reading the MNS queue {QUEUE}" in out
+    assert mns.messages(QUEUE) == []  # each deleted once kept
+    with Inbox(tmp_path / "data" / "events" / "inbox.sqlite") as kept:
+        assert sorted((e.video_id, e.channel) for e in kept.since(0)) == [(f"video{n}", "mns") for n in range(5)]
+
+
+def test_vod_stickers_events_with_a_wrong_secret_stops_in_one_line_naming_it(tmp_path, mns):
+    command = _events_command(tmp_path, mns, "not-the-secret")
+    out, err = command.communicate(timeout=60)
+    assert command.returncode == 2
+    lines = err.strip().splitlines()
+    assert lines[-1].startswith("vod-stickers: the MNS queue cannot be read:") and "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in lines[-1]
+    assert "not-the-secret" not in out + err
