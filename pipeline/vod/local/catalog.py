@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.vod.api import API_FIELDS, FORMATS
 from pipeline.vod.regions import DEFAULT_REGION
@@ -33,6 +33,7 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Catalog time is anchored here, never at the current time, so it is the same on every run.
 _EPOCH_BASE = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 _HISTORY_S = 2 * 365 * 86400
+_STICKERS_WINDOW_S = 6 * 3600  # a video's first stickers are made within this long of its CreationTime
 
 # (width, height) of common renditions, with how often each is picked.
 _SIZES = ((640, 360), (480, 270), (320, 180), (1280, 720), (360, 640), (480, 480))
@@ -166,7 +167,10 @@ class Catalog:
         rng = random.Random(rng_seed)
         count, _ = _draw_video(rng)  # the offset is drawn for every video, uploads too: the draws that follow stay put
         video_made = dt.datetime.fromtimestamp(created, dt.UTC)
-        items = [self._sticker(rng, video_id, video_made, signed_at) for _ in range(count)]
+        items = []
+        for _ in range(count):
+            draw = _draw_sticker(rng)
+            items.append(self._sticker(draw, video_id, video_made + dt.timedelta(seconds=draw.delay_s), signed_at))
         items.sort(key=lambda item: item["CreationTime"])
         return items
 
@@ -286,32 +290,21 @@ class Catalog:
                 del keys[bisect.bisect_left(keys, (created, video_id))]
 
     def _sticker(
-        self, rng: random.Random, video_id: str, video_made: dt.datetime, signed_at: int
+        self, draw: _StickerDraw, video_id: str, created: dt.datetime, signed_at: int
     ) -> dict[str, str]:
-        fmt = rng.choices(FORMATS, weights=[_FORMAT_WEIGHTS[f] for f in FORMATS])[0]
-        width, height = rng.choices(_SIZES, weights=_SIZE_WEIGHTS)[0]
-        fps = rng.choices(_FPS, weights=_FPS_WEIGHTS)[0]
-        if rng.random() < 0.85:
-            duration = float(rng.randint(1, 10))
-        else:
-            duration = rng.randint(1, 9) + rng.choice((0.2, 0.25, 0.5, 0.8))
-        frames = max(1.0, fps * duration)
-        jitter = rng.uniform(0.7, 1.3)
-        file_size = int(8_000 + width * height * _BYTES_PER_PIXEL[fmt] * frames**0.7 * jitter)
-        created = video_made + dt.timedelta(seconds=rng.randrange(6 * 3600))
-        image_id, job_id, nonce = _hex32(rng), _hex32(rng), _hex32(rng)
-        path = f"/{video_id}/image/dynamic/{image_id}.{fmt}"
+        """A ListDynamicImage item (all values strings) of the drawn sticker, made at ``created``."""
+        path = f"/{video_id}/image/dynamic/{draw.image_id}.{draw.fmt}"
         values = {
             "CreationTime": created.strftime(_TIME_FORMAT),
-            "Duration": f"{duration:g}",
-            "DynamicImageId": image_id,
-            "FileSize": str(file_size),
-            "FileURL": f"https://{self.cdn_host}{path}?auth_key={self._auth_key(path, signed_at, nonce)}",
-            "Format": fmt,
-            "Fps": str(fps),
-            "Height": str(height),
-            "Width": str(width),
-            "JobId": job_id,
+            "Duration": f"{draw.duration:g}",
+            "DynamicImageId": draw.image_id,
+            "FileSize": str(draw.file_size),
+            "FileURL": f"https://{self.cdn_host}{path}?auth_key={self._auth_key(path, signed_at, draw.nonce)}",
+            "Format": draw.fmt,
+            "Fps": str(draw.fps),
+            "Height": str(draw.height),
+            "Width": str(draw.width),
+            "JobId": draw.job_id,
             "VideoId": video_id,
         }
         return {field: values[field] for field in API_FIELDS}
@@ -332,6 +325,42 @@ def _sticker_count(rng: random.Random) -> int:
     if draw < 0.98:
         return rng.randint(6, 12)
     return rng.randint(13, 30)
+
+
+class _StickerDraw(NamedTuple):
+    """A sticker's values as drawn, before they are written as strings."""
+
+    fmt: str
+    width: int
+    height: int
+    fps: int
+    duration: float
+    file_size: int
+    delay_s: int  # seconds after its video's CreationTime it was made
+    image_id: str
+    job_id: str
+    nonce: str  # of its FileURL's auth_key
+
+
+_FORMAT_CUMULATIVE = list(itertools.accumulate(_FORMAT_WEIGHTS[f] for f in FORMATS))
+_SIZE_CUMULATIVE = list(itertools.accumulate(_SIZE_WEIGHTS))
+_FPS_CUMULATIVE = list(itertools.accumulate(_FPS_WEIGHTS))
+
+
+def _draw_sticker(rng: random.Random) -> _StickerDraw:
+    """One sticker's draws, in a fixed order (cumulative weights draw exactly what the weights would)."""
+    fmt = rng.choices(FORMATS, cum_weights=_FORMAT_CUMULATIVE)[0]
+    width, height = rng.choices(_SIZES, cum_weights=_SIZE_CUMULATIVE)[0]
+    fps = rng.choices(_FPS, cum_weights=_FPS_CUMULATIVE)[0]
+    if rng.random() < 0.85:
+        duration = float(rng.randint(1, 10))
+    else:
+        duration = rng.randint(1, 9) + rng.choice((0.2, 0.25, 0.5, 0.8))
+    frames = max(1.0, fps * duration)
+    jitter = rng.uniform(0.7, 1.3)
+    file_size = int(8_000 + width * height * _BYTES_PER_PIXEL[fmt] * frames**0.7 * jitter)
+    delay_s = rng.randrange(_STICKERS_WINDOW_S)
+    return _StickerDraw(fmt, width, height, fps, duration, file_size, delay_s, _hex32(rng), _hex32(rng), _hex32(rng))
 
 
 def catalog_ids(seed: int, count: int, *, region: str = DEFAULT_REGION) -> list[str]:
