@@ -2,6 +2,8 @@
 demo, the tests and benchmarks."""
 
 from pipeline.vod.local.account import LocalVodAccount
+from pipeline.vod.local.changes import StickerChange
+from pipeline.vod.local.clock import Clock
 from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
 from pipeline.vod.local.server import (
     ACTION_LIMITS,
@@ -19,9 +21,11 @@ __all__ = [
     "FLOW_CONTROLS",
     "VIDEO_STATUSES",
     "Catalog",
+    "Clock",
     "LocalVodAccount",
     "LocalVodService",
     "ServiceConfig",
+    "StickerChange",
     "VideoQuery",
     "catalog_ids",
     "flow_controls",

@@ -34,6 +34,7 @@ from xml.sax.saxutils import escape
 from pipeline.vod import signing
 from pipeline.vod.local import discovery
 from pipeline.vod.local.catalog import Catalog
+from pipeline.vod.local.clock import Clock
 from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
 log = logging.getLogger(__name__)
@@ -112,8 +113,22 @@ class ServiceConfig:
     list_ignores_start_time: bool = False  # GetVideoList lists from the oldest video whatever StartTime says
     infos_not_found: str = "list"  # GetVideoInfos' unknown ids: "list" (NonExistVideoIds), or 404 InvalidVideo.NotFound
     # for the whole call when "all" of its ids are unknown, or when "any" is
+    # The catalog over days (see changes.py): the share of the videos whose stickers change on each UTC day,
+    # the share of those changes that delete a sticker (the rest add one), and the first day with changes
+    # (None: the clock's day when the service is made). Dates and times may be given as ISO text.
+    sticker_change_rate: float = 0.0
+    sticker_delete_share: float = 0.25
+    changes_from: dt.date | None = None
+    clock_start: dt.datetime | None = None  # None: the wall clock; set: a simulated clock, moved by advance_to
 
     def __post_init__(self) -> None:
+        if isinstance(self.changes_from, str):
+            self.changes_from = dt.date.fromisoformat(self.changes_from)
+        if isinstance(self.clock_start, str):
+            self.clock_start = dt.datetime.fromisoformat(self.clock_start.replace("Z", "+00:00"))
+        for name in ("sticker_change_rate", "sticker_delete_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if self.infos_not_found not in ("list", "all", "any"):
             raise ValueError(f"infos_not_found must be list, all or any, got {self.infos_not_found!r}")
         rates = {kind: getattr(self, f"{kind}_rate") for kind in FAULT_KINDS}
@@ -312,21 +327,28 @@ def _error_doc(request_id: str, code: str, message: str) -> dict[str, str]:
 class LocalVodService:
     """The local VOD service of one region: ``start()`` it (or use it as a context manager) and call
     ``endpoint``. ``shared_flow_controls`` (from ``flow_controls``) replaces its own per-action budgets, so
-    several services can spend one account's budget together."""
+    several services can spend one account's budget together; a shared ``clock`` makes them answer at one
+    time (default: a clock of its own, at ``config.clock_start``)."""
 
     def __init__(
         self,
         config: ServiceConfig | None = None,
         *,
         shared_flow_controls: Mapping[str, FlowControl | None] | None = None,
+        clock: Clock | None = None,
     ):
         self.config = config or ServiceConfig()
         self.region = self.config.region
+        self.clock = clock or Clock(self.config.clock_start)
         self.catalog = Catalog(
             size=self.config.catalog_size,
             seed=self.config.catalog_seed,
             region=self.config.region,
             same_second=self.config.same_second_videos,
+            clock=self.clock,
+            sticker_change_rate=self.config.sticker_change_rate,
+            sticker_delete_share=self.config.sticker_delete_share,
+            changes_from=self.config.changes_from,
         )
         self._flow_controls = dict(shared_flow_controls or flow_controls(self.config))
         self._walks = discovery.ScrollWalks(self.config.scroll_token_ttl_s)
