@@ -2,9 +2,10 @@
 demo, the tests and benchmarks."""
 
 from pipeline.vod.local.account import LocalVodAccount
+from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
 from pipeline.vod.local.changes import StickerChange
 from pipeline.vod.local.clock import Clock
-from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
+from pipeline.vod.local.notify import Notifier, callback_lost, callback_signature
 from pipeline.vod.local.server import (
     ACTION_LIMITS,
     FAULT_KINDS,
@@ -24,9 +25,12 @@ __all__ = [
     "Clock",
     "LocalVodAccount",
     "LocalVodService",
+    "Notifier",
     "ServiceConfig",
     "StickerChange",
     "VideoQuery",
+    "callback_lost",
+    "callback_signature",
     "catalog_ids",
     "flow_controls",
     "serve_forever",
