@@ -29,6 +29,10 @@ def changing_catalog(size: int = 2000, rate: float = 0.1, **options: object) -> 
     return Catalog(size, clock=Clock(START), sticker_change_rate=rate, **options)  # type: ignore[arg-type]
 
 
+def moment(unix_seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(unix_seconds, dt.UTC)
+
+
 def changed_share(before: dict[str, list[str]], after: dict[str, list[str]]) -> float:
     return sum(before[v] != after[v] for v in after) / len(after)
 
@@ -126,9 +130,9 @@ def test_a_video_answers_its_truth_at_the_clock_and_its_new_stickers_are_made_at
     change = next(c for c in catalog.changes(START, START + 2 * DAY) if c.kind == ADDED)
     [item] = [i for i in catalog.stickers(change.video_id, 0) if i["DynamicImageId"] == change.image_id]
     assert item == catalog.added_sticker(change, 0)
-    assert item["CreationTime"] == dt.datetime.fromtimestamp(change.at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert item["CreationTime"] == moment(change.at).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert item["VideoId"] == change.video_id
-    assert change.image_id not in {i["DynamicImageId"] for i in catalog.stickers(change.video_id, 0, at=change.at - 1)}
+    assert change.image_id not in {i["DynamicImageId"] for i in catalog.stickers(change.video_id, 0, at=moment(change.at - 1))}
 
 
 def test_a_clock_never_goes_back():
@@ -255,7 +259,7 @@ def test_every_dynamic_image_complete_names_a_sticker_that_list_dynamic_image_th
     added = [c for c in local.changes(START, START + DAY) if c.kind == ADDED]
     assert announced == len(added) == len(events) > 10
     assert [(e["VideoId"], e["EventTime"]) for e in events] == [
-        (c.video_id, dt.datetime.fromtimestamp(c.at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")) for c in added
+        (c.video_id, moment(c.at).strftime("%Y-%m-%dT%H:%M:%SZ")) for c in added
     ]
     with make_client(service) as client:
         for event in events:

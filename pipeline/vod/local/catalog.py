@@ -179,9 +179,9 @@ class Catalog:
         """The video's CreationTime in unix seconds, or None for an unknown video."""
         return self._created.get(video_id)
 
-    def stickers(self, video_id: str, signed_at: int, at: int | None = None) -> list[dict[str, str]] | None:
-        """The video's ListDynamicImage items (all values strings) at ``at`` (unix seconds; default: the
-        clock's now), or None for a video the catalog does not hold.
+    def stickers(self, video_id: str, signed_at: int, at: dt.datetime | None = None) -> list[dict[str, str]] | None:
+        """The video's ListDynamicImage items (all values strings) at ``at`` (default: the clock's now), or
+        None for a video the catalog does not hold.
 
         ``signed_at`` (unix seconds) only enters the FileURL's auth_key. Costs one md5 a day since
         ``changes_from`` on top of the video's own draws.
@@ -200,7 +200,7 @@ class Catalog:
         items.sort(key=lambda item: item["CreationTime"])
         if self.timeline.enabled:
             ids = [item["DynamicImageId"] for item in items]
-            until = self.clock.timestamp() if at is None else at
+            until = self.clock.timestamp() if at is None else int(as_utc(at).timestamp())
             for change in self.timeline.of_video(video_id, created, ids, until):
                 if change.kind == ADDED:
                     items.append(self.added_sticker(change, signed_at))

@@ -889,6 +889,16 @@ def serve_forever(
         )
     if regions:
         print("VOD_ENDPOINTS=" + ",".join(f"{r}={e}" for r, e in account.endpoints.items()), flush=True)
+    if cfg.sticker_change_rate:
+        start = next(iter(account.services.values())).catalog.timeline.start
+        print(
+            f"Stickers change: {cfg.sticker_change_rate:.1%} of the videos a day from {start} "
+            f"({cfg.sticker_delete_share:.0%} of the changes delete one).",
+            flush=True,
+        )
+    if cfg.callback_url:
+        signed = "signed" if cfg.callback_auth_key else "unsigned"
+        print(f"Events: {signed} HTTP callbacks to {cfg.callback_url}.", flush=True)
     try:
         while True:
             time.sleep(3600)
