@@ -3,7 +3,10 @@ the MNS queues its events go to, for the demo, the tests and benchmarks."""
 
 from pipeline.vod.local.account import LocalVodAccount
 from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
+from pipeline.vod.local.changes import StickerChange
+from pipeline.vod.local.clock import Clock
 from pipeline.vod.local.mns import LocalMnsService, MnsQueueSink, QueuedMessage
+from pipeline.vod.local.notify import Notifier, callback_lost, callback_signature
 from pipeline.vod.local.server import (
     ACTION_LIMITS,
     FAULT_KINDS,
@@ -20,13 +23,18 @@ __all__ = [
     "FLOW_CONTROLS",
     "VIDEO_STATUSES",
     "Catalog",
+    "Clock",
     "LocalMnsService",
     "LocalVodAccount",
     "LocalVodService",
     "MnsQueueSink",
+    "Notifier",
     "QueuedMessage",
     "ServiceConfig",
+    "StickerChange",
     "VideoQuery",
+    "callback_lost",
+    "callback_signature",
     "catalog_ids",
     "flow_controls",
     "serve_forever",

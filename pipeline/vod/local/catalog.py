@@ -1,9 +1,10 @@
 """The local VOD service's videos, their metadata and their animated stickers, generated deterministically.
 
-Everything but the ``auth_key`` timestamp of a FileURL is a pure function of (seed, region, video index) and
-of the uploads and deletions made since, so two catalogs with the same seed and the same calls agree, and a
-video's stickers are the same on every call. Videos are kept in (CreationTime, VideoId) order, so a page of
-a time window is found by bisection.
+Everything but the ``auth_key`` timestamp of a FileURL is a pure function of (seed, region, video index), of
+the uploads and deletions made since and of the time on the catalog's clock, so two catalogs with the same
+seed and the same calls agree at any time. By default a video's stickers never change; with a
+``sticker_change_rate`` they change a little every day (see ``changes``). Videos are kept in (CreationTime,
+VideoId) order, so a page of a time window is found by bisection.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import threading
 from dataclasses import dataclass
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.vod.api import API_FIELDS, FORMATS
+from pipeline.vod.local.changes import ADDED, StickerChange, StickerTimeline
+from pipeline.vod.local.clock import Clock, as_utc
 from pipeline.vod.regions import DEFAULT_REGION
 
 DEFAULT_SIZE = 1000
@@ -33,6 +36,7 @@ _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Catalog time is anchored here, never at the current time, so it is the same on every run.
 _EPOCH_BASE = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 _HISTORY_S = 2 * 365 * 86400
+_STICKERS_WINDOW_S = 6 * 3600  # a video's first stickers are made within this long of its CreationTime
 
 # (width, height) of common renditions, with how often each is picked.
 _SIZES = ((640, 360), (480, 270), (320, 180), (1280, 720), (360, 640), (480, 480))
@@ -85,6 +89,9 @@ class Catalog:
     """``size`` videos of one region, each with metadata and 0 to ~30 stickers, all derived from ``seed``.
 
     The videos can change (``upload``, ``delete``); every method is safe to call from several threads.
+    Stickers are answered at the ``clock``'s now. With a ``sticker_change_rate``, that share of the videos
+    gets a sticker or loses one (``sticker_delete_share`` of the changes) on each UTC day from
+    ``changes_from`` on (default: the clock's day when the catalog is made).
     """
 
     def __init__(
@@ -96,6 +103,10 @@ class Catalog:
         *,
         region: str = DEFAULT_REGION,
         same_second: int = 0,
+        clock: Clock | None = None,
+        sticker_change_rate: float = 0.0,
+        sticker_delete_share: float = 0.25,
+        changes_from: dt.date | None = None,
     ):
         if size < 0:
             raise ValueError(f"catalog size must be >= 0, got {size}")
@@ -112,8 +123,10 @@ class Catalog:
         bucket = _md5(f"{seed}:{region}:bucket")[:20]
         self.storage_location = f"out-{bucket}.oss-{region}.aliyuncs.com"
         self._lock = threading.Lock()
-        self._rng_seeds: dict[str, str] = {}  # video id -> seed of its stickers' rng, in the catalog's order
-        self._created: dict[str, int] = {}  # video id -> CreationTime, unix seconds
+        self.clock = clock or Clock()
+        # video id -> seed of its stickers' rng, in the catalog's order: every video it ever held
+        self._rng_seeds: dict[str, str] = {}
+        self._created: dict[str, int] = {}  # video id -> CreationTime, unix seconds: the videos it holds
         self._uploaded: set[str] = set()
         self._uploads = 0
         epoch = int(self.epoch.timestamp())
@@ -131,6 +144,18 @@ class Catalog:
             self._by_time[status] = []
         for key in everything:
             self._by_time[_status(key[1])].append(key)
+        self._base_ids_cache: dict[str, tuple[str, ...]] = {}
+        self.timeline = StickerTimeline(
+            seed=seed,
+            region=region,
+            rate=sticker_change_rate,
+            delete_share=sticker_delete_share,
+            start=changes_from or self.clock.now().date(),
+            made=dict(self._created),
+            quiet_s=_STICKERS_WINDOW_S,
+            base_ids=self._base_ids,
+            new_id=lambda draw: _draw_sticker(random.Random(draw)).image_id,
+        )
 
     def _rng_seed(self, index: int) -> str:
         # The default region keeps the seeds it had before regions existed: its stickers stay the same.
@@ -140,24 +165,26 @@ class Catalog:
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._rng_seeds)
+            return len(self._created)
 
     def __contains__(self, video_id: object) -> bool:
-        return video_id in self._rng_seeds
+        return video_id in self._created
 
     def video_ids(self) -> list[str]:
         """Every video id of the catalog, in its fixed order (uploads last, deleted videos left out)."""
         with self._lock:
-            return list(self._rng_seeds)
+            return [video_id for video_id in self._rng_seeds if video_id in self._created]
 
     def creation_time(self, video_id: str) -> int | None:
         """The video's CreationTime in unix seconds, or None for an unknown video."""
         return self._created.get(video_id)
 
-    def stickers(self, video_id: str, signed_at: int) -> list[dict[str, str]] | None:
-        """The video's ListDynamicImage items (all values strings), or None for an unknown video.
+    def stickers(self, video_id: str, signed_at: int, at: dt.datetime | None = None) -> list[dict[str, str]] | None:
+        """The video's ListDynamicImage items (all values strings) at ``at`` (default: the clock's now), or
+        None for a video the catalog does not hold.
 
-        ``signed_at`` (unix seconds) only enters the FileURL's auth_key.
+        ``signed_at`` (unix seconds) only enters the FileURL's auth_key. Costs one md5 a day since
+        ``changes_from`` on top of the video's own draws.
         """
         with self._lock:
             rng_seed, created = self._rng_seeds.get(video_id), self._created.get(video_id)
@@ -166,9 +193,75 @@ class Catalog:
         rng = random.Random(rng_seed)
         count, _ = _draw_video(rng)  # the offset is drawn for every video, uploads too: the draws that follow stay put
         video_made = dt.datetime.fromtimestamp(created, dt.UTC)
-        items = [self._sticker(rng, video_id, video_made, signed_at) for _ in range(count)]
+        items = []
+        for _ in range(count):
+            draw = _draw_sticker(rng)
+            items.append(self._sticker(draw, video_id, video_made + dt.timedelta(seconds=draw.delay_s), signed_at))
         items.sort(key=lambda item: item["CreationTime"])
+        if self.timeline.enabled:
+            ids = [item["DynamicImageId"] for item in items]
+            until = self.clock.timestamp() if at is None else int(as_utc(at).timestamp())
+            for change in self.timeline.of_video(video_id, created, ids, until):
+                if change.kind == ADDED:
+                    items.append(self.added_sticker(change, signed_at))
+                else:
+                    items = [item for item in items if item["DynamicImageId"] != change.image_id]
         return items
+
+    def added_sticker(self, change: StickerChange, signed_at: int) -> dict[str, str]:
+        """The ListDynamicImage item of the sticker a change added, made at the change's time."""
+        made = dt.datetime.fromtimestamp(change.at, dt.UTC)
+        return self._sticker(_draw_sticker(random.Random(change.draw)), change.video_id, made, signed_at)
+
+    def truth(self, at: dt.datetime | None = None) -> dict[str, list[str]]:
+        """Every video's DynamicImageIds at ``at`` (default: the clock's now), in ListDynamicImage's order:
+        the videos the catalog holds that were created by then.
+
+        Each video's first stickers are drawn once and kept, and each day's changes are listed once, so
+        asking again costs about a copy of the answer."""
+        until = self.clock.timestamp() if at is None else int(as_utc(at).timestamp())
+        with self._lock:
+            held = dict(self._created)
+            uploaded = self._uploaded & held.keys()
+        truth = {}
+        for video_id, created in held.items():
+            if created <= until:
+                truth[video_id] = ids = list(self._base_ids(video_id))
+                if video_id in uploaded:
+                    self.timeline.of_video(video_id, created, ids, until)
+        for change in self.timeline.listed(-1, until):
+            if (ids := truth.get(change.video_id)) is not None:
+                if change.kind == ADDED:
+                    ids.append(change.image_id)
+                else:
+                    ids.remove(change.image_id)
+        return truth
+
+    def changes(self, since: dt.datetime, until: dt.datetime) -> list[StickerChange]:
+        """The stickers' changes with ``since`` < time <= ``until``, by (time, video id), of the videos the
+        catalog holds (a change of a video deleted since is left out)."""
+        start, stop = int(as_utc(since).timestamp()), int(as_utc(until).timestamp())
+        if not self.timeline.enabled:
+            return []
+        found = self.timeline.listed(start, stop)
+        with self._lock:
+            found = [change for change in found if change.video_id in self._created]
+            uploaded = [(video_id, self._created[video_id]) for video_id in self._uploaded]
+        for video_id, created in uploaded:
+            walk = self.timeline.of_video(video_id, created, list(self._base_ids(video_id)), stop)
+            found.extend(change for change in walk if change.at > start)
+        found.sort(key=lambda change: (change.at, change.video_id))
+        return found
+
+    def _base_ids(self, video_id: str) -> tuple[str, ...]:
+        """The DynamicImageIds the video was made with, in ListDynamicImage's order (drawn once, then kept)."""
+        ids = self._base_ids_cache.get(video_id)
+        if ids is None:
+            rng = random.Random(self._rng_seeds[video_id])
+            count, _ = _draw_video(rng)
+            draws = sorted((_draw_sticker(rng) for _ in range(count)), key=lambda draw: draw.delay_s)
+            ids = self._base_ids_cache[video_id] = tuple(draw.image_id for draw in draws)
+        return ids
 
     def video(self, video_id: str) -> dict[str, Any] | None:
         """The video's metadata as GetVideoInfos answers it (Snapshots a flat list), or None if unknown."""
@@ -252,14 +345,11 @@ class Catalog:
     # --- changes ----------------------------------------------------------------------------------------
 
     def upload(self, count: int = 1, at: dt.datetime | None = None) -> list[str]:
-        """Add ``count`` new videos created ``at`` (default: now; UTC, whole seconds); returns their ids.
+        """Add ``count`` new videos created ``at`` (default: the clock's now; UTC, whole seconds); returns their ids.
 
         Their ids and stickers depend only on the seed, the region and how many were uploaded before.
         """
-        when = at or dt.datetime.now(dt.UTC)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        created = int(when.timestamp())
+        created = int(as_utc(at or self.clock.now()).timestamp())
         added = []
         with self._lock:
             for _ in range(count):
@@ -280,38 +370,26 @@ class Catalog:
             created = self._created.pop(video_id, None)
             if created is None:
                 raise KeyError(f"no video {video_id} in the {self.region} catalog")
-            del self._rng_seeds[video_id]
             self._uploaded.discard(video_id)
             for keys in (self._by_time[None], self._by_time[_status(video_id)]):
                 del keys[bisect.bisect_left(keys, (created, video_id))]
 
     def _sticker(
-        self, rng: random.Random, video_id: str, video_made: dt.datetime, signed_at: int
+        self, draw: _StickerDraw, video_id: str, created: dt.datetime, signed_at: int
     ) -> dict[str, str]:
-        fmt = rng.choices(FORMATS, weights=[_FORMAT_WEIGHTS[f] for f in FORMATS])[0]
-        width, height = rng.choices(_SIZES, weights=_SIZE_WEIGHTS)[0]
-        fps = rng.choices(_FPS, weights=_FPS_WEIGHTS)[0]
-        if rng.random() < 0.85:
-            duration = float(rng.randint(1, 10))
-        else:
-            duration = rng.randint(1, 9) + rng.choice((0.2, 0.25, 0.5, 0.8))
-        frames = max(1.0, fps * duration)
-        jitter = rng.uniform(0.7, 1.3)
-        file_size = int(8_000 + width * height * _BYTES_PER_PIXEL[fmt] * frames**0.7 * jitter)
-        created = video_made + dt.timedelta(seconds=rng.randrange(6 * 3600))
-        image_id, job_id, nonce = _hex32(rng), _hex32(rng), _hex32(rng)
-        path = f"/{video_id}/image/dynamic/{image_id}.{fmt}"
+        """A ListDynamicImage item (all values strings) of the drawn sticker, made at ``created``."""
+        path = f"/{video_id}/image/dynamic/{draw.image_id}.{draw.fmt}"
         values = {
             "CreationTime": created.strftime(_TIME_FORMAT),
-            "Duration": f"{duration:g}",
-            "DynamicImageId": image_id,
-            "FileSize": str(file_size),
-            "FileURL": f"https://{self.cdn_host}{path}?auth_key={self._auth_key(path, signed_at, nonce)}",
-            "Format": fmt,
-            "Fps": str(fps),
-            "Height": str(height),
-            "Width": str(width),
-            "JobId": job_id,
+            "Duration": f"{draw.duration:g}",
+            "DynamicImageId": draw.image_id,
+            "FileSize": str(draw.file_size),
+            "FileURL": f"https://{self.cdn_host}{path}?auth_key={self._auth_key(path, signed_at, draw.nonce)}",
+            "Format": draw.fmt,
+            "Fps": str(draw.fps),
+            "Height": str(draw.height),
+            "Width": str(draw.width),
+            "JobId": draw.job_id,
             "VideoId": video_id,
         }
         return {field: values[field] for field in API_FIELDS}
@@ -332,6 +410,42 @@ def _sticker_count(rng: random.Random) -> int:
     if draw < 0.98:
         return rng.randint(6, 12)
     return rng.randint(13, 30)
+
+
+class _StickerDraw(NamedTuple):
+    """A sticker's values as drawn, before they are written as strings."""
+
+    fmt: str
+    width: int
+    height: int
+    fps: int
+    duration: float
+    file_size: int
+    delay_s: int  # seconds after its video's CreationTime it was made
+    image_id: str
+    job_id: str
+    nonce: str  # of its FileURL's auth_key
+
+
+_FORMAT_CUMULATIVE = list(itertools.accumulate(_FORMAT_WEIGHTS[f] for f in FORMATS))
+_SIZE_CUMULATIVE = list(itertools.accumulate(_SIZE_WEIGHTS))
+_FPS_CUMULATIVE = list(itertools.accumulate(_FPS_WEIGHTS))
+
+
+def _draw_sticker(rng: random.Random) -> _StickerDraw:
+    """One sticker's draws, in a fixed order (cumulative weights draw exactly what the weights would)."""
+    fmt = rng.choices(FORMATS, cum_weights=_FORMAT_CUMULATIVE)[0]
+    width, height = rng.choices(_SIZES, cum_weights=_SIZE_CUMULATIVE)[0]
+    fps = rng.choices(_FPS, cum_weights=_FPS_CUMULATIVE)[0]
+    if rng.random() < 0.85:
+        duration = float(rng.randint(1, 10))
+    else:
+        duration = rng.randint(1, 9) + rng.choice((0.2, 0.25, 0.5, 0.8))
+    frames = max(1.0, fps * duration)
+    jitter = rng.uniform(0.7, 1.3)
+    file_size = int(8_000 + width * height * _BYTES_PER_PIXEL[fmt] * frames**0.7 * jitter)
+    delay_s = rng.randrange(_STICKERS_WINDOW_S)
+    return _StickerDraw(fmt, width, height, fps, duration, file_size, delay_s, _hex32(rng), _hex32(rng), _hex32(rng))
 
 
 def catalog_ids(seed: int, count: int, *, region: str = DEFAULT_REGION) -> list[str]:

@@ -32,8 +32,11 @@ from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
 from pipeline.vod import signing
-from pipeline.vod.local import discovery
+from pipeline.vod.local import discovery, events
 from pipeline.vod.local.catalog import Catalog
+from pipeline.vod.local.changes import ADDED
+from pipeline.vod.local.clock import Clock
+from pipeline.vod.local.notify import Notifier
 from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
 log = logging.getLogger(__name__)
@@ -112,8 +115,29 @@ class ServiceConfig:
     list_ignores_start_time: bool = False  # GetVideoList lists from the oldest video whatever StartTime says
     infos_not_found: str = "list"  # GetVideoInfos' unknown ids: "list" (NonExistVideoIds), or 404 InvalidVideo.NotFound
     # for the whole call when "all" of its ids are unknown, or when "any" is
+    # The catalog over days (see changes.py): the share of the videos whose stickers change on each UTC day,
+    # the share of those changes that delete a sticker (the rest add one), and the first day with changes
+    # (None: the clock's day when the service is made). Dates and times may be given as ISO text.
+    sticker_change_rate: float = 0.0
+    sticker_delete_share: float = 0.25
+    changes_from: dt.date | None = None
+    clock_start: dt.datetime | None = None  # None: the wall clock; set: a simulated clock, moved by advance_to
+    # Event notifications (sent by a LocalVodAccount, for all its regions): an HTTP callback as VOD makes it.
+    callback_url: str | None = None
+    callback_auth_key: str | None = None  # set: X-VOD-TIMESTAMP and X-VOD-SIGNATURE headers
+    callback_retry_s: float = 1.0  # between the 3 attempts of a callback
+    callback_loss_rate: float = 0.0  # share of callbacks never sent (drawn from fault_seed and the event)
 
     def __post_init__(self) -> None:
+        if isinstance(self.changes_from, str):
+            self.changes_from = dt.date.fromisoformat(self.changes_from)
+        if isinstance(self.clock_start, str):
+            self.clock_start = dt.datetime.fromisoformat(self.clock_start.replace("Z", "+00:00"))
+        for name in ("sticker_change_rate", "sticker_delete_share", "callback_loss_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
+        if self.callback_retry_s < 0:
+            raise ValueError(f"callback_retry_s must be >= 0, got {self.callback_retry_s}")
         if self.infos_not_found not in ("list", "all", "any"):
             raise ValueError(f"infos_not_found must be list, all or any, got {self.infos_not_found!r}")
         rates = {kind: getattr(self, f"{kind}_rate") for kind in FAULT_KINDS}
@@ -312,21 +336,31 @@ def _error_doc(request_id: str, code: str, message: str) -> dict[str, str]:
 class LocalVodService:
     """The local VOD service of one region: ``start()`` it (or use it as a context manager) and call
     ``endpoint``. ``shared_flow_controls`` (from ``flow_controls``) replaces its own per-action budgets, so
-    several services can spend one account's budget together."""
+    several services can spend one account's budget together; a shared ``clock`` makes them answer at one
+    time (default: a clock of its own, at ``config.clock_start``). Its events go to ``notifier`` (none
+    without one); a ``LocalVodAccount`` moves the clock and announces the sticker changes as they come due."""
 
     def __init__(
         self,
         config: ServiceConfig | None = None,
         *,
         shared_flow_controls: Mapping[str, FlowControl | None] | None = None,
+        clock: Clock | None = None,
+        notifier: Notifier | None = None,
     ):
         self.config = config or ServiceConfig()
         self.region = self.config.region
+        self.clock = clock or Clock(self.config.clock_start)
+        self.notifier = notifier
         self.catalog = Catalog(
             size=self.config.catalog_size,
             seed=self.config.catalog_seed,
             region=self.config.region,
             same_second=self.config.same_second_videos,
+            clock=self.clock,
+            sticker_change_rate=self.config.sticker_change_rate,
+            sticker_delete_share=self.config.sticker_delete_share,
+            changes_from=self.config.changes_from,
         )
         self._flow_controls = dict(shared_flow_controls or flow_controls(self.config))
         self._walks = discovery.ScrollWalks(self.config.scroll_token_ttl_s)
@@ -407,12 +441,48 @@ class LocalVodService:
     @property
     def stats(self) -> dict[str, Any]:
         """A snapshot of the counters over every action: requests, connections, answered, not_found,
-        rejected, throttled (flow control), auth_errors and faults by kind; and under ``actions``, each
-        action's answered, not_found, rejected, throttled and faults (calls naming it, once authenticated)."""
+        rejected, throttled (flow control), auth_errors and faults by kind; under ``actions``, each
+        action's answered, not_found, rejected, throttled and faults (calls naming it, once authenticated);
+        and with a notifier, under ``events``, this region's events and their callbacks (``Notifier.stats``)."""
         with self._lock:
             snapshot = {k: dict(v) if isinstance(v, dict) else v for k, v in self._stats.items()}
             snapshot["actions"] = {action: dict(counts) for action, counts in self._stats["actions"].items()}
-            return snapshot
+        if self.notifier is not None:
+            snapshot["events"] = self.notifier.stats(self.region)
+        return snapshot
+
+    # --- what happens to the catalog, and the events that say so ------------------------------------------
+
+    def upload(self, count: int = 1, at: dt.datetime | None = None) -> list[str]:
+        """Add ``count`` videos created ``at`` (default: the clock's now), each announced by FileUploadComplete."""
+        added = self.catalog.upload(count, at)
+        for video_id in added:
+            video, created = self.catalog.video(video_id), self.catalog.creation_time(video_id)
+            assert video is not None and created is not None
+            self._publish(events.file_upload_complete(video, created))
+        return added
+
+    def delete(self, video_id: str) -> None:
+        """Remove the video (KeyError if the catalog does not hold it), announced by DeleteMediaComplete."""
+        self.catalog.delete(video_id)
+        self._publish(events.delete_media_complete(video_id, self.clock.timestamp()))
+
+    def due_events(self, since: int, until: int) -> list[tuple[int, dict[str, Any]]]:
+        """(time, event) of the sticker jobs that finished with since < time <= until (unix seconds), oldest
+        first: each new sticker's DynamicImageComplete. Deleted stickers announce nothing."""
+        changes = self.catalog.changes(
+            dt.datetime.fromtimestamp(since, dt.UTC), dt.datetime.fromtimestamp(until, dt.UTC)
+        )
+        signed_at = int(time.time())
+        return [
+            (change.at, events.dynamic_image_complete(self.catalog.added_sticker(change, signed_at), change.at))
+            for change in changes
+            if change.kind == ADDED
+        ]
+
+    def _publish(self, event: dict[str, Any]) -> None:
+        if self.notifier is not None:
+            self.notifier.publish(event, self.region)
 
     def answer_times(self, action: str = ACTION) -> list[float]:
         """``time.monotonic()`` of each call of ``action`` the flow control admitted (the latest 200,000)."""
@@ -819,6 +889,16 @@ def serve_forever(
         )
     if regions:
         print("VOD_ENDPOINTS=" + ",".join(f"{r}={e}" for r, e in account.endpoints.items()), flush=True)
+    if cfg.sticker_change_rate:
+        start = next(iter(account.services.values())).catalog.timeline.start
+        print(
+            f"Stickers change: {cfg.sticker_change_rate:.1%} of the videos a day from {start} "
+            f"({cfg.sticker_delete_share:.0%} of the changes delete one).",
+            flush=True,
+        )
+    if cfg.callback_url:
+        signed = "signed" if cfg.callback_auth_key else "unsigned"
+        print(f"Events: {signed} HTTP callbacks to {cfg.callback_url}.", flush=True)
     try:
         while True:
             time.sleep(3600)
