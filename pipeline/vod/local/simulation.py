@@ -1,0 +1,153 @@
+"""Days of a local VOD account, run through the pipeline and checked against what the account really held.
+
+The account's catalog changes every day (``sticker_change_rate``) and announces its sticker jobs by signed
+HTTP callback (some lost: ``callback_loss_rate``) to the pipeline's own receiver, which keeps them in the
+inbox. Each day, at ``run_hour`` UTC, the account's clock is moved to the run and the day is taken as the
+daily schedule takes it (video set, fetch by the refresh plan, normalization); then its snapshot is
+compared with the catalog's truth at that moment. Used by the tests and ``make bench``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import refresh, snapshot
+from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
+from pipeline.events.inbox import Inbox
+from pipeline.settings import VodSettings
+from pipeline.store import lake
+from pipeline.store.layout import Layout
+from pipeline.store.videos import write_video_set
+from pipeline.vod.client import Credentials
+from pipeline.vod.local.account import LocalVodAccount
+from pipeline.vod.local.server import ServiceConfig
+
+CALLBACK_KEY = "SimulatedCallbackKey1"
+CALLBACK_PATH = "/vod/events"
+
+
+@dataclass
+class DayCheck:
+    """One day of the simulation: what it cost and how it compares with the account's truth."""
+
+    day: dt.date
+    videos: int  # in the day's set: what a full daily sweep asks
+    asked: int
+    carried: int
+    calls: int
+    seconds: float
+    events: int  # DynamicImageComplete events the day's plan took
+    announced_videos: int  # videos of the set those events were about
+    announced_wrong: int  # of those, videos whose snapshot differs from the truth (the promise: 0)
+    truth_rows: int  # (video, sticker) pairs VOD held at the run
+    stale_rows: int  # in the snapshot, no longer in VOD (a sticker deleted upstream, not yet asked again)
+    missing_rows: int  # in VOD, not yet in the snapshot (a new sticker whose callback was lost)
+    oldest_row_days: int  # age of the oldest answer in the snapshot, in days (from the day it was made)
+    stale_within_k: bool  # every stale row's deletion happened less than K days before the run
+    missing_within_k: bool  # every missing row's sticker job finished less than K days before the run
+
+    @property
+    def differing_share(self) -> float:
+        return (self.stale_rows + self.missing_rows) / max(self.truth_rows, 1)
+
+
+def simulate(
+    root: Path,
+    *,
+    videos_per_region: int,
+    regions: tuple[str, ...] = ("cn-shanghai", "ap-southeast-1"),
+    days: int = 7,
+    first_day: dt.date = dt.date(2026, 11, 2),
+    change_rate: float = 0.02,
+    loss_rate: float = 0.01,
+    policy: refresh.RefreshPolicy = refresh.RefreshPolicy(),
+    calls_per_second: float = 2000.0,
+    concurrency: int = 16,
+    run_hour: int = 2,
+    seed: int = 7,
+) -> Iterator[DayCheck]:
+    """Runs ``days`` days from ``first_day`` in ``root`` (a fresh data directory), yielding each day's check."""
+    layout = Layout(root)
+    credentials = Credentials("simulated-key-id", "simulated-key-secret")
+    with Inbox(layout.events_inbox) as inbox, CallbackReceiver(inbox) as receiver:
+        url = receiver.endpoint + CALLBACK_PATH
+        receiver.auth = CallbackAuth(url, (CALLBACK_KEY,))
+        config = ServiceConfig(
+            access_key_id=credentials.access_key_id,
+            access_key_secret=credentials.access_key_secret,
+            catalog_size=videos_per_region,
+            catalog_seed=seed,
+            calls_per_second=None,
+            sticker_change_rate=change_rate,
+            changes_from=first_day - dt.timedelta(days=1),
+            clock_start=_at(first_day, run_hour) - dt.timedelta(days=1),
+            callback_url=url,
+            callback_auth_key=CALLBACK_KEY,
+            callback_retry_s=0.05,
+            callback_loss_rate=loss_rate,
+            fault_seed=seed,
+        )
+        with LocalVodAccount(config, regions) as account:
+            settings = VodSettings(credentials, endpoints=account.endpoints, calls_per_second=calls_per_second, concurrency=concurrency)
+            for n in range(days):
+                day = first_day + dt.timedelta(days=n)
+                run = _at(day, run_hour)
+                account.advance_to(run, wait=True)
+                truth = account.truth(run)
+                ids = [(video, region) for region, held in truth.items() for video in held]
+                write_video_set(layout.day_videos(day), [v for v, _ in ids], [r for _, r in ids])
+                with settings.clients() as clients:
+                    started = time.perf_counter()
+                    summary = snapshot.fetch_day(layout, day, clients, concurrency=concurrency, policy=policy, inbox=inbox, today=day)
+                    seconds = time.perf_counter() - started
+                snapshot.normalize_day(layout, day)
+                yield _check(layout, day, run, account, truth, summary, seconds, policy)
+
+
+def _at(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), dt.UTC)
+
+
+def _check(layout, day, run, account, truth, summary, seconds, policy) -> DayCheck:
+    held = {(video, sticker) for region in truth.values() for video, stickers in region.items() for sticker in stickers}
+    rows = lake.read_partition(layout, "stickers", day)
+    seen = set(zip(rows["video_id"], rows["dynamic_image_id"], strict=True))
+    events = lake.read_partition(layout, "events", day)
+    announced = set(events.loc[(events["event_type"] == "DynamicImageComplete") & (events["action"] == refresh.ASKED), "video_id"])
+    wrong = {video for video, _ in held ^ seen if video in announced}
+    window = run - dt.timedelta(days=policy.every_days)
+    recent = {(c.video_id, c.image_id): c for c in account.changes(window, run)}
+    stale, missing = seen - held, held - seen
+    # How old each video's answer is: the day it was made (carried_from; the day itself when asked). Not
+    # fetched_at, which is the wall clock's, while the simulated days run on the account's clock.
+    fetches = lake.read_partition(layout, "video_fetches", day)
+    made = pd.to_datetime(fetches["carried_from"].astype("object").fillna(day))
+    ages = (pd.Timestamp(day) - made).dt.days
+    return DayCheck(
+        day=day,
+        videos=summary.asked + summary.carried,
+        asked=summary.asked,
+        carried=summary.carried,
+        calls=summary.calls,
+        seconds=seconds,
+        events=len(events[events["event_type"] == "DynamicImageComplete"]),
+        announced_videos=len(announced),
+        announced_wrong=len(wrong),
+        truth_rows=len(held),
+        stale_rows=len(stale),
+        missing_rows=len(missing),
+        oldest_row_days=int(ages.max()) if len(ages) else 0,
+        stale_within_k=all(key in recent for key in stale),
+        missing_within_k=all(key in recent for key in missing),
+    )
+
+
+def as_dict(check: DayCheck) -> dict[str, object]:
+    return {**dataclasses.asdict(check), "day": check.day.isoformat(), "differing_share": check.differing_share}
