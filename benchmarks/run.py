@@ -40,6 +40,7 @@ FULL = {
     "e2e": {"videos": 10_000, "limit": 100.0},
     "flow": {"videos": 6000, "limit": 100.0},  # a minute of fetching against each flow-control algorithm
     "account": {"videos": 100_000, "fetch_videos": 4000, "share": 0.7, "limit": 100.0},
+    "refresh": {"videos": 100_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -49,6 +50,7 @@ QUICK = {
     "e2e": {"videos": 1000, "limit": 100.0},
     "flow": {"videos": 1500, "limit": 100.0},
     "account": {"videos": 10_000, "fetch_videos": 1000, "share": 0.7, "limit": 100.0},
+    "refresh": {"videos": 10_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
@@ -205,6 +207,34 @@ def bench_account(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_refresh(size: dict[str, Any]) -> list[Row]:
+    week = measure("refresh_week", **size)["days"]
+    later = week[1:]  # the first day asks every video: with nothing answered yet, every video is new
+    full = sum(d["videos"] for d in later)
+    calls = sum(d["calls"] for d in later)
+    label = (
+        f"8. Refresh plan, {size['videos']:,} videos in 2 regions over {size['days']} days, "
+        f"{size['change_rate']:.0%} changing a day, {size['loss_rate']:.0%} of callbacks lost, K = {size['every_days']}"
+    )
+    per_day = " / ".join(f"{d['calls'] / d['videos']:.3f}" for d in later)
+    differ = [d["differing_share"] for d in later]
+    announced = sum(d["announced_videos"] for d in later)
+    wrong = sum(d["announced_wrong"] for d in later)
+    oldest = max(d["oldest_row_days"] for d in week)
+    within = all(d["stale_within_k"] and d["missing_within_k"] for d in later)
+    return [
+        Row(label + ": calls a day, days 2 to 7", f"{calls / len(later):,.0f} a day ({per_day})",
+            f"{full / len(later):,.0f} a day (the full daily sweep: every video)", f"{calls / full:.3f}", "<= 0.2",
+            _yes(calls / full <= 0.2)),
+        Row(label + ": videos with a delivered event, right that day", f"{announced - wrong:,} of {announced:,}", "", "",
+            "all", _yes(wrong == 0 and announced > 0)),
+        Row(label + ": oldest answer in any snapshot", f"{oldest} days", f"K = {size['every_days']} days", "", "< K",
+            _yes(oldest < size["every_days"])),
+        Row(label + ": snapshot rows differing from the truth", f"{min(differ):.3%} to {max(differ):.3%} of the rows a day",
+            "", "", "every difference younger than K days", _yes(within)),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
@@ -213,6 +243,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "e2e": bench_e2e,
     "flow": bench_flow,
     "account": bench_account,
+    "refresh": bench_refresh,
 }
 
 

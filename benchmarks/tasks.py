@@ -208,6 +208,25 @@ def fetch_regions(videos: int, share: float, limit: float, latency_ms: float, si
     }
 
 
+@task
+def refresh_week(videos: int, days: int, change_rate: float, loss_rate: float, every_days: int, calls_per_second: float) -> dict[str, Any]:
+    """``days`` days of a local account of ``videos`` videos in two regions whose stickers change
+    (``change_rate`` of the videos a day) and whose callbacks are partly lost, fetched by the refresh plan
+    and compared each day with the account's truth (``simulation.simulate``)."""
+    from pipeline import refresh
+    from pipeline.vod.local.simulation import as_dict, simulate
+
+    with tempfile.TemporaryDirectory() as tmp:
+        checks = [
+            as_dict(check)
+            for check in simulate(
+                Path(tmp), videos_per_region=videos // 2, days=days, change_rate=change_rate, loss_rate=loss_rate,
+                policy=refresh.RefreshPolicy(every_days=every_days), calls_per_second=calls_per_second,
+            )
+        ]
+    return {"days": checks}
+
+
 # --- normalize --------------------------------------------------------------------------------------------
 
 
