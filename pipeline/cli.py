@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -20,14 +22,16 @@ from tqdm import tqdm
 from pipeline import settings, snapshot
 from pipeline.errors import ConfigurationError, PipelineError
 from pipeline.events import mns
-from pipeline.events.callbacks import CallbackReceiver
+from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
 from pipeline.events.inbox import Inbox
 from pipeline.store.layout import Layout
 from pipeline.store.videos import read_video_set
 from pipeline.vod.local import (
     FAULT_KINDS,
     FLOW_CONTROLS,
+    LocalMnsService,
     LocalVodAccount,
+    MnsQueueSink,
     ServiceConfig,
     serve_forever,
     write_videos_csv,
@@ -142,14 +146,50 @@ def _pipeline_env(data_dir: Path, dagster_home: Path, endpoints: dict[str, str])
     return env
 
 
-def _demo_account(args: argparse.Namespace) -> LocalVodAccount:
+def _demo_account(args: argparse.Namespace, **events: object) -> LocalVodAccount:
     """The demo's VOD account: ``--videos`` videos, three fifths in cn-shanghai and the rest in
-    ap-southeast-1, sharing the account's calls per second."""
+    ap-southeast-1, sharing the account's calls per second. ``events`` are ServiceConfig's settings of
+    sticker changes and callbacks (none: a catalog that does not change)."""
     first = args.videos * 3 // 5
     return LocalVodAccount(
-        ServiceConfig(port=args.port, access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_KEY_SECRET, latency_ms=50.0),
+        ServiceConfig(port=args.port, access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_KEY_SECRET, latency_ms=50.0, **events),  # type: ignore[arg-type]
         {"cn-shanghai": {"catalog_size": first}, "ap-southeast-1": {"catalog_size": args.videos - first}},
     )
+
+
+DEV_CHANGE_RATE = 0.2  # a fifth of the dev account's videos change a day, so events come every few minutes
+DEV_CALLBACK_KEY = "DevCallbackKey2026"
+DEV_QUEUE = "vod-events"
+
+
+@contextlib.contextmanager
+def _dev_events(layout: Layout, args: argparse.Namespace) -> Iterator[LocalVodAccount]:
+    """The dev account, its stickers changing through the day, and its events received as in production:
+    signed HTTP callbacks to a receiver, and a local MNS queue read through the MNS SDK, both into the
+    data directory's inbox."""
+    stop = threading.Event()
+    with (
+        Inbox(layout.events_inbox) as inbox,
+        CallbackReceiver(inbox) as receiver,
+        LocalMnsService((DEV_QUEUE,), access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_KEY_SECRET) as queue,
+    ):
+        url = receiver.endpoint + "/vod/events"
+        receiver.auth = CallbackAuth(url, (DEV_CALLBACK_KEY,))
+        reader = threading.Thread(
+            target=mns.consume, args=(queue.endpoint, DEV_QUEUE, DEMO_KEY_ID, DEMO_KEY_SECRET, inbox), kwargs={"stop": stop}, daemon=True
+        )
+        account = _demo_account(
+            args, sticker_change_rate=DEV_CHANGE_RATE, callback_url=url, callback_auth_key=DEV_CALLBACK_KEY, callback_loss_rate=0.01
+        )
+        account.add_sink(MnsQueueSink(queue.endpoint, DEV_QUEUE, DEMO_KEY_ID, DEMO_KEY_SECRET))
+        reader.start()
+        try:
+            with account.start():
+                print(f"VOD's events: signed callbacks to {url}, and the MNS queue {DEV_QUEUE} at {queue.endpoint}, kept in {layout.events_inbox}")
+                yield account
+        finally:
+            stop.set()
+            reader.join(timeout=10)
 
 
 def _describe(account: LocalVodAccount) -> str:
@@ -307,7 +347,7 @@ def summary(layout: Layout) -> str:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     demo_folders(Path(args.data_dir), Path(args.dagster_home))
-    with _demo_account(args).start() as account:
+    with _dev_events(Layout(Path(args.data_dir).resolve()), args) as account:
         print(f"Local VOD account: {_describe(account)}; starting the Dagster UI on http://127.0.0.1:{args.ui_port} (Ctrl-C stops both)")
         env = _pipeline_env(Path(args.data_dir), Path(args.dagster_home), account.endpoints)
         close_dead_runs(Path(env["DAGSTER_HOME"]))
