@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import hashlib
 import json
 import sqlite3
@@ -169,6 +168,3 @@ class Inbox:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def received_day(event: StoredEvent) -> dt.date:
-    return dt.datetime.fromisoformat(event.received_at.replace("Z", "+00:00")).date()
