@@ -76,6 +76,7 @@ class Plan:
     budget: int | None
     events_through: int  # the inbox's last sequence number this plan took
     made_at: str
+    inbox_id: str | None = None  # which inbox (its sequence numbers are its own)
     run_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)  # asks by reason, and "carried"
     over_budget: int = 0  # must-asks beyond the budget (asked anyway)
@@ -97,45 +98,74 @@ def plan_day(
 ) -> Plan:
     """The day's plan: the one kept if the day has one, else a new one (kept before it is returned).
 
-    A kept plan is extended to the videos the day's set gained since it was made (the set taken again
-    before a re-run): they have no answer to carry, so they are asked (new, or failed)."""
+    A kept plan (a fetch of the day resumed or re-run) is extended, never redrawn: the videos the day's set
+    gained since (taken again before a re-run) are asked, new or failed, and so are those of the events
+    received since it was made. Videos that left the set are dropped from it."""
     previous = _previous_day(layout, day)
     last = last_answers(layout.answers(previous), previous) if previous else _no_answers()
-    if layout.plan(day).exists():
-        plan = read_plan(layout, day)
-        status = last["status"].reindex(videos.ids)
-        gained = [v for v, s in zip(videos.ids, status, strict=True) if v not in plan.asks and (pd.isna(s) or s == "failed")]
-        if gained:
-            plan.asks |= {v: "failed" if status[v] == "failed" else "new" for v in gained}
-            plan.counts = _counts(plan.asks, len(videos.ids))
-            _write_asks(layout.plan_asks(day), plan.asks)
-            write_json(layout.plan(day), {k: v for k, v in asdict(plan).items() if k != "asks"})
-        return plan
-    through = read_plan(layout, previous).events_through if previous and layout.plan(previous).exists() else 0
-    events = inbox.since(through) if inbox is not None else []
+    kept = read_plan(layout, day) if layout.plan(day).exists() else None
+    if kept is not None:
+        through, inbox_id = kept.events_through, kept.inbox_id
+    elif previous and layout.plan(previous).exists():
+        earlier = read_plan(layout, previous)
+        through, inbox_id = earlier.events_through, earlier.inbox_id
+    else:
+        through, inbox_id = 0, None
+    events: list[StoredEvent] = []
+    if inbox is not None:
+        if through and (inbox_id not in (None, inbox.id) or inbox.last_seq() < through):
+            log.warning(
+                "%s: the events inbox %s is not the one the last plan read (it holds events up to %d, the plan "
+                "took up to %d): every event it holds is taken. Keep one inbox per data directory "
+                "(PIPELINE_DATA_DIR/events/inbox.sqlite, on local disk)", day, inbox.path, inbox.last_seq(), through,
+            )
+            through = 0
+        events = inbox.since(through)
     members = pd.Series(videos.ids, dtype="str")
     announced, actions = _announced(events, set(videos.ids))
-    asks, over = _choose(day, members, last, announced, policy)
-    plan = Plan(
-        day=day.isoformat(),
-        previous_day=previous.isoformat() if previous else None,
-        every_days=policy.every_days,
-        budget=policy.budget,
-        events_through=events[-1].seq if events else through,
-        made_at=utc_now_iso(),
-        run_id=run_id,
-        over_budget=over,
-        asks=asks,
-    )
-    plan.counts = _counts(asks, len(videos.ids))
-    if over:
-        log.warning(
-            "%s: %d videos must be asked (new, announced, failed or due) but the budget is %d calls: all are "
-            "asked; raise VOD_REFRESH_BUDGET or VOD_REFRESH_DAYS to stay within it",
-            day, len(asks), policy.budget,
+    if kept is not None:
+        plan = kept
+        status = last["status"].reindex(videos.ids)
+        plan.asks = {v: r for v, r in plan.asks.items() if v in set(videos.ids)}
+        for video_id, state in zip(videos.ids, status, strict=True):
+            if video_id in plan.asks:
+                continue
+            if pd.isna(state) or state == "failed":
+                plan.asks[video_id] = "failed" if state == "failed" else "new"
+            elif video_id in announced:
+                plan.asks[video_id] = "event"
+        plan.asks = {v: plan.asks[v] for v in videos.ids if v in plan.asks}  # in the set's order
+        _write_events(layout.day_events(day), events, actions, append=True)
+    else:
+        asks, over = _choose(day, members, last, announced, policy)
+        plan = Plan(
+            day=day.isoformat(),
+            previous_day=previous.isoformat() if previous else None,
+            every_days=policy.every_days,
+            budget=policy.budget,
+            events_through=through,
+            made_at=utc_now_iso(),
+            run_id=run_id,
+            over_budget=over,
+            asks=asks,
         )
-    _write_events(layout.day_events(day), events, actions)
-    _write_asks(layout.plan_asks(day), asks)
+        if over:
+            log.warning(
+                "%s: %d videos must be asked (new, announced, failed or due) but the budget is %d calls: all are "
+                "asked; raise VOD_REFRESH_BUDGET or VOD_REFRESH_DAYS to stay within it",
+                day, len(asks), policy.budget,
+            )
+        _write_events(layout.day_events(day), events, actions)
+    if kept is not None and (kept.every_days, kept.budget) != (policy.every_days, policy.budget):
+        log.warning(
+            "%s: the day's plan was made with VOD_REFRESH_DAYS=%d and a budget of %s calls; it is kept (only new "
+            "videos and events are added), the settings now given apply from the next day",
+            day, kept.every_days, kept.budget,
+        )
+    plan.events_through = events[-1].seq if events else through
+    plan.inbox_id = inbox.id if inbox is not None else inbox_id
+    plan.counts = _counts(plan.asks, len(videos.ids))
+    _write_asks(layout.plan_asks(day), plan.asks)
     write_json(layout.plan(day), {k: v for k, v in asdict(plan).items() if k != "asks"})
     return plan
 
@@ -243,13 +273,17 @@ def _choose(
 
 def _write_asks(path: Path, asks: dict[str, str]) -> None:
     frame = pd.DataFrame({"video_id": list(asks), "reason": list(asks.values())})
-    with atomic_write(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
+        frame.to_csv(out, index=False)
+        durable(out)
 
 
-def _write_events(path: Path, events: list[StoredEvent], actions: list[str]) -> None:
-    """The events the plan took, each with what it did, as JSON lines (the raw record of the events table)."""
+def _write_events(path: Path, events: list[StoredEvent], actions: list[str], *, append: bool = False) -> None:
+    """The events the plan took, each with what it did, as JSON lines (the raw record of the events table);
+    ``append``: after those a kept plan took before."""
+    before = path.read_bytes() if append and path.exists() else b""
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        out.write(before.decode("utf-8"))
         for event, action in zip(events, actions, strict=True):
             record: dict[str, Any] = {**asdict(event), "action": action}
             out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")

@@ -176,19 +176,39 @@ def test_a_gap_in_the_chain_carries_from_the_last_day_run_and_asks_what_fell_due
     assert plan.counts["due"] == 200 and plan.carried == 0
 
 
-def test_a_day_redone_after_an_interruption_keeps_its_plan(service, layout):
+def test_a_day_redone_after_an_interruption_keeps_its_plan_and_adds_the_events_received_since(service, layout, caplog):
     write_videos(service, layout.videos_csv)
     client = make_client(service)
     run_day(layout, client, DAY)
     day2 = DAY + dt.timedelta(days=1)
     snapshot.take_video_set(layout, day2, today=day2)
-    plan = refresh.plan_day(layout, day2, snapshot.read_day_set(layout.day_videos(day2)), inbox=None)
-    # an event arriving after the plan was made waits for the next day's plan
+    plan = refresh.plan_day(layout, day2, snapshot.read_day_set(layout.day_videos(day2)), inbox=None)  # the run that stopped
+    # An event arrives before the day is run again: its video is asked too, the rest of the plan stands
+    carried = next(v for v in service.catalog.video_ids() if v not in plan.asks)
     inbox = Inbox(layout.events_inbox)
-    inbox.add({"EventType": "DynamicImageComplete", "VideoId": service.catalog.video_ids()[0], "Status": "success", "JobId": "late"}, channel="http")
-    snapshot.fetch_day(layout, day2, client, inbox=inbox, today=day2)
-    assert refresh.read_plan(layout, day2).asks == plan.asks
-    assert json.loads(layout.plan(day2).read_text())["events_through"] == 0
+    inbox.add({"EventType": "DynamicImageComplete", "VideoId": carried, "Status": "success", "JobId": "late"}, channel="http")
+    snapshot.fetch_day(layout, day2, client, inbox=inbox, policy=refresh.RefreshPolicy(every_days=1), today=day2)
+    redone = refresh.read_plan(layout, day2)
+    assert redone.asks == {**plan.asks, carried: "event"} and redone.events_through == 1
+    assert "it is kept" in caplog.text  # the settings given for the re-run wait for the next day
+    snapshot.normalize_day(layout, day2)
+    assert fetches(layout, day2)["reason"][carried] == "event"
+    assert lake.read_partition(layout, "events", day2)["job_id"].tolist() == ["late"]
+
+
+def test_an_inbox_that_is_not_the_one_the_last_plan_read_has_all_its_events_taken(service, layout, caplog):
+    write_videos(service, layout.videos_csv)
+    client = make_client(service)
+    with Inbox(layout.events_inbox) as inbox:
+        for n in range(3):
+            inbox.add({"EventType": "FileUploadComplete", "VideoId": f"elsewhere{n}", "Status": "success"}, channel="http")
+        run_day(layout, client, DAY, inbox=inbox)
+    layout.events_inbox.unlink()  # lost, and started again empty
+    with Inbox(layout.events_inbox) as fresh:
+        fresh.add({"EventType": "DynamicImageComplete", "VideoId": service.catalog.video_ids()[3], "Status": "success", "JobId": "j"}, channel="http")
+        run_day(layout, client, DAY + dt.timedelta(days=1), inbox=fresh)
+    assert "is not the one the last plan read" in caplog.text
+    assert fetches(layout, DAY + dt.timedelta(days=1))["reason"][service.catalog.video_ids()[3]] == "event"
 
 
 def test_a_bad_refresh_setting_stops_before_the_first_call():

@@ -14,8 +14,10 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import sqlite3
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,13 @@ from typing import Any
 from pipeline.vod.outcome import utc_now_iso
 
 CHANNELS = ("http", "mns")
+# A signed URL's auth_key is a short-lived secret: it is never kept (DynamicImageJobInfo.FileURL carries one)
+_AUTH_KEY = re.compile(r"(?i)(auth_key=)[^&#\"\\\s]*")
+
+
+def redacted(text: str) -> str:
+    """``text`` with every URL's auth_key replaced by ``<redacted>``."""
+    return _AUTH_KEY.sub(r"\1<redacted>", text)
 
 
 class BadEvent(ValueError):
@@ -97,14 +106,17 @@ class Inbox:
             " video_id TEXT, status TEXT, event_time TEXT, received_at TEXT NOT NULL, channel TEXT NOT NULL,"
             " body TEXT NOT NULL)"
         )
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('id', ?)", (uuid.uuid4().hex,))
+        self.id: str = self._db.execute("SELECT value FROM meta WHERE name = 'id'").fetchone()[0]
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS rejected ("
             " received_at TEXT NOT NULL, channel TEXT NOT NULL, reason TEXT NOT NULL, body BLOB NOT NULL)"
         )
 
     def add(self, event: dict[str, Any], *, channel: str, received_at: str | None = None) -> bool:
-        """Keeps the event (a parsed body, see ``parse_event``); durable when this returns. False when it
-        was already kept (a redelivery): nothing changes."""
+        """Keeps the event (a parsed body, see ``parse_event``), any URL's auth_key redacted; durable when
+        this returns. False when it was already kept (a redelivery): nothing changes."""
         if channel not in CHANNELS:
             raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
         row = (
@@ -115,7 +127,7 @@ class Inbox:
             None if event.get("EventTime") is None else str(event["EventTime"]),
             received_at or utc_now_iso(),
             channel,
-            json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True),
+            redacted(json.dumps(event, ensure_ascii=False, separators=(",", ":"), sort_keys=True)),
         )
         with self._lock:
             cursor = self._db.execute(
@@ -128,7 +140,8 @@ class Inbox:
     def reject(self, body: bytes | str, *, channel: str, reason: str) -> None:
         """Keeps a notification that is not an event (``BadEvent``), durable when this returns, so that its
         message can be deleted from the queue without losing it."""
-        raw = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes | bytearray) else body
+        raw = redacted(text).encode("utf-8")
         with self._lock:
             self._db.execute(
                 "INSERT INTO rejected (received_at, channel, reason, body) VALUES (?, ?, ?, ?)",
