@@ -372,8 +372,9 @@ def cmd_events(args: argparse.Namespace) -> int:
     layout = settings.lake_from_env().layout()
     config = settings.events_from_env()
     port = config.port if args.port is None else args.port
+    host = args.host or ("0.0.0.0" if config.callback else "127.0.0.1")
     stop = threading.Event()
-    with Inbox(layout.events_inbox) as inbox, CallbackReceiver(inbox, host=args.host, port=port, auth=config.callback) as receiver:
+    with Inbox(layout.events_inbox) as inbox, CallbackReceiver(inbox, host=host, port=port, auth=config.callback) as receiver:
         print(
             f"Receiving VOD's callbacks on {receiver.endpoint} "
             f"({'signatures checked' if config.callback else 'unauthenticated: set VOD_CALLBACK_URL and VOD_CALLBACK_KEYS to check them'}); "
@@ -534,7 +535,11 @@ def build_parser() -> argparse.ArgumentParser:
         "signatures checked with VOD_CALLBACK_URL and VOD_CALLBACK_KEYS; and the MNS queue VOD_MNS_QUEUE at\n"
         "VOD_MNS_ENDPOINT when set. Each event is durable before it is acknowledged, and kept once.",
     )
-    events.add_argument("--host", default="0.0.0.0", help="address to listen on (default: 0.0.0.0)")
+    events.add_argument(
+        "--host", default=None,
+        help="address to listen on (default: 0.0.0.0 when VOD_CALLBACK_KEYS is set, else 127.0.0.1: callbacks nobody "
+        "signs are taken from this machine only)",
+    )
     events.add_argument("--port", type=int, default=None, help="port (default: VOD_EVENTS_PORT, else 9090)")
     recover = command(
         "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",

@@ -174,7 +174,8 @@ def fetch_day(
     summary.carry_over(kept)
     previous = dt.date.fromisoformat(plan.previous_day) if plan.previous_day else None
     carry = Carry(layout.answers(previous), previous) if previous else None
-    summary.carried, summary.carried_stickers = writer.commit(ids, carry)
+    regions = dict(zip(ids, videos.regions, strict=True))
+    summary.carried, summary.carried_stickers = writer.commit(ids, carry, asked=plan.asks, regions=regions)
     write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
     return summary
 

@@ -158,7 +158,10 @@ def test_callback_keys_without_the_url_stop_the_receiver_naming_what_to_set(tmp_
     assert KEY not in done.stderr
 
 
-def test_the_callback_key_reaches_no_log_inbox_lake_or_warehouse(tmp_path, service):
+URL_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"  # a FileURL's auth_key digest: a short-lived secret
+
+
+def test_the_callback_key_and_signed_urls_reach_no_log_inbox_lake_or_warehouse(tmp_path, service):
     from pipeline import snapshot
     from pipeline.publish import warehouse
     from pipeline.store.layout import Layout
@@ -173,10 +176,16 @@ def test_the_callback_key_reaches_no_log_inbox_lake_or_warehouse(tmp_path, servi
     videos = service.catalog.video_ids()
     try:
         assert "Receiving VOD's callbacks" in receiver.stdout.readline()
-        for n, signing_key in enumerate((key, "wrong", f"Old{key}")):
+        signed_url = f"https://cdn.example.com/{videos[0]}/a.gif?auth_key=1764460800-nonce-0-{URL_TOKEN}"
+        bodies = [
+            json.dumps(event(0, VideoId=videos[0], DynamicImageJobInfo={"FileURL": signed_url, "Status": "success"})),
+            json.dumps(event(1, VideoId=videos[1], DynamicImageJobInfo=json.dumps({"FileURL": signed_url}))),  # as a JSON string
+            json.dumps(event(2, VideoId=videos[2])),
+            f"not an event, but a signed URL: {signed_url}",  # kept among the rejected
+        ]
+        for body, signing_key in zip(bodies, (key, f"Old{key}", "wrong", key), strict=True):
             stamp = str(int(time.time()))
             headers = {"X-VOD-TIMESTAMP": stamp, "X-VOD-SIGNATURE": callback_signature(URL, stamp, signing_key)}
-            body = json.dumps(event(n, VideoId=videos[n]))
             requests.post(f"http://127.0.0.1:{port}/vod", data=body, headers=headers, timeout=5)
     finally:
         receiver.send_signal(signal.SIGTERM)
@@ -200,4 +209,6 @@ def test_the_callback_key_reaches_no_log_inbox_lake_or_warehouse(tmp_path, servi
         for (name,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
             places[f"warehouse {name}"] = json.dumps(con.execute(f'SELECT * FROM "{name}"').fetchall(), default=str)
     assert "video0000" in places["warehouse events"] or videos[0] in places["warehouse events"]
-    assert [place for place, text in places.items() if key in text] == []
+    with Inbox(layout.events_inbox) as inbox:
+        assert len(inbox) == 2 and len(inbox.rejected()) == 1  # the events were kept, without the token
+    assert [place for place, text in places.items() if key in text or URL_TOKEN in text] == []

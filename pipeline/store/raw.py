@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -47,10 +47,17 @@ class AnswerWriter:
         durable(self._file)
         self._pending = 0
 
-    def commit(self, order: list[str], carry: Carry | None = None) -> tuple[int, int]:
+    def commit(
+        self,
+        order: list[str],
+        carry: Carry | None = None,
+        asked: Collection[str] | None = None,
+        regions: Mapping[str, str] | None = None,
+    ) -> tuple[int, int]:
         """Writes the finished file with one record per video of ``order``, in that order: the outcome
-        written for it, or (a video ``carry`` holds and this fetch did not ask) its last answer carried.
-        Returns the videos and the items carried.
+        written for it, or for a video not ``asked`` (default: every video is asked) its last answer, which
+        ``carry`` holds, in its region of ``regions``. Returns the videos and the items carried. A video
+        asked without an outcome, or carried without a last answer, raises ValueError.
 
         The same day therefore gives the same file, and the same Parquet after it, whatever order the
         answers arrived in and however many times the fetch was interrupted.
@@ -64,14 +71,15 @@ class AnswerWriter:
                 if line.strip():
                     offsets[_video_id_of(line)] = (position, len(line))
                 position += len(line)
-            carried = carry.lines(v for v in order if v not in offsets) if carry else {}
-            missing = [video_id for video_id in order if video_id not in offsets and video_id not in carried]
+            asked = set(order) if asked is None else set(asked)
+            carried = carry.lines((v for v in order if v not in asked), regions) if carry else {}
+            missing = [v for v in order if (v in asked and v not in offsets) or (v not in asked and v not in carried)]
             if missing:
                 raise ValueError(f"{len(missing)} videos have no outcome yet (first: {missing[0]})")
             items = 0
             with atomic_write(self.path) as tmp, open(tmp, "wb") as dst:
                 for video_id in order:
-                    if video_id in carried:
+                    if video_id not in asked:
                         line, count = carried[video_id]
                         dst.write(line)
                         items += count
@@ -96,13 +104,14 @@ class Carry:
     def __init__(self, answers: Path, day: dt.date):
         self.answers, self.day = answers, day
 
-    def lines(self, video_ids: Iterable[str]) -> dict[str, tuple[bytes, int]]:
+    def lines(self, video_ids: Iterable[str], regions: Mapping[str, str] | None = None) -> dict[str, tuple[bytes, int]]:
         """Video id -> (its record as carried, the items its answer holds) for those of ``video_ids`` the
         day answered (or found missing, or carried itself); a video that failed that day has none.
 
-        The record is the one kept that day, unchanged but for its status (``carried``), the day of the
-        answer (``carried_from``: that day, or the day it carried from) and no reason: its request id,
-        time, region and answer are those of the call that made it.
+        The record is the one kept that day, unchanged but for its status (``carried``, the outcome it
+        carries in ``carried_status``), the day of the answer (``carried_from``: that day, or the day it
+        carried from), no reason, and its region as the day's set says (``regions``, when given): its
+        request id, time and answer are those of the call that made it.
         """
         wanted = set(video_ids)
         out: dict[str, tuple[bytes, int]] = {}
@@ -118,8 +127,10 @@ class Carry:
                     continue
                 wanted.discard(video_id)
                 if record.get("status") != CARRIED:
-                    record["carried_from"] = self.day.isoformat()
+                    record["carried_from"], record["carried_status"] = self.day.isoformat(), record.get("status")
                 record["status"], record["reason"] = CARRIED, None
+                if regions and regions.get(video_id):
+                    record["region"] = regions[video_id]
                 text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
                 out[video_id] = (text.encode("utf-8"), sticker_count(record.get("response")))
         return out

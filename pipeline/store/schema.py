@@ -70,6 +70,7 @@ VIDEO_FETCHES: tuple[Column, ...] = (
     Column("fetched_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the outcome was settled (UTC)", distinct=True),
     Column("reason", pa.string(), "str", True, "Why the day's refresh plan asked VOD: new, event, failed, due or sweep (null when carried, and for days before plans)"),
     Column("carried_from", pa.date32(), "date32[pyarrow]", True, "For a carried video, the day of the answer it carries (null otherwise)"),
+    Column("carried_status", pa.string(), "str", True, "For a carried video, that answer's outcome: answered or not_found (null otherwise)"),
 )
 
 VIDEOS: tuple[Column, ...] = (

@@ -26,6 +26,7 @@ class Outcome:
     error_message: str | None = None
     reason: str | None = None  # why the day's plan asked it (refresh.REASONS); None when carried
     carried_from: str | None = None  # carried: the day (YYYY-MM-DD) of the answer it holds
+    carried_status: str | None = None  # carried: that answer's outcome (answered or not_found)
     response: dict[str, Any] | None = field(default=None, repr=False)
 
 

@@ -18,7 +18,7 @@ COMMENT ON COLUMN fetch_log.videos_asked IS 'Videos the day''s refresh plan aske
 COMMENT ON COLUMN fetch_log.videos_carried IS 'Videos not asked that day: their last answer carried into the snapshot (video_fetches.carried_from says of which day)';
 COMMENT ON COLUMN fetch_log.stickers_carried IS 'Stickers in the carried answers';
 COMMENT ON COLUMN fetch_log.videos_answered IS 'Videos VOD answered for (with or without stickers)';
-COMMENT ON COLUMN fetch_log.videos_not_found IS 'Videos VOD does not know (InvalidVideo.NotFound): deleted, or a wrong id';
+COMMENT ON COLUMN fetch_log.videos_not_found IS 'Videos asked that day that VOD does not know (InvalidVideo.NotFound): deleted, or a wrong id. Those carried from such an answer are in videos_carried (video_fetches.carried_status = ''not_found'')';
 COMMENT ON COLUMN fetch_log.videos_failed IS 'Videos with no answer after every retry; their error is in video_fetches';
 COMMENT ON COLUMN fetch_log.stickers_returned IS 'Stickers in VOD''s answers of the day (stickers_returned + stickers_carried = stickers_typed + rows_quarantined)';
 COMMENT ON COLUMN fetch_log.stickers_typed IS 'Rows of that day in stickers';
