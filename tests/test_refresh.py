@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 
 import pandas as pd
 import pytest
@@ -236,3 +235,21 @@ def _digests(layout: Layout, day: dt.date) -> dict[str, str]:
         for table in ("stickers", "quarantine", "video_fetches", "events")
     }
 
+
+
+def test_a_video_deleted_upstream_with_its_event_leaves_the_snapshot_that_day(service, layout):
+    write_videos(service, layout.videos_csv)  # the set still lists it: videos.csv, or discovery before its full walk
+    client = make_client(service)
+    inbox = Inbox(layout.events_inbox)
+    run_day(layout, client, DAY, inbox=inbox)
+    plan = refresh.read_plan(layout, DAY)
+    gone = next(v for v in service.catalog.video_ids() if service.catalog.stickers(v, 0))
+    assert gone in plan.asks and not stickers(layout, DAY)[lambda s: s["video_id"] == gone].empty
+    service.catalog.delete(gone)
+    inbox.add({"EventType": "DeleteMediaComplete", "MediaId": gone, "MediaType": "video", "DeleteType": "all", "Status": "success", "EventTime": "2026-11-02T20:00:00Z"}, channel="mns")
+    day2 = DAY + dt.timedelta(days=1)
+    run_day(layout, client, day2, inbox=inbox)
+    outcome = fetches(layout, day2).loc[gone]
+    assert (outcome["status"], outcome["reason"]) == ("not_found", "event")
+    assert stickers(layout, day2)[lambda s: s["video_id"] == gone].empty
+    assert lake.read_partition(layout, "events", day2)["action"].tolist() == ["asked"]
