@@ -201,8 +201,7 @@ def last_answers(answers: Path, day: dt.date) -> pd.DataFrame:
         read_options=pj.ReadOptions(block_size=16 << 20),
         parse_options=pj.ParseOptions(explicit_schema=_LAST, unexpected_field_behavior="ignore"),
     )
-    frame = table.to_pandas(types_mapper=pd.ArrowDtype).astype("str")
-    frame = frame.replace({"<NA>": None})
+    frame = table.to_pandas()  # text columns, None where a field is missing
     on = pd.to_datetime(frame["carried_from"].fillna(day.isoformat()), format="%Y-%m-%d")
     frame["answered_on"] = on.where(frame["status"] != "failed")
     return frame.drop_duplicates("video_id", keep="last").set_index("video_id")
