@@ -60,6 +60,7 @@ class RefreshPolicy:
 
     every_days: int = DEFAULT_EVERY_DAYS
     budget: int | None = None
+    per_region: bool = False  # the budget is each region's (regions with limits of their own), not the account's
 
     def __post_init__(self) -> None:
         if self.every_days < 1:
@@ -137,7 +138,8 @@ def plan_day(
         plan.asks = {v: plan.asks[v] for v in videos.ids if v in plan.asks}  # in the set's order
         _write_events(layout.day_events(day), events, actions, append=True)
     else:
-        asks, over = _choose(day, members, last, announced, policy)
+        groups = pd.Series(videos.regions if policy.per_region else ["account"] * len(videos.ids), dtype="str")
+        asks, over = _choose(day, members, groups, last, announced, policy)
         plan = Plan(
             day=day.isoformat(),
             previous_day=previous.isoformat() if previous else None,
@@ -151,9 +153,9 @@ def plan_day(
         )
         if over:
             log.warning(
-                "%s: %d videos must be asked (new, announced, failed or due) but the budget is %d calls: all are "
-                "asked; raise VOD_REFRESH_BUDGET or VOD_REFRESH_DAYS to stay within it",
-                day, len(asks), policy.budget,
+                "%s: %d videos must be asked (new, announced, failed or due) beyond the budget of %d calls%s: all "
+                "are asked; raise VOD_REFRESH_BUDGET or VOD_REFRESH_DAYS to stay within it",
+                day, over, policy.budget, " a region" if policy.per_region else "",
             )
         _write_events(layout.day_events(day), events, actions)
     if kept is not None and (kept.every_days, kept.budget) != (policy.every_days, policy.budget):
@@ -240,9 +242,11 @@ def _changes_stickers(event: StoredEvent) -> bool:
 
 
 def _choose(
-    day: dt.date, members: pd.Series, last: pd.DataFrame, announced: set[str], policy: RefreshPolicy
+    day: dt.date, members: pd.Series, groups: pd.Series, last: pd.DataFrame, announced: set[str], policy: RefreshPolicy
 ) -> tuple[dict[str, str], int]:
-    """Video id -> reason for the videos to ask, in the set's order; and how many must-asks exceed the budget."""
+    """Video id -> reason for the videos to ask, in the set's order; and how many must-asks exceed the budget.
+    The sweep and the budget are counted within each of ``groups`` (one per region with budgets per region;
+    one for the whole account otherwise)."""
     known = last.reindex(members.to_numpy())
     status, answered_on = known["status"].to_numpy(), known["answered_on"]
     age = (pd.Timestamp(day) - answered_on).dt.days.to_numpy()
@@ -253,19 +257,21 @@ def _choose(
     reason[reason.isna() & (age >= policy.every_days)] = "due"
     # The rolling sweep: about 1/every_days of the videos with an answer each day, the oldest answers
     # first, then in an order fixed by their ids (so that a day of equal answers is taken in turn).
-    with_answer = int(pd.notna(age).sum())
-    quota = math.ceil(with_answer / policy.every_days)
-    sweep_room = quota - int((reason == "due").sum())
-    must = int(reason.notna().sum())
+    order = pd.util.hash_array(members.to_numpy(dtype=object))
     over = 0
-    if policy.budget is not None:
-        over = max(0, must - policy.budget)
-        sweep_room = min(sweep_room, policy.budget - must)
-    if sweep_room > 0:
-        candidates = pd.DataFrame({"age": age, "order": pd.util.hash_array(members.to_numpy(dtype=object))}, index=reason.index)
-        candidates = candidates[reason.isna().to_numpy() & pd.notna(age)]
-        chosen = candidates.sort_values(["age", "order"], ascending=[False, True]).index[:sweep_room]
-        reason[chosen] = "sweep"
+    for group in pd.unique(groups):
+        mine = (groups == group).to_numpy()
+        quota = math.ceil(int(pd.notna(age[mine]).sum()) / policy.every_days)
+        sweep_room = quota - int((reason[mine] == "due").sum())
+        must = int(reason[mine].notna().sum())
+        if policy.budget is not None:
+            over += max(0, must - policy.budget)
+            sweep_room = min(sweep_room, policy.budget - must)
+        if sweep_room > 0:
+            candidates = pd.DataFrame({"age": age, "order": order}, index=reason.index)
+            candidates = candidates[mine & reason.isna().to_numpy() & pd.notna(age)]
+            chosen = candidates.sort_values(["age", "order"], ascending=[False, True]).index[:sweep_room]
+            reason[chosen] = "sweep"
     asked = reason.dropna()
     return dict(zip(asked.index, asked.to_numpy(), strict=True)), over
 

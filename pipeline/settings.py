@@ -234,7 +234,7 @@ DEFAULT_REFRESH_WINDOW_HOURS = 4.0
 def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) -> RefreshPolicy:
     """The refresh plan's policy: VOD_REFRESH_DAYS (every video asked at least this often; 1 asks every
     video every day), and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit
-    allows in VOD_REFRESH_WINDOW_HOURS (default 4; per region when VOD_RATE_LIMITS=per-region)."""
+    allows in VOD_REFRESH_WINDOW_HOURS (default 4); each region's when VOD_RATE_LIMITS=per-region."""
     every = _number(
         environ, "VOD_REFRESH_DAYS", int, DEFAULT_EVERY_DAYS, "a whole number of days, at least 1 (1: every video every day)", lambda v: v >= 1
     )
@@ -245,9 +245,9 @@ def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) 
         hours = _number(
             environ, "VOD_REFRESH_WINDOW_HOURS", float, DEFAULT_REFRESH_WINDOW_HOURS, "a number of hours, more than 0 and at most 24", lambda v: 0 < v <= 24
         )
-        lanes = 1 if vod.shared_limits else len(vod.endpoints)
-        budget = int(vod.calls_per_second * 3600 * hours * lanes)
-    return RefreshPolicy(every_days=every, budget=budget)
+        budget = int(vod.calls_per_second * 3600 * hours)
+    # With limits per region, the budget is each region's: a region's calls are spent against its own limit
+    return RefreshPolicy(every_days=every, budget=budget, per_region=not vod.shared_limits and len(vod.endpoints) > 1)
 
 
 DEFAULT_EVENTS_PORT = 9090

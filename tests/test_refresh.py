@@ -136,7 +136,7 @@ def test_the_budget_caps_the_sweep_but_never_a_video_that_must_be_asked(service,
     write_videos(service, layout.videos_csv)
     client = make_client(service)
     run_day(layout, client, DAY, refresh.RefreshPolicy(budget=10))  # 200 new videos: all asked, over budget
-    assert "200 videos must be asked" in caplog.text and "VOD_REFRESH_BUDGET" in caplog.text
+    assert "190 videos must be asked" in caplog.text and "VOD_REFRESH_BUDGET" in caplog.text
     assert refresh.read_plan(layout, DAY).over_budget == 190
     summary = run_day(layout, client, DAY + dt.timedelta(days=1), refresh.RefreshPolicy(budget=10))
     assert summary.asked == 10 and summary.carried == 190
@@ -253,3 +253,30 @@ def test_a_video_deleted_upstream_with_its_event_leaves_the_snapshot_that_day(se
     assert (outcome["status"], outcome["reason"]) == ("not_found", "event")
     assert stickers(layout, day2)[lambda s: s["video_id"] == gone].empty
     assert lake.read_partition(layout, "events", day2)["action"].tolist() == ["asked"]
+
+
+def test_with_limits_per_region_each_region_sweeps_within_its_own_budget(tmp_path):
+    from pipeline.settings import VodSettings
+    from pipeline.vod.client import Credentials
+    from pipeline.vod.local import LocalVodAccount, ServiceConfig, write_videos_csv
+    from tests.conftest import KEY_ID, KEY_SECRET
+
+    layout = Layout(tmp_path / "data")
+    regions = {"cn-shanghai": {"catalog_size": 90}, "ap-southeast-1": {"catalog_size": 10}}
+    config = ServiceConfig(access_key_id=KEY_ID, access_key_secret=KEY_SECRET, calls_per_second=None)
+    with LocalVodAccount(config, regions, shared_limits=False) as account:
+        write_videos_csv(layout.videos_csv, size=90, regions=tuple(regions))  # 90 + 90 ids: keep each region's own
+        frame = pd.read_csv(layout.videos_csv)
+        frame = frame[(frame["region"] == "cn-shanghai") | frame["video_id"].isin(account.services["ap-southeast-1"].catalog.video_ids())]
+        frame.to_csv(layout.videos_csv, index=False)
+        settings = VodSettings(Credentials(KEY_ID, KEY_SECRET), endpoints=account.endpoints, calls_per_second=1000.0, shared_limits=False)
+        policy = refresh.RefreshPolicy(every_days=2, budget=20, per_region=True)
+        for day in (DAY, DAY + dt.timedelta(days=1)):
+            snapshot.take_video_set(layout, day, today=day, regions=list(regions))
+            with settings.clients() as clients:
+                snapshot.fetch_day(layout, day, clients, policy=policy, today=day)
+    asked = refresh.read_plan(layout, DAY + dt.timedelta(days=1)).asks
+    by_region = pd.read_csv(layout.videos_csv).set_index("video_id")["region"]
+    counts = by_region[list(asked)].value_counts().to_dict()
+    # cn-shanghai: half of its 90 would be swept, its budget allows 20; ap-southeast-1: half of its 10
+    assert counts == {"cn-shanghai": 20, "ap-southeast-1": 5}
