@@ -15,12 +15,13 @@ def test_a_week_keeps_every_promise_of_the_snapshot(tmp_path):
     checks = list(
         simulate(
             tmp_path / "data", videos_per_region=150, days=7, change_rate=0.15, loss_rate=0.25,
-            policy=refresh.RefreshPolicy(every_days=K), calls_per_second=3000.0,
+            policy=refresh.RefreshPolicy(every_days=K), calls_per_second=3000.0, uploads_per_day=4, deletes_per_day=3,
         )
     )
     assert [c.day for c in checks] == [dt.date(2026, 11, 2) + dt.timedelta(days=n) for n in range(7)]
     first, later = checks[0], checks[1:]
     assert first.asked == first.videos == 300 and first.stale_rows == first.missing_rows == 0
+    assert [c.videos for c in checks] == [300 + 4 * n for n in range(7)]  # uploads join; deleted videos stay listed
     for check in later:
         # Asked only where the answer can differ: a sweep of a third, and the announced videos
         assert check.asked < check.videos * 0.75, check

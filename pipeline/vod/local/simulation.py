@@ -1,8 +1,9 @@
 """Days of a local VOD account, run through the pipeline and checked against what the account really held.
 
-The account's catalog changes every day (``sticker_change_rate``) and announces its sticker jobs by signed
-HTTP callback (some lost: ``callback_loss_rate``) to the pipeline's own receiver, which keeps them in the
-inbox. Each day, at ``run_hour`` UTC, the account's clock is moved to the run and the day is taken as the
+The account's catalog changes every day (``sticker_change_rate``; videos uploaded and deleted too) and
+announces its sticker jobs, uploads and deletions by signed HTTP callback (some lost:
+``callback_loss_rate``) to the pipeline's own receiver, which keeps them in the inbox. The video set is every
+video ever listed, as a ``videos.csv`` or discovery between two full walks would still list a deleted one. Each day, at ``run_hour`` UTC, the account's clock is moved to the run and the day is taken as the
 daily schedule takes it (video set, fetch by the refresh plan, normalization); then its snapshot is
 compared with the catalog's truth at that moment. Used by the tests and ``make bench``.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,7 +49,7 @@ class DayCheck:
     announced_videos: int  # videos of the set those events were about
     announced_wrong: int  # of those, videos whose snapshot differs from the truth (the promise: 0)
     truth_rows: int  # (video, sticker) pairs VOD held at the run
-    stale_rows: int  # in the snapshot, no longer in VOD (a sticker deleted upstream, not yet asked again)
+    stale_rows: int  # in the snapshot, no longer in VOD (a sticker or video deleted upstream, not yet asked again)
     missing_rows: int  # in VOD, not yet in the snapshot (a new sticker whose callback was lost)
     oldest_row_days: int  # age of the oldest answer in the snapshot, in days (from the day it was made)
     stale_within_k: bool  # every stale row's deletion happened less than K days before the run
@@ -72,6 +74,8 @@ def simulate(
     concurrency: int = 16,
     run_hour: int = 2,
     seed: int = 7,
+    uploads_per_day: int = 0,
+    deletes_per_day: int = 0,
 ) -> Iterator[DayCheck]:
     """Runs ``days`` days from ``first_day`` in ``root`` (a fresh data directory), yielding each day's check."""
     layout = Layout(root)
@@ -96,26 +100,37 @@ def simulate(
         )
         with LocalVodAccount(config, regions) as account:
             settings = VodSettings(credentials, endpoints=account.endpoints, calls_per_second=calls_per_second, concurrency=concurrency)
+            listed: dict[str, str] = {}  # every video ever listed -> its region
+            deleted: dict[str, dt.datetime] = {}  # video -> when it was deleted
             for n in range(days):
                 day = first_day + dt.timedelta(days=n)
                 run = _at(day, run_hour)
+                if n:  # the day between two runs: uploads and deletions, each announced as it happens
+                    happened = account.clock.now()
+                    draw = random.Random(f"{seed}:{day}")
+                    alive = sorted(v for v in listed if v not in deleted)
+                    for video_id in draw.sample(alive, min(deletes_per_day, len(alive))):
+                        account.delete(video_id)
+                        deleted[video_id] = happened
+                    for number in range(uploads_per_day):
+                        account.upload(regions[number % len(regions)], 1, at=happened)
                 account.advance_to(run, wait=True)
                 truth = account.truth(run)
-                ids = [(video, region) for region, held in truth.items() for video in held]
-                write_video_set(layout.day_videos(day), [v for v, _ in ids], [r for _, r in ids])
+                listed |= {video: region for region, held in truth.items() for video in held}
+                write_video_set(layout.day_videos(day), list(listed), list(listed.values()))
                 with settings.clients() as clients:
                     started = time.perf_counter()
                     summary = snapshot.fetch_day(layout, day, clients, concurrency=concurrency, policy=policy, inbox=inbox, today=day)
                     seconds = time.perf_counter() - started
                 snapshot.normalize_day(layout, day)
-                yield _check(layout, day, run, account, truth, summary, seconds, policy)
+                yield _check(layout, day, run, account, truth, summary, seconds, policy, deleted)
 
 
 def _at(day: dt.date, hour: int) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour), dt.UTC)
 
 
-def _check(layout, day, run, account, truth, summary, seconds, policy) -> DayCheck:
+def _check(layout, day, run, account, truth, summary, seconds, policy, deleted) -> DayCheck:
     held = {(video, sticker) for region in truth.values() for video, stickers in region.items() for sticker in stickers}
     rows = lake.read_partition(layout, "stickers", day)
     seen = set(zip(rows["video_id"], rows["dynamic_image_id"], strict=True))
@@ -144,7 +159,7 @@ def _check(layout, day, run, account, truth, summary, seconds, policy) -> DayChe
         stale_rows=len(stale),
         missing_rows=len(missing),
         oldest_row_days=int(ages.max()) if len(ages) else 0,
-        stale_within_k=all(key in recent for key in stale),
+        stale_within_k=all(key in recent or (key[0] in deleted and deleted[key[0]] > window) for key in stale),
         missing_within_k=all(key in recent for key in missing),
     )
 
