@@ -21,13 +21,10 @@ import json
 import logging
 import math
 import secrets
-import socket
-import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.etree import ElementTree
@@ -35,6 +32,8 @@ from xml.sax.saxutils import escape
 
 from mns.account import Account
 from mns.queue import Message
+
+from pipeline.vod.local.http import Serving, TrackedHandler, TrackedServer
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +140,15 @@ class _Queue:
             self.handles.pop(message.handle, None)
 
 
-class LocalMnsService:
+class LocalMnsService(Serving):
     """Local MNS queues: ``start()`` it (or use it as a context manager) and give the SDK its ``endpoint``.
 
     ``queues`` exist from the start, with ``visibility_timeout`` seconds (fractions allowed, for tests; MNS
     itself takes whole seconds). Only ``access_key_id`` with ``access_key_secret`` signs requests it accepts.
     ``long_poll_scale`` shortens long polls for tests: an empty queue answers a wait of N seconds after
     N * scale (a message arriving still ends the wait at once)."""
+
+    _name = "local MNS"
 
     def __init__(
         self,
@@ -180,50 +181,15 @@ class LocalMnsService:
         self._injected: list[_MnsError] = []
         self._stats = dict.fromkeys(_STATS, 0)
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self) -> LocalMnsService:
-        """Bind and serve in a daemon thread."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server(self._address, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localmns", daemon=True
-        )
-        self._thread.start()
-        return self
+    def _new_server(self) -> TrackedServer:
+        return TrackedServer(self._address, _Handler, self)
 
-    def stop(self) -> None:
-        """Stop serving: long polls end at once, open connections are closed."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        with self._changed:
-            self._stopping.set()
+    def _stopping_now(self) -> None:
+        with self._changed:  # long polls end at once
             self._changed.notify_all()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> LocalMnsService:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint(self) -> str:
-        """``http://host:port`` of the running service, the SDK's ``Account`` host."""
-        if self._server is None:
-            raise RuntimeError("the local MNS service is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     # --- for tests --------------------------------------------------------------------------------------
 
@@ -645,56 +611,8 @@ class MnsQueueSink:
 # --- HTTP plumbing -----------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], service: LocalMnsService):
-        self.service = service
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def track(self, conn: socket.socket, is_open: bool) -> None:
-        with self._open_lock:
-            (self._open.add if is_open else self._open.discard)(conn)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            conns = list(self._open)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):  # a client hanging up (a consumer killed) is routine
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK asks: every answer carries Content-Length
+class _Handler(TrackedHandler):
     server_version = "localmns/1.0"
-    timeout = 120  # idle keep-alive connections are closed after this
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection, True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.connection, False)
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
 
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)

@@ -18,15 +18,12 @@ import json
 import logging
 import math
 import random
-import socket
-import sys
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
@@ -36,6 +33,7 @@ from pipeline.vod.local import discovery, events
 from pipeline.vod.local.catalog import Catalog
 from pipeline.vod.local.changes import ADDED
 from pipeline.vod.local.clock import Clock
+from pipeline.vod.local.http import Serving, TrackedHandler, TrackedServer
 from pipeline.vod.local.notify import Notifier
 from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
@@ -333,12 +331,14 @@ def _error_doc(request_id: str, code: str, message: str) -> dict[str, str]:
     }
 
 
-class LocalVodService:
+class LocalVodService(Serving):
     """The local VOD service of one region: ``start()`` it (or use it as a context manager) and call
     ``endpoint``. ``shared_flow_controls`` (from ``flow_controls``) replaces its own per-action budgets, so
     several services can spend one account's budget together; a shared ``clock`` makes them answer at one
     time (default: a clock of its own, at ``config.clock_start``). Its events go to ``notifier`` (none
     without one); a ``LocalVodAccount`` moves the clock and announces the sticker changes as they come due."""
+
+    _name = "local VOD"
 
     def __init__(
         self,
@@ -395,48 +395,11 @@ class LocalVodService:
             "actions": {action: dict.fromkeys(_ACTION_STATS, 0) for action in ACTION_LIMITS},
         }
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
-    def start(self) -> LocalVodService:
-        """Bind and serve in a daemon thread."""
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server((self.config.host, self.config.port), self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="localvod", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close every open connection (pooled client connections included)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> LocalVodService:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def endpoint(self) -> str:
-        """``http://host:port`` of the running service."""
-        if self._server is None:
-            raise RuntimeError("the local VOD service is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    def _new_server(self) -> TrackedServer:
+        return TrackedServer((self.config.host, self.config.port), _Handler, self, on_open=lambda: self._count("connections"))
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -758,63 +721,8 @@ def _answer_format(asked: str | None, v3: bool) -> str:
 # --- HTTP plumbing -----------------------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # the default listen backlog (5) drops bursts of new pooled connections
-
-    def __init__(self, address: tuple[str, int], service: LocalVodService):
-        self.service = service
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def opened(self, conn: socket.socket) -> None:
-        with self._open_lock:
-            self._open.add(conn)
-        self.service._count("connections")
-
-    def closed(self, conn: socket.socket) -> None:
-        with self._open_lock:
-            self._open.discard(conn)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            conns = list(self._open)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-answer is routine here (timeouts, dropped pools); bugs still show.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
+class _Handler(TrackedHandler):
     server_version = "localvod/1.0"
-    timeout = 120  # idle keep-alive connections are closed after this
-    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms delayed-ACK stall
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.opened(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.closed(self.connection)
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self._serve()
