@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
+
 from tqdm import tqdm
 
 from pipeline import settings, snapshot
 from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.publish import warehouse
 from pipeline.events import mns
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
 from pipeline.events.inbox import Inbox
@@ -275,7 +276,8 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
     ]
     close_dead_runs(Path(env["DAGSTER_HOME"]))  # a killed run's pool slot would make this one wait for ever
     run = subprocess.Popen(command, env=env)
-    bar = FetchBar(layout, day) if interactive and "sticker_responses" in assets else None
+    # The bar follows the answers on disk; on an object store they land in batches the bar does not read
+    bar = FetchBar(layout, day) if interactive and "sticker_responses" in assets and isinstance(layout.root, Path) else None
     if bar:
         bar.follow(run)
     return run.wait()
@@ -324,7 +326,7 @@ class FetchBar:
 
 def summary(layout: Layout) -> str:
     """A few lines from the warehouse, as an analyst would first look at it."""
-    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+    with warehouse.connect(layout.warehouse) as con:
         log = con.execute(
             "SELECT snapshot_date, videos, videos_asked, videos_answered, videos_not_found, videos_failed, videos_carried, "
             "stickers_typed, rows_quarantined, calls, retries, throttled_answers, seconds "

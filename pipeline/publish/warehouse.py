@@ -12,9 +12,10 @@ waits for them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-from pathlib import Path
+from collections.abc import Iterator
 
 import duckdb
 import pandas as pd
@@ -22,9 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.publish import sql
-from pipeline.store import lake
+from pipeline.store import lake, objects
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.objects import Location
 from pipeline.store.raw import read_summary
 from pipeline.store.schema import TABLES, arrow_schema
 from pipeline.vod.outcome import FetchSummary
@@ -42,6 +44,8 @@ def publish(layout: Layout) -> dict[str, int]:
         atomic_write(layout.warehouse) as tmp,
         duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con,
     ):
+        if objects.is_remote(layout.root):
+            con.register_filesystem(layout.root.fs)  # the views' s3:// files, read without DuckDB's httpfs
         for table, days in files.items():
             _lake_view(con, table, table, list(days.values()))
         newest = {table: list(days.values())[-1:] for table, days in files.items()}
@@ -60,6 +64,16 @@ def publish(layout: Layout) -> dict[str, int]:
     return counts
 
 
+@contextlib.contextmanager
+def connect(warehouse: Location) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse opened read-only. On an object store the file is fetched first, and the store is
+    registered with DuckDB, so the views reach the lake's ``s3://`` files without DuckDB's httpfs."""
+    with objects.local_copy(warehouse) as local, duckdb.connect(str(local), read_only=True) as con:
+        if objects.is_remote(warehouse):
+            con.register_filesystem(warehouse.fs)
+        yield con
+
+
 def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Rows of a table; for a lake view, the sum of its files' footers (no data is read)."""
     if name in TABLES:
@@ -67,12 +81,12 @@ def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
 
 
-def _files(layout: Layout, table: str) -> dict[str, Path]:
-    """Each day's file of a lake table, oldest first, by absolute path (readers may run elsewhere)."""
-    return {day.isoformat(): lake.partition_path(layout, table, day).resolve() for day in lake.partition_days(layout, table)}
+def _files(layout: Layout, table: str) -> dict[str, Location]:
+    """Each day's file of a lake table, oldest first."""
+    return {day.isoformat(): lake.partition_path(layout, table, day) for day in lake.partition_days(layout, table)}
 
 
-def _lake_view(con: duckdb.DuckDBPyConnection, name: str, table: str, files: list[Path], *, temporary: bool = False) -> None:
+def _lake_view(con: duckdb.DuckDBPyConnection, name: str, table: str, files: list[Location], *, temporary: bool = False) -> None:
     """A view ``name`` over some files of a lake table; with no file, an empty table of its columns."""
     columns = TABLES[table]
     if not files:
@@ -80,9 +94,10 @@ def _lake_view(con: duckdb.DuckDBPyConnection, name: str, table: str, files: lis
         kind = "TEMP VIEW" if temporary else "TABLE"
         con.execute(f"CREATE {kind} {name} AS SELECT * FROM {name}_empty")
         return
-    literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    # By absolute path or s3:// address, so readers elsewhere find them
+    literal = "[" + ", ".join("'" + objects.url(f).replace("'", "''") + "'" for f in files) + "]"
     # A column added to the schema later (region) is in no file written before it: NULL there
-    present = {PARTITION_KEY}.union(*(pq.read_schema(f).names for f in files))
+    present = {PARTITION_KEY}.union(*(_schema(f).names for f in files))
     con.execute(
         sql.load(
             "lake_view.sql",
@@ -106,10 +121,20 @@ _SQL_TYPES = {
 }
 
 
-def _lake_rows(files: dict[str, dict[str, Path]]) -> pa.Table:
+def _schema(path: Location) -> pa.Schema:
+    source, filesystem = objects.arrow(path)
+    return pq.read_schema(source, filesystem=filesystem)
+
+
+def _rows(path: Location) -> int:
+    source, filesystem = objects.arrow(path)
+    return pq.read_metadata(source, filesystem=filesystem).num_rows
+
+
+def _lake_rows(files: dict[str, dict[str, Location]]) -> pa.Table:
     """Rows per day and lake table, read from each file's Parquet footer (no data is read)."""
     records = [
-        {"lake_table": table, PARTITION_KEY: dt.date.fromisoformat(day), "rows": pq.read_metadata(path).num_rows}
+        {"lake_table": table, PARTITION_KEY: dt.date.fromisoformat(day), "rows": _rows(path)}
         for table, days in files.items()
         for day, path in days.items()
     ]

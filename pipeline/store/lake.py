@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import tempfile
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,8 +21,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.store import objects
 from pipeline.store.files import finish_replacements, replace_together
 from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.objects import Location
 from pipeline.store.schema import TABLES, arrow_schema, pandas_dtypes
 
 PART_FILE = "part-0.parquet"
@@ -43,9 +46,17 @@ class PartitionWriter:
         # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
         # table's folders ever meets it; named for what it will become, so a file left by a killed
         # writer says what it was (lake/.tmp/.stickers.snapshot_date=2026-11-20.part-0.parquet.<id>.tmp).
+        # On an object store the file is written locally and put in the spool when finished.
         spool = _spool(layout)
-        spool.mkdir(parents=True, exist_ok=True)
-        self.tmp = spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        self.staged: Location = spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        self._local: tempfile.TemporaryDirectory[str] | None = None
+        if objects.is_remote(spool):
+            self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-")
+            self.tmp = Path(self._local.name) / self.staged.name
+        else:
+            spool.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.staged
+        self._uploaded = False
         self._writer = pq.ParquetWriter(
             self.tmp,
             self.schema,
@@ -76,12 +87,16 @@ class PartitionWriter:
             pending.result()  # a failed write raises here
 
     def finish(self) -> None:
-        """Writes the file's footer: the partition is complete, not yet published."""
+        """Writes the file's footer (and puts it in the store's spool): complete, not yet published."""
         try:
             self._wait()
         finally:
             self._thread.shutdown()
             self._writer.close()
+        if self._local is not None and not self._uploaded:
+            objects.upload(self.tmp, self.staged)
+            self._uploaded = True
+            self._local.cleanup()
 
     def commit(self) -> int:
         """Publishes the partition alone (see ``DayWriter`` for several tables of a day)."""
@@ -95,6 +110,10 @@ class PartitionWriter:
             pass
         if not self.journaled:
             self.tmp.unlink(missing_ok=True)
+            if self._uploaded:
+                objects.remove(self.staged)
+        if self._local is not None:
+            self._local.cleanup()
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -149,13 +168,17 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
     warehouse's publication and the quality checks included, sees every table of the day old or every
     one new. Other files in a replaced partition's folder are then removed.
     """
+    remote = objects.is_remote(writers[0].path)
     for writer in writers:
         writer.finish()
-        writer.path.parent.mkdir(parents=True, exist_ok=True)
+        if not remote:  # an object store has no folders to make (and a folder marker would trip readers)
+            writer.path.parent.mkdir(parents=True, exist_ok=True)
     days = sorted({writer.day.isoformat() for writer in writers})
-    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}.replace.json"
+    # On a store, each replacement has its own journal: the day's lease keeps writers apart (``lease``)
+    unique = f".{uuid.uuid4().hex}" if remote else ""
+    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}{unique}.replace.json"
     try:
-        replace_together([(writer.tmp, writer.path) for writer in writers], journal)
+        replace_together([(writer.staged, writer.path) for writer in writers], journal)
     finally:
         if journal.exists():  # past the commit point: the files are the journal's to finish, not to remove
             for writer in writers:
@@ -182,16 +205,23 @@ def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idl
                     leftover.unlink()
 
 
-def _spool(layout: Layout) -> Path:
+def _spool(layout: Layout) -> Location:
     return layout.root / "lake" / ".tmp"
 
 
 def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
     """One day of a lake table, typed as in the schema, with its snapshot_date column."""
     columns = TABLES[table]
-    frame = pq.read_table(partition_path(layout, table, day)).to_pandas()
+    source, filesystem = objects.arrow(partition_path(layout, table, day))
+    frame = pq.read_table(source, filesystem=filesystem).to_pandas()
     frame.insert(0, PARTITION_KEY, day)
     return frame.astype(pandas_dtypes(columns))[[c.name for c in columns]]
+
+
+def parquet_file(layout: Layout, table: str, day: dt.date) -> pq.ParquetFile:
+    """A day's partition file, to read its schema, footer or some columns (on disk or on a store)."""
+    source, filesystem = objects.arrow(partition_path(layout, table, day))
+    return pq.ParquetFile(source, filesystem=filesystem)
 
 
 def partition_days(layout: Layout, table: str) -> list[dt.date]:
@@ -204,7 +234,7 @@ def partition_days(layout: Layout, table: str) -> list[dt.date]:
     return sorted(days)
 
 
-def partition_path(layout: Layout, table: str, day: dt.date) -> Path:
+def partition_path(layout: Layout, table: str, day: dt.date) -> Location:
     """The file of a day's partition, once any interrupted replacement of the lake is finished."""
     finish_interrupted(layout)
     return layout.lake_partition(table, day) / PART_FILE
