@@ -157,7 +157,8 @@ def check(root: Location) -> None:
     bucket = root.path.split("/", 1)[0]
     probe = root / f".write-probe-{os.getpid()}-{os.urandom(4).hex()}"
     try:
-        root.fs.call_s3("head_bucket", Bucket=bucket)
+        # A GET, not HEAD: a refusal then carries its code (SignatureDoesNotMatch, NoSuchBucket, ...)
+        root.fs.call_s3("list_objects_v2", Bucket=bucket, Prefix=root.path.partition("/")[2], MaxKeys=1)
         probe.write_bytes(b"")
         probe.unlink()
     except Exception as exc:  # noqa: BLE001 - every failure is turned into what to fix
