@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pipeline import settings, snapshot
 from pipeline.errors import ConfigurationError, PipelineError
-from pipeline.publish import warehouse
+from pipeline.publish import shell, warehouse
 from pipeline.events import mns
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
 from pipeline.events.inbox import Inbox
@@ -413,6 +413,12 @@ def cmd_events(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_query(args: argparse.Namespace) -> int:
+    lake = settings.lake_from_env()
+    with shell.arguments(lake.layout(), lake.store) as arguments:
+        return subprocess.call([str(Path(sys.executable).parent / "duckdb"), *arguments, *args.duckdb_args])
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     """Closes the runs whose process died, so their pool slots stop blocking the next runs."""
     home = Path(args.dagster_home).resolve()
@@ -543,6 +549,14 @@ def build_parser() -> argparse.ArgumentParser:
         "signs are taken from this machine only)",
     )
     events.add_argument("--port", type=int, default=None, help="port (default: VOD_EVENTS_PORT, else 9090)")
+    query = command(
+        "query", cmd_query, "open the warehouse read-only in the DuckDB shell (on disk or on an object store)",
+        "Opens PIPELINE_DATA_DIR's warehouse.duckdb read-only in the DuckDB CLI. On an object store the file is\n"
+        "fetched first and the lake's s3:// files are read through httpfs loaded from its installed package\n"
+        "(no download), with the store's keys taken from the environment. Arguments after the options go to\n"
+        "duckdb, e.g. vod-stickers query -c \"SELECT * FROM format_stats\".",
+    )
+    query.set_defaults(takes_extra=True)  # the arguments it does not know go to duckdb
     recover = command(
         "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",
         "A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and keeps its\n"
@@ -562,7 +576,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.duckdb_args = extra
     try:
         return args.func(args)
     except ConfigurationError as err:

@@ -268,3 +268,22 @@ def test_a_store_that_refuses_stops_the_run_before_the_first_call_saying_what_to
     assert expected in run.stderr.splitlines()[0]
     assert "a-wrong-secret-Qz4" not in run.stdout + run.stderr and local_s3.secret not in run.stdout + run.stderr
     assert service.stats["requests"] == 0 and not (tmp_path / "home").exists()
+
+
+def test_the_analysts_shell_queries_a_warehouse_on_the_store_offline(vod_service, s3_layout, local_s3, tmp_path):
+    service = vod_service(catalog_size=60, calls_per_second=None)
+    write_videos(service, tmp_path / "videos.csv")
+    s3_layout.videos_csv.write_bytes((tmp_path / "videos.csv").read_bytes())
+    run_day(service, s3_layout)
+    with warehouse.connect(s3_layout.warehouse) as con:
+        expected = con.execute("SELECT (SELECT count(*) FROM stickers), (SELECT sum(stickers_typed) FROM fetch_log)").fetchone()
+    assert expected[0] > 0
+    # The shell is the DuckDB CLI: with httpfs loaded from its package (this machine has no internet)
+    query = "SELECT (SELECT count(*) FROM stickers) AS rows, (SELECT sum(stickers_typed) FROM fetch_log) AS typed"
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "query", "-csv", "-c", query],
+        env=child_env(local_s3, s3_layout), capture_output=True, text=True, timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == f"{expected[0]},{expected[1]}"
+    assert local_s3.secret not in run.stdout + run.stderr

@@ -46,6 +46,7 @@ class StoreSettings:
     endpoint: str | None = None
     region: str | None = None
     addressing: str = "auto"  # virtual (OSS requires it), path, or auto (botocore's choice)
+    oss: bool = False  # the settings came from OSS's variables
 
     def options(self) -> dict[str, Any]:
         """Storage options for s3fs (and so for UPath, pandas and Polars' fsspec route)."""
@@ -112,6 +113,7 @@ def store_from_env(environ: Mapping[str, str]) -> StoreSettings:
         endpoint=endpoint,
         region=get("OSS_REGION") if oss else get("AWS_REGION", "AWS_DEFAULT_REGION"),
         addressing=style,
+        oss=oss,
     )
 
 
