@@ -6,18 +6,21 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 
+import dagster as dg
 import duckdb
 import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 import s3fs
 from s3fs.utils import FileExpired
@@ -27,7 +30,7 @@ from pipeline.publish import warehouse
 from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DayBusy
-from tests.conftest import KEY_ID, KEY_SECRET, make_client, write_videos
+from tests.conftest import KEY_ID, KEY_SECRET, TODAY, make_client, write_videos
 
 DAY = dt.date(2026, 11, 20)
 HIVE = ds.partitioning(pa.schema([("snapshot_date", pa.date32())]), flavor="hive")
@@ -287,3 +290,49 @@ def test_the_analysts_shell_queries_a_warehouse_on_the_store_offline(vod_service
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == f"{expected[0]},{expected[1]}"
     assert local_s3.secret not in run.stdout + run.stderr
+
+
+def test_a_day_through_dagster_on_the_store_keeps_every_secret_out(vod_service, s3_layout, local_s3, tmp_path, dagster_home):
+    vod_secret = "SECRET-ak-on-store-5Hn2"
+    service = vod_service(catalog_size=80, calls_per_second=None, access_key_secret=vod_secret, server_error_rate=0.1)
+    write_videos(service, tmp_path / "videos.csv")
+    s3_layout.videos_csv.write_bytes((tmp_path / "videos.csv").read_bytes())
+    env = {
+        **child_env(local_s3, s3_layout), "DAGSTER_HOME": str(dagster_home), "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": vod_secret, "VOD_ENDPOINT": service.endpoint,
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
+         "--tags", json.dumps({"dagster/partition": TODAY.isoformat()})],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    answers = s3_layout.answers(TODAY).read_text()
+    tokens = {m.group(1) for m in re.finditer(r"auth_key=([^&\"\s]+)", answers)}
+    assert len(tokens) > 100
+
+    places = {"run output": run.stdout + run.stderr}
+    for path in dagster_home.rglob("*"):
+        if path.is_file():
+            places[f"dagster_home/{path.relative_to(dagster_home)}"] = path.read_bytes().decode("utf-8", "replace")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for key in instance.get_asset_keys():
+            for record in instance.fetch_materializations(key, limit=10).records:
+                places[f"metadata of {key.to_user_string()}"] = repr(record.asset_materialization.metadata)
+    for key in s3_layout.root.fs.find(s3_layout.root.path):
+        name = key.removeprefix(s3_layout.root.path + "/")
+        if name.endswith(".parquet"):
+            places[name] = json.dumps(pq.read_table(key, filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(s3_layout.root.fs))).to_pylist(), default=str)
+        elif not name.endswith(".duckdb"):
+            places[name] = s3_layout.root.fs.cat_file(key).decode("utf-8", "replace")
+    with warehouse.connect(s3_layout.warehouse) as con:
+        for (table,) in con.execute("SELECT table_name FROM information_schema.tables").fetchall():
+            places[f"warehouse {table}"] = json.dumps(con.execute(f'SELECT * FROM "{table}"').fetchall(), default=str)
+
+    assert any(p.startswith("lake/stickers/") for p in places) and f"reports/snapshot_date={TODAY}/stickers.html" in places
+    assert len([p for p in places if p.startswith("metadata")]) >= 4
+    everywhere = [(place, secret[:10]) for place, text in places.items() for secret in (local_s3.secret, vod_secret) if secret in text]
+    assert everywhere == []
+    # VOD's signed URLs stay in raw/, which keeps VOD's answers as they came
+    outside_raw = [(place, token[:8]) for place, text in places.items() if not place.startswith("raw/") for token in tokens if token in text]
+    assert outside_raw == []
