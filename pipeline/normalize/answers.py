@@ -7,6 +7,7 @@ import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pipeline.store import objects
 from pipeline.store.objects import Location
 from typing import Any
 
@@ -55,7 +56,7 @@ def _line_blocks(path: Location, size: int) -> Iterator[tuple[int, memoryview]]:
     """The file in blocks of whole lines of about ``size`` bytes (more for a longer line), each with its
     offset in the file. The first blocks are smaller, so that typing starts sooner."""
     offset, usual = 0, max(size // 8, 1)
-    with path.open("rb") as file:
+    with objects.open_read(path) as file:
         want = usual
         while block := file.read(want):
             end = block.rfind(b"\n") + 1

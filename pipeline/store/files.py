@@ -16,6 +16,7 @@ import posixpath
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -112,10 +113,15 @@ def _roll_forward(journal: Location) -> None:
     except FileNotFoundError:
         return  # finished meanwhile by another process
     if objects.is_remote(journal):
-        for tmp, target in moves:
+
+        def move(tmp: str, target: str) -> None:
             staged, final = (objects.at(journal, posixpath.join(journal.parent.path, p)) for p in (tmp, target))
             if objects.copy(staged, final):  # False: copied and removed already
                 objects.remove(staged)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(moves))) as pool:
+            for moved in [pool.submit(move, tmp, target) for tmp, target in moves]:
+                moved.result()
         objects.remove(journal)
         return
     for tmp, target in moves:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import tempfile
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -46,19 +46,16 @@ class PartitionWriter:
         # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
         # table's folders ever meets it; named for what it will become, so a file left by a killed
         # writer says what it was (lake/.tmp/.stickers.snapshot_date=2026-11-20.part-0.parquet.<id>.tmp).
-        # On an object store the file is written locally and put in the spool when finished.
+        # On an object store the file is streamed to the spool as a multipart upload, its parts sent as
+        # the chunks are written; the object exists only once the footer is written and the upload completed.
         spool = _spool(layout)
         self.staged: Location = spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
-        self._local: tempfile.TemporaryDirectory[str] | None = None
-        if objects.is_remote(spool):
-            self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-")
-            self.tmp = Path(self._local.name) / self.staged.name
-        else:
+        self._sink = objects.open_write(self.staged) if objects.is_remote(spool) else None
+        if self._sink is None:
             spool.mkdir(parents=True, exist_ok=True)
-            self.tmp = self.staged
         self._uploaded = False
         self._writer = pq.ParquetWriter(
-            self.tmp,
+            self._sink if self._sink is not None else self.staged,
             self.schema,
             compression="zstd",
             use_dictionary=[c.name for c in self.columns if not c.distinct and c.name != PARTITION_KEY],
@@ -93,10 +90,9 @@ class PartitionWriter:
         finally:
             self._thread.shutdown()
             self._writer.close()
-        if self._local is not None and not self._uploaded:
-            objects.upload(self.tmp, self.staged)
+        if self._sink is not None and not self._uploaded:
+            self._sink.close()  # completes the upload
             self._uploaded = True
-            self._local.cleanup()
 
     def commit(self) -> int:
         """Publishes the partition alone (see ``DayWriter`` for several tables of a day)."""
@@ -108,12 +104,14 @@ class PartitionWriter:
             self.finish()
         except Exception:  # noqa: BLE001 - the write that failed is why we abort; the file goes anyway
             pass
-        if not self.journaled:
-            self.tmp.unlink(missing_ok=True)
-            if self._uploaded:
-                objects.remove(self.staged)
-        if self._local is not None:
-            self._local.cleanup()
+        if self.journaled:
+            return
+        if self._sink is None:
+            Path(self.staged).unlink(missing_ok=True)
+        elif self._uploaded:
+            objects.remove(self.staged)
+        else:
+            objects.discard(self._sink)
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -169,8 +167,10 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
     one new. Other files in a replaced partition's folder are then removed.
     """
     remote = objects.is_remote(writers[0].path)
+    with ThreadPoolExecutor(max_workers=len(writers), thread_name_prefix="finish") as pool:  # uploads, on a store
+        for finished in [pool.submit(writer.finish) for writer in writers]:
+            finished.result()
     for writer in writers:
-        writer.finish()
         if not remote:  # an object store has no folders to make (and a folder marker would trip readers)
             writer.path.parent.mkdir(parents=True, exist_ok=True)
     days = sorted({writer.day.isoformat() for writer in writers})
@@ -222,6 +222,22 @@ def parquet_file(layout: Layout, table: str, day: dt.date) -> pq.ParquetFile:
     """A day's partition file, to read its schema, footer or some columns (on disk or on a store)."""
     source, filesystem = objects.arrow(partition_path(layout, table, day))
     return pq.ParquetFile(source, filesystem=filesystem)
+
+
+def partitions(layout: Layout, tables: Iterable[str]) -> dict[str, dict[dt.date, Location]]:
+    """Each table's partition files by day, oldest first; on a store, from one listing of the lake."""
+    finish_interrupted(layout)
+    found: dict[str, dict[dt.date, Location]] = {table: {} for table in tables}
+    if objects.is_remote(layout.root):
+        lake_root = layout.root / "lake"
+        for key in layout.root.fs.find(lake_root.path):
+            parts = key.removeprefix(lake_root.path + "/").split("/")
+            if len(parts) == 3 and parts[0] in found and parts[1].startswith(f"{PARTITION_KEY}=") and parts[2] == PART_FILE:
+                found[parts[0]][dt.date.fromisoformat(parts[1].split("=", 1)[1])] = objects.at(layout.root, key)
+    else:
+        for table in found:
+            found[table] = {day: layout.lake_partition(table, day) / PART_FILE for day in partition_days(layout, table)}
+    return {table: dict(sorted(days.items())) for table, days in found.items()}
 
 
 def partition_days(layout: Layout, table: str) -> list[dt.date]:

@@ -211,6 +211,26 @@ def upload(source: Path, target: UPath) -> None:
     target.fs.put_file(str(source), target.path)
 
 
+def open_write(target: UPath) -> Any:
+    """A file to write ``target`` through: sent in parts of 16 MiB as it is written (a multipart upload),
+    the object appearing whole when the file is closed, never before (``discard`` drops it)."""
+    return target.fs.open(target.path, "wb", block_size=16 << 20)
+
+
+def discard(file: Any) -> None:
+    """Drops a write begun by ``open_write``: the object never appears."""
+    with contextlib.suppress(Exception):
+        file.discard()
+
+
+def open_read(path: Location) -> Any:
+    """``path`` opened to read through (binary); on a store, the next 8 MiB are fetched in the background
+    while the caller works on the last."""
+    if is_remote(path):
+        return path.fs.open(path.path, "rb", block_size=8 << 20, cache_type="background")
+    return open(path, "rb")
+
+
 def create(target: Location, data: bytes) -> str | None:
     """Writes ``target`` only if it does not exist: its ETag (on disk, ``""``), or None if it does exist
     (another writer got there first)."""
