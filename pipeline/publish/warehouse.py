@@ -141,11 +141,14 @@ def _lake_view(
     # By absolute path or s3:// address, so readers elsewhere find them
     literal = "[" + ", ".join("'" + objects.url(f).replace("'", "''") + "'" for f in files) + "]"
     # A column added to the schema later (region) is in no file written before it: NULL there
-    present = {PARTITION_KEY}.union(*(_names(footers, f) for f in files))
+    names = [set(_names(footers, f)) | {PARTITION_KEY} for f in files]
+    present = set().union(*names)
+    everywhere = set.intersection(*names)
     con.execute(
         sql.load(
             "lake_view.sql",
             kind=kind,
+            union=str(any(c.name not in everywhere for c in columns)).lower(),
             name=name,
             columns=", ".join(f'"{c.name}"' if c.name in present else f'CAST(NULL AS {_SQL_TYPES[c.arrow]}) AS "{c.name}"' for c in columns),
             files=literal,
@@ -185,11 +188,14 @@ def _lake_rows(files: dict[str, dict[str, Location]], footers: dict[str, pq.File
 
 
 def _fetch_runs(layout: Layout) -> pa.Table:
+    paths = sorted((layout.root / "raw").glob(f"{PARTITION_KEY}=*/fetch.json"))
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch-runs") as pool:  # on a store, a GET each
+        summaries = list(pool.map(read_summary, paths))
     rows = []
-    for path in sorted((layout.root / "raw").glob(f"{PARTITION_KEY}=*/fetch.json")):
-        summary = dataclasses.asdict(read_summary(path))
-        summary[PARTITION_KEY] = path.parent.name.split("=", 1)[1]
-        rows.append(summary)
+    for path, summary in zip(paths, summaries, strict=True):
+        row = dataclasses.asdict(summary)
+        row[PARTITION_KEY] = path.parent.name.split("=", 1)[1]
+        rows.append(row)
     columns = [PARTITION_KEY, *(f.name for f in dataclasses.fields(FetchSummary))]
     frame = pd.DataFrame(rows, columns=columns)
     frame[PARTITION_KEY] = pd.to_datetime(frame[PARTITION_KEY]).dt.date
