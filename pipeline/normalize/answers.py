@@ -56,19 +56,19 @@ def _line_blocks(path: Location, size: int) -> Iterator[tuple[int, memoryview]]:
     """The file in blocks of whole lines of about ``size`` bytes (more for a longer line), each with its
     offset in the file. The first blocks are smaller, so that typing starts sooner."""
     offset, usual = 0, max(size // 8, 1)
+    rest = b""  # the start of a line the last block cut, read on (no seeking back: a store's reader runs ahead)
     with objects.open_read(path) as file:
-        want = usual
-        while block := file.read(want):
-            end = block.rfind(b"\n") + 1
-            if not end and len(block) == want:  # a line longer than the block
-                want *= 2
-                file.seek(offset)
+        at_end = False
+        while not at_end:
+            chunk = file.read(usual)
+            at_end = len(chunk) < usual
+            block = rest + chunk if rest else chunk
+            end = len(block) if at_end else block.rfind(b"\n") + 1  # the last line may have no newline
+            if not end:
+                rest = block  # a line longer than the block: read on
                 continue
-            end = end or len(block)  # the last line may have no newline
             yield offset, memoryview(block)[:end]
-            offset, usual = offset + end, min(usual * 2, size)
-            want = usual
-            file.seek(offset)
+            rest, offset, usual = block[end:], offset + end, min(usual * 2, size)
 
 
 def _parse_block(path: Location, offset: int, block: memoryview) -> pa.Table:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import posixpath
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.store import objects
-from pipeline.store.objects import Location
+from pipeline.store.objects import Location, PendingUpload
 
 
 @contextlib.contextmanager
@@ -66,7 +65,7 @@ def write_json(path: Location, payload: dict[str, Any]) -> None:
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-def replace_together(moves: list[tuple[Location, Location]], journal: Location) -> None:
+def replace_together(moves: list[tuple[Location | PendingUpload, Location]], journal: Location) -> None:
     """Renames each finished temporary file over its target, all or nothing.
 
     The list of renames is made durable in ``journal`` first: that is the commit point. A failure before
@@ -74,8 +73,9 @@ def replace_together(moves: list[tuple[Location, Location]], journal: Location) 
     ``finish_replacements`` completes the renames, as a database replays its journal, before anyone
     next reads. Each temporary file must be complete and on the file system of its target.
 
-    On an object store each "rename" is a server-side copy then a delete of the staged object. The copies
-    are idempotent, so a reader finishing a journal while its writer does is harmless; two writers of the
+    On an object store each new file is an upload in parts to its final key, not yet completed
+    (``objects.PendingUpload``), and each "rename" completes one: the object appears whole. Completing is
+    idempotent, so a reader finishing a journal while its writer does is harmless; two writers of the
     same files are kept apart by the day's lease (``lease``), not by the journal.
     """
     if objects.is_remote(journal):
@@ -91,10 +91,11 @@ def replace_together(moves: list[tuple[Location, Location]], journal: Location) 
     _roll_forward(journal)
 
 
-def _replace_remote(moves: list[tuple[Location, Location]], journal: Location) -> None:
-    base = journal.parent.path
-    text = json.dumps({"moves": [[posixpath.relpath(tmp.path, base), posixpath.relpath(target.path, base)] for tmp, target in moves]})
-    journal.write_bytes(text.encode("utf-8"))
+def _replace_remote(moves: list[tuple[Location | PendingUpload, Location]], journal: Location) -> None:
+    uploads = [pending.to_json() for pending, _ in moves if isinstance(pending, PendingUpload)]
+    if len(uploads) != len(moves):
+        raise TypeError("on an object store, replace_together takes uploads to complete (objects.upload_parts)")
+    journal.write_bytes(json.dumps({"uploads": uploads}).encode("utf-8"))
     _roll_forward(journal)
 
 
@@ -109,21 +110,17 @@ def finish_replacements(folder: Location) -> list[Location]:
 
 def _roll_forward(journal: Location) -> None:
     try:
-        moves = json.loads(journal.read_text(encoding="utf-8"))["moves"]
+        listed = json.loads(journal.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return  # finished meanwhile by another process
     if objects.is_remote(journal):
-
-        def move(tmp: str, target: str) -> None:
-            staged, final = (objects.at(journal, posixpath.join(journal.parent.path, p)) for p in (tmp, target))
-            if objects.copy(staged, final):  # False: copied and removed already
-                objects.remove(staged)
-
-        with ThreadPoolExecutor(max_workers=max(1, len(moves))) as pool:
-            for moved in [pool.submit(move, tmp, target) for tmp, target in moves]:
-                moved.result()
+        uploads = [PendingUpload.from_json(u) for u in listed["uploads"]]
+        with ThreadPoolExecutor(max_workers=max(1, len(uploads))) as pool:
+            for done in [pool.submit(objects.complete, journal, u) for u in uploads]:
+                done.result()  # False: completed already
         objects.remove(journal)
         return
+    moves = listed["moves"]
     for tmp, target in moves:
         try:
             os.replace(journal.parent / tmp, journal.parent / target)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import tempfile
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -46,16 +47,22 @@ class PartitionWriter:
         # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
         # table's folders ever meets it; named for what it will become, so a file left by a killed
         # writer says what it was (lake/.tmp/.stickers.snapshot_date=2026-11-20.part-0.parquet.<id>.tmp).
-        # On an object store the file is streamed to the spool as a multipart upload, its parts sent as
-        # the chunks are written; the object exists only once the footer is written and the upload completed.
+        # On an object store the file is written locally, then uploaded in parts under its final key when
+        # finished, not completed: invisible to readers until the day's commit completes it.
         spool = _spool(layout)
-        self.staged: Location = spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
-        self._sink = objects.open_write(self.staged) if objects.is_remote(spool) else None
-        if self._sink is None:
+        self.staged: Location | objects.PendingUpload = (
+            spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        )
+        self._local: tempfile.TemporaryDirectory[str] | None = None
+        if objects.is_remote(spool):
+            self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-")
+            self.tmp = Path(self._local.name) / self.staged.name
+        else:
             spool.mkdir(parents=True, exist_ok=True)
+            self.tmp = self.staged
         self._uploaded = False
         self._writer = pq.ParquetWriter(
-            self._sink if self._sink is not None else self.staged,
+            self.tmp,
             self.schema,
             compression="zstd",
             use_dictionary=[c.name for c in self.columns if not c.distinct and c.name != PARTITION_KEY],
@@ -90,9 +97,10 @@ class PartitionWriter:
         finally:
             self._thread.shutdown()
             self._writer.close()
-        if self._sink is not None and not self._uploaded:
-            self._sink.close()  # completes the upload
+        if self._local is not None and not self._uploaded:
+            self.staged = objects.upload_parts(self.tmp, self.path)
             self._uploaded = True
+            self._local.cleanup()
 
     def commit(self) -> int:
         """Publishes the partition alone (see ``DayWriter`` for several tables of a day)."""
@@ -104,14 +112,14 @@ class PartitionWriter:
             self.finish()
         except Exception:  # noqa: BLE001 - the write that failed is why we abort; the file goes anyway
             pass
+        if self._local is not None:
+            self._local.cleanup()
         if self.journaled:
             return
-        if self._sink is None:
-            Path(self.staged).unlink(missing_ok=True)
+        if self._local is None:
+            self.tmp.unlink(missing_ok=True)
         elif self._uploaded:
-            objects.remove(self.staged)
-        else:
-            objects.discard(self._sink)
+            objects.abort(self.path, self.staged)
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -160,6 +168,9 @@ class DayWriter:
 def replace_partitions(writers: list[PartitionWriter]) -> None:
     """Finishes the writers' files and renames them into their folders as one change.
 
+    On an object store each file was uploaded under its final key without being completed, and the
+    journal lists the uploads to complete instead (``files.replace_together``).
+
     The renames are listed in a journal (``lake/.tmp/<day>.replace.json``) made durable first; a failure
     or a crash part-way leaves the journal, and the next reader or writer of the lake finishes the
     renames before it looks (``finish_interrupted``). So a reader going through the pipeline, the
@@ -198,6 +209,12 @@ def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idl
     """Removes the day's temporary files that a killed writer left, once nothing has written to them for
     ``idle_s`` (a live writer adds to its file chunk after chunk; a journal's files are finished first)."""
     cutoff = time.time() - idle_s
+    if objects.is_remote(layout.root):  # uploads begun and never completed: invisible, but they take space
+        for table in tables:
+            partition = layout.lake_partition(table, day)
+            for pending in objects.abandoned_uploads(layout.root, f"{partition.path}/", cutoff):
+                objects.abort(layout.root, pending)
+        return
     for table in tables:
         for leftover in _spool(layout).glob(f".{table}.{PARTITION_KEY}={day.isoformat()}.*.tmp"):
             with contextlib.suppress(FileNotFoundError):

@@ -10,12 +10,16 @@ is absent (``If-None-Match: *``) or unchanged (``If-Match`` on its ETag); and se
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
+import io
 import ipaddress
 import os
 import posixpath
 import tempfile
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -208,27 +212,69 @@ def _is_precondition(exc: BaseException) -> bool:
 
 def upload(source: Path, target: UPath) -> None:
     """Puts a local file as one object: readers see the old object or the new one, never part of one."""
-    target.fs.put_file(str(source), target.path)
-
-
-def open_write(target: UPath) -> Any:
-    """A file to write ``target`` through: sent in parts of 16 MiB as it is written (a multipart upload),
-    the object appearing whole when the file is closed, never before (``discard`` drops it)."""
-    return target.fs.open(target.path, "wb", block_size=16 << 20)
-
-
-def discard(file: Any) -> None:
-    """Drops a write begun by ``open_write``: the object never appears."""
-    with contextlib.suppress(Exception):
-        file.discard()
+    target.fs.put_file(str(source), target.path, chunksize=8 << 20)  # parts of 8 MiB, sent ten at once
 
 
 def open_read(path: Location) -> Any:
-    """``path`` opened to read through (binary); on a store, the next 8 MiB are fetched in the background
-    while the caller works on the last."""
+    """``path`` opened to read through, front to back (binary). On a store, the object is fetched in
+    ranges of 16 MiB, four at once ahead of the reader (one stream from a store is slower than four), each
+    range asked of the version first seen (``If-Match``), so a file replaced meanwhile fails the read
+    rather than mixing two versions."""
     if is_remote(path):
-        return path.fs.open(path.path, "rb", block_size=8 << 20, cache_type="background")
+        return _AheadReader(path)
     return open(path, "rb")
+
+
+class _AheadReader(io.RawIOBase):
+    def __init__(self, path: UPath, block: int = 16 << 20, ahead: int = 4):
+        self._fs, (self._bucket, self._key) = path.fs, path.path.split("/", 1)
+        info = self._fs.info(path.path)
+        self._size, self._etag, self._block = info["size"], info["ETag"], block
+        self._pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="read-ahead")
+        self._starts = iter(range(0, self._size, block))
+        self._pending: collections.deque[Future[bytes]] = collections.deque()
+        self._chunk, self._at = b"", 0
+        for _ in range(ahead):
+            self._ask()
+
+    def _ask(self) -> None:
+        start = next(self._starts, None)
+        if start is not None:
+            self._pending.append(self._pool.submit(self._range, start, min(start + self._block, self._size) - 1))
+
+    def _range(self, first: int, last: int) -> bytes:
+        async def get() -> bytes:
+            answer = await self._fs._call_s3(
+                "get_object", Bucket=self._bucket, Key=self._key, Range=f"bytes={first}-{last}", IfMatch=self._etag
+            )
+            async with answer["Body"] as body:
+                return await body.read()
+
+        return sync(self._fs.loop, get)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._size if size < 0 else size
+        out = []
+        while wanted > 0:
+            if self._at >= len(self._chunk):
+                if not self._pending:
+                    break
+                self._chunk, self._at = self._pending.popleft().result(), 0
+                self._ask()
+            piece = self._chunk[self._at : self._at + wanted]
+            out.append(piece)
+            self._at += len(piece)
+            wanted -= len(piece)
+        return b"".join(out)
+
+    def close(self) -> None:
+        for pending in self._pending:
+            pending.cancel()
+        self._pool.shutdown(wait=True)
+        super().close()
 
 
 def create(target: Location, data: bytes) -> str | None:
@@ -276,6 +322,87 @@ def read_versioned(target: UPath) -> tuple[bytes, str] | None:
             return await body.read(), answer["ETag"]
 
     return sync(target.fs.loop, get)
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """An object uploaded in parts under its final key but not completed: no reader sees it until it is
+    completed, which any process can do with these fields (``complete``), or it is aborted."""
+
+    key: str  # bucket/key
+    upload_id: str
+    parts: tuple[tuple[int, str], ...]  # (part number, ETag)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "upload_id": self.upload_id, "parts": [list(p) for p in self.parts]}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> PendingUpload:
+        return cls(value["key"], value["upload_id"], tuple((int(n), str(e)) for n, e in value["parts"]))
+
+
+def upload_parts(source: Path, target: UPath, *, part_size: int = 8 << 20, at_once: int = 8) -> PendingUpload:
+    """Uploads a local file as the parts of ``target`` (``at_once`` at a time), without completing it."""
+    bucket, key = target.path.split("/", 1)
+    size = source.stat().st_size
+    numbers = range(1, max(1, -(-size // part_size)) + 1)
+
+    async def run() -> PendingUpload:
+        started = await target.fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key)
+        gate = asyncio.Semaphore(at_once)
+
+        async def part(number: int) -> tuple[int, str]:
+            async with gate:
+                with open(source, "rb") as f:
+                    f.seek((number - 1) * part_size)
+                    data = f.read(part_size)
+                answer = await target.fs._call_s3(
+                    "upload_part", Bucket=bucket, Key=key, UploadId=started["UploadId"], PartNumber=number, Body=data
+                )
+                return number, answer["ETag"]
+
+        try:
+            parts = await asyncio.gather(*(part(n) for n in numbers))
+        except BaseException:
+            await target.fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=started["UploadId"])
+            raise
+        return PendingUpload(target.path, started["UploadId"], tuple(parts))
+
+    return sync(target.fs.loop, run)
+
+
+def complete(ref: UPath, pending: PendingUpload) -> bool:
+    """Completes an upload: the object appears whole, replacing the old one. False if it was completed
+    (or aborted) already."""
+    bucket, key = pending.key.split("/", 1)
+    parts = [{"PartNumber": n, "ETag": etag} for n, etag in pending.parts]
+    try:
+        ref.fs.call_s3(
+            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=pending.upload_id, MultipartUpload={"Parts": parts}
+        )
+    except Exception as exc:
+        if error_code(exc) in ("NoSuchUpload", "404") or isinstance(exc, FileNotFoundError):
+            return False
+        raise
+    return True
+
+
+def abort(ref: UPath, pending: PendingUpload) -> None:
+    """Drops an upload never completed: its parts go, the object stays as it was."""
+    bucket, key = pending.key.split("/", 1)
+    with contextlib.suppress(Exception):
+        ref.fs.call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=pending.upload_id)
+
+
+def abandoned_uploads(ref: UPath, prefix: str, before: float) -> list[PendingUpload]:
+    """Uploads under ``prefix`` (``bucket/key-prefix``) begun before ``before`` (a Unix time) and never completed."""
+    bucket, key_prefix = prefix.split("/", 1)
+    answer = ref.fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key_prefix)
+    return [
+        PendingUpload(f"{bucket}/{u['Key']}", u["UploadId"], ())
+        for u in answer.get("Uploads", [])
+        if u["Initiated"].timestamp() < before
+    ]
 
 
 def copy(source: UPath, target: UPath) -> bool:
