@@ -27,10 +27,11 @@ from s3fs.utils import FileExpired
 
 from pipeline import snapshot
 from pipeline.publish import warehouse
-from pipeline.store import lake
+from pipeline.store import lake, objects
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DayBusy
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY, make_client, write_videos
+from tests.test_lake_and_warehouse import D1, day_as_read, write_day
 
 DAY = dt.date(2026, 11, 20)
 HIVE = ds.partitioning(pa.schema([("snapshot_date", pa.date32())]), flavor="hive")
@@ -336,3 +337,47 @@ def test_a_day_through_dagster_on_the_store_keeps_every_secret_out(vod_service, 
     # VOD's signed URLs stay in raw/, which keeps VOD's answers as they came
     outside_raw = [(place, token[:8]) for place, text in places.items() if not place.startswith("raw/") for token in tokens if token in text]
     assert outside_raw == []
+
+
+def pending_uploads(layout):
+    bucket, prefix = layout.root.path.split("/", 1)
+    return layout.root.fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=prefix).get("Uploads", [])
+
+
+def test_a_day_on_the_store_is_replaced_all_or_nothing_when_a_completion_fails_part_way(s3_layout, monkeypatch):
+    write_day(s3_layout, D1, 4, bad=1)
+    old = day_as_read(s3_layout, D1)
+    complete, failed = objects.complete, []
+
+    def quarantine_fails_once(ref, pending):
+        if "/quarantine/" in pending.key and not failed:
+            failed.append(pending.key)
+            raise OSError("store gone for a moment")
+        return complete(ref, pending)
+
+    monkeypatch.setattr(objects, "complete", quarantine_fails_once)
+    with pytest.raises(OSError, match="store gone"):
+        write_day(s3_layout, D1, 2, bad=3)
+    assert failed and list((s3_layout.root / "lake" / ".tmp").glob("*.replace.json"))  # the journal stays
+    # The next reader finishes the day's replacement before it reads: every table is the new day.
+    assert day_as_read(s3_layout, D1) == {"stickers": 2, "quarantine": 3, "video_fetches": 2} != old
+    assert warehouse.publish(s3_layout)["stickers"] == 2
+    assert not list((s3_layout.root / "lake" / ".tmp").glob("*")) and pending_uploads(s3_layout) == []
+
+
+def test_a_day_on_the_store_whose_normalization_fails_keeps_every_table_old(s3_layout, monkeypatch):
+    write_day(s3_layout, D1, 4, bad=1)
+    old = day_as_read(s3_layout, D1)
+    write = lake.PartitionWriter.write
+
+    def video_fetches_fail(writer, rows):
+        if writer.table == "video_fetches":
+            raise OSError("no space left")
+        write(writer, rows)
+
+    monkeypatch.setattr(lake.PartitionWriter, "write", video_fetches_fail)
+    with pytest.raises(OSError, match="no space left"):
+        write_day(s3_layout, D1, 2, bad=3)
+    monkeypatch.undo()
+    assert day_as_read(s3_layout, D1) == old
+    assert not list((s3_layout.root / "lake" / ".tmp").glob("*")) and pending_uploads(s3_layout) == []
