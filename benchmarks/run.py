@@ -41,6 +41,7 @@ FULL = {
     "flow": {"videos": 6000, "limit": 100.0},  # a minute of fetching against each flow-control algorithm
     "account": {"videos": 100_000, "fetch_videos": 4000, "share": 0.7, "limit": 100.0},
     "refresh": {"videos": 100_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
+    "celery": {"videos": 3000, "limit": 100.0, "workers": 2},
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -51,6 +52,7 @@ QUICK = {
     "flow": {"videos": 1500, "limit": 100.0},
     "account": {"videos": 10_000, "fetch_videos": 1000, "share": 0.7, "limit": 100.0},
     "refresh": {"videos": 10_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
+    "celery": {"videos": 300, "limit": 100.0, "workers": 2},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
@@ -235,6 +237,24 @@ def bench_refresh(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_celery(size: dict[str, Any]) -> list[Row]:
+    videos, limit, workers = size["videos"], size["limit"], size["workers"]
+    run = measure("celery_day", videos=videos, limit=limit, workers=workers, **REALISTIC)
+    label = f"9. A day on the Celery executor, {workers} workers, Redis and PostgreSQL, {videos:,} videos at {limit:g} calls/s"
+    overhead = run["celery_seconds"] - run["in_process_seconds"]
+    steps = ", ".join(f"{name}: {n}" for name, n in sorted(run["steps_by_worker"].items()))
+    return [
+        Row(label + ": total seconds (`dg launch` to its exit)", f"{run['celery_seconds']:.1f} s",
+            f"{run['in_process_seconds']:.1f} s (in process, same instance)",
+            f"{run['celery_seconds'] / run['in_process_seconds']:.2f}x ({overhead:+.1f} s)", "(shows overhead)",
+            "" if run["success"] else "**runs failed**"),
+        Row(label + ": steps by worker", steps, "", "", "both workers take steps",
+            _yes(len(run["steps_by_worker"]) == workers and run["success"])),
+        Row(label + ": deployment start (Redis, PostgreSQL, migrate, workers ready)", f"{run['deployment_up_seconds']:.1f} s",
+            "", "", "(once, not per run)"),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
@@ -244,6 +264,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "flow": bench_flow,
     "account": bench_account,
     "refresh": bench_refresh,
+    "celery": bench_celery,
 }
 
 

@@ -65,31 +65,40 @@ def _group_alive(pgid: int) -> bool:
 
 class Processes:
     """Processes started in groups of their own, each stopped with its whole group (the workers' Celery
-    pool, the PostgreSQL backends) in the reverse order of their start."""
+    pool, the PostgreSQL backends); a batch started together is stopped together, after the batches
+    started after it."""
 
     def __init__(self, stack: contextlib.ExitStack, logs: Path):
         self.stack, self.logs = stack, logs
 
     def start(self, name: str, command: list[str], *, env: Mapping[str, str] | None = None, stop: int = signal.SIGTERM) -> tuple[subprocess.Popen, Path]:
-        log = self.logs / f"{name}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                command, env=dict(env) if env is not None else None, cwd=REPO, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )
-        self.stack.callback(self._stop, process, stop)
-        return process, log
+        return self.start_batch({name: command}, env=env, stop=stop)[0]
+
+    def start_batch(self, commands: Mapping[str, list[str]], *, env: Mapping[str, str] | None = None, stop: int = signal.SIGTERM) -> list[tuple[subprocess.Popen, Path]]:
+        started: list[tuple[subprocess.Popen, Path]] = []
+        self.stack.callback(self._stop, started, stop)
+        for name, command in commands.items():
+            log = self.logs / f"{name}.log"
+            with open(log, "wb") as out:
+                process = subprocess.Popen(
+                    command, env=dict(env) if env is not None else None, cwd=REPO, stdin=subprocess.DEVNULL,
+                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                )
+            started.append((process, log))
+        return started
 
     @staticmethod
-    def _stop(process: subprocess.Popen, stop: int, grace_s: float = 15) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, stop)
+    def _stop(started: list[tuple[subprocess.Popen, Path]], stop: int, grace_s: float = 15) -> None:
+        for process, _ in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, stop)
         deadline = time.monotonic() + grace_s
-        while (process.poll() is None or _group_alive(process.pid)) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+        for process, _ in started:
+            while (process.poll() is None or _group_alive(process.pid)) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
 
 def redis_server(processes: Processes, workdir: Path) -> str:
@@ -222,15 +231,14 @@ def deployment(workdir: Path, env: Mapping[str, str], workers: int = 2) -> Itera
             raise RuntimeError(f"dagster instance migrate failed:\n{migrate.stdout}{migrate.stderr}")
         config = worker_yaml(workdir / "worker.yaml", shared["CELERY_BROKER_URL"], shared["CELERY_RESULT_BACKEND"])
         names = tuple(f"worker{i}" for i in range(1, workers + 1))
-        started = [
-            processes.start(
-                name,
-                [str(BIN / "dagster-celery"), "worker", "start", "-A", CELERY_APP, "-y", str(config), "-n", name,
-                 "--", "--concurrency=1", "--without-mingle", "--without-gossip"],
-                env=shared,
-            )
-            for name in names
-        ]
+        started = processes.start_batch(
+            {
+                name: [str(BIN / "dagster-celery"), "worker", "start", "-A", CELERY_APP, "-y", str(config), "-n", name,
+                       "--", "--concurrency=1", "--without-mingle", "--without-gossip"]
+                for name in names
+            },
+            env=shared,
+        )
         for name, (process, log) in zip(names, started):
             wait_for(lambda log=log, name=name: f"{name}@" in _ready_line(log), f"celery worker {name}", process, log)
         yield Deployment(env=shared, home=home, workers=names, logs=workdir)
