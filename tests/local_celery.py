@@ -203,7 +203,6 @@ class Deployment:
     env: dict[str, str]
     home: Path
     workers: tuple[str, ...]
-    logs: Path
 
 
 @contextlib.contextmanager
@@ -241,4 +240,4 @@ def deployment(workdir: Path, env: Mapping[str, str], workers: int = 2) -> Itera
         )
         for name, (process, log) in zip(names, started):
             wait_for(lambda log=log, name=name: f"{name}@" in _ready_line(log), f"celery worker {name}", process, log)
-        yield Deployment(env=shared, home=home, workers=names, logs=workdir)
+        yield Deployment(env=shared, home=home, workers=names)

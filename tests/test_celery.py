@@ -92,7 +92,8 @@ def in_process(tmp_path_factory, vod) -> Layout:
 
 
 def launch_day(deployment: local_celery.Deployment) -> subprocess.CompletedProcess:
-    """The day through `dg launch`, as an operator starts it: the run is orchestrated here, its steps go to the workers."""
+    """The day through `dg launch`, as an operator starts it: `dg launch` is the run's own process, which hands the
+    steps to the workers through Redis and follows them."""
     return subprocess.run(
         [str(local_celery.BIN / "dg"), "launch", "-m", "pipeline.definitions", "--job", "daily_snapshot", "--partition", DAY.isoformat()],
         env=deployment.env, cwd=REPO, capture_output=True, text=True, timeout=300,
@@ -143,6 +144,8 @@ def test_a_day_on_two_celery_workers_gives_the_same_lake_and_warehouse_as_in_pro
     run_pid = next(r.dagster_event.pid for r in records if r.dagster_event and r.dagster_event.event_type_value == "PIPELINE_START")
     step_pids = {r.step_key: r.dagster_event.pid for r in records if r.dagster_event and r.dagster_event.event_type_value == "STEP_SUCCESS"}
     assert set(step_pids) == STEPS and run_pid not in step_pids.values()
+    stored = " ".join(repr(r) for r in records)
+    assert KEY_SECRET not in stored and celery.env["DAGSTER_PG_PASSWORD"] not in stored
 
     # The steps handed their data over through the data directory: nothing but logs in the instance's folder.
     kept = [p for p in (celery.home / "storage").rglob("*") if p.is_file() and "compute_logs" not in p.parts]
