@@ -184,6 +184,13 @@ def test_an_unknown_executor_still_loads_the_code_and_fails_the_run_naming_it(mo
     assert launched.returncode != 0
     assert "PIPELINE_EXECUTOR='threads' is not one of in_process, multiprocess, celery, k8s" in launched.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "data").exists()  # no step ran
+    checked = subprocess.run(
+        [str(local_celery.BIN / "vod-stickers"), "run", "--day", DAY.isoformat()],
+        env={**os.environ, "DAGSTER_HOME": str(dagster_home), "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+             "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert checked.returncode == 2 and "PIPELINE_EXECUTOR='threads' is not one of" in checked.stderr  # before any run
 
 
 def test_every_instance_file_keeps_the_same_pools():
