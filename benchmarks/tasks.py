@@ -385,8 +385,6 @@ def end_to_end(videos: int, limit: float, latency_ms: float, sigma: float) -> di
 def celery_day(videos: int, limit: float, latency_ms: float, sigma: float, workers: int) -> dict[str, Any]:
     """The same day through `dg launch` twice, on one Dagster instance in PostgreSQL: in process, then on
     ``workers`` Celery workers with a Redis broker (tests/local_celery.py); each into a data directory of its own."""
-    import subprocess
-
     import dagster as dg
 
     from pipeline import snapshot
@@ -414,11 +412,10 @@ def celery_day(videos: int, limit: float, latency_ms: float, sigma: float, worke
             for executor, folder in dirs.items():
                 run_env = {**deployment.env, "PIPELINE_EXECUTOR": executor, "PIPELINE_DATA_DIR": str(folder)}
                 started = time.perf_counter()
-                subprocess.run(
-                    [str(local_celery.BIN / "dg"), "launch", "-m", "pipeline.definitions", "--job", "daily_snapshot", "--partition", day],
-                    env=run_env, cwd=local_celery.REPO, check=True, capture_output=True,
-                )
+                launched = local_celery.launch_day(run_env, day)
                 seconds[executor] = time.perf_counter() - started
+                if launched.returncode != 0:
+                    raise RuntimeError(f"the {executor} run failed:\n{launched.stdout[-3000:]}{launched.stderr[-3000:]}")
             os.environ.update({k: v for k, v in deployment.env.items() if k.startswith("DAGSTER_PG_")})
             with dg.DagsterInstance.from_config(str(deployment.home)) as instance:
                 celery_run = instance.get_runs(limit=1)[0]

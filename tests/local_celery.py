@@ -191,6 +191,15 @@ def worker_yaml(path: Path, broker: str, backend: str) -> Path:
     return path
 
 
+def launch_day(env: Mapping[str, str], day: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The daily job for ``day`` through `dg launch`, as an operator starts it: `dg launch` is the run's own
+    process, which, with ``PIPELINE_EXECUTOR=celery``, hands the steps to the workers and follows them."""
+    return subprocess.run(
+        [str(BIN / "dg"), "launch", "-m", "pipeline.definitions", "--job", "daily_snapshot", "--partition", day],
+        env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )
+
+
 def _ready_line(log: Path) -> str:
     """The line a Celery worker logs once it takes tasks ("worker1@host ready."), or nothing yet."""
     return next((line for line in log.read_text(errors="replace").splitlines() if line.endswith(" ready.")), "")

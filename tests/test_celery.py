@@ -91,22 +91,13 @@ def in_process(tmp_path_factory, vod) -> Layout:
     return layout
 
 
-def launch_day(deployment: local_celery.Deployment) -> subprocess.CompletedProcess:
-    """The day through `dg launch`, as an operator starts it: `dg launch` is the run's own process, which hands the
-    steps to the workers through Redis and follows them."""
-    return subprocess.run(
-        [str(local_celery.BIN / "dg"), "launch", "-m", "pipeline.definitions", "--job", "daily_snapshot", "--partition", DAY.isoformat()],
-        env=deployment.env, cwd=REPO, capture_output=True, text=True, timeout=300,
-    )
-
-
 def latest_run(instance: dg.DagsterInstance) -> dg.DagsterRun:
     return instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": DAY.isoformat()}), limit=1)[0]
 
 
 @pytest.fixture(scope="module")
 def first_run(celery, shared_instance) -> dg.DagsterRun:
-    launched = launch_day(celery)
+    launched = local_celery.launch_day(celery.env, DAY.isoformat())
     assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
     return latest_run(shared_instance)
 
@@ -161,7 +152,7 @@ def test_a_day_on_two_celery_workers_gives_the_same_lake_and_warehouse_as_in_pro
 
 
 def test_the_same_day_again_on_celery_replaces_it_whole(celery, shared_instance, first_run, in_process, data_dir, vod):
-    again = launch_day(celery)
+    again = local_celery.launch_day(celery.env, DAY.isoformat())
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     second = latest_run(shared_instance)
     assert second.run_id != first_run.run_id and second.status == dg.DagsterRunStatus.SUCCESS
@@ -176,10 +167,8 @@ def test_an_unknown_executor_still_loads_the_code_and_fails_the_run_naming_it(mo
     from pipeline.definitions import defs
 
     assert defs().resolve_job_def("daily_snapshot")  # the UI still shows the assets, the schedule, the job
-    launched = subprocess.run(
-        [str(local_celery.BIN / "dg"), "launch", "-m", "pipeline.definitions", "--job", "daily_snapshot", "--partition", DAY.isoformat()],
-        env={**os.environ, "DAGSTER_HOME": str(dagster_home), "PIPELINE_DATA_DIR": str(tmp_path / "data")},
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+    launched = local_celery.launch_day(
+        {**os.environ, "DAGSTER_HOME": str(dagster_home), "PIPELINE_DATA_DIR": str(tmp_path / "data")}, DAY.isoformat()
     )
     assert launched.returncode != 0
     assert "PIPELINE_EXECUTOR='threads' is not one of in_process, multiprocess, celery, k8s" in launched.stderr.strip().splitlines()[-1]
