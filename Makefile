@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test system-packages dev serve docs bench mutants lock clean
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-shell.txt pyproject.toml
 	@PYTHON=$(PYTHON) sh scripts/system-packages venv
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --upgrade --target $(VENV)/duckdb-extensions -r requirements-shell.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -64,6 +65,7 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.txt
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -c requirements.txt -o requirements-bench.txt
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra mutation --python-version 3.11 -c requirements.txt -o requirements-mutation.txt
+	$(BIN)/uv pip compile requirements-shell.in --no-deps --python-version 3.11 -o requirements-shell.txt
 	$(BIN)/uv pip compile pyproject.toml --extra k8s --python-version 3.11 -c requirements.txt -o requirements-k8s.txt
 
 clean:

@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -41,6 +42,7 @@ FULL = {
     "flow": {"videos": 6000, "limit": 100.0},  # a minute of fetching against each flow-control algorithm
     "account": {"videos": 100_000, "fetch_videos": 4000, "share": 0.7, "limit": 100.0},
     "refresh": {"videos": 100_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
+    "store": {"rows": 1_000_000, "videos": 100_000, "days": 10, "rounds": 3},
     "celery": {"videos": 3000, "limit": 100.0, "workers": 2},
 }
 QUICK = {
@@ -52,6 +54,7 @@ QUICK = {
     "flow": {"videos": 1500, "limit": 100.0},
     "account": {"videos": 10_000, "fetch_videos": 1000, "share": 0.7, "limit": 100.0},
     "refresh": {"videos": 10_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
+    "store": {"rows": 200_000, "videos": 10_000, "days": 5, "rounds": 2},
     "celery": {"videos": 300, "limit": 100.0, "workers": 2},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
@@ -237,10 +240,41 @@ def bench_refresh(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_store(size: dict[str, Any]) -> list[Row]:
+    """The stickers asset's work and the warehouse's publication with the data directory on a local S3
+    server (SeaweedFS, in its own process), beside the same work on local disk, measured in turn."""
+    import tempfile
+
+    from pipeline.store.local_s3 import LocalS3
+
+    with tempfile.TemporaryDirectory() as folder, LocalS3(Path(folder)) as s3:
+        os.environ.update(s3.env())  # the tasks' processes inherit the keys, which so stay out of the log
+        store = {"AWS_ENDPOINT_URL": s3.endpoint, "bucket": s3.create_bucket("bench")}
+        measure("prepare_raw", rows=size["rows"])
+        measure("prepare_lake", videos=size["videos"], days=size["days"])
+        disk, remote = [], []
+        for _ in range(size["rounds"]):  # alternated, so a slow spell of the machine hits both
+            disk.append(measure("normalize_to", rows=size["rows"])["seconds"])
+            remote.append(measure("normalize_to", rows=size["rows"], store=store)["seconds"])
+        publish_disk = measure("publish_to", videos=size["videos"], days=size["days"])["seconds"]
+        publish_remote = measure("publish_to", videos=size["videos"], days=size["days"], store=store)["seconds"]
+    ratios = sorted(r / d for r, d in zip(remote, disk, strict=True))
+    ratio = statistics.median(ratios)
+    spread = f"{ratios[0]:.2f} / {ratio:.2f} / {ratios[-1]:.2f} (min / median / max of {len(ratios)})"
+    label = "9. Data directory on a local S3 server (SeaweedFS)"
+    return [
+        Row(label + f": normalize and write {size['rows']:,} rows", f"{statistics.median(remote):.2f} s",
+            f"{statistics.median(disk):.2f} s on local disk", spread, "<= 1.5x local disk", _yes(ratio <= 1.5)),
+        Row(label + f": publish, {size['days']} days of {size['videos']:,} videos", f"{publish_remote:.2f} s",
+            f"{publish_disk:.2f} s on local disk", f"{publish_remote / publish_disk:.2f}x", "<= 1.5x local disk",
+            _yes(publish_remote / publish_disk <= 1.5)),
+    ]
+
+
 def bench_celery(size: dict[str, Any]) -> list[Row]:
     videos, limit, workers = size["videos"], size["limit"], size["workers"]
     run = measure("celery_day", videos=videos, limit=limit, workers=workers, **REALISTIC)
-    label = f"9. A day on the Celery executor, {workers} workers, Redis and PostgreSQL, {videos:,} videos at {limit:g} calls/s"
+    label = f"10. A day on the Celery executor, {workers} workers, Redis and PostgreSQL, {videos:,} videos at {limit:g} calls/s"
     overhead = run["celery_seconds"] - run["in_process_seconds"]
     steps = ", ".join(f"{name}: {n}" for name, n in sorted(run["steps_by_worker"].items()))
     return [
@@ -264,6 +298,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "flow": bench_flow,
     "account": bench_account,
     "refresh": bench_refresh,
+    "store": bench_store,
     "celery": bench_celery,
 }
 

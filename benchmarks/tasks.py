@@ -336,6 +336,63 @@ def publish_copy(videos: int, days: int, repeat: int = 1) -> dict[str, Any]:
     return {"days": days, "seconds": _timed(lambda: publish_by_copy(layout), repeat)}
 
 
+# --- the data directory on an object store -------------------------------------------------------------------
+
+
+def _store_layout(store: dict[str, str] | None, name: str) -> tuple[Any, Any]:
+    """A fresh data directory: a temporary folder, or a prefix of the bucket of ``store`` (a LocalS3's env
+    plus ``bucket``); returns it and its cleanup."""
+    from pipeline.store import objects
+    from pipeline.store.layout import Layout
+
+    if store is None:
+        folder = tempfile.TemporaryDirectory()
+        return Layout(Path(folder.name)), folder.cleanup
+    root = objects.location(f"s3://{store['bucket']}/{name}-{os.getpid()}", objects.store_from_env({**os.environ, **store}))
+    return Layout(root), lambda: root.fs.rm(root.path, recursive=True)
+
+
+@task
+def normalize_to(rows: int, store: dict[str, str] | None = None, repeat: int = 3) -> dict[str, Any]:
+    """The stickers asset's work on a day of ``rows`` rows, its answers and lake on disk or on the store:
+    the median of ``repeat`` runs."""
+    from pipeline import snapshot
+
+    source = data.raw_day(rows=rows)
+    layout, cleanup = _store_layout(store, "normalize")
+    try:
+        if store is None:
+            layout.answers(data.DAY).parent.mkdir(parents=True)
+        layout.answers(data.DAY).write_bytes(source.answers(data.DAY).read_bytes())
+        seconds = _timed(lambda: snapshot.normalize_day(layout, data.DAY), repeat)
+    finally:
+        cleanup()
+    return {"rows": rows, "seconds": seconds}
+
+
+@task
+def publish_to(videos: int, days: int, store: dict[str, str] | None = None, repeat: int = 3) -> dict[str, Any]:
+    """``warehouse.publish`` over ``days`` snapshots on disk or on the store: the median of ``repeat``."""
+    from pipeline.publish import warehouse
+    from pipeline.store import objects
+
+    source = data.lake_of_days(videos, days)
+    layout, cleanup = _store_layout(store, "publish")
+    try:
+        for path in sorted(source.root.rglob("*")):
+            if path.is_file() and "lake/.tmp" not in path.as_posix():
+                target = layout.root / path.relative_to(source.root).as_posix()
+                if objects.is_remote(target):
+                    objects.upload(path, target)
+                else:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.link(path, target)
+        seconds = _timed(lambda: warehouse.publish(layout), repeat)
+    finally:
+        cleanup()
+    return {"days": days, "seconds": seconds}
+
+
 # --- end to end ------------------------------------------------------------------------------------------------
 
 

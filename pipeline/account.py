@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,9 +22,10 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.normalize.rules import utc_times
-from pipeline.store import lake
+from pipeline.store import lake, objects
 from pipeline.store.files import durable, write_json
 from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.objects import Location
 from pipeline.store.schema import UTC_TIMESTAMP, VIDEOS, pandas_dtypes
 from pipeline.vod import discovery
 from pipeline.vod.client import Answer, VodClient
@@ -242,13 +244,15 @@ def _time(text: str) -> dt.datetime:
 
 class _AnswerLog:
     """Discovery's answers, one JSON line each as they arrive (from several threads), renamed into
-    place when the walk is done: a walk that stops leaves the day's last finished log as it was."""
+    place (on an object store: put) when the walk is done: a walk that stops leaves the day's last finished
+    log as it was."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Location):
         self.path = path
-        self.partial = path.with_name(path.name + ".partial")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.partial, "wb")
+        self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-") if objects.is_remote(path) else None
+        self.partial = Path(self._local.name) / f"{path.name}.partial" if self._local else path.with_name(f"{path.name}.partial")
+        self.partial.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.partial, "wb")  # noqa: SIM115 - closed in commit or on exit
         self._lock = threading.Lock()
 
     def write(self, region: str, action: str, params: Mapping[str, str], answer: Answer) -> None:
@@ -266,7 +270,10 @@ class _AnswerLog:
     def commit(self) -> None:
         durable(self._file)
         self._file.close()
-        self.partial.replace(self.path)
+        if self._local is None:
+            self.partial.replace(self.path)
+        else:
+            objects.upload(self.partial, self.path)
 
     def __enter__(self) -> _AnswerLog:
         return self
@@ -274,3 +281,5 @@ class _AnswerLog:
     def __exit__(self, *exc: object) -> None:
         if not self._file.closed:
             self._file.close()
+        if self._local is not None:
+            self._local.cleanup()

@@ -16,11 +16,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
+
 from tqdm import tqdm
 
 from pipeline import settings, snapshot
 from pipeline.errors import ConfigurationError, PipelineError
+from pipeline.publish import shell, warehouse
 from pipeline.events import mns
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
 from pipeline.events.inbox import Inbox
@@ -276,7 +277,8 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
     ]
     close_dead_runs(Path(env["DAGSTER_HOME"]))  # a killed run's pool slot would make this one wait for ever
     run = subprocess.Popen(command, env=env)
-    bar = FetchBar(layout, day) if interactive and "sticker_responses" in assets else None
+    # The bar follows the answers on disk; on an object store they land in batches the bar does not read
+    bar = FetchBar(layout, day) if interactive and "sticker_responses" in assets and isinstance(layout.root, Path) else None
     if bar:
         bar.follow(run)
     return run.wait()
@@ -325,7 +327,7 @@ class FetchBar:
 
 def summary(layout: Layout) -> str:
     """A few lines from the warehouse, as an analyst would first look at it."""
-    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+    with warehouse.connect(layout.warehouse) as con:
         log = con.execute(
             "SELECT snapshot_date, videos, videos_asked, videos_answered, videos_not_found, videos_failed, videos_carried, "
             "stickers_typed, rows_quarantined, calls, retries, throttled_answers, seconds "
@@ -410,6 +412,12 @@ def cmd_events(args: argparse.Namespace) -> int:
         if consumer is not None:
             consumer.join(timeout=35)
     return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    lake = settings.lake_from_env()
+    with shell.arguments(lake.layout(), lake.store) as arguments:
+        return subprocess.call([str(Path(sys.executable).parent / "duckdb"), *arguments, *args.duckdb_args])
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
@@ -542,6 +550,14 @@ def build_parser() -> argparse.ArgumentParser:
         "signs are taken from this machine only)",
     )
     events.add_argument("--port", type=int, default=None, help="port (default: VOD_EVENTS_PORT, else 9090)")
+    query = command(
+        "query", cmd_query, "open the warehouse read-only in the DuckDB shell (on disk or on an object store)",
+        "Opens PIPELINE_DATA_DIR's warehouse.duckdb read-only in the DuckDB CLI. On an object store the file is\n"
+        "fetched first and the lake's s3:// files are read through httpfs loaded from its installed package\n"
+        "(no download), with the store's keys taken from the environment. Arguments after the options go to\n"
+        "duckdb, e.g. vod-stickers query -c \"SELECT * FROM format_stats\".",
+    )
+    query.set_defaults(takes_extra=True)  # the arguments it does not know go to duckdb
     recover = command(
         "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",
         "A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and keeps its\n"
@@ -561,7 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "takes_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.duckdb_args = extra
     try:
         return args.func(args)
     except ConfigurationError as err:

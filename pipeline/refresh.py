@@ -26,7 +26,6 @@ import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,6 +36,7 @@ from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import Inbox, StoredEvent
 from pipeline.store.files import atomic_write, durable, write_json
 from pipeline.store.layout import Layout
+from pipeline.store.objects import Location
 from pipeline.store.raw import finished_days
 from pipeline.store.videos import VideoSet
 from pipeline.vod.outcome import utc_now_iso
@@ -179,11 +179,16 @@ def _counts(asks: dict[str, str], videos: int) -> dict[str, int]:
 
 def read_plan(layout: Layout, day: dt.date) -> Plan:
     fields = json.loads(layout.plan(day).read_text(encoding="utf-8"))
-    asks = pd.read_csv(layout.plan_asks(day), dtype="str", keep_default_na=False) if layout.plan_asks(day).exists() else None
+    asks = _read_asks(layout.plan_asks(day)) if layout.plan_asks(day).exists() else None
     plan = Plan(**fields)
     if asks is not None:
         plan.asks = dict(zip(asks["video_id"], asks["reason"], strict=True))
     return plan
+
+
+def _read_asks(path: Location) -> pd.DataFrame:
+    with path.open("rb") as source:
+        return pd.read_csv(source, dtype="str", keep_default_na=False)
 
 
 def _previous_day(layout: Layout, day: dt.date) -> dt.date | None:
@@ -195,18 +200,23 @@ def _previous_day(layout: Layout, day: dt.date) -> dt.date | None:
 _LAST = pa.schema([("video_id", pa.string()), ("status", pa.string()), ("carried_from", pa.string())])
 
 
-def last_answers(answers: Path, day: dt.date) -> pd.DataFrame:
+def last_answers(answers: Location, day: dt.date) -> pd.DataFrame:
     """Each video of a finished day's answer file: its status that day (answered, not_found, failed or
     carried) and the day of the answer it holds (``answered_on``; None when it failed)."""
-    table = pj.read_json(
-        answers,
-        read_options=pj.ReadOptions(block_size=16 << 20),
-        parse_options=pj.ParseOptions(explicit_schema=_LAST, unexpected_field_behavior="ignore"),
-    )
+    with answers.open("rb") as source:
+        table = _read_last(source)
     frame = table.to_pandas()  # text columns, None where a field is missing
     on = pd.to_datetime(frame["carried_from"].fillna(day.isoformat()), format="%Y-%m-%d")
     frame["answered_on"] = on.where(frame["status"] != "failed")
     return frame.drop_duplicates("video_id", keep="last").set_index("video_id")
+
+
+def _read_last(source: Any) -> pa.Table:
+    return pj.read_json(
+        source,
+        read_options=pj.ReadOptions(block_size=16 << 20),
+        parse_options=pj.ParseOptions(explicit_schema=_LAST, unexpected_field_behavior="ignore"),
+    )
 
 
 def _no_answers() -> pd.DataFrame:
@@ -276,14 +286,14 @@ def _choose(
     return dict(zip(asked.index, asked.to_numpy(), strict=True)), over
 
 
-def _write_asks(path: Path, asks: dict[str, str]) -> None:
+def _write_asks(path: Location, asks: dict[str, str]) -> None:
     frame = pd.DataFrame({"video_id": list(asks), "reason": list(asks.values())})
     with atomic_write(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
         frame.to_csv(out, index=False)
         durable(out)
 
 
-def _write_events(path: Path, events: list[StoredEvent], actions: list[str], *, append: bool = False) -> None:
+def _write_events(path: Location, events: list[StoredEvent], actions: list[str], *, append: bool = False) -> None:
     """The events the plan took, each with what it did, as JSON lines (the raw record of the events table);
     ``append``: after those a kept plan took before."""
     before = path.read_bytes() if append and path.exists() else b""

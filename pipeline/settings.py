@@ -19,7 +19,10 @@ from pipeline.errors import ConfigurationError
 from pipeline.events.callbacks import CallbackAuth
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
 from pipeline.refresh import DEFAULT_EVERY_DAYS, RefreshPolicy
+from pipeline.store import objects
 from pipeline.store.layout import Layout
+from pipeline.store.lease import DEFAULT_LEASE_S
+from pipeline.store.objects import StoreSettings
 from pipeline.vod import api, signing
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.vod.ratelimit import RateLimiter
@@ -113,14 +116,23 @@ class SourceSettings:
 
 @dataclass(frozen=True)
 class LakeSettings:
-    """Where the data lives, and how long VOD's signed sticker URLs stay valid."""
+    """Where the data lives (a folder, or ``s3://bucket/prefix`` with the store's settings), and how long
+    VOD's signed sticker URLs stay valid."""
 
-    data_dir: Path
+    data_dir: Path | str
     url_validity_s: int = DEFAULT_URL_VALIDITY_S
+    store: StoreSettings | None = None
+    lease_s: float = DEFAULT_LEASE_S
+    inbox: Path | None = None
 
     def layout(self) -> Layout:
-        """The data directory's layout, once it is known to be writable."""
-        root = self.data_dir.resolve()
+        """The data directory's layout, once it is known to be writable (on a store: reachable, the
+        credentials accepted, the bucket there and writable under the prefix)."""
+        if objects.is_url(str(self.data_dir)):
+            root = objects.location(str(self.data_dir), self.store)
+            objects.check(root)
+            return Layout(root, lease_s=self.lease_s, inbox=self.inbox or Path(DEFAULT_DATA_DIR, "events", "inbox.sqlite").resolve())
+        root = Path(self.data_dir).resolve()
         try:
             root.mkdir(parents=True, exist_ok=True)
             probe = root / f".write-probe-{os.getpid()}"
@@ -130,7 +142,7 @@ class LakeSettings:
             raise ConfigurationError(
                 f"The data directory {root} (PIPELINE_DATA_DIR) cannot be written: {exc.strerror}"
             ) from None
-        return Layout(root)
+        return Layout(root, lease_s=self.lease_s, inbox=self.inbox)
 
 
 def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
@@ -295,11 +307,19 @@ def events_from_env(environ: Mapping[str, str] = os.environ) -> EventsSettings:
 
 def lake_from_env(environ: Mapping[str, str] = os.environ) -> LakeSettings:
     """The data directory's settings from the environment; raises ConfigurationError."""
+    data_dir = _get(environ, "PIPELINE_DATA_DIR") or DEFAULT_DATA_DIR
+    remote = objects.is_url(data_dir)
+    inbox = _get(environ, "VOD_EVENTS_INBOX")
     return LakeSettings(
-        data_dir=Path(_get(environ, "PIPELINE_DATA_DIR") or DEFAULT_DATA_DIR),
+        data_dir=data_dir if remote else Path(data_dir),
         url_validity_s=_number(
             environ, "VOD_URL_VALIDITY_S", int, DEFAULT_URL_VALIDITY_S, "a whole number of seconds, 0 or more", lambda v: v >= 0
         ),
+        store=objects.store_from_env(environ) if remote else None,
+        lease_s=_number(
+            environ, "PIPELINE_LEASE_SECONDS", float, DEFAULT_LEASE_S, "a number of seconds, 5 or more", lambda v: v >= 5
+        ),
+        inbox=Path(inbox).resolve() if inbox else None,
     )
 
 

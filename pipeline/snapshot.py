@@ -8,7 +8,6 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -20,6 +19,8 @@ from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
+from pipeline.store.lease import DayLease
+from pipeline.store.objects import Location
 from pipeline.store.raw import AnswerWriter, Carry, finished_days, read_summary
 from pipeline.store.schema import DAY_TABLES, STICKERS, pandas_dtypes
 from pipeline.store.videos import VideoSet, read_day_set, read_video_set, write_video_set
@@ -42,7 +43,7 @@ def is_over(day: dt.date, today: dt.date | None = None) -> bool:
     return day < (today or utc_today())
 
 
-def video_set_source(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> Path:
+def video_set_source(layout: Layout, day: dt.date, *, today: dt.date | None = None) -> Location:
     """Where the day's video set comes from: ``videos.csv``, or for a day that is over the set it took then
     (today's ``videos.csv`` says nothing of it). A day that is over and took none is refused
     (``check_observable``)."""
@@ -135,12 +136,28 @@ def fetch_day(
     # A set kept before regions were recorded holds one region's videos: the region of this deployment
     one_region = (clients.region if isinstance(clients, VodClient) else next(iter(clients))) or DEFAULT_REGION
     videos = read_day_set(path, one_region)
-    ids = videos.ids
     if not isinstance(clients, VodClient) and (strange := sorted(set(videos.regions) - set(clients))):
         raise ConfigurationError(
             f"The video set of {day} has videos in {', '.join(strange)}, which VOD_REGIONS "
             f"({', '.join(clients)}) does not list: add the region, or take the day's video set again"
         )
+    with DayLease(layout, day, run_id=run_id) as lease:
+        return _fetch(layout, day, clients, videos, lease, concurrency, policy, inbox, run_id, on_progress)
+
+
+def _fetch(
+    layout: Layout,
+    day: dt.date,
+    clients: VodClient | Clients,
+    videos: VideoSet,
+    lease: DayLease,
+    concurrency: int,
+    policy: refresh.RefreshPolicy,
+    inbox: Inbox | None,
+    run_id: str | None,
+    on_progress: Callable[[Progress], None] | None,
+) -> FetchSummary:
+    ids = videos.ids
     plan = refresh.plan_day(layout, day, videos, policy, inbox=inbox, run_id=run_id)
     writer = AnswerWriter(layout.answers(day), layout.answers_in_progress(day))
     kept = {video_id: writer.done[video_id] for video_id in ids if video_id in plan.asks and video_id in writer.done}
@@ -175,6 +192,7 @@ def fetch_day(
     previous = dt.date.fromisoformat(plan.previous_day) if plan.previous_day else None
     carry = Carry(layout.answers(previous), previous) if previous else None
     regions = dict(zip(ids, videos.regions, strict=True))
+    lease.check()
     summary.carried, summary.carried_stickers = writer.commit(ids, carry, asked=plan.asks, regions=regions)
     write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
     return summary
@@ -197,9 +215,10 @@ def normalize_day(
     *,
     url_validity_s: int = DEFAULT_URL_VALIDITY_S,
     chunk_rows: int = CHUNK_ROWS,
+    run_id: str | None = None,
 ) -> DayReport:
     """Types the day's raw answers into the stickers, quarantine and video_fetches partitions, which
-    replace the day's old ones together."""
+    replace the day's old ones together (holding the day's lease: ``store.lease``)."""
     answers = layout.answers(day)
     if not answers.exists():
         raise ConfigurationError(
@@ -207,6 +226,7 @@ def normalize_day(
         )
     report = DayReport(videos=collections.Counter())
     with (
+        DayLease(layout, day, run_id=run_id) as lease,
         Normalizer(day, url_validity_s=url_validity_s) as normalizer,
         lake.DayWriter(layout, day, DAY_TABLES) as out,
     ):
@@ -220,6 +240,7 @@ def normalize_day(
             report.reasons.update(_reason_kinds(chunk.quarantine["reason"].to_pandas()))
             if report.preview is None or report.preview.empty:
                 report.preview = chunk.stickers.slice(0, 10).to_pandas().astype(pandas_dtypes(STICKERS))
+        lease.check()
         rows = out.commit()
     report.stickers, report.quarantined = rows["stickers"], rows["quarantine"]
     report.videos = dict(report.videos)

@@ -11,7 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from pipeline.store import objects
 from pipeline.store.layout import Layout
+from pipeline.store.local_s3 import LocalS3
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
 
@@ -130,3 +132,18 @@ def process_env(service: LocalVodService, layout: Layout, dagster_home: Path, **
         "VOD_ENDPOINT": service.endpoint,
         **variables,
     }
+
+
+@pytest.fixture(scope="session")
+def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
+    """A real S3-compatible server (SeaweedFS) on loopback, shared by the session; each test takes a bucket."""
+    with LocalS3(tmp_path_factory.mktemp("s3")) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_layout(local_s3: LocalS3, tmp_path: Path, request: pytest.FixtureRequest) -> Layout:
+    """The data directory as a prefix of a fresh bucket on the local S3 server (events kept locally)."""
+    bucket = local_s3.create_bucket(f"t{os.urandom(6).hex()}")
+    store = objects.store_from_env(local_s3.env())
+    return Layout(objects.location(f"s3://{bucket}/data", store), lease_s=5, inbox=tmp_path / "events" / "inbox.sqlite")

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from pipeline.errors import ConfigurationError
+from pipeline.store.lease import DayBusy, DayLeaseLost
 from pipeline.vod.errors import FailingTooOften, FatalVodError
 
 
@@ -13,12 +14,12 @@ from pipeline.vod.errors import FailingTooOften, FatalVodError
 def operator_errors() -> Iterator[None]:
     try:
         yield
-    except (ConfigurationError, FatalVodError) as err:
+    except (ConfigurationError, FatalVodError, DayBusy, DayLeaseLost) as err:
         # Retrying cannot cure these: the run stops with the message, not a traceback to dig through.
         raise dg.Failure(description=describe(err), allow_retries=False) from err
 
 
-def describe(err: ConfigurationError | FatalVodError) -> str:
+def describe(err: ConfigurationError | FatalVodError | DayBusy | DayLeaseLost) -> str:
     """The failure's text, what to do on its first line: the UI and the CLI show that line first."""
     if not isinstance(err, FatalVodError):
         return str(err)

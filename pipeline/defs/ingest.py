@@ -171,7 +171,9 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
 def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     with operator_errors():
         settings = lake.settings()
-        report = snapshot.normalize_day(settings.layout(), day_of(context), url_validity_s=settings.url_validity_s)
+        report = snapshot.normalize_day(
+            settings.layout(), day_of(context), url_validity_s=settings.url_validity_s, run_id=context.run.run_id
+        )
     if report.quarantined:
         context.log.warning(
             f"{report.quarantined} rows quarantined: "

@@ -7,7 +7,8 @@ import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
+from pipeline.store import objects
+from pipeline.store.objects import Location
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ _READ = pj.ReadOptions(use_threads=False, block_size=_PARSE_BYTES)
 _PARSE = pj.ParseOptions(explicit_schema=_RECORD, unexpected_field_behavior="ignore")
 
 
-def read_records(path: Path, *, block_bytes: int) -> Iterator[pa.Table]:
+def read_records(path: Location, *, block_bytes: int) -> Iterator[pa.Table]:
     """The file's records, a block of lines at a time in file order; the next block is parsed in a
     background thread (Arrow's parser runs without the GIL) while one is typed."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-answers") as parser:
@@ -51,11 +52,11 @@ def read_records(path: Path, *, block_bytes: int) -> Iterator[pa.Table]:
             yield ahead.popleft().result()
 
 
-def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview]]:
+def _line_blocks(path: Location, size: int) -> Iterator[tuple[int, memoryview]]:
     """The file in blocks of whole lines of about ``size`` bytes (more for a longer line), each with its
     offset in the file. The first blocks are smaller, so that typing starts sooner."""
     offset, usual = 0, max(size // 8, 1)
-    with open(path, "rb") as file:
+    with objects.open_read(path) as file:
         want = usual
         while block := file.read(want):
             end = block.rfind(b"\n") + 1
@@ -70,7 +71,7 @@ def _line_blocks(path: Path, size: int) -> Iterator[tuple[int, memoryview]]:
             file.seek(offset)
 
 
-def _parse_block(path: Path, offset: int, block: memoryview) -> pa.Table:
+def _parse_block(path: Location, offset: int, block: memoryview) -> pa.Table:
     """A block's records, with the items' shape declared; a block holding an answer of another shape
     (an item that is not an object, a number where text was expected) is read record by record."""
     try:
@@ -81,7 +82,7 @@ def _parse_block(path: Path, offset: int, block: memoryview) -> pa.Table:
     return table.set_column(fetched_at, "fetched_at", pc.cast(table["fetched_at"], UTC_TIMESTAMP))
 
 
-def _parse_lines(path: Path, offset: int, block: bytes) -> pa.Table:
+def _parse_lines(path: Location, offset: int, block: bytes) -> pa.Table:
     """The block's records parsed one by one with Python: an item that is not an object becomes null,
     and a field that is not text keeps its JSON text (numbers as VOD wrote them)."""
     rows = []
@@ -100,8 +101,8 @@ def _parse_lines(path: Path, offset: int, block: bytes) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=_RECORD)
 
 
-def _lines_before(path: Path, offset: int) -> int:
-    with open(path, "rb") as file:
+def _lines_before(path: Location, offset: int) -> int:
+    with path.open("rb") as file:
         return file.read(offset).count(b"\n")
 
 

@@ -6,8 +6,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow.parquet as pq
-
 from pipeline.store import lake
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.schema import STICKERS, arrow_schema
@@ -25,7 +23,7 @@ class CheckResult:
 def schema_matches(layout: Layout, day: dt.date) -> CheckResult:
     """The day's Parquet file has exactly the declared columns and types."""
     expected = arrow_schema(STICKERS, without=(PARTITION_KEY,))
-    actual = pq.read_schema(lake.partition_path(layout, "stickers", day)).remove_metadata()
+    actual = lake.parquet_file(layout, "stickers", day).schema_arrow.remove_metadata()
     if actual.equals(expected):
         return CheckResult(True, "columns and types as declared")
     want = {f.name: str(f.type) for f in expected}
@@ -40,7 +38,7 @@ def schema_matches(layout: Layout, day: dt.date) -> CheckResult:
 
 def unique_sticker_ids(layout: Layout, day: dt.date) -> CheckResult:
     """No (snapshot_date, dynamic_image_id) appears twice."""
-    ids = pq.read_table(lake.partition_path(layout, "stickers", day), columns=["dynamic_image_id"]).column(0).to_pandas()
+    ids = lake.parquet_file(layout, "stickers", day).read(columns=["dynamic_image_id"]).column(0).to_pandas()
     duplicated = ids[ids.duplicated()].unique()
     if len(duplicated) == 0:
         return CheckResult(True, f"{len(ids)} sticker ids, all distinct")
@@ -53,7 +51,7 @@ def unique_sticker_ids(layout: Layout, day: dt.date) -> CheckResult:
 
 def known_formats(layout: Layout, day: dt.date) -> CheckResult:
     """Every format is gif or webp."""
-    formats = pq.read_table(lake.partition_path(layout, "stickers", day), columns=["format"]).column(0).to_pandas()
+    formats = lake.parquet_file(layout, "stickers", day).read(columns=["format"]).column(0).to_pandas()
     unknown = formats[~formats.isin(FORMATS)]
     if unknown.empty:
         return CheckResult(True, f"formats: {', '.join(sorted(formats.unique())) or 'none'}")
@@ -74,9 +72,9 @@ def positive_measures(layout: Layout, day: dt.date) -> CheckResult:
 def fetch_reconciles(layout: Layout, day: dt.date, summary: FetchSummary) -> CheckResult:
     """Every video of the day has one outcome (asked or carried), and every item of the day's answers (returned
     or carried) is a sticker row or a quarantined row."""
-    stickers = pq.read_metadata(lake.partition_path(layout, "stickers", day)).num_rows
-    quarantined = pq.read_metadata(lake.partition_path(layout, "quarantine", day)).num_rows
-    videos = pq.read_metadata(lake.partition_path(layout, "video_fetches", day)).num_rows
+    stickers = lake.parquet_file(layout, "stickers", day).metadata.num_rows
+    quarantined = lake.parquet_file(layout, "quarantine", day).metadata.num_rows
+    videos = lake.parquet_file(layout, "video_fetches", day).metadata.num_rows
     settled = summary.answered + summary.not_found + summary.failed
     metadata = {
         "asked": summary.asked,

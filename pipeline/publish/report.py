@@ -12,9 +12,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
-import duckdb
 import jinja2
 import matplotlib
 import matplotlib.dates as mdates
@@ -26,8 +24,10 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from pipeline.errors import ConfigurationError
 from pipeline.publish import sql
+from pipeline.publish.warehouse import connect
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import Layout
+from pipeline.store.objects import Location
 from pipeline.vod.api import FORMATS
 
 TOP_VIDEOS = 15
@@ -57,18 +57,18 @@ class ReportData:
 
 @dataclass(frozen=True)
 class RenderedReport:
-    path: Path
+    path: Location
     day: dt.date
     charts: dict[str, int]  # chart slug -> marks drawn
     headline: dict[str, object]
     size_bytes: int
 
 
-def read(warehouse: Path, day: dt.date) -> ReportData:
+def read(warehouse: Location, day: dt.date) -> ReportData:
     """What the report shows for one snapshot day, read from the warehouse without writing to it."""
     if not warehouse.exists():
         raise ConfigurationError(f"No warehouse at {warehouse}: materialize the warehouse asset first")
-    with duckdb.connect(str(warehouse), read_only=True) as con:
+    with connect(warehouse) as con:
         con.execute(sql.load("report.sql"))
 
         def query(macro: str, *args: object) -> pd.DataFrame:

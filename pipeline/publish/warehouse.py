@@ -12,8 +12,12 @@ waits for them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -22,9 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.publish import sql
-from pipeline.store import lake
+from pipeline.store import lake, objects
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.objects import Location
 from pipeline.store.raw import read_summary
 from pipeline.store.schema import TABLES, arrow_schema
 from pipeline.vod.outcome import FetchSummary
@@ -37,27 +42,49 @@ TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "videos", "events", "f
 
 def publish(layout: Layout) -> dict[str, int]:
     """Rebuilds ``warehouse.duckdb`` over the lake and the fetch summaries; returns rows per table."""
-    files = {table: _files(layout, table) for table in TABLES}
+    files = {table: {day.isoformat(): path for day, path in days.items()} for table, days in lake.partitions(layout, TABLES).items()}
+    footers = _footers(files)
+    remote = objects.is_remote(layout.root)
     with (
         atomic_write(layout.warehouse) as tmp,
         duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con,
+        tempfile.TemporaryDirectory(prefix="vod-stickers-") as scratch,
     ):
+        if remote:
+            con.register_filesystem(layout.root.fs)  # the views' s3:// files, read without DuckDB's httpfs
         for table, days in files.items():
-            _lake_view(con, table, table, list(days.values()))
+            _lake_view(con, table, table, list(days.values()), footers)
         newest = {table: list(days.values())[-1:] for table, days in files.items()}
-        _lake_view(con, "latest_stickers", "stickers", newest["stickers"])
-        _lake_view(con, "latest_videos", "videos", newest["videos"])
-        _lake_view(con, "newest_video_fetches", "video_fetches", newest["video_fetches"], temporary=True)
+        # The newest day's summaries are computed from local copies of its files (on a store, DuckDB reads
+        # through fsspec, slower than a download); the latest_* views then point at the lake itself.
+        near = _fetched(newest, Path(scratch)) if remote else newest
+        _lake_view(con, "latest_stickers", "stickers", near["stickers"], footers)
+        _lake_view(con, "latest_videos", "videos", near["videos"], footers)
+        _lake_view(con, "newest_video_fetches", "video_fetches", near["video_fetches"], footers, kind="TEMP")
         con.register("fetch_runs_frame", _fetch_runs(layout))
         con.execute("CREATE TEMP VIEW fetch_runs AS SELECT * FROM fetch_runs_frame")
-        con.register("lake_rows_frame", _lake_rows(files))
+        con.register("lake_rows_frame", _lake_rows(files, footers))
         con.execute("CREATE TEMP VIEW lake_rows AS SELECT * FROM lake_rows_frame")
-        for name in ("warehouse.sql", "history.sql", "comments.sql"):
+        con.execute(sql.load("warehouse.sql"))
+        if remote:
+            _lake_view(con, "latest_stickers", "stickers", newest["stickers"], footers, kind="OR REPLACE")
+            _lake_view(con, "latest_videos", "videos", newest["videos"], footers, kind="OR REPLACE")
+        for name in ("history.sql", "comments.sql"):
             con.execute(sql.load(name))
         con.execute(_lake_column_comments())
         counts = {name: _count(con, name) for name in TABLE_NAMES}
         con.execute("CHECKPOINT")
     return counts
+
+
+@contextlib.contextmanager
+def connect(warehouse: Location) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The warehouse opened read-only. On an object store the file is fetched first, and the store is
+    registered with DuckDB, so the views reach the lake's ``s3://`` files without DuckDB's httpfs."""
+    with objects.local_copy(warehouse) as local, duckdb.connect(str(local), read_only=True) as con:
+        if objects.is_remote(warehouse):
+            con.register_filesystem(warehouse.fs)
+        yield con
 
 
 def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
@@ -67,26 +94,61 @@ def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
 
 
-def _files(layout: Layout, table: str) -> dict[str, Path]:
-    """Each day's file of a lake table, oldest first, by absolute path (readers may run elsewhere)."""
-    return {day.isoformat(): lake.partition_path(layout, table, day).resolve() for day in lake.partition_days(layout, table)}
+def _footers(files: dict[str, dict[str, Location]]) -> dict[str, pq.FileMetaData]:
+    """Each file's Parquet footer (its columns and rows), by address, read a few at a time (on a store,
+    each is a round trip)."""
+    paths = {objects.url(path): path for days in files.values() for path in days.values()}
+
+    def footer(path: Location) -> pq.FileMetaData:
+        source, filesystem = objects.arrow(path)
+        return pq.read_metadata(source, filesystem=filesystem)
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="footer") as pool:
+        return dict(zip(paths, pool.map(footer, paths.values()), strict=True))
 
 
-def _lake_view(con: duckdb.DuckDBPyConnection, name: str, table: str, files: list[Path], *, temporary: bool = False) -> None:
-    """A view ``name`` over some files of a lake table; with no file, an empty table of its columns."""
+def _fetched(newest: dict[str, list[Location]], folder: Path) -> dict[str, list[Location]]:
+    """Local copies of the newest files, under their table and partition folders (the view takes the day
+    from the folder's name), keyed as ``newest``."""
+    local: dict[str, list[Location]] = {}
+    for table, paths in newest.items():
+        local[table] = []
+        for path in paths:
+            target = folder / table / path.parent.name / path.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            path.fs.get_file(path.path, str(target))
+            local[table].append(target)
+    return local
+
+
+def _lake_view(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    table: str,
+    files: list[Location],
+    footers: dict[str, pq.FileMetaData],
+    *,
+    kind: str = "",
+) -> None:
+    """A view ``name`` over some files of a lake table (``kind``: TEMP, OR REPLACE); with no file, an empty
+    table of its columns."""
     columns = TABLES[table]
     if not files:
         con.register(f"{name}_empty", arrow_schema(columns).empty_table())
-        kind = "TEMP VIEW" if temporary else "TABLE"
-        con.execute(f"CREATE {kind} {name} AS SELECT * FROM {name}_empty")
+        made = "TEMP VIEW" if kind == "TEMP" else "OR REPLACE TABLE" if kind == "OR REPLACE" else "TABLE"
+        con.execute(f"CREATE {made} {name} AS SELECT * FROM {name}_empty")
         return
-    literal = "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
+    # By absolute path or s3:// address, so readers elsewhere find them
+    literal = "[" + ", ".join("'" + objects.url(f).replace("'", "''") + "'" for f in files) + "]"
     # A column added to the schema later (region) is in no file written before it: NULL there
-    present = {PARTITION_KEY}.union(*(pq.read_schema(f).names for f in files))
+    names = [set(_names(footers, f)) | {PARTITION_KEY} for f in files]
+    present = set().union(*names)
+    everywhere = set.intersection(*names)
     con.execute(
         sql.load(
             "lake_view.sql",
-            kind="TEMP" if temporary else "",
+            kind=kind,
+            union=str(any(c.name not in everywhere for c in columns)).lower(),
             name=name,
             columns=", ".join(f'"{c.name}"' if c.name in present else f'CAST(NULL AS {_SQL_TYPES[c.arrow]}) AS "{c.name}"' for c in columns),
             files=literal,
@@ -106,10 +168,18 @@ _SQL_TYPES = {
 }
 
 
-def _lake_rows(files: dict[str, dict[str, Path]]) -> pa.Table:
+def _names(footers: dict[str, pq.FileMetaData], path: Location) -> list[str]:
+    """The columns of a file (of its local copy: the lake file's, by its partition folder and name)."""
+    footer = footers.get(objects.url(path))
+    if footer is None:
+        return pq.read_schema(path).names
+    return footer.schema.to_arrow_schema().names
+
+
+def _lake_rows(files: dict[str, dict[str, Location]], footers: dict[str, pq.FileMetaData]) -> pa.Table:
     """Rows per day and lake table, read from each file's Parquet footer (no data is read)."""
     records = [
-        {"lake_table": table, PARTITION_KEY: dt.date.fromisoformat(day), "rows": pq.read_metadata(path).num_rows}
+        {"lake_table": table, PARTITION_KEY: dt.date.fromisoformat(day), "rows": footers[objects.url(path)].num_rows}
         for table, days in files.items()
         for day, path in days.items()
     ]
@@ -118,11 +188,14 @@ def _lake_rows(files: dict[str, dict[str, Path]]) -> pa.Table:
 
 
 def _fetch_runs(layout: Layout) -> pa.Table:
+    paths = sorted((layout.root / "raw").glob(f"{PARTITION_KEY}=*/fetch.json"))
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch-runs") as pool:  # on a store, a GET each
+        summaries = list(pool.map(read_summary, paths))
     rows = []
-    for path in sorted((layout.root / "raw").glob(f"{PARTITION_KEY}=*/fetch.json")):
-        summary = dataclasses.asdict(read_summary(path))
-        summary[PARTITION_KEY] = path.parent.name.split("=", 1)[1]
-        rows.append(summary)
+    for path, summary in zip(paths, summaries, strict=True):
+        row = dataclasses.asdict(summary)
+        row[PARTITION_KEY] = path.parent.name.split("=", 1)[1]
+        rows.append(row)
     columns = [PARTITION_KEY, *(f.name for f in dataclasses.fields(FetchSummary))]
     frame = pd.DataFrame(rows, columns=columns)
     frame[PARTITION_KEY] = pd.to_datetime(frame[PARTITION_KEY]).dt.date

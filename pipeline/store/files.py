@@ -1,25 +1,44 @@
 """Files replaced whole: every writer of the data directory goes through ``atomic_write``, or through
-``replace_together`` when several files must change as one."""
+``replace_together`` when several files must change as one.
+
+On disk a new file is written beside its target and renamed over it. An object store has no rename, but a
+PUT is seen whole or not at all: the new content is written to a local temporary file and put in one
+request (a multipart upload is completed in one request too). Several objects changing as one are staged
+on the store and copied into place through the same journal as on disk.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import posixpath
+import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pipeline.store import objects
+from pipeline.store.objects import Location
+
 
 @contextlib.contextmanager
-def atomic_write(target: Path, *, spool: Path | None = None) -> Iterator[Path]:
+def atomic_write(target: Location, *, spool: Path | None = None) -> Iterator[Path]:
     """Yields a temporary path to write ``target``'s new content to; it is renamed over ``target`` when the
     block ends, or removed (with any side file its writer left, such as a database's ``.wal``) when it fails.
 
     ``spool`` is where the temporary file lives (default: beside ``target``); it must be on the same file
-    system, so the rename is atomic: readers see the old file or the new one, never part of one.
+    system, so the rename is atomic: readers see the old file or the new one, never part of one. On an
+    object store the temporary file is local, and put as ``target`` in one request.
     """
+    if objects.is_remote(target):
+        with tempfile.TemporaryDirectory(prefix="vod-stickers-") as folder:
+            tmp = Path(folder) / target.name
+            yield tmp
+            objects.upload(tmp, target)
+        return
     folder = spool or target.parent
     folder.mkdir(parents=True, exist_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -41,20 +60,27 @@ def durable(file: Any) -> None:
     os.fsync(file.fileno())
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
+def write_json(path: Location, payload: dict[str, Any]) -> None:
     """Writes a small JSON document atomically."""
     with atomic_write(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
-def replace_together(moves: list[tuple[Path, Path]], journal: Path) -> None:
+def replace_together(moves: list[tuple[Location, Location]], journal: Location) -> None:
     """Renames each finished temporary file over its target, all or nothing.
 
     The list of renames is made durable in ``journal`` first: that is the commit point. A failure before
     it changes nothing; a failure (or a crash) after it leaves the journal behind, and
     ``finish_replacements`` completes the renames, as a database replays its journal, before anyone
     next reads. Each temporary file must be complete and on the file system of its target.
+
+    On an object store each "rename" is a server-side copy then a delete of the staged object. The copies
+    are idempotent, so a reader finishing a journal while its writer does is harmless; two writers of the
+    same files are kept apart by the day's lease (``lease``), not by the journal.
     """
+    if objects.is_remote(journal):
+        _replace_remote(moves, journal)
+        return
     for tmp, _ in moves:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
@@ -65,20 +91,39 @@ def replace_together(moves: list[tuple[Path, Path]], journal: Path) -> None:
     _roll_forward(journal)
 
 
-def finish_replacements(folder: Path) -> list[Path]:
+def _replace_remote(moves: list[tuple[Location, Location]], journal: Location) -> None:
+    base = journal.parent.path
+    text = json.dumps({"moves": [[posixpath.relpath(tmp.path, base), posixpath.relpath(target.path, base)] for tmp, target in moves]})
+    journal.write_bytes(text.encode("utf-8"))
+    _roll_forward(journal)
+
+
+def finish_replacements(folder: Location) -> list[Location]:
     """Completes the replacements a failed or killed writer left half done in ``folder`` (their journals,
     ``*.replace.json``); returns the journals it finished."""
-    journals = sorted(folder.glob("*.replace.json")) if folder.is_dir() else []
+    journals = sorted(folder.glob("*.replace.json")) if objects.is_remote(folder) or folder.is_dir() else []
     for journal in journals:
         _roll_forward(journal)
     return journals
 
 
-def _roll_forward(journal: Path) -> None:
+def _roll_forward(journal: Location) -> None:
     try:
         moves = json.loads(journal.read_text(encoding="utf-8"))["moves"]
     except FileNotFoundError:
         return  # finished meanwhile by another process
+    if objects.is_remote(journal):
+
+        def move(tmp: str, target: str) -> None:
+            staged, final = (objects.at(journal, posixpath.join(journal.parent.path, p)) for p in (tmp, target))
+            if objects.copy(staged, final):  # False: copied and removed already
+                objects.remove(staged)
+
+        with ThreadPoolExecutor(max_workers=max(1, len(moves))) as pool:
+            for moved in [pool.submit(move, tmp, target) for tmp, target in moves]:
+                moved.result()
+        objects.remove(journal)
+        return
     for tmp, target in moves:
         try:
             os.replace(journal.parent / tmp, journal.parent / target)

@@ -13,6 +13,7 @@ import datetime as dt
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
@@ -20,8 +21,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.store import objects
 from pipeline.store.files import finish_replacements, replace_together
 from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.objects import Location
 from pipeline.store.schema import TABLES, arrow_schema, pandas_dtypes
 
 PART_FILE = "part-0.parquet"
@@ -43,11 +46,16 @@ class PartitionWriter:
         # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
         # table's folders ever meets it; named for what it will become, so a file left by a killed
         # writer says what it was (lake/.tmp/.stickers.snapshot_date=2026-11-20.part-0.parquet.<id>.tmp).
+        # On an object store the file is streamed to the spool as a multipart upload, its parts sent as
+        # the chunks are written; the object exists only once the footer is written and the upload completed.
         spool = _spool(layout)
-        spool.mkdir(parents=True, exist_ok=True)
-        self.tmp = spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        self.staged: Location = spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        self._sink = objects.open_write(self.staged) if objects.is_remote(spool) else None
+        if self._sink is None:
+            spool.mkdir(parents=True, exist_ok=True)
+        self._uploaded = False
         self._writer = pq.ParquetWriter(
-            self.tmp,
+            self._sink if self._sink is not None else self.staged,
             self.schema,
             compression="zstd",
             use_dictionary=[c.name for c in self.columns if not c.distinct and c.name != PARTITION_KEY],
@@ -76,12 +84,15 @@ class PartitionWriter:
             pending.result()  # a failed write raises here
 
     def finish(self) -> None:
-        """Writes the file's footer: the partition is complete, not yet published."""
+        """Writes the file's footer (and puts it in the store's spool): complete, not yet published."""
         try:
             self._wait()
         finally:
             self._thread.shutdown()
             self._writer.close()
+        if self._sink is not None and not self._uploaded:
+            self._sink.close()  # completes the upload
+            self._uploaded = True
 
     def commit(self) -> int:
         """Publishes the partition alone (see ``DayWriter`` for several tables of a day)."""
@@ -93,8 +104,14 @@ class PartitionWriter:
             self.finish()
         except Exception:  # noqa: BLE001 - the write that failed is why we abort; the file goes anyway
             pass
-        if not self.journaled:
-            self.tmp.unlink(missing_ok=True)
+        if self.journaled:
+            return
+        if self._sink is None:
+            Path(self.staged).unlink(missing_ok=True)
+        elif self._uploaded:
+            objects.remove(self.staged)
+        else:
+            objects.discard(self._sink)
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -149,13 +166,19 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
     warehouse's publication and the quality checks included, sees every table of the day old or every
     one new. Other files in a replaced partition's folder are then removed.
     """
+    remote = objects.is_remote(writers[0].path)
+    with ThreadPoolExecutor(max_workers=len(writers), thread_name_prefix="finish") as pool:  # uploads, on a store
+        for finished in [pool.submit(writer.finish) for writer in writers]:
+            finished.result()
     for writer in writers:
-        writer.finish()
-        writer.path.parent.mkdir(parents=True, exist_ok=True)
+        if not remote:  # an object store has no folders to make (and a folder marker would trip readers)
+            writer.path.parent.mkdir(parents=True, exist_ok=True)
     days = sorted({writer.day.isoformat() for writer in writers})
-    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}.replace.json"
+    # On a store, each replacement has its own journal: the day's lease keeps writers apart (``lease``)
+    unique = f".{uuid.uuid4().hex}" if remote else ""
+    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}{unique}.replace.json"
     try:
-        replace_together([(writer.tmp, writer.path) for writer in writers], journal)
+        replace_together([(writer.staged, writer.path) for writer in writers], journal)
     finally:
         if journal.exists():  # past the commit point: the files are the journal's to finish, not to remove
             for writer in writers:
@@ -182,16 +205,39 @@ def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idl
                     leftover.unlink()
 
 
-def _spool(layout: Layout) -> Path:
+def _spool(layout: Layout) -> Location:
     return layout.root / "lake" / ".tmp"
 
 
 def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
     """One day of a lake table, typed as in the schema, with its snapshot_date column."""
     columns = TABLES[table]
-    frame = pq.read_table(partition_path(layout, table, day)).to_pandas()
+    source, filesystem = objects.arrow(partition_path(layout, table, day))
+    frame = pq.read_table(source, filesystem=filesystem).to_pandas()
     frame.insert(0, PARTITION_KEY, day)
     return frame.astype(pandas_dtypes(columns))[[c.name for c in columns]]
+
+
+def parquet_file(layout: Layout, table: str, day: dt.date) -> pq.ParquetFile:
+    """A day's partition file, to read its schema, footer or some columns (on disk or on a store)."""
+    source, filesystem = objects.arrow(partition_path(layout, table, day))
+    return pq.ParquetFile(source, filesystem=filesystem)
+
+
+def partitions(layout: Layout, tables: Iterable[str]) -> dict[str, dict[dt.date, Location]]:
+    """Each table's partition files by day, oldest first; on a store, from one listing of the lake."""
+    finish_interrupted(layout)
+    found: dict[str, dict[dt.date, Location]] = {table: {} for table in tables}
+    if objects.is_remote(layout.root):
+        lake_root = layout.root / "lake"
+        for key in layout.root.fs.find(lake_root.path):
+            parts = key.removeprefix(lake_root.path + "/").split("/")
+            if len(parts) == 3 and parts[0] in found and parts[1].startswith(f"{PARTITION_KEY}=") and parts[2] == PART_FILE:
+                found[parts[0]][dt.date.fromisoformat(parts[1].split("=", 1)[1])] = objects.at(layout.root, key)
+    else:
+        for table in found:
+            found[table] = {day: layout.lake_partition(table, day) / PART_FILE for day in partition_days(layout, table)}
+    return {table: dict(sorted(days.items())) for table, days in found.items()}
 
 
 def partition_days(layout: Layout, table: str) -> list[dt.date]:
@@ -204,7 +250,7 @@ def partition_days(layout: Layout, table: str) -> list[dt.date]:
     return sorted(days)
 
 
-def partition_path(layout: Layout, table: str, day: dt.date) -> Path:
+def partition_path(layout: Layout, table: str, day: dt.date) -> Location:
     """The file of a day's partition, once any interrupted replacement of the lake is finished."""
     finish_interrupted(layout)
     return layout.lake_partition(table, day) / PART_FILE

@@ -6,68 +6,82 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.store.objects import Location
+
 PARTITION_KEY = "snapshot_date"
 
 
 @dataclass(frozen=True)
 class Layout:
-    root: Path
+    """The data directory: a folder, or a prefix of an object store (``objects.Location``).
+
+    ``lease_s`` is how long a killed run's hold on a day outlives it on an object store (``lease``);
+    ``inbox`` is where VOD's events are kept, a local file (SQLite), by default under the data directory
+    when that is a folder."""
+
+    root: Location
+    lease_s: float = 60.0
+    inbox: Path | None = None
 
     @property
-    def videos_csv(self) -> Path:
+    def videos_csv(self) -> Location:
         return self.root / "videos.csv"
 
-    def raw_dir(self, day: dt.date) -> Path:
+    def raw_dir(self, day: dt.date) -> Location:
         return self.root / "raw" / f"{PARTITION_KEY}={day.isoformat()}"
 
-    def day_videos(self, day: dt.date) -> Path:
+    def day_videos(self, day: dt.date) -> Location:
         """The video set as it was taken for that day."""
         return self.raw_dir(day) / "videos.csv"
 
-    def answers(self, day: dt.date) -> Path:
+    def answers(self, day: dt.date) -> Location:
         return self.raw_dir(day) / "answers.jsonl"
 
-    def answers_in_progress(self, day: dt.date) -> Path:
+    def answers_in_progress(self, day: dt.date) -> Location:
         """Where the answers of a fetch under way accumulate, one line per video, until renamed to answers."""
         return self.raw_dir(day) / "answers.jsonl.partial"
 
-    def discovery_answers(self, day: dt.date) -> Path:
+    def discovery_answers(self, day: dt.date) -> Location:
         """VOD's answers to the day's walk of the account (GetVideoList, SearchMedia, GetVideoInfos)."""
         return self.raw_dir(day) / "discovery.jsonl"
 
-    def discovery_summary(self, day: dt.date) -> Path:
+    def discovery_summary(self, day: dt.date) -> Location:
         return self.raw_dir(day) / "discovery.json"
 
-    def fetch_summary(self, day: dt.date) -> Path:
+    def fetch_summary(self, day: dt.date) -> Location:
         return self.raw_dir(day) / "fetch.json"
 
-    def plan(self, day: dt.date) -> Path:
+    def plan(self, day: dt.date) -> Location:
         """Which videos the day's fetch asks and why, and which events it took (``refresh.plan_day``)."""
         return self.raw_dir(day) / "plan.json"
 
-    def plan_asks(self, day: dt.date) -> Path:
+    def plan_asks(self, day: dt.date) -> Location:
         """The videos the day's plan asks, each with its reason."""
         return self.raw_dir(day) / "plan.csv"
 
-    def day_events(self, day: dt.date) -> Path:
+    def day_events(self, day: dt.date) -> Location:
         """The events the day's plan took from the inbox, as VOD sent them, with what the plan did."""
         return self.raw_dir(day) / "events.jsonl"
 
     @property
     def events_inbox(self) -> Path:
         """VOD's events as they arrive (``events.inbox.Inbox``)."""
+        if self.inbox is not None:
+            return self.inbox
+        if not isinstance(self.root, Path):
+            raise ValueError("a data directory on an object store keeps VOD's events in a local file: give Layout(inbox=...)")
         return self.root / "events" / "inbox.sqlite"
 
-    def lake_table(self, table: str) -> Path:
+    def lake_table(self, table: str) -> Location:
         return self.root / "lake" / table
 
-    def lake_partition(self, table: str, day: dt.date) -> Path:
+    def lake_partition(self, table: str, day: dt.date) -> Location:
         return self.lake_table(table) / f"{PARTITION_KEY}={day.isoformat()}"
 
     @property
-    def warehouse(self) -> Path:
+    def warehouse(self) -> Location:
         return self.root / "warehouse.duckdb"
 
-    def report(self, day: dt.date) -> Path:
+    def report(self, day: dt.date) -> Location:
         """The HTML report of a snapshot day."""
         return self.root / "reports" / f"{PARTITION_KEY}={day.isoformat()}" / "stickers.html"

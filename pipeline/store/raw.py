@@ -4,19 +4,26 @@ A day's answers are appended to ``answers.jsonl.partial`` as they arrive and mad
 batches; once every video has its outcome they are written to ``answers.jsonl`` in video-set order.
 A fetch that is interrupted (even killed) resumes from the partial file, asking only the videos missing.
 Normalization reads only the finished file, so it can be redone any time without calling VOD again.
+
+On an object store, which cannot append, the partial file is a folder of objects: each batch made durable
+is put as the next one (``answers.jsonl.partial/00000001.jsonl``, ...), and a resumed fetch reads them in
+order. The finished file is put whole, then the batches are removed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pipeline.store import objects
 from pipeline.store.files import atomic_write, durable
 from pipeline.store.layout import PARTITION_KEY
+from pipeline.store.objects import Location
 from pipeline.vod.outcome import CARRIED, FetchSummary, Outcome, sticker_count
 
 
@@ -28,13 +35,24 @@ class AnswerWriter:
     line cut short by the kill, is dropped, so the video is asked again.
     """
 
-    def __init__(self, path: Path, partial: Path, *, flush_every: int = 200):
+    def __init__(self, path: Location, partial: Location, *, flush_every: int = 200):
         self.path = path
-        self.partial = partial
         self.flush_every = flush_every
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._batches: _Batches | None = None
+        self._local: tempfile.TemporaryDirectory[str] | None = None
+        if objects.is_remote(partial):
+            self._batches = _Batches(partial)
+            self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-")
+            self.partial = Path(self._local.name) / partial.name
+            self.partial.write_bytes(self._batches.read())
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.partial = partial
         self.done: dict[str, dict[str, Any]] = _salvage(self.partial)
+        if self._batches is not None:
+            self._batches.replace(self.partial.read_bytes())
         self._file = open(self.partial, "a", encoding="utf-8")
+        self._sent = self._file.tell()
         self._pending = 0
 
     def write(self, outcome: Outcome) -> None:
@@ -46,6 +64,12 @@ class AnswerWriter:
     def flush(self) -> None:
         durable(self._file)
         self._pending = 0
+        if self._batches is not None and self._file.tell() > self._sent:
+            with open(self.partial, "rb") as f:
+                f.seek(self._sent)
+                batch = f.read()
+            self._batches.append(batch)
+            self._sent += len(batch)
 
     def commit(
         self,
@@ -89,6 +113,9 @@ class AnswerWriter:
                     dst.write(src.read(size))
                 durable(dst)
         self.partial.unlink()
+        if self._batches is not None:
+            self._batches.clear()
+        self._cleanup()
         return len(carried), items
 
     def close(self) -> None:
@@ -96,12 +123,46 @@ class AnswerWriter:
         if not self._file.closed:
             self.flush()
             self._file.close()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._local is not None:
+            self._local.cleanup()
+
+
+class _Batches:
+    """A partial answer file on an object store: numbered objects, each a batch of whole lines."""
+
+    def __init__(self, folder: Location):
+        self.folder = folder
+        self._names = sorted(p.name for p in folder.glob("*.jsonl")) if folder.exists() else []
+        self._next = int(self._names[-1].split(".")[0]) + 1 if self._names else 1
+
+    def read(self) -> bytes:
+        return b"".join((self.folder / name).read_bytes() for name in self._names)
+
+    def append(self, data: bytes) -> None:
+        name = f"{self._next:08d}.jsonl"
+        (self.folder / name).write_bytes(data)
+        self._names.append(name)
+        self._next += 1
+
+    def replace(self, data: bytes) -> None:
+        """One batch holding ``data`` instead of the others (a crash in between leaves both: read dedupes)."""
+        old, self._names = self._names, []
+        if data:
+            self.append(data)
+        for name in old:
+            objects.remove(self.folder / name)
+
+    def clear(self) -> None:
+        self.replace(b"")
 
 
 class Carry:
     """The last answers of a finished day (``answers``, of ``day``), to carry into a later day's file."""
 
-    def __init__(self, answers: Path, day: dt.date):
+    def __init__(self, answers: Location, day: dt.date):
         self.answers, self.day = answers, day
 
     def lines(self, video_ids: Iterable[str], regions: Mapping[str, str] | None = None) -> dict[str, tuple[bytes, int]]:
@@ -115,7 +176,7 @@ class Carry:
         """
         wanted = set(video_ids)
         out: dict[str, tuple[bytes, int]] = {}
-        with open(self.answers, "rb") as src:
+        with self.answers.open("rb") as src:
             for line in src:
                 if not wanted:
                     break
@@ -162,7 +223,7 @@ def _video_id_of(line: bytes) -> str:
     return json.loads(line)["video_id"]
 
 
-def finished_days(root: Path) -> list[dt.date]:
+def finished_days(root: Location) -> list[dt.date]:
     """The days whose fetch finished (their ``answers.jsonl`` is kept under ``root``/raw), oldest first."""
     return sorted(
         dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
@@ -170,5 +231,5 @@ def finished_days(root: Path) -> list[dt.date]:
     )
 
 
-def read_summary(path: Path) -> FetchSummary:
+def read_summary(path: Location) -> FetchSummary:
     return FetchSummary(**json.loads(path.read_text(encoding="utf-8")))  # fields added since default to 0

@@ -7,7 +7,7 @@ import csv
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pipeline.store.objects import Location
 
 from pipeline.errors import ConfigurationError
 from pipeline.store.files import atomic_write
@@ -37,7 +37,7 @@ class VideoSet:
         return out
 
 
-def read_video_set(path: Path, regions: Sequence[str] = (DEFAULT_REGION,)) -> VideoSet:
+def read_video_set(path: Location, regions: Sequence[str] = (DEFAULT_REGION,)) -> VideoSet:
     """The distinct, well-formed video ids of a CSV, in file order, each with its region; what was skipped
     is counted. Without a ``region`` column every video is in the one configured region; a region the
     deployment does not follow, or a set of several regions without the column, is a ConfigurationError."""
@@ -47,7 +47,7 @@ def read_video_set(path: Path, regions: Sequence[str] = (DEFAULT_REGION,)) -> Vi
             "(`vod-stickers videos` writes one for the local VOD service), or set VIDEO_SOURCE=vod to "
             "discover the account's videos"
         )
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    with path.open("r", newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None:
             raise ConfigurationError(f"The video set {path} is empty: it needs a header line with video_id")
@@ -92,18 +92,18 @@ def read_video_set(path: Path, regions: Sequence[str] = (DEFAULT_REGION,)) -> Vi
     return videos
 
 
-def write_video_set(path: Path, ids: Sequence[str], regions: Sequence[str]) -> None:
+def write_video_set(path: Location, ids: Sequence[str], regions: Sequence[str]) -> None:
     """The day's copy of the set: ``video_id,region`` lines."""
     with atomic_write(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         f.write("video_id,region\n")
         f.writelines(f"{i},{r}\n" for i, r in zip(ids, regions, strict=True))
 
 
-def read_day_set(path: Path, default_region: str = DEFAULT_REGION) -> VideoSet:
+def read_day_set(path: Location, default_region: str = DEFAULT_REGION) -> VideoSet:
     """A set written by ``write_video_set`` (already checked); one kept before regions were recorded (a lone
     ``video_id`` column) is in ``default_region``."""
     ids, regions = [], []
-    with open(path, encoding="utf-8") as f:
+    with path.open("r", encoding="utf-8") as f:
         with_region = next(f, "").strip().endswith(",region")
         for line in f:
             if line := line.strip():
