@@ -1,6 +1,7 @@
 """The daily job on Dagster's Celery executor, as a deployment over several machines runs it: two workers,
 Redis as the broker and the Dagster instance in PostgreSQL, all real processes on loopback
-(tests/local_celery.py), against the local VOD service. The day comes out as the same day run in process."""
+(tests/local_celery.py), against the local VOD service, with the data directory on the local S3 server. The
+day comes out as the same day run in process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 
 from pipeline import settings
 from pipeline.store import lake
+from pipeline.store.files import atomic_write
 from pipeline.store.layout import Layout
 from pipeline.vod.local import LocalVodService, ServiceConfig
 from tests import local_celery
@@ -41,20 +43,29 @@ def vod_env(service: LocalVodService) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> dict[str, str]:
+def data_dir(local_s3, tmp_path_factory) -> dict[str, str]:
     """The data directory the run and both workers share, as the environment gives it to them: the steps
-    hand their data over through it. A local folder all of them reach, as one machine would see a shared
-    mount; with the data directory on object storage, its address and credentials go here."""
-    return {"PIPELINE_DATA_DIR": str(tmp_path_factory.mktemp("celery_data"))}
+    hand their data over through it. A prefix of a bucket on the local S3 server, as a deployment over
+    several machines keeps it (``{"PIPELINE_DATA_DIR": str(tmp_path_factory.mktemp("data"))}`` runs the same
+    test on a local folder all the processes share). VOD's events stay in a local file."""
+    bucket = local_s3.create_bucket(f"celery{os.urandom(4).hex()}")
+    events = tmp_path_factory.mktemp("events") / "inbox.sqlite"
+    return {"PIPELINE_DATA_DIR": f"s3://{bucket}/data", **local_s3.env(), "VOD_EVENTS_INBOX": str(events)}
 
 
 def layout_of(env: dict[str, str]) -> Layout:
     return settings.lake_from_env(env).layout()
 
 
+def write_video_set(service: LocalVodService, layout: Layout) -> None:
+    """The day's videos.csv in the data directory, wherever that is."""
+    with atomic_write(layout.videos_csv) as path:
+        write_videos(service, path, unknown=5)
+
+
 @pytest.fixture(scope="module")
 def celery(tmp_path_factory, vod, data_dir) -> Iterator[local_celery.Deployment]:
-    write_videos(vod, layout_of(data_dir).videos_csv, unknown=5)
+    write_video_set(vod, layout_of(data_dir))
     env = {**os.environ, **vod_env(vod), **data_dir}
     with local_celery.deployment(tmp_path_factory.mktemp("celery"), env, workers=2) as deployment:
         yield deployment
@@ -77,7 +88,7 @@ def in_process(tmp_path_factory, vod) -> Layout:
     root = tmp_path_factory.mktemp("in_process")
     env = {**vod_env(vod), "PIPELINE_DATA_DIR": str(root / "data")}
     layout = layout_of(env)
-    write_videos(vod, layout.videos_csv, unknown=5)
+    write_video_set(vod, layout)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
@@ -136,7 +147,8 @@ def test_a_day_on_two_celery_workers_gives_the_same_lake_and_warehouse_as_in_pro
     step_pids = {r.step_key: r.dagster_event.pid for r in records if r.dagster_event and r.dagster_event.event_type_value == "STEP_SUCCESS"}
     assert set(step_pids) == STEPS and run_pid not in step_pids.values()
     stored = " ".join(repr(r) for r in records)
-    assert KEY_SECRET not in stored and celery.env["DAGSTER_PG_PASSWORD"] not in stored
+    secrets = [KEY_SECRET, celery.env["DAGSTER_PG_PASSWORD"], *(v for k, v in data_dir.items() if "SECRET" in k)]
+    assert not [secret for secret in secrets if secret in stored]
 
     # The steps handed their data over through the data directory: nothing but logs in the instance's folder.
     kept = [p for p in (celery.home / "storage").rglob("*") if p.is_file() and "compute_logs" not in p.parts]
