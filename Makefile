@@ -66,6 +66,7 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -c requirements.txt -o requirements-bench.txt
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra mutation --python-version 3.11 -c requirements.txt -o requirements-mutation.txt
 	$(BIN)/uv pip compile requirements-shell.in --no-deps --python-version 3.11 -o requirements-shell.txt
+	$(BIN)/uv pip compile pyproject.toml --extra k8s --python-version 3.11 -c requirements.txt -o requirements-k8s.txt
 
 clean:
 	rm -rf $(VENV)

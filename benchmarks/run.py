@@ -43,6 +43,7 @@ FULL = {
     "account": {"videos": 100_000, "fetch_videos": 4000, "share": 0.7, "limit": 100.0},
     "refresh": {"videos": 100_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
     "store": {"rows": 1_000_000, "videos": 100_000, "days": 10, "rounds": 3},
+    "celery": {"videos": 3000, "limit": 100.0, "workers": 2},
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -54,6 +55,7 @@ QUICK = {
     "account": {"videos": 10_000, "fetch_videos": 1000, "share": 0.7, "limit": 100.0},
     "refresh": {"videos": 10_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
     "store": {"rows": 200_000, "videos": 10_000, "days": 5, "rounds": 2},
+    "celery": {"videos": 300, "limit": 100.0, "workers": 2},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
@@ -269,6 +271,24 @@ def bench_store(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_celery(size: dict[str, Any]) -> list[Row]:
+    videos, limit, workers = size["videos"], size["limit"], size["workers"]
+    run = measure("celery_day", videos=videos, limit=limit, workers=workers, **REALISTIC)
+    label = f"10. A day on the Celery executor, {workers} workers, Redis and PostgreSQL, {videos:,} videos at {limit:g} calls/s"
+    overhead = run["celery_seconds"] - run["in_process_seconds"]
+    steps = ", ".join(f"{name}: {n}" for name, n in sorted(run["steps_by_worker"].items()))
+    return [
+        Row(label + ": total seconds (`dg launch` to its exit)", f"{run['celery_seconds']:.1f} s",
+            f"{run['in_process_seconds']:.1f} s (in process, same instance)",
+            f"{run['celery_seconds'] / run['in_process_seconds']:.2f}x ({overhead:+.1f} s)", "(shows overhead)",
+            "" if run["success"] else "**runs failed**"),
+        Row(label + ": steps by worker", steps, "", "", "both workers take steps",
+            _yes(len(run["steps_by_worker"]) == workers and run["success"])),
+        Row(label + ": deployment start (Redis, PostgreSQL, migrate, workers ready)", f"{run['deployment_up_seconds']:.1f} s",
+            "", "", "(once, not per run)"),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
@@ -279,6 +299,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "account": bench_account,
     "refresh": bench_refresh,
     "store": bench_store,
+    "celery": bench_celery,
 }
 
 

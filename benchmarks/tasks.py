@@ -438,6 +438,60 @@ def end_to_end(videos: int, limit: float, latency_ms: float, sigma: float) -> di
     }
 
 
+@task
+def celery_day(videos: int, limit: float, latency_ms: float, sigma: float, workers: int) -> dict[str, Any]:
+    """The same day through `dg launch` twice, on one Dagster instance in PostgreSQL: in process, then on
+    ``workers`` Celery workers with a Redis broker (tests/local_celery.py); each into a data directory of its own."""
+    import dagster as dg
+
+    from pipeline import snapshot
+    from pipeline.vod.local import write_videos_csv
+    from tests import local_celery
+
+    day = snapshot.utc_today().isoformat()
+    with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
+        root = Path(tmp)
+        dirs = {executor: root / executor / "data" for executor in ("in_process", "celery")}
+        for folder in dirs.values():
+            write_videos_csv(folder / "videos.csv", size=videos)
+        env = {
+            **os.environ,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+            "VOD_ENDPOINT": svc.endpoint,
+            "VOD_CALLS_PER_SECOND": str(limit),
+            "PIPELINE_DATA_DIR": str(dirs["celery"]),
+        }
+        started = time.perf_counter()
+        with local_celery.deployment(root / "deployment", env, workers=workers) as deployment:
+            up_s = time.perf_counter() - started
+            seconds = {}
+            for executor, folder in dirs.items():
+                run_env = {**deployment.env, "PIPELINE_EXECUTOR": executor, "PIPELINE_DATA_DIR": str(folder)}
+                started = time.perf_counter()
+                launched = local_celery.launch_day(run_env, day)
+                seconds[executor] = time.perf_counter() - started
+                if launched.returncode != 0:
+                    raise RuntimeError(f"the {executor} run failed:\n{launched.stdout[-3000:]}{launched.stderr[-3000:]}")
+            os.environ.update({k: v for k, v in deployment.env.items() if k.startswith("DAGSTER_PG_")})
+            with dg.DagsterInstance.from_config(str(deployment.home)) as instance:
+                celery_run = instance.get_runs(limit=1)[0]
+                steps: dict[str, int] = {}
+                for record in instance.all_logs(celery_run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+                    worker = record.dagster_event.event_specific_data.metadata.get("Celery worker")
+                    if worker is not None:
+                        name = worker.value.partition("@")[0]
+                        steps[name] = steps.get(name, 0) + 1
+                succeeded = all(run.status == dg.DagsterRunStatus.SUCCESS for run in instance.get_runs(limit=2))
+    return {
+        "success": succeeded,
+        "in_process_seconds": seconds["in_process"],
+        "celery_seconds": seconds["celery"],
+        "deployment_up_seconds": up_s,
+        "steps_by_worker": steps,
+    }
+
+
 def main() -> None:
     name, args = sys.argv[1], json.loads(sys.argv[2])
     figures = TASKS[name](**args)

@@ -254,6 +254,7 @@ def check_settings(assets: tuple[str, ...] | list[str], day: dt.date) -> Layout:
     regions = list(settings.endpoints_from_env())
     layout = settings.lake_from_env().layout()
     settings.alerts_from_env()  # the daemon's alerts about this run would fail on a bad value
+    settings.executor_from_env()  # a wrong executor would stop the run before its first step
     if "sticker_responses" in assets:
         snapshot.check_observable(layout, day)
     if "videos" in assets and source.source == "csv" and snapshot.video_set_source(layout, day) == layout.videos_csv:

@@ -357,6 +357,18 @@ def deadline_hour_from_env(environ: Mapping[str, str] = os.environ) -> int:
     )
 
 
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
+
+
+def executor_from_env(environ: Mapping[str, str] = os.environ) -> str:
+    """Where a run's steps execute (PIPELINE_EXECUTOR), one of EXECUTORS; docs/deployment.md says when to choose which."""
+    return _choice(
+        environ, "PIPELINE_EXECUTOR", EXECUTORS,
+        "'in_process' (the default) runs every step in the run's process, 'multiprocess' one process per step, "
+        "'celery' each step on a Celery worker, 'k8s' each step in a Kubernetes Job (docs/deployment.md)",
+    )
+
+
 def _get(environ: Mapping[str, str], name: str) -> str:
     return environ.get(name, "").strip()
 

@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 
-import duckdb
 import pandas as pd
 
 from pipeline import snapshot
+from pipeline.publish import warehouse
 from pipeline.store.layout import Layout
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY, process_env, write_videos
 from tests.test_faults import stable_rows, take_day
@@ -64,7 +64,7 @@ def kill_mid_fetch(layout: Layout, command: list[str], env: dict[str, str] | Non
 
 
 def warehouse_tables(layout: Layout) -> dict[str, pd.DataFrame]:
-    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+    with warehouse.connect(layout.warehouse) as con:
         names = [r[0] for r in con.execute("SELECT table_name FROM information_schema.tables ORDER BY 1").fetchall()]
         tables = {}
         for name in names:
