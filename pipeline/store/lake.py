@@ -54,9 +54,11 @@ class PartitionWriter:
             spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
         )
         self._local: tempfile.TemporaryDirectory[str] | None = None
+        self._upload: objects.GrowingUpload | None = None
         if objects.is_remote(spool):
             self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-")
             self.tmp = Path(self._local.name) / self.staged.name
+            self._upload = objects.GrowingUpload(self.tmp, self.path)
         else:
             spool.mkdir(parents=True, exist_ok=True)
             self.tmp = self.staged
@@ -69,6 +71,7 @@ class PartitionWriter:
         )
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{table}")
         self._pending: Future[None] | None = None
+        self._closed = False
         self.rows = 0
         self.journaled = False
 
@@ -82,8 +85,13 @@ class PartitionWriter:
         if table.num_rows == 0:
             return
         self._wait()
-        self._pending = self._thread.submit(self._writer.write_table, table)
+        self._pending = self._thread.submit(self._append, table)
         self.rows += table.num_rows
+
+    def _append(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+        if self._upload is not None:
+            self._upload.grown()  # on a store, the parts the file now holds are sent while the next chunk is typed
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -91,14 +99,10 @@ class PartitionWriter:
             pending.result()  # a failed write raises here
 
     def finish(self) -> None:
-        """Writes the file's footer (and puts it in the store's spool): complete, not yet published."""
-        try:
-            self._wait()
-        finally:
-            self._thread.shutdown()
-            self._writer.close()
-        if self._local is not None and not self._uploaded:
-            self.staged = objects.upload_parts(self.tmp, self.path)
+        """Writes the file's footer (on a store: sends its last parts): complete, not yet published."""
+        self._close()
+        if self._upload is not None and not self._uploaded:
+            self.staged = self._upload.finish()
             self._uploaded = True
             self._local.cleanup()
 
@@ -107,19 +111,31 @@ class PartitionWriter:
         replace_partitions([self])
         return self.rows
 
+    def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._wait()
+        finally:
+            self._thread.shutdown()
+            self._writer.close()
+
     def abort(self) -> None:
         try:
-            self.finish()
+            self._close()
         except Exception:  # noqa: BLE001 - the write that failed is why we abort; the file goes anyway
             pass
         if self._local is not None:
             self._local.cleanup()
         if self.journaled:
             return
-        if self._local is None:
+        if self._upload is None:
             self.tmp.unlink(missing_ok=True)
         elif self._uploaded:
             objects.abort(self.path, self.staged)
+        else:
+            self._upload.abort()
 
     def __enter__(self) -> PartitionWriter:
         return self

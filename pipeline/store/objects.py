@@ -341,6 +341,63 @@ class PendingUpload:
         return cls(value["key"], value["upload_id"], tuple((int(n), str(e)) for n, e in value["parts"]))
 
 
+class GrowingUpload:
+    """Uploads a local file that is still being appended to (a Parquet file as its row groups are written)
+    as the parts of ``target``, each part sent as soon as the file has grown by ``part_size``; ``finish``
+    sends the rest once the file is complete and returns the upload, not completed (``complete``)."""
+
+    def __init__(self, source: Path, target: UPath, *, part_size: int = 8 << 20, at_once: int = 4):
+        self.source, self.target, self.part_size = source, target, part_size
+        self._bucket, self._key = target.path.split("/", 1)
+        self._pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="upload")
+        self._parts: list[Future[tuple[int, str]]] = []
+        self._sent = 0
+        self._id: str | None = None
+
+    def grown(self) -> None:
+        """Sends the whole parts the file holds beyond those sent (call after each append)."""
+        size = self.source.stat().st_size
+        while size - self._sent >= self.part_size:
+            self._send(self._sent, self.part_size)
+
+    def finish(self) -> PendingUpload:
+        size = self.source.stat().st_size
+        while size - self._sent > self.part_size:
+            self._send(self._sent, self.part_size)
+        if size > self._sent or not self._parts:
+            self._send(self._sent, size - self._sent)
+        try:
+            parts = tuple(part.result() for part in self._parts)
+        finally:
+            self._pool.shutdown()
+        return PendingUpload(self.target.path, self._upload_id(), parts)
+
+    def abort(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._id is not None:
+            abort(self.target, PendingUpload(self.target.path, self._id, ()))
+
+    def _upload_id(self) -> str:
+        if self._id is None:
+            self._id = self.target.fs.call_s3("create_multipart_upload", Bucket=self._bucket, Key=self._key)["UploadId"]
+        return self._id
+
+    def _send(self, start: int, length: int) -> None:
+        number, upload_id = len(self._parts) + 1, self._upload_id()
+        with open(self.source, "rb") as f:
+            f.seek(start)
+            data = f.read(length)
+        self._sent = start + length
+
+        def put() -> tuple[int, str]:
+            answer = self.target.fs.call_s3(
+                "upload_part", Bucket=self._bucket, Key=self._key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+            return number, answer["ETag"]
+
+        self._parts.append(self._pool.submit(put))
+
+
 def upload_parts(source: Path, target: UPath, *, part_size: int = 8 << 20, at_once: int = 8) -> PendingUpload:
     """Uploads a local file as the parts of ``target`` (``at_once`` at a time), without completing it."""
     bucket, key = target.path.split("/", 1)
