@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from pipeline.errors import ConfigurationError
 from pipeline.vod import signing
@@ -151,6 +152,12 @@ class VodClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["User-Agent"] = "vod-stickers/0.1"
+        # What session.request would work out again on every call is worked out once, the endpoint being
+        # fixed: the base URL as requests normalizes it, the session's headers, and the environment's
+        # settings (proxies and NO_PROXY, REQUESTS_CA_BUNDLE), which requests reads by walking os.environ.
+        self._base_url = requests.Request("POST", self.endpoint + "/").prepare().url
+        self._session_headers = dict(self.session.headers)
+        self._send_settings = self.session.merge_environment_settings(self._base_url, {}, None, None, None)
         self.calls = _Counter()
         self.retries = _Counter()
         self.throttled = _Counter()
@@ -218,7 +225,7 @@ class VodClient:
         limiter.acquire()
         self.calls.add()
         try:
-            resp = self.session.post(url, headers=headers, timeout=self.timeout)
+            resp = self.session.send(_post(url, headers), timeout=self.timeout, **self._send_settings)
             body = resp.content
         except requests.Timeout as exc:
             raise TransportFault("Timeout", _without_query(self._redact(str(exc)))) from None
@@ -309,7 +316,7 @@ class VodClient:
             if creds.security_token:
                 params["SecurityToken"] = creds.security_token
             params["Signature"] = signing.rpc_signature("POST", params, creds.access_key_secret)
-            return f"{self.endpoint}/?{signing.canonical_query(params)}", {}
+            return f"{self._base_url}?{signing.canonical_query(params)}", self._session_headers
         headers = {
             "host": self.host,
             "x-acs-action": action,
@@ -326,13 +333,25 @@ class VodClient:
         )
         signature = signing.acs3_signature(canonical, creds.access_key_secret)
         headers["Authorization"] = signing.acs3_authorization(creds.access_key_id, signed, signature)
-        headers["Accept"] = "application/json"
-        return f"{self.endpoint}/?{signing.canonical_query(query)}", headers
+        return f"{self._base_url}?{signing.canonical_query(query)}", {
+            **self._session_headers, **headers, "Accept": "application/json"
+        }
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def _post(url: str, headers: Mapping[str, str]) -> requests.PreparedRequest:
+    """A bodiless POST as session.prepare_request makes it, from a URL that is already normalized and
+    percent-encoded and headers that already hold the session's: no parsing, merging or validating again."""
+    request = requests.PreparedRequest()
+    request.method = "POST"
+    request.url = url
+    request.headers = CaseInsensitiveDict(headers)
+    request.headers["Content-Length"] = "0"
+    return request
 
 
 def _without_query(text: str) -> str:
