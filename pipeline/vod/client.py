@@ -147,15 +147,15 @@ class VodClient:
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = "vod-stickers/0.1"
         # What session.request would work out again on every call is worked out once, the endpoint being
         # fixed: the base URL as requests normalizes it, the session's headers, and the environment's
         # settings (proxies and NO_PROXY, REQUESTS_CA_BUNDLE), which requests reads by walking os.environ.
         self._base_url = requests.Request("POST", self.endpoint + "/").prepare().url
+        self.session = requests.Session()
+        adapter = _EndpointAdapter(self._base_url, pool_size)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["User-Agent"] = "vod-stickers/0.1"
         self._session_headers = dict(self.session.headers)
         self._send_settings = self.session.merge_environment_settings(self._base_url, {}, None, None, None)
         self.calls = _Counter()
@@ -341,6 +341,35 @@ class VodClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+class _EndpointAdapter(HTTPAdapter):
+    """requests' transport adapter for a client's one endpoint, whose settings are the same for every call:
+    the connection pool (looked up from the URL's parts and the TLS settings) and the path sent (split off
+    the URL) are worked out once, not on every call. Any other URL goes the usual way."""
+
+    def __init__(self, base_url: str, pool_size: int):
+        super().__init__(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._base_url = base_url
+        self._pools: dict[tuple[Any, ...], Any] = {}  # (verify, cert, proxies) -> the endpoint's pool
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):  # type: ignore[no-untyped-def]
+        if not request.url.startswith(self._base_url):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        key = (verify, cert, frozenset((proxies or {}).items()))
+        pool = self._pools.get(key)
+        if pool is None:  # two threads may both look it up: the pool manager gives both the same pool
+            pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        return pool
+
+    def request_url(self, request, proxies):  # type: ignore[no-untyped-def]
+        if not proxies and request.url.startswith(self._base_url):  # no proxy: the path and query
+            return request.url[len(self._base_url) - 1 :]
+        return super().request_url(request, proxies)
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
 
 
 def _post(url: str, headers: Mapping[str, str]) -> requests.PreparedRequest:
