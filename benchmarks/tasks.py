@@ -3,6 +3,7 @@ JSON object of figures, with the process's own CPU seconds and peak resident mem
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -10,7 +11,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,26 @@ def fetch_regions(videos: int, share: float, limit: float, latency_ms: float, si
 # --- several accounts at once ------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _cpu_of(owner: type, method: str) -> Iterator[list[float]]:
+    """Adds up the CPU seconds the threads spend in ``owner.method`` while the block runs (in the list yielded)."""
+    spent = [0.0]
+    original = getattr(owner, method)
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent[0] += time.thread_time() - started  # CPU of the calling thread only
+
+    setattr(owner, method, timed)
+    try:
+        yield spent
+    finally:
+        setattr(owner, method, original)
+
+
 @task
 def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, sigma: float, concurrency: int = 16) -> dict[str, Any]:
     """``accounts`` accounts fetched at once from this process, each a day of ``videos`` videos through
@@ -220,6 +241,7 @@ def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, 
 
     from pipeline import snapshot
     from pipeline.store.layout import Layout
+    from pipeline.store.raw import AnswerWriter
     from pipeline.store.videos import write_video_set
     from pipeline.vod.client import Credentials, VodClient
     from pipeline.vod.local import catalog_ids
@@ -240,15 +262,17 @@ def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, 
             with client:
                 return snapshot.fetch_day(layout, data.DAY, client, concurrency=concurrency, today=data.DAY)
 
-        cpu, wall = _cpu_s(), time.perf_counter()
-        with ThreadPoolExecutor(accounts, thread_name_prefix="account") as pool:
-            summaries = list(pool.map(fetch, days))
-        wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
+        with _cpu_of(AnswerWriter, "write") as writing:
+            cpu, wall = _cpu_s(), time.perf_counter()
+            with ThreadPoolExecutor(accounts, thread_name_prefix="account") as pool:
+                summaries = list(pool.map(fetch, days))
+            wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
     each = svc.stats["accounts"] if accounts > 1 else {"account-0": {"stats": svc.stats, **svc.stats["times"]}}
     admitted = {name: a["stats"]["actions"]["ListDynamicImage"]["answered"] for name, a in each.items()}
     spans = {name: a["ListDynamicImage_last"] - a["ListDynamicImage_first"] for name, a in each.items()}
     span = max(a["ListDynamicImage_last"] for a in each.values()) - min(a["ListDynamicImage_first"] for a in each.values())
     calls = sum(summary.calls for summary in summaries)
+    client_cpu = cpu - writing[0]
     return {
         "accounts": accounts,
         "calls": calls,
@@ -259,8 +283,10 @@ def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, 
         "admitted_per_s": sum(admitted.values()) / span,
         "slowest_account_per_s": min((admitted[name] - 1) / spans[name] for name in each),
         "fastest_account_per_s": max((admitted[name] - 1) / spans[name] for name in each),
-        "client_cpu_s": cpu,
-        "client_cpu_ms_per_call": cpu / calls * 1000,
+        "cpu_s_fetching": cpu,
+        "client_cpu_s": client_cpu,
+        "client_cpu_ms_per_call": client_cpu / calls * 1000,
+        "store_cpu_ms_per_call": writing[0] / calls * 1000,
         "service_cpu_s": svc.stats["cpu_s"],
         "service_cpu_ms_per_call": svc.stats["cpu_s"] / calls * 1000,
     }
