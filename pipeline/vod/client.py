@@ -152,9 +152,9 @@ class VodClient:
         # settings (proxies and NO_PROXY, REQUESTS_CA_BUNDLE), which requests reads by walking os.environ.
         self._base_url = requests.Request("POST", self.endpoint + "/").prepare().url
         self.session = requests.Session()
-        adapter = _EndpointAdapter(self._base_url, pool_size)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self._adapter = _EndpointAdapter(self._base_url, pool_size)
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)
         self.session.headers["User-Agent"] = "vod-stickers/0.1"
         self._session_headers = dict(self.session.headers)
         self._send_settings = self.session.merge_environment_settings(self._base_url, {}, None, None, None)
@@ -162,6 +162,14 @@ class VodClient:
         self.retries = _Counter()
         self.throttled = _Counter()
         self._secrets = _secret_spellings(credentials)
+        # One for every call: tenacity keeps the state of a retrying loop per thread.
+        self._retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableError),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            before_sleep=lambda _: self.retries.add(),
+            reraise=True,
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -193,15 +201,8 @@ class VodClient:
         MalformedAnswer (asked again). Raises the typed errors of ``pipeline.vod.errors``, which carry
         ``attempts`` and the client's region."""
         attempts = 0
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(RetryableError),
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            before_sleep=lambda _: self.retries.add(),
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
+            for attempt in self._retrying:
                 with attempt:
                     attempts += 1
                     return self._call(action, params, attempts, expect)
@@ -225,7 +226,9 @@ class VodClient:
         limiter.acquire()
         self.calls.add()
         try:
-            resp = self.session.send(_post(url, headers), timeout=self.timeout, **self._send_settings)
+            # Straight to the session's adapter: VOD sets no cookies and never redirects (a signed call must
+            # not be sent on elsewhere), so session.send's cookie jar, hooks and redirects are left out.
+            resp = self._adapter.send(_post(url, headers), timeout=self.timeout, **self._send_settings)
             body = resp.content
         except requests.Timeout as exc:
             raise TransportFault("Timeout", _without_query(self._redact(str(exc)))) from None
@@ -328,14 +331,13 @@ class VodClient:
         if creds.security_token:
             headers["x-acs-security-token"] = creds.security_token
         signed = sorted(headers)
+        canonical_query = signing.canonical_query(query)
         canonical = signing.acs3_canonical_request(
-            "POST", "/", query, headers, signed, signing.EMPTY_BODY_SHA256
+            "POST", "/", canonical_query, headers, signed, signing.EMPTY_BODY_SHA256
         )
         signature = signing.acs3_signature(canonical, creds.access_key_secret)
         headers["Authorization"] = signing.acs3_authorization(creds.access_key_id, signed, signature)
-        return f"{self._base_url}?{signing.canonical_query(query)}", {
-            **self._session_headers, **headers, "Accept": "application/json"
-        }
+        return f"{self._base_url}?{canonical_query}", {**self._session_headers, **headers, "Accept": "application/json"}
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
