@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -303,7 +303,7 @@ class VodClient:
         creds = self.credentials
         now = time.gmtime()
         timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", now)
-        nonce = uuid.uuid4().hex
+        nonce = secrets.token_hex(16)  # 128 random bits, as a UUID4's hex without its fixed bits
         if self.signature_method == signing.HMAC_SHA1:
             params = {
                 **query,
