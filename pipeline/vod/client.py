@@ -355,8 +355,10 @@ class _EndpointAdapter(HTTPAdapter):
         self._base_url = base_url
         self._pools: dict[tuple[Any, ...], Any] = {}  # (verify, cert, proxies) -> the endpoint's pool
 
-    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):  # type: ignore[no-untyped-def]
-        if not request.url.startswith(self._base_url):
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: bool | str, proxies: Mapping[str, str] | None = None, cert: Any = None
+    ) -> Any:
+        if not str(request.url).startswith(self._base_url):
             return super().get_connection_with_tls_context(request, verify, proxies, cert)
         key = (verify, cert, frozenset((proxies or {}).items()))
         pool = self._pools.get(key)
@@ -364,9 +366,10 @@ class _EndpointAdapter(HTTPAdapter):
             pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
         return pool
 
-    def request_url(self, request, proxies):  # type: ignore[no-untyped-def]
-        if not proxies and request.url.startswith(self._base_url):  # no proxy: the path and query
-            return request.url[len(self._base_url) - 1 :]
+    def request_url(self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None) -> str:
+        url = str(request.url)
+        if not proxies and url.startswith(self._base_url):  # no proxy: the path and query
+            return url[len(self._base_url) - 1 :]
         return super().request_url(request, proxies)
 
     def close(self) -> None:
