@@ -44,6 +44,7 @@ FULL = {
     "refresh": {"videos": 100_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
     "store": {"rows": 1_000_000, "videos": 100_000, "days": 10, "rounds": 3},
     "celery": {"videos": 3000, "limit": 100.0, "workers": 2},
+    "accounts": {"accounts": 8, "videos": 2500, "alone_videos": 1000, "limit": 100.0},  # about 26 s, then 10 s alone
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -56,6 +57,7 @@ QUICK = {
     "refresh": {"videos": 10_000, "days": 7, "change_rate": 0.02, "loss_rate": 0.01, "every_days": 7, "calls_per_second": 3000.0},
     "store": {"rows": 200_000, "videos": 10_000, "days": 5, "rounds": 2},
     "celery": {"videos": 300, "limit": 100.0, "workers": 2},
+    "accounts": {"accounts": 8, "videos": 400, "alone_videos": 200, "limit": 100.0},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
@@ -289,6 +291,31 @@ def bench_celery(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_accounts(size: dict[str, Any]) -> list[Row]:
+    n, videos, limit = size["accounts"], size["videos"], size["limit"]
+    many = measure("fetch_accounts", accounts=n, videos=videos, limit=limit, **REALISTIC)
+    alone = measure("fetch_accounts", accounts=1, videos=size["alone_videos"], limit=limit, **REALISTIC)
+    total = n * limit
+    share, alone_share = many["admitted_per_s"] / total, alone["admitted_per_s"] / limit
+    ms, alone_ms = many["client_cpu_ms_per_call"], alone["client_cpu_ms_per_call"]
+    label = f"11. Accounts, {n} fetched at once from one process, {videos:,} videos each, each at its own {limit:g} calls/s"
+    return [
+        Row(label + ": combined calls/s against the sum of the limits", f"{share:.3f} ({many['admitted_per_s']:.0f} of {total:g} calls/s)",
+            f"{alone_share:.3f} ({alone['admitted_per_s']:.1f} calls/s, one account alone)", f"{share / alone_share:.3f}",
+            ">= 0.95", _yes(share >= 0.95)),
+        Row(label + ": slowest / fastest account against its limit",
+            f"{many['slowest_account_per_s'] / limit:.3f} / {many['fastest_account_per_s'] / limit:.3f}", "", "", ""),
+        Row(label + ": throttled answers", str(many["throttled"]), str(alone["throttled"]), "", "0", _yes(many["throttled"] == 0)),
+        Row(label + ": client CPU per call (the process's, less the days' plans and raw answers)",
+            f"{ms:.3f} ms ({many['client_cpu_s']:.1f} s for {many['calls']:,} calls; "
+            f"the plans and raw answers {many['day_work_cpu_ms_per_call']:.3f} ms more)",
+            f"{alone_ms:.3f} ms (one account alone)", f"{ms / alone_ms:.2f}x", "<= 0.6 ms", _yes(ms <= 0.6)),
+        Row(label + ": the local service's CPU per call, in its own process",
+            f"{many['service_cpu_ms_per_call']:.3f} ms ({many['service_cpu_s'] / many['seconds']:.2f} of a core)",
+            f"{alone['service_cpu_ms_per_call']:.3f} ms (one account alone)", "", ""),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
@@ -300,6 +327,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "refresh": bench_refresh,
     "store": bench_store,
     "celery": bench_celery,
+    "accounts": bench_accounts,
 }
 
 

@@ -3,6 +3,7 @@ JSON object of figures, with the process's own CPU seconds and peak resident mem
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -10,12 +11,12 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks import data
-from benchmarks.serve import KEY_ID, KEY_SECRET, service
+from benchmarks.serve import KEY_ID, KEY_SECRET, account_keys, service
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {}
 
@@ -205,6 +206,96 @@ def fetch_regions(videos: int, share: float, limit: float, latency_ms: float, si
         "throttled": sum(r["stats"]["actions"]["ListDynamicImage"]["throttled"] for r in regions.values()),
         **{f"{region}_videos": sizes[region] for region in ACCOUNT_REGIONS},
         **{f"{region}_done_s": regions[region]["ListDynamicImage_last"] - start for region in ACCOUNT_REGIONS},
+    }
+
+
+# --- several accounts at once ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _cpu_of(*functions: tuple[Any, str]) -> Iterator[list[float]]:
+    """Adds up the CPU seconds the calling threads spend in each (class or module, name) while the block runs,
+    in the list yielded (threads those functions start themselves are not counted)."""
+    spent = [0.0]
+    originals = [(owner, name, getattr(owner, name)) for owner, name in functions]
+
+    def timed(original: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent[0] += time.thread_time() - started
+
+        return run
+
+    for owner, name, original in originals:
+        setattr(owner, name, timed(original))
+    try:
+        yield spent
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+
+
+@task
+def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, sigma: float, concurrency: int = 16) -> dict[str, Any]:
+    """``accounts`` accounts fetched at once from this process, each a day of ``videos`` videos through
+    ``snapshot.fetch_day`` with a client of its own, against its own limit of ``limit`` calls/s in one local
+    service (serving every account side by side, in a process of its own)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline import refresh, snapshot
+    from pipeline.store.layout import Layout
+    from pipeline.store.raw import AnswerWriter
+    from pipeline.store.videos import write_video_set
+    from pipeline.vod.client import Credentials, VodClient
+    from pipeline.vod.local import catalog_ids
+    from pipeline.vod.regions import DEFAULT_REGION
+
+    config = {**_service_config(videos, limit, latency_ms, sigma), "accounts": accounts}
+    with tempfile.TemporaryDirectory() as tmp, service(**config) as svc:
+        days = []
+        for n, (key_id, secret) in enumerate(account_keys(accounts)):
+            layout = Layout(Path(tmp) / f"account-{n}")
+            ids = catalog_ids(7 + n, videos)  # the n-th account's catalog has seed 7 + n
+            write_video_set(layout.day_videos(data.DAY), ids, [DEFAULT_REGION] * videos)
+            client = VodClient(Credentials(key_id, secret), endpoint=svc.endpoint, calls_per_second=limit, pool_size=concurrency)
+            days.append((layout, client))
+
+        def fetch(day: tuple[Layout, VodClient]) -> Any:
+            layout, client = day
+            with client:
+                return snapshot.fetch_day(layout, data.DAY, client, concurrency=concurrency, today=data.DAY)
+
+        # The day's own work, not the client's: its plan, and its raw answers written and put in order.
+        with _cpu_of((refresh, "plan_day"), (AnswerWriter, "write"), (AnswerWriter, "commit")) as day_work:
+            cpu, wall = _cpu_s(), time.perf_counter()
+            with ThreadPoolExecutor(accounts, thread_name_prefix="account") as pool:
+                summaries = list(pool.map(fetch, days))
+            wall, cpu = time.perf_counter() - wall, _cpu_s() - cpu
+    each = svc.stats["accounts"] if accounts > 1 else {"account-0": {"stats": svc.stats, **svc.stats["times"]}}
+    admitted = {name: a["stats"]["actions"]["ListDynamicImage"]["answered"] for name, a in each.items()}
+    spans = {name: a["ListDynamicImage_last"] - a["ListDynamicImage_first"] for name, a in each.items()}
+    span = max(a["ListDynamicImage_last"] for a in each.values()) - min(a["ListDynamicImage_first"] for a in each.values())
+    calls = sum(summary.calls for summary in summaries)
+    client_cpu = cpu - day_work[0]
+    return {
+        "accounts": accounts,
+        "calls": calls,
+        "answered": sum(summary.answered for summary in summaries),
+        "failed": sum(summary.failed for summary in summaries),
+        "throttled": sum(a["stats"]["throttled"] for a in each.values()),
+        "seconds": wall,
+        "admitted_per_s": sum(admitted.values()) / span,
+        "slowest_account_per_s": min((admitted[name] - 1) / spans[name] for name in each),
+        "fastest_account_per_s": max((admitted[name] - 1) / spans[name] for name in each),
+        "cpu_s_fetching": cpu,
+        "client_cpu_s": client_cpu,
+        "client_cpu_ms_per_call": client_cpu / calls * 1000,
+        "day_work_cpu_ms_per_call": day_work[0] / calls * 1000,
+        "service_cpu_s": svc.stats["cpu_s"],
+        "service_cpu_ms_per_call": svc.stats["cpu_s"] / calls * 1000,
     }
 
 

@@ -122,11 +122,11 @@ def test_with_the_default_six_attempts_every_video_of_that_faulty_day_is_answere
 @pytest.mark.parametrize(
     ("service_settings", "client_settings", "error", "words", "calls"),
     [
-        # A fatal answer: the 8 calls under way and the 8 queued behind them are made, no other.
-        ({}, {"credentials": Credentials(KEY_ID, "a-wrong-secret-Hh52")}, CredentialsRejected, "ALIBABA_CLOUD_ACCESS_KEY_SECRET", (16, 16)),
-        ({"permission_denied": True}, {}, PermissionDenied, "vod:ListDynamicImage", (16, 16)),
-        ({"clock_skew_tolerance_s": -1.0}, {}, ClockSkew, "clock", (16, 16)),
-        # The window's 100 failed videos and at most 15 under way, two attempts each.
+        # A fatal answer: the 8 calls under way are made, no other (no call waits queued behind them).
+        ({}, {"credentials": Credentials(KEY_ID, "a-wrong-secret-Hh52")}, CredentialsRejected, "ALIBABA_CLOUD_ACCESS_KEY_SECRET", (8, 8)),
+        ({"permission_denied": True}, {}, PermissionDenied, "vod:ListDynamicImage", (8, 8)),
+        ({"clock_skew_tolerance_s": -1.0}, {}, ClockSkew, "clock", (8, 8)),
+        # The window's 100 failed videos and at most 7 more under way, two attempts each.
         ({"server_error_rate": 1.0}, {"max_attempts": 2}, FailingTooOften, "100 of the last 100 videos failed", (200, 230)),
     ],
     ids=["wrong-secret", "permission", "clock", "failure-rate"],
@@ -208,8 +208,8 @@ def test_the_fetch_stops_once_more_than_half_of_the_last_100_videos_failed(vod_s
         else:
             summary = snapshot.fetch_day(layout, DAY, client, concurrency=1, today=DAY)
     if stops:
-        # (seeded) the 203rd video tipped its window past half; the one queued behind it was made too
-        assert service.stats["requests"] == 204
+        # (seeded) the 203rd video tipped its window past half; at most the call that started meanwhile was made too
+        assert service.stats["requests"] in (203, 204)
     else:
         assert summary.answered + summary.failed == 400 and summary.failed > 100
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import secrets
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 import tenacity
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from pipeline.errors import ConfigurationError
 from pipeline.vod import signing
@@ -146,15 +147,29 @@ class VodClient:
         self.max_attempts = max_attempts
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
+        # What session.request would work out again on every call is worked out once, the endpoint being
+        # fixed: the base URL as requests normalizes it, the session's headers, and the environment's
+        # settings (proxies and NO_PROXY, REQUESTS_CA_BUNDLE), which requests reads by walking os.environ.
+        self._base_url = requests.Request("POST", self.endpoint + "/").prepare().url
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self._adapter = _EndpointAdapter(self._base_url, pool_size)
+        self.session.mount("http://", self._adapter)
+        self.session.mount("https://", self._adapter)
         self.session.headers["User-Agent"] = "vod-stickers/0.1"
+        self._session_headers = dict(self.session.headers)
+        self._send_settings = self.session.merge_environment_settings(self._base_url, {}, None, None, None)
         self.calls = _Counter()
         self.retries = _Counter()
         self.throttled = _Counter()
         self._secrets = _secret_spellings(credentials)
+        # One for every call: tenacity keeps the state of a retrying loop per thread.
+        self._retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(RetryableError),
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            before_sleep=lambda _: self.retries.add(),
+            reraise=True,
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -186,15 +201,8 @@ class VodClient:
         MalformedAnswer (asked again). Raises the typed errors of ``pipeline.vod.errors``, which carry
         ``attempts`` and the client's region."""
         attempts = 0
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(RetryableError),
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            before_sleep=lambda _: self.retries.add(),
-            reraise=True,
-        )
         try:
-            for attempt in retrying:
+            for attempt in self._retrying:
                 with attempt:
                     attempts += 1
                     return self._call(action, params, attempts, expect)
@@ -218,7 +226,9 @@ class VodClient:
         limiter.acquire()
         self.calls.add()
         try:
-            resp = self.session.post(url, headers=headers, timeout=self.timeout)
+            # Straight to the session's adapter: VOD sets no cookies and never redirects (a signed call must
+            # not be sent on elsewhere), so session.send's cookie jar, hooks and redirects are left out.
+            resp = self._adapter.send(_post(url, headers), timeout=self.timeout, **self._send_settings)
             body = resp.content
         except requests.Timeout as exc:
             raise TransportFault("Timeout", _without_query(self._redact(str(exc)))) from None
@@ -293,7 +303,7 @@ class VodClient:
         creds = self.credentials
         now = time.gmtime()
         timestamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", now)
-        nonce = uuid.uuid4().hex
+        nonce = secrets.token_hex(16)  # 128 random bits, as a UUID4's hex without its fixed bits
         if self.signature_method == signing.HMAC_SHA1:
             params = {
                 **query,
@@ -309,7 +319,7 @@ class VodClient:
             if creds.security_token:
                 params["SecurityToken"] = creds.security_token
             params["Signature"] = signing.rpc_signature("POST", params, creds.access_key_secret)
-            return f"{self.endpoint}/?{signing.canonical_query(params)}", {}
+            return f"{self._base_url}?{signing.canonical_query(params)}", self._session_headers
         headers = {
             "host": self.host,
             "x-acs-action": action,
@@ -321,18 +331,61 @@ class VodClient:
         if creds.security_token:
             headers["x-acs-security-token"] = creds.security_token
         signed = sorted(headers)
+        canonical_query = signing.canonical_query(query)
         canonical = signing.acs3_canonical_request(
-            "POST", "/", query, headers, signed, signing.EMPTY_BODY_SHA256
+            "POST", "/", canonical_query, headers, signed, signing.EMPTY_BODY_SHA256
         )
         signature = signing.acs3_signature(canonical, creds.access_key_secret)
         headers["Authorization"] = signing.acs3_authorization(creds.access_key_id, signed, signature)
-        headers["Accept"] = "application/json"
-        return f"{self.endpoint}/?{signing.canonical_query(query)}", headers
+        return f"{self._base_url}?{canonical_query}", {**self._session_headers, **headers, "Accept": "application/json"}
 
     def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+class _EndpointAdapter(HTTPAdapter):
+    """requests' transport adapter for a client's one endpoint, whose settings are the same for every call:
+    the connection pool (looked up from the URL's parts and the TLS settings) and the path sent (split off
+    the URL) are worked out once, not on every call. Any other URL goes the usual way."""
+
+    def __init__(self, base_url: str, pool_size: int):
+        super().__init__(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self._base_url = base_url
+        self._pools: dict[tuple[Any, ...], Any] = {}  # (verify, cert, proxies) -> the endpoint's pool
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: bool | str, proxies: Mapping[str, str] | None = None, cert: Any = None
+    ) -> Any:
+        if not str(request.url).startswith(self._base_url):
+            return super().get_connection_with_tls_context(request, verify, proxies, cert)
+        key = (verify, cert, frozenset((proxies or {}).items()))
+        pool = self._pools.get(key)
+        if pool is None:  # two threads may both look it up: the pool manager gives both the same pool
+            pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        return pool
+
+    def request_url(self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None) -> str:
+        url = str(request.url)
+        if not proxies and url.startswith(self._base_url):  # no proxy: the path and query
+            return url[len(self._base_url) - 1 :]
+        return super().request_url(request, proxies)
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
+
+
+def _post(url: str, headers: Mapping[str, str]) -> requests.PreparedRequest:
+    """A bodiless POST as session.prepare_request makes it, from a URL that is already normalized and
+    percent-encoded and headers that already hold the session's: no parsing, merging or validating again."""
+    request = requests.PreparedRequest()
+    request.method = "POST"
+    request.url = url
+    request.headers = CaseInsensitiveDict(headers)
+    request.headers["Content-Length"] = "0"
+    return request
 
 
 def _without_query(text: str) -> str:

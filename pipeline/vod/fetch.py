@@ -1,7 +1,8 @@
 """Fan-out: ListDynamicImage for every video of a set, concurrently, one outcome per video.
 
-Work is handed to a fixed pool of threads a little at a time, so memory stays flat whatever the
-number of videos; outcomes go to the caller's ``on_outcome`` as they arrive and are not kept.
+A fixed set of worker threads takes the videos one at a time from the queue it serves, so memory stays
+flat whatever the number of videos; outcomes go to the caller's ``on_outcome`` as they arrive and are not
+kept.
 
 Videos of several regions go through one pool, each call to its region's client, in an order that
 interleaves the regions by need (``by_need``): a region with more videos left gets more of the calls, so
@@ -11,13 +12,13 @@ regions sharing the account's budget finish together, and none sits idle while a
 from __future__ import annotations
 
 import collections
-import contextlib
 import datetime as dt
-import time
 import heapq
 import itertools
+import queue
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from pipeline.vod.client import DynamicImages, VodClient
@@ -42,6 +43,7 @@ class Progress:
 
 
 Clients = Mapping[str, VodClient]  # region -> the client calling it
+_WORKER_DONE = object()  # a worker's last word: its queue is empty, or the fetch stops
 
 
 def fetch_one(client: VodClient, video_id: str, region: str | None = None) -> Outcome:
@@ -141,9 +143,10 @@ def fetch_all(
     before = client_counts(clients)
     started = time.monotonic()
     last_report = started
-    in_flight: dict[Future[Outcome], int] = {}  # the call under way, and its lane
-    per_lane = [0] * len(lanes)
     fatal: FatalVodError | None = None
+    broken: BaseException | None = None  # anything else a worker raised: a bug, raised once the calls under way end
+    arrived: queue.SimpleQueue[Outcome | BaseException | object] = queue.SimpleQueue()
+    stop = threading.Event()
 
     def report() -> None:
         elapsed = time.monotonic() - started
@@ -153,37 +156,59 @@ def fetch_all(
         if on_progress:
             on_progress(Progress(done, total, elapsed, rate, eta))
 
-    with contextlib.ExitStack() as stack:
-        # a pool per queue: calls of a region waiting on its own budget never hold another region's workers
-        pools = [stack.enter_context(ThreadPoolExecutor(concurrency, thread_name_prefix="vod")) for _ in lanes]
+    def work(queued: Iterator[tuple[str, str]], taking: threading.Lock) -> None:
+        # Each worker takes its next video itself and hands the outcome over: one hand-off a call.
+        try:
+            while not stop.is_set():
+                with taking:  # a generator is advanced by one thread at a time
+                    item = next(queued, None)
+                if item is None:
+                    return
+                region, video_id = item
+                arrived.put(fetch_one(clients[region], video_id, region or None))
+        except BaseException as err:  # a FatalVodError, or a bug: the caller's thread raises it
+            arrived.put(err)
+        finally:
+            arrived.put(_WORKER_DONE)
 
-        def top_up() -> None:
-            for lane, ids in enumerate(lanes):
-                while fatal is None and per_lane[lane] < 2 * concurrency:
-                    item = next(ids, None)
-                    if item is None:
-                        break
-                    region, video_id = item
-                    in_flight[pools[lane].submit(fetch_one, clients[region], video_id, region or None)] = lane
-                    per_lane[lane] += 1
-
-        top_up()
-        while in_flight:
-            done, _ = wait(in_flight, timeout=progress_every_s, return_when=FIRST_COMPLETED)
-            for future in done:
-                per_lane[in_flight.pop(future)] -= 1
-                try:
-                    outcome = future.result()
-                except FatalVodError as err:
-                    fatal = fatal or err
-                    continue
-                summary.count(outcome)
-                on_outcome(outcome)
-                fatal = fatal or recent.add(outcome)
-            top_up()
+    # a queue's own workers: calls of a region waiting on its own budget never hold another region's workers
+    workers = [
+        threading.Thread(target=work, args=(queued, taking), name=f"vod-{lane}-{n}", daemon=True)
+        for lane, (queued, taking) in enumerate((iter(queued), threading.Lock()) for queued in lanes)
+        for n in range(concurrency)
+    ]
+    for worker in workers:
+        worker.start()
+    running = len(workers)
+    try:
+        while running:
+            try:  # woken by a worker, or when progress is due
+                item = arrived.get(timeout=max(0.0, last_report + progress_every_s - time.monotonic()) if on_progress else None)
+            except queue.Empty:
+                item = None
+            if item is _WORKER_DONE:
+                running -= 1
+            elif isinstance(item, FatalVodError):
+                fatal = fatal or item
+                stop.set()
+            elif isinstance(item, BaseException):
+                broken = broken or item
+                stop.set()
+            elif isinstance(item, Outcome):
+                summary.count(item)
+                on_outcome(item)
+                fatal = fatal or recent.add(item)
+                if fatal is not None:
+                    stop.set()
             if on_progress and time.monotonic() - last_report >= progress_every_s:
                 last_report = time.monotonic()
                 report()
+    finally:
+        stop.set()  # on the caller's own error too: no new call; the calls under way end by themselves
+        for worker in workers:
+            worker.join()
+    if broken is not None:
+        raise broken
 
     summary.calls, summary.retries, summary.throttled = (n - b for n, b in zip(client_counts(clients), before, strict=True))
     summary.seconds = round(time.monotonic() - started, 3)

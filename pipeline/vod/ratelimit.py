@@ -97,6 +97,8 @@ class RateLimiter:
 
     def admitted(self) -> None:
         """A call got through: step back up toward the ceiling (quickly up to it, slowly past it)."""
+        if self.rate >= self.top:  # at the top already, as nearly always: nothing to step (no lock to take)
+            return
         with self._lock:
             ceiling = self.ceiling()
             if self.rate < ceiling:

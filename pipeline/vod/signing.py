@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -18,9 +19,12 @@ SIGNATURE_METHODS = (ACS3_HMAC_SHA256, HMAC_SHA1)
 EMPTY_BODY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def percent_encode(value: str) -> str:
     """RFC 3986 encoding as Alibaba Cloud wants it: only A-Z a-z 0-9 - _ . ~ stay as they are."""
-    return quote(value, safe="-_.~")
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="-_.~")
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
@@ -54,12 +58,13 @@ def rpc_signature(method: str, params: Mapping[str, str], secret: str) -> str:
 def acs3_canonical_request(
     method: str,
     path: str,
-    query: Mapping[str, str],
+    query: Mapping[str, str] | str,
     headers: Mapping[str, str],
     signed_headers: list[str],
     payload_sha256: str,
 ) -> str:
-    """The V3 canonical request over the named headers (lower-case names, trimmed values)."""
+    """The V3 canonical request over the named headers (lower-case names, trimmed values); ``query`` is the
+    parameters, or their ``canonical_query`` already made."""
     lowered = {k.lower(): v.strip() for k, v in headers.items()}
     names = sorted(h.lower() for h in signed_headers)
     canonical_headers = "".join(f"{name}:{lowered.get(name, '')}\n" for name in names)
@@ -67,7 +72,7 @@ def acs3_canonical_request(
         [
             method.upper(),
             path or "/",
-            canonical_query(query),
+            query if isinstance(query, str) else canonical_query(query),
             canonical_headers,
             ";".join(names),
             payload_sha256,

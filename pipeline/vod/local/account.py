@@ -31,7 +31,11 @@ class LocalVodAccount:
     budget (``config``'s limits) spent by all regions together; without, each region has its own.
 
     The clock (``config.clock_start``, or ``clock``) and the callback (``config.callback_*``, ``fault_seed``
-    for the losses) are the account's, taken from ``config``; ``sinks`` get every event of every region."""
+    for the losses) are the account's, taken from ``config``; ``sinks`` get every event of every region.
+
+    ``config.accounts`` are served by every region beside this account, each with its own key pair and
+    catalogs, its budgets shared by its regions as this account's are (or not, without ``shared_limits``);
+    they send no events."""
 
     def __init__(
         self,
@@ -46,6 +50,9 @@ class LocalVodAccount:
         if not overrides:
             raise ValueError("an account needs at least one region")
         shared = flow_controls(config) if shared_limits else None
+        shared_by_account = (
+            {name: flow_controls(account) for name, account in config.account_configs().items()} if shared_limits else None
+        )
         self.shared_limits = shared_limits
         self.clock = clock or Clock(config.clock_start)
         self.notifier = Notifier(
@@ -62,7 +69,11 @@ class LocalVodAccount:
             port = config.port + n if config.port else 0  # consecutive ports from a fixed one
             region_config = dataclasses.replace(config, **{"port": port, **changes, "region": region})
             self.services[region] = LocalVodService(
-                region_config, shared_flow_controls=shared, clock=self.clock, notifier=self.notifier
+                region_config,
+                shared_flow_controls=shared,
+                account_flow_controls=shared_by_account,
+                clock=self.clock,
+                notifier=self.notifier,
             )
         self._announced = self.clock.timestamp()  # sticker jobs up to this second were announced
         self._announcing = threading.Lock()

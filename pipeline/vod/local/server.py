@@ -11,6 +11,7 @@ Per request: parse -> authenticate -> route the action -> rate limit -> injected
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -125,6 +126,11 @@ class ServiceConfig:
     callback_auth_key: str | None = None  # set: X-VOD-TIMESTAMP and X-VOD-SIGNATURE headers
     callback_retry_s: float = 1.0  # between the 3 attempts of a callback
     callback_loss_rate: float = 0.0  # share of callbacks never sent (drawn from fault_seed and the event)
+    # Other accounts served beside this one, as VOD serves every account at one endpoint: name -> the fields
+    # of this config that account changes, its own access_key_id and access_key_secret at least. A call is
+    # answered by the account whose AccessKeyId signed it: that account's catalog (of its own seed: the
+    # n-th account's is catalog_seed + n unless given), its limits, faults and counters; no other's.
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.changes_from, str):
@@ -152,6 +158,33 @@ class ServiceConfig:
             raise ValueError(f"region must be one of {', '.join(sorted(REGIONS))}, got {self.region!r}")
         if self.flow_control not in FLOW_CONTROLS:
             raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROLS)}, got {self.flow_control!r}")
+        self.account_configs()  # each account's config is checked as this one is
+
+    def account_configs(self) -> dict[str, ServiceConfig]:
+        """Each other account's whole config: this one with the account's changes, on this listener and region."""
+        configs: dict[str, ServiceConfig] = {}
+        key_ids = {self.access_key_id}
+        for n, (name, changes) in enumerate(self.accounts.items(), start=1):
+            missing = [k for k in ("access_key_id", "access_key_secret") if not changes.get(k)]
+            if missing:
+                raise ValueError(f"account {name!r} needs its own {' and '.join(missing)}")
+            if changes["access_key_id"] in key_ids:
+                raise ValueError(f"account {name!r} has the AccessKeyId of another account")
+            key_ids.add(changes["access_key_id"])
+            fields = {f.name for f in dataclasses.fields(self)} - _LISTENER_FIELDS
+            unknown = sorted(set(changes) - fields)
+            if unknown:
+                raise ValueError(f"account {name!r} cannot set {', '.join(unknown)}")
+            configs[name] = dataclasses.replace(self, **{"catalog_seed": self.catalog_seed + n, **changes, "accounts": {}})
+        return configs
+
+
+# What belongs to the listener and its region rather than to an account; the callback and the clock are the
+# first account's (a LocalVodAccount sends its events).
+_LISTENER_FIELDS = frozenset(
+    ("host", "port", "region", "accounts", "clock_start", "callback_url", "callback_auth_key", "callback_retry_s",
+     "callback_loss_rate")
+)
 
 
 class _Refusal(Exception):
@@ -336,7 +369,11 @@ class LocalVodService(Serving):
     ``endpoint``. ``shared_flow_controls`` (from ``flow_controls``) replaces its own per-action budgets, so
     several services can spend one account's budget together; a shared ``clock`` makes them answer at one
     time (default: a clock of its own, at ``config.clock_start``). Its events go to ``notifier`` (none
-    without one); a ``LocalVodAccount`` moves the clock and announces the sticker changes as they come due."""
+    without one); a ``LocalVodAccount`` moves the clock and announces the sticker changes as they come due.
+
+    The other accounts of ``config.accounts`` are each a LocalVodService of their own behind this one's
+    listener, in ``accounts`` by name (their catalog, ``stats`` and ``answer_times``), their budgets shared
+    with other services through ``account_flow_controls`` (name -> ``flow_controls`` of that account)."""
 
     _name = "local VOD"
 
@@ -345,6 +382,7 @@ class LocalVodService(Serving):
         config: ServiceConfig | None = None,
         *,
         shared_flow_controls: Mapping[str, FlowControl | None] | None = None,
+        account_flow_controls: Mapping[str, Mapping[str, FlowControl | None]] | None = None,
         clock: Clock | None = None,
         notifier: Notifier | None = None,
     ):
@@ -395,6 +433,15 @@ class LocalVodService(Serving):
             "actions": {action: dict.fromkeys(_ACTION_STATS, 0) for action in ACTION_LIMITS},
         }
         self._stopping = threading.Event()
+        self.accounts: dict[str, LocalVodService] = {
+            name: LocalVodService(
+                account, shared_flow_controls=(account_flow_controls or {}).get(name), clock=self.clock
+            )
+            for name, account in self.config.account_configs().items()
+        }
+        for account in self.accounts.values():
+            account._stopping = self._stopping  # a slow answer of any account ends when the listener stops
+        self._by_key_id = {account.config.access_key_id: account for account in self.accounts.values()}
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -464,12 +511,17 @@ class LocalVodService(Serving):
     # --- one request ------------------------------------------------------------------------------------
 
     def _answer(self, request: _Request) -> _Answer:
-        self._count("requests")
-        request_id = _request_id()
+        """The answer of the account whose AccessKeyId signed the request (this one's when none other's)."""
         v3 = "authorization" in request.headers
         params = dict(request.query)
         if _is_form(request):
             params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        account = self._by_key_id.get(_access_key_id(request, params, v3), self) if self._by_key_id else self
+        return account._answer_as_account(request, params, v3)
+
+    def _answer_as_account(self, request: _Request, params: dict[str, str], v3: bool) -> _Answer:
+        self._count("requests")
+        request_id = _request_id()
         fmt = _answer_format(params.get("Format"), v3)
         fault, action = None, None
         try:
@@ -704,6 +756,14 @@ def _call_key(action: str, params: Mapping[str, str]) -> str:
         return params.get("VideoId", "")
     own = sorted((k, v) for k, v in params.items() if k not in _COMMON_PARAMS)
     return action + "?" + "&".join(f"{k}={v}" for k, v in own)
+
+
+def _access_key_id(request: _Request, params: Mapping[str, str], v3: bool) -> str | None:
+    """The AccessKeyId a request says it is signed with (not checked yet)."""
+    if v3:
+        parsed = signing.parse_acs3_authorization(request.headers.get("authorization", ""))
+        return parsed[0] if parsed else None
+    return params.get("AccessKeyId")
 
 
 def _is_form(request: _Request) -> bool:
