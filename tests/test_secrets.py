@@ -21,6 +21,20 @@ STS_TOKEN = "STS-token-Kz81Vd37Qn5Bx" + "x" * 40
 AUTH_KEY = re.compile(r"auth_key=([^&\"\s]+)")
 
 
+def dagster_places(dagster_home):
+    """What a Dagster instance keeps, as text by place: its files (run and event storage, compute logs,
+    schedules) and the metadata of every asset's materializations."""
+    places = {}
+    for path in dagster_home.rglob("*"):
+        if path.is_file():
+            places[f"dagster_home/{path.relative_to(dagster_home)}"] = path.read_bytes().decode("utf-8", "replace")
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for key in instance.get_asset_keys():
+            for record in instance.fetch_materializations(key, limit=10).records:
+                places[f"metadata of {key.to_user_string()}"] = repr(record.asset_materialization.metadata)
+    return places
+
+
 @pytest.mark.parametrize(("method", "source"), [("ACS3-HMAC-SHA256", "csv"), ("HMAC-SHA1", "csv"), ("ACS3-HMAC-SHA256", "vod")])
 def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(vod_service, tmp_path, dagster_home, method, source):
     service = vod_service(
@@ -49,14 +63,7 @@ def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(
         assert any("videos" in str(p) for p in (layout.root / "lake").rglob("*.parquet"))
     secrets = [SECRET, STS_TOKEN, *tokens]
 
-    places = {"run output": run.stdout + run.stderr}
-    for path in dagster_home.rglob("*"):  # run and event storage (SQLite), compute logs, schedules
-        if path.is_file():
-            places[f"dagster_home/{path.relative_to(dagster_home)}"] = path.read_bytes().decode("utf-8", "replace")
-    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        for key in instance.get_asset_keys():
-            for record in instance.fetch_materializations(key, limit=10).records:
-                places[f"metadata of {key.to_user_string()}"] = repr(record.asset_materialization.metadata)
+    places = {"run output": run.stdout + run.stderr, **dagster_places(dagster_home)}
     for path in (layout.root / "lake").rglob("*.parquet"):
         places[str(path.relative_to(layout.root))] = json.dumps(pq.read_table(path).to_pylist(), default=str)
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
