@@ -60,15 +60,16 @@ def _line_blocks(path: Location, size: int) -> Iterator[tuple[int, memoryview]]:
     with objects.open_read(path) as file:
         at_end = False
         while not at_end:
-            chunk = file.read(usual)
-            at_end = len(chunk) < usual
-            block = rest + chunk if rest else chunk
-            end = len(block) if at_end else block.rfind(b"\n") + 1  # the last line may have no newline
+            block = bytearray(len(rest) + usual)  # read into, not joined: no copy of the block in Python
+            block[: len(rest)] = rest
+            got = file.readinto(memoryview(block)[len(rest) :])
+            at_end, filled = got < usual, len(rest) + got
+            end = filled if at_end else block.rfind(b"\n", 0, filled) + 1  # the last line may have no newline
             if not end:
-                rest = block  # a line longer than the block: read on
+                rest = bytes(block[:filled])  # a line longer than the block: read on
                 continue
             yield offset, memoryview(block)[:end]
-            rest, offset, usual = block[end:], offset + end, min(usual * 2, size)
+            rest, offset, usual = bytes(block[end:filled]), offset + end, min(usual * 2, size)
 
 
 def _parse_block(path: Location, offset: int, block: memoryview) -> pa.Table:

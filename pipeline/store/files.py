@@ -94,7 +94,7 @@ def replace_together(moves: list[tuple[Location | PendingUpload, Location]], jou
 def _replace_remote(moves: list[tuple[Location | PendingUpload, Location]], journal: Location) -> None:
     uploads = [pending.to_json() for pending, _ in moves if isinstance(pending, PendingUpload)]
     if len(uploads) != len(moves):
-        raise TypeError("on an object store, replace_together takes uploads to complete (objects.upload_parts)")
+        raise TypeError("on an object store, replace_together takes uploads to complete (objects.GrowingUpload)")
     journal.write_bytes(json.dumps({"uploads": uploads}).encode("utf-8"))
     _roll_forward(journal)
 

@@ -10,7 +10,6 @@ is absent (``If-None-Match: *``) or unchanged (``If-Match`` on its ETag); and se
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import io
@@ -255,20 +254,18 @@ class _AheadReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def read(self, size: int = -1) -> bytes:
-        wanted = self._size if size < 0 else size
-        out = []
-        while wanted > 0:
+    def readinto(self, buffer: Any) -> int:
+        view, filled = memoryview(buffer).cast("B"), 0
+        while filled < len(view):
             if self._at >= len(self._chunk):
                 if not self._pending:
                     break
                 self._chunk, self._at = self._pending.popleft().result(), 0
                 self._ask()
-            piece = self._chunk[self._at : self._at + wanted]
-            out.append(piece)
-            self._at += len(piece)
-            wanted -= len(piece)
-        return b"".join(out)
+            piece = min(len(view) - filled, len(self._chunk) - self._at)
+            view[filled : filled + piece] = self._chunk[self._at : self._at + piece]
+            filled, self._at = filled + piece, self._at + piece
+        return filled
 
     def close(self) -> None:
         for pending in self._pending:
@@ -398,36 +395,6 @@ class GrowingUpload:
         self._parts.append(self._pool.submit(put))
 
 
-def upload_parts(source: Path, target: UPath, *, part_size: int = 8 << 20, at_once: int = 8) -> PendingUpload:
-    """Uploads a local file as the parts of ``target`` (``at_once`` at a time), without completing it."""
-    bucket, key = target.path.split("/", 1)
-    size = source.stat().st_size
-    numbers = range(1, max(1, -(-size // part_size)) + 1)
-
-    async def run() -> PendingUpload:
-        started = await target.fs._call_s3("create_multipart_upload", Bucket=bucket, Key=key)
-        gate = asyncio.Semaphore(at_once)
-
-        async def part(number: int) -> tuple[int, str]:
-            async with gate:
-                with open(source, "rb") as f:
-                    f.seek((number - 1) * part_size)
-                    data = f.read(part_size)
-                answer = await target.fs._call_s3(
-                    "upload_part", Bucket=bucket, Key=key, UploadId=started["UploadId"], PartNumber=number, Body=data
-                )
-                return number, answer["ETag"]
-
-        try:
-            parts = await asyncio.gather(*(part(n) for n in numbers))
-        except BaseException:
-            await target.fs._call_s3("abort_multipart_upload", Bucket=bucket, Key=key, UploadId=started["UploadId"])
-            raise
-        return PendingUpload(target.path, started["UploadId"], tuple(parts))
-
-    return sync(target.fs.loop, run)
-
-
 def complete(ref: UPath, pending: PendingUpload) -> bool:
     """Completes an upload: the object appears whole, replacing the old one. False if it was completed
     (or aborted) already."""
@@ -460,15 +427,6 @@ def abandoned_uploads(ref: UPath, prefix: str, before: float) -> list[PendingUpl
         for u in answer.get("Uploads", [])
         if u["Initiated"].timestamp() < before
     ]
-
-
-def copy(source: UPath, target: UPath) -> bool:
-    """Copies an object within the store (server side); False if the source is gone."""
-    try:
-        source.fs.copy(source.path, target.path)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def remove(target: Location) -> None:
