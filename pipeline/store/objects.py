@@ -263,7 +263,7 @@ class _AheadReader(io.RawIOBase):
                 self._chunk, self._at = self._pending.popleft().result(), 0
                 self._ask()
             piece = min(len(view) - filled, len(self._chunk) - self._at)
-            view[filled : filled + piece] = self._chunk[self._at : self._at + piece]
+            view[filled : filled + piece] = memoryview(self._chunk)[self._at : self._at + piece]
             filled, self._at = filled + piece, self._at + piece
         return filled
 
