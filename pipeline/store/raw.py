@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import tempfile
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +55,8 @@ class AnswerWriter:
         self._pending = 0
 
     def write(self, outcome: Outcome) -> None:
-        self._file.write(json.dumps(asdict(outcome), ensure_ascii=False, separators=(",", ":")) + "\n")
+        # vars(), not asdict(): the same fields in the same order, without deep-copying VOD's answer
+        self._file.write(json.dumps(vars(outcome), ensure_ascii=False, separators=(",", ":")) + "\n")
         self._pending += 1
         if self._pending >= self.flush_every:
             self.flush()
