@@ -3,8 +3,9 @@
 
 On disk a new file is written beside its target and renamed over it. An object store has no rename, but a
 PUT is seen whole or not at all: the new content is written to a local temporary file and put in one
-request (a multipart upload is completed in one request too). Several objects changing as one are staged
-on the store and copied into place through the same journal as on disk.
+request (a multipart upload is completed in one request too). Several objects changing as one are
+uploaded under their final keys without being completed, and completed through the same journal as on
+disk.
 """
 
 from __future__ import annotations

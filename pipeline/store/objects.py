@@ -5,7 +5,8 @@ A place in the data directory is a ``pathlib.Path`` on disk, or a ``upath.UPath`
 both read, list and open the same way, so most of the package does not care which. What an object store
 lacks (rename, append, fsync) is handled where files are written (``files``, ``raw``, ``lake``) with the
 few operations here: a whole-object PUT, which readers see all or not at all; a PUT only if the object
-is absent (``If-None-Match: *``) or unchanged (``If-Match`` on its ETag); and server-side copy.
+is absent (``If-None-Match: *``) or unchanged (``If-Match`` on its ETag); and a multipart upload left
+uncompleted, which any process can complete later (``PendingUpload``).
 """
 
 from __future__ import annotations
