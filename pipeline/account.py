@@ -131,7 +131,7 @@ def _plan(last: dict[str, Any] | None, day: dt.date, now: dt.datetime, full_walk
 def _last_walks(layout: Layout, day: dt.date) -> dict[str, dict[str, Any]]:
     """Per region, when its last walk began and the day of its last full walk, over the days before ``day``."""
     last: dict[str, dict[str, Any]] = {}
-    for path in sorted((layout.root / "raw").glob(f"{PARTITION_KEY}=*/discovery.json")):
+    for path in sorted((layout.base / "raw").glob(f"{PARTITION_KEY}=*/discovery.json")):
         walked = dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
         if walked >= day:
             continue

@@ -193,7 +193,7 @@ def _read_asks(path: Location) -> pd.DataFrame:
 
 def _previous_day(layout: Layout, day: dt.date) -> dt.date | None:
     """The latest day before ``day`` whose fetch finished: the link of the chain the day builds on."""
-    earlier = [d for d in finished_days(layout.root) if d < day]
+    earlier = [d for d in finished_days(layout.base) if d < day]
     return earlier[-1] if earlier else None
 
 

@@ -95,7 +95,7 @@ def check_observable(layout: Layout, day: dt.date, *, today: dt.date | None = No
     asking it today would file today's stickers under that day, a snapshot of a moment it never saw."""
     if not is_over(day, today) or layout.answers(day).exists():
         return
-    redo = finished_days(layout.root)
+    redo = finished_days(layout.base)
     shown = ", ".join(d.isoformat() for d in redo[-10:])
     raise DayIsOver(
         f"{day} is over and its fetch never finished: VOD answers only about now, so asking it today would file "

@@ -52,7 +52,7 @@ def test_rewriting_a_day_replaces_it_whole(layout):
     write_day(layout, D1, 5)
     write_day(layout, D1, 2)
     files = list(layout.lake_partition("stickers", D1).iterdir())
-    assert [f.name for f in files] == [lake.PART_FILE]  # no temporary or stale file left behind
+    assert [f.name for f in files] == ["part-0.parquet"]  # no temporary or stale file left behind
     assert len(lake.read_partition(layout, "stickers", D1)) == 2
 
 
@@ -63,7 +63,7 @@ def test_a_failed_write_leaves_the_old_partition_in_place(layout):
             writer.write(lake.read_partition(layout, "stickers", D1).head(1))
             raise RuntimeError("worker died")
     assert len(lake.read_partition(layout, "stickers", D1)) == 4
-    assert [f.name for f in layout.lake_partition("stickers", D1).iterdir()] == [lake.PART_FILE]
+    assert [f.name for f in layout.lake_partition("stickers", D1).iterdir()] == ["part-0.parquet"]
 
 
 def day_as_read(layout, day):

@@ -17,7 +17,7 @@ from pipeline.store.schema import (
     QUARANTINE,
     STICKERS,
     ANSWER_TABLES,
-    TABLES,
+    ROWS,
     arrow_schema,
     pandas_dtypes,
 )
@@ -82,7 +82,7 @@ def normalized(path, *, validity=DEFAULT_URL_VALIDITY_S, chunk_rows=CHUNK_ROWS) 
     with Normalizer(DAY, url_validity_s=validity) as normalizer:
         chunks = list(normalizer.normalize_file(path, chunk_rows=chunk_rows))
     tables = {}
-    for name, columns in ((t, TABLES[t]) for t in ANSWER_TABLES):
+    for name, columns in ((t, ROWS[t]) for t in ANSWER_TABLES):
         parts = [getattr(chunk, name) for chunk in chunks]
         assert all(part.schema == arrow_schema(columns) for part in parts)
         table = pa.concat_tables([arrow_schema(columns).empty_table(), *parts])

@@ -11,7 +11,7 @@ from pipeline.defs.metadata import column_schema, markdown_table
 from pipeline.defs.partitions import day_asset, day_of
 from pipeline.defs.resources import LakeResource, VodResource
 from pipeline.events.inbox import Inbox
-from pipeline.store.schema import STICKERS
+from pipeline.store.schema import TABLES
 
 
 @day_asset(
@@ -182,7 +182,7 @@ def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materi
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.stickers,
-            "dagster/column_schema": column_schema(STICKERS),
+            "dagster/column_schema": column_schema(TABLES["stickers"]),
             "rows_quarantined": report.quarantined,
             "videos": dg.MetadataValue.json(report.videos),
             "preview": dg.MetadataValue.md(markdown_table(report.preview)),

@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.store import lake
 from pipeline.store.layout import PARTITION_KEY, Layout
-from pipeline.store.schema import STICKERS, arrow_schema
+from pipeline.store.schema import TABLES, arrow_schema
 from pipeline.vod.api import FORMATS
 from pipeline.vod.outcome import FetchSummary
 
@@ -22,7 +22,7 @@ class CheckResult:
 
 def schema_matches(layout: Layout, day: dt.date) -> CheckResult:
     """The day's Parquet file has exactly the declared columns and types."""
-    expected = arrow_schema(STICKERS, without=(PARTITION_KEY,))
+    expected = arrow_schema(TABLES["stickers"], without=(PARTITION_KEY,))
     actual = lake.parquet_file(layout, "stickers", day).schema_arrow.remove_metadata()
     if actual.equals(expected):
         return CheckResult(True, "columns and types as declared")

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from pipeline.normalize.answers import HOLD_ANSWERS, RAW_COLUMNS, items_of, read_records
 from pipeline.normalize.repeats import KeptIds
-from pipeline.store.schema import TABLES, arrow_schema
+from pipeline.store.schema import ROWS, arrow_schema
 from pipeline.vod.api import FORMATS
 
 DEFAULT_URL_VALIDITY_S = 1800  # a CDN domain's default auth_key validity: 30 minutes
@@ -52,7 +52,7 @@ _INT64 = pd.ArrowDtype(pa.int64())
 _FLOAT64 = pd.ArrowDtype(pa.float64())
 _SECONDS = pd.ArrowDtype(pa.timestamp("s", tz="UTC"))
 
-_SCHEMAS = {name: arrow_schema(columns) for name, columns in TABLES.items()}
+_SCHEMAS = {name: arrow_schema(columns) for name, columns in ROWS.items()}
 
 
 @dataclass

@@ -2,9 +2,10 @@
 under a new name and swapped in with one rename.
 
 The all-snapshot tables (``stickers``, ``quarantine``, ``video_fetches``, ``videos``) are views over the
-lake's Parquet files, listed by absolute path when the file is published; ``latest_stickers`` and
-``latest_videos`` are views over the newest day's file. Only the newest day's summaries and the per-day ``fetch_log`` are stored in the
-file. So a publish reads one day of stickers whatever the number of days kept, and copies nothing.
+lake's Parquet files, every account's, listed by absolute path when the file is published;
+``latest_stickers`` and ``latest_videos`` are views over each account's newest day's file. Only the newest
+days' summaries and the per-day ``fetch_log`` are stored in the file. So a publish reads one day of
+stickers an account whatever the number of days kept, and copies nothing.
 
 Analysts who hold the old file open keep reading it, and the files it lists; the publisher never
 waits for them.
@@ -31,7 +32,7 @@ from pipeline.store.files import atomic_write
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.objects import Location
 from pipeline.store.raw import read_summary
-from pipeline.store.schema import TABLES, arrow_schema
+from pipeline.store.schema import ACCOUNT, DEFAULT_ACCOUNT, TABLES, arrow_schema
 from pipeline.vod.outcome import FetchSummary
 
 # Written in DuckDB 1.0's storage format, so every DuckDB since 1.0 (CLI, drivers, BI tools) can open it.
@@ -42,7 +43,7 @@ TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "videos", "events", "f
 
 def publish(layout: Layout) -> dict[str, int]:
     """Rebuilds ``warehouse.duckdb`` over the lake and the fetch summaries; returns rows per table."""
-    files = {table: {day.isoformat(): path for day, path in days.items()} for table, days in lake.partitions(layout, TABLES).items()}
+    files = lake.partitions(layout, TABLES)
     footers = _footers(files)
     remote = objects.is_remote(layout.root)
     with (
@@ -53,8 +54,8 @@ def publish(layout: Layout) -> dict[str, int]:
         if remote:
             con.register_filesystem(layout.root.fs)  # the views' s3:// files, read without DuckDB's httpfs
         for table, days in files.items():
-            _lake_view(con, table, table, list(days.values()), footers)
-        newest = {table: list(days.values())[-1:] for table, days in files.items()}
+            _lake_view(con, table, table, [path for paths in days.values() for path in paths], footers)
+        newest = {table: _newest(days) for table, days in files.items()}
         # The newest day's summaries are computed from local copies of its files (on a store, DuckDB reads
         # through fsspec, slower than a download); the latest_* views then point at the lake itself.
         near = _fetched(newest, Path(scratch)) if remote else newest
@@ -94,10 +95,16 @@ def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
 
 
-def _footers(files: dict[str, dict[str, Location]]) -> dict[str, pq.FileMetaData]:
+def _newest(days: dict[dt.date, list[Location]]) -> list[Location]:
+    """Each account's file of its newest day (an account whose day failed keeps its day before)."""
+    newest = {lake.account_of(path): path for paths in days.values() for path in paths}  # days oldest first
+    return sorted(newest.values(), key=str)
+
+
+def _footers(files: dict[str, dict[dt.date, list[Location]]]) -> dict[str, pq.FileMetaData]:
     """Each file's Parquet footer (its columns and rows), by address, read a few at a time (on a store,
     each is a round trip)."""
-    paths = {objects.url(path): path for days in files.values() for path in days.values()}
+    paths = {objects.url(path): path for days in files.values() for day in days.values() for path in day}
 
     def footer(path: Location) -> pq.FileMetaData:
         source, filesystem = objects.arrow(path)
@@ -140,17 +147,26 @@ def _lake_view(
         return
     # By absolute path or s3:// address, so readers elsewhere find them
     literal = "[" + ", ".join("'" + objects.url(f).replace("'", "''") + "'" for f in files) + "]"
-    # A column added to the schema later (region) is in no file written before it: NULL there
+    # A column added to the schema later is in no file written before it: NULL there (region), or the one
+    # account a deployment then had
     names = [set(_names(footers, f)) | {PARTITION_KEY} for f in files]
     present = set().union(*names)
     everywhere = set.intersection(*names)
+
+    def column(c) -> str:
+        if c.name not in present:
+            return f'CAST(NULL AS {_SQL_TYPES[c.arrow]}) AS "{c.name}"'
+        if c.name == ACCOUNT.name and c.name not in everywhere:
+            return f"coalesce(\"{c.name}\", '{DEFAULT_ACCOUNT}') AS \"{c.name}\""
+        return f'"{c.name}"'
+
     con.execute(
         sql.load(
             "lake_view.sql",
             kind=kind,
             union=str(any(c.name not in everywhere for c in columns)).lower(),
             name=name,
-            columns=", ".join(f'"{c.name}"' if c.name in present else f'CAST(NULL AS {_SQL_TYPES[c.arrow]}) AS "{c.name}"' for c in columns),
+            columns=", ".join(map(column, columns)),
             files=literal,
         )
     )
@@ -176,27 +192,37 @@ def _names(footers: dict[str, pq.FileMetaData], path: Location) -> list[str]:
     return footer.schema.to_arrow_schema().names
 
 
-def _lake_rows(files: dict[str, dict[str, Location]], footers: dict[str, pq.FileMetaData]) -> pa.Table:
-    """Rows per day and lake table, read from each file's Parquet footer (no data is read)."""
+def _lake_rows(files: dict[str, dict[dt.date, list[Location]]], footers: dict[str, pq.FileMetaData]) -> pa.Table:
+    """Rows per day, account and lake table, read from each file's Parquet footer (no data is read)."""
     records = [
-        {"lake_table": table, PARTITION_KEY: dt.date.fromisoformat(day), "rows": footers[objects.url(path)].num_rows}
+        {
+            "lake_table": table,
+            PARTITION_KEY: day,
+            ACCOUNT.name: lake.account_of(path) or DEFAULT_ACCOUNT,
+            "rows": footers[objects.url(path)].num_rows,
+        }
         for table, days in files.items()
-        for day, path in days.items()
+        for day, paths in days.items()
+        for path in paths
     ]
-    schema = pa.schema([("lake_table", pa.string()), (PARTITION_KEY, pa.date32()), ("rows", pa.int64())])
+    schema = pa.schema([("lake_table", pa.string()), (PARTITION_KEY, pa.date32()), (ACCOUNT.name, pa.string()), ("rows", pa.int64())])
     return pa.Table.from_pylist(records, schema=schema)
 
 
 def _fetch_runs(layout: Layout) -> pa.Table:
-    paths = sorted((layout.root / "raw").glob(f"{PARTITION_KEY}=*/fetch.json"))
+    """Each account's fetch summary of each day (raw/ for a deployment of one account, accounts/<name>/raw/)."""
+    found = [(DEFAULT_ACCOUNT, path) for path in (layout.root / "raw").glob(f"{PARTITION_KEY}=*/fetch.json")]
+    found += [(path.parents[2].name, path) for path in (layout.root / "accounts").glob(f"*/raw/{PARTITION_KEY}=*/fetch.json")]
+    found.sort(key=lambda pair: (pair[1].parent.name, pair[0]))
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch-runs") as pool:  # on a store, a GET each
-        summaries = list(pool.map(read_summary, paths))
+        summaries = list(pool.map(read_summary, [path for _, path in found]))
     rows = []
-    for path, summary in zip(paths, summaries, strict=True):
+    for (account, path), summary in zip(found, summaries, strict=True):
         row = dataclasses.asdict(summary)
         row[PARTITION_KEY] = path.parent.name.split("=", 1)[1]
+        row[ACCOUNT.name] = account
         rows.append(row)
-    columns = [PARTITION_KEY, *(f.name for f in dataclasses.fields(FetchSummary))]
+    columns = [PARTITION_KEY, ACCOUNT.name, *(f.name for f in dataclasses.fields(FetchSummary))]
     frame = pd.DataFrame(rows, columns=columns)
     frame[PARTITION_KEY] = pd.to_datetime(frame[PARTITION_KEY]).dt.date
     for col in ("started_at", "finished_at"):

@@ -1,7 +1,8 @@
 """The Parquet lake: Hive partitions (``snapshot_date=YYYY-MM-DD``) replaced whole, atomically.
 
-A partition is one file, written in ``lake/.tmp/`` and renamed into its folder, so readers see the old
-day or the new day, never half of one, and never a file that is not part of the table. The tables of a
+A partition holds one file per account (``Layout.part_file``), written in ``lake/.tmp/`` and renamed into
+its folder, so readers see the old day or the new day, never half of one, and never a file that is not
+part of the table. The tables of a
 day are renamed together, through a journal, so a day is replaced all or nothing. The partition key
 lives in the folder name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
 """
@@ -26,9 +27,9 @@ from pipeline.store import objects
 from pipeline.store.files import finish_replacements, replace_together
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.objects import Location
-from pipeline.store.schema import TABLES, arrow_schema, pandas_dtypes
+from pipeline.store.schema import ACCOUNT, TABLES, arrow_schema, pandas_dtypes
 
-PART_FILE = "part-0.parquet"
+PART_FILES = "part-*.parquet"
 
 
 class PartitionWriter:
@@ -51,7 +52,7 @@ class PartitionWriter:
         # finished, not completed: invisible to readers until the day's commit completes it.
         spool = _spool(layout)
         self.staged: Location | objects.PendingUpload = (
-            spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{PART_FILE}.{uuid.uuid4().hex}.tmp"
+            spool / f".{table}.{PARTITION_KEY}={day.isoformat()}.{layout.part_file}.{uuid.uuid4().hex}.tmp"
         )
         self._local: tempfile.TemporaryDirectory[str] | None = None
         self._upload: objects.GrowingUpload | None = None
@@ -76,14 +77,15 @@ class PartitionWriter:
         self.journaled = False
 
     def write(self, rows: pd.DataFrame | pa.Table) -> None:
-        """Appends rows typed as in the schema (the partition key column, if present, is dropped)."""
-        if isinstance(rows, pa.Table):
-            names = [n for n in rows.column_names if n != PARTITION_KEY]
-            table = rows.select(names).cast(self.schema)
-        else:
-            table = pa.Table.from_pandas(rows.drop(columns=[PARTITION_KEY]), schema=self.schema, preserve_index=False)
-        if table.num_rows == 0:
+        """Appends rows typed as in the schema (the partition key column, if present, is dropped), saying
+        the layout's account."""
+        if len(rows) == 0:
             return
+        if isinstance(rows, pd.DataFrame):
+            rows = pa.Table.from_pandas(rows, preserve_index=False)
+        if ACCOUNT.name not in rows.column_names:
+            rows = rows.append_column(ACCOUNT.name, pa.repeat(pa.scalar(self.layout.account_name), rows.num_rows))
+        table = rows.select(self.schema.names).cast(self.schema)
         self._wait()
         self._pending = self._thread.submit(self._append, table)
         self.rows += table.num_rows
@@ -201,18 +203,20 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
         if not remote:  # an object store has no folders to make (and a folder marker would trip readers)
             writer.path.parent.mkdir(parents=True, exist_ok=True)
     days = sorted({writer.day.isoformat() for writer in writers})
-    # On a store, each replacement has its own journal: the day's lease keeps writers apart (``lease``)
+    # On a store, each replacement has its own journal: the day's lease keeps writers apart (``lease``).
+    # Accounts replace their own files of a day side by side, each through a journal of its own.
     unique = f".{uuid.uuid4().hex}" if remote else ""
-    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}{unique}.replace.json"
+    account = "" if writers[0].layout.account is None else f".{writers[0].layout.account}"
+    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}{account}{unique}.replace.json"
     try:
         replace_together([(writer.staged, writer.path) for writer in writers], journal)
     finally:
         if journal.exists():  # past the commit point: the files are the journal's to finish, not to remove
             for writer in writers:
                 writer.journaled = True
-    for writer in writers:
+    for writer in writers:  # a file in no account's name (written before accounts) is no part of the table
         for stale in writer.path.parent.glob("*.parquet"):
-            if stale.name != PART_FILE:
+            if not is_part_file(stale.name):
                 stale.unlink()
 
 
@@ -228,11 +232,11 @@ def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idl
     if objects.is_remote(layout.root):  # uploads begun and never completed: invisible, but they take space
         for table in tables:
             partition = layout.lake_partition(table, day)
-            for pending in objects.abandoned_uploads(layout.root, f"{partition.path}/", cutoff):
+            for pending in objects.abandoned_uploads(layout.root, f"{partition.path}/{layout.part_file}", cutoff):
                 objects.abort(layout.root, pending)
         return
     for table in tables:
-        for leftover in _spool(layout).glob(f".{table}.{PARTITION_KEY}={day.isoformat()}.*.tmp"):
+        for leftover in _spool(layout).glob(f".{table}.{PARTITION_KEY}={day.isoformat()}.{layout.part_file}.*.tmp"):
             with contextlib.suppress(FileNotFoundError):
                 if leftover.stat().st_mtime < cutoff:
                     leftover.unlink()
@@ -243,47 +247,65 @@ def _spool(layout: Layout) -> Location:
 
 
 def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
-    """One day of a lake table, typed as in the schema, with its snapshot_date column."""
+    """The layout's account's day of a lake table, typed as in the schema, with its snapshot_date column."""
     columns = TABLES[table]
     source, filesystem = objects.arrow(partition_path(layout, table, day))
     frame = pq.read_table(source, filesystem=filesystem).to_pandas()
     frame.insert(0, PARTITION_KEY, day)
+    if ACCOUNT.name not in frame:  # written before accounts were recorded
+        frame[ACCOUNT.name] = None
     return frame.astype(pandas_dtypes(columns))[[c.name for c in columns]]
 
 
 def parquet_file(layout: Layout, table: str, day: dt.date) -> pq.ParquetFile:
-    """A day's partition file, to read its schema, footer or some columns (on disk or on a store)."""
+    """The layout's account's file of a day's partition, to read its schema, footer or some columns (on disk
+    or on a store)."""
     source, filesystem = objects.arrow(partition_path(layout, table, day))
     return pq.ParquetFile(source, filesystem=filesystem)
 
 
-def partitions(layout: Layout, tables: Iterable[str]) -> dict[str, dict[dt.date, Location]]:
-    """Each table's partition files by day, oldest first; on a store, from one listing of the lake."""
+def partitions(layout: Layout, tables: Iterable[str]) -> dict[str, dict[dt.date, list[Location]]]:
+    """Each table's partition files by day, oldest first, every account's; on a store, from one listing of
+    the lake."""
     finish_interrupted(layout)
-    found: dict[str, dict[dt.date, Location]] = {table: {} for table in tables}
+    found: dict[str, dict[dt.date, list[Location]]] = {table: {} for table in tables}
     if objects.is_remote(layout.root):
         lake_root = layout.root / "lake"
-        for key in layout.root.fs.find(lake_root.path):
+        for key in sorted(layout.root.fs.find(lake_root.path)):
             parts = key.removeprefix(lake_root.path + "/").split("/")
-            if len(parts) == 3 and parts[0] in found and parts[1].startswith(f"{PARTITION_KEY}=") and parts[2] == PART_FILE:
-                found[parts[0]][dt.date.fromisoformat(parts[1].split("=", 1)[1])] = objects.at(layout.root, key)
+            if len(parts) == 3 and parts[0] in found and parts[1].startswith(f"{PARTITION_KEY}=") and is_part_file(parts[2]):
+                day = dt.date.fromisoformat(parts[1].split("=", 1)[1])
+                found[parts[0]].setdefault(day, []).append(objects.at(layout.root, key))
     else:
         for table in found:
-            found[table] = {day: layout.lake_partition(table, day) / PART_FILE for day in partition_days(layout, table)}
+            folder = layout.lake_table(table)
+            for path in sorted(folder.glob(f"{PARTITION_KEY}=*/{PART_FILES}")) if folder.exists() else []:
+                found[table].setdefault(dt.date.fromisoformat(path.parent.name.split("=", 1)[1]), []).append(path)
     return {table: dict(sorted(days.items())) for table, days in found.items()}
 
 
+def is_part_file(name: str) -> bool:
+    return name.startswith("part-") and name.endswith(".parquet")
+
+
+def account_of(path: Location) -> str | None:
+    """The account a partition file is of, by its name: None for a deployment of one account."""
+    name = path.name.removeprefix("part-").removesuffix(".parquet")
+    return None if name == "0" else name
+
+
 def partition_days(layout: Layout, table: str) -> list[dt.date]:
-    """The days a lake table holds, oldest first."""
+    """The days a lake table holds for the layout's account, oldest first."""
     finish_interrupted(layout)
     folder = layout.lake_table(table)
     days = []
-    for path in folder.glob(f"{PARTITION_KEY}=*/{PART_FILE}") if folder.exists() else []:
+    for path in folder.glob(f"{PARTITION_KEY}=*/{layout.part_file}") if folder.exists() else []:
         days.append(dt.date.fromisoformat(path.parent.name.split("=", 1)[1]))
     return sorted(days)
 
 
 def partition_path(layout: Layout, table: str, day: dt.date) -> Location:
-    """The file of a day's partition, once any interrupted replacement of the lake is finished."""
+    """The layout's account's file of a day's partition, once any interrupted replacement of the lake is
+    finished."""
     finish_interrupted(layout)
-    return layout.lake_partition(table, day) / PART_FILE
+    return layout.lake_partition(table, day) / layout.part_file

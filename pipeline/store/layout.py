@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.store.objects import Location
+from pipeline.store.schema import DEFAULT_ACCOUNT
 
 PARTITION_KEY = "snapshot_date"
 
@@ -17,18 +19,42 @@ class Layout:
 
     ``lease_s`` is how long a killed run's hold on a day outlives it on an object store (``lease``);
     ``inbox`` is where VOD's events are kept, a local file (SQLite), by default under the data directory
-    when that is a folder."""
+    when that is a folder.
+
+    ``account`` is the account's name in a deployment of several (``VOD_ACCOUNTS_FILE``): its video set, raw
+    answers and events are under ``accounts/<name>/``, and its day of each lake table is the file
+    ``part-<name>.parquet`` of the day's partition, beside the other accounts'. A deployment of one account
+    (None) keeps them at the top and writes ``part-0.parquet``; its rows say ``default``."""
 
     root: Location
     lease_s: float = 60.0
     inbox: Path | None = None
+    account: str | None = None
+
+    def of_account(self, account: str | None) -> Layout:
+        return dataclasses.replace(self, account=account)
+
+    @property
+    def account_name(self) -> str:
+        """The account the rows written through this layout say they belong to."""
+        return self.account or DEFAULT_ACCOUNT
+
+    @property
+    def base(self) -> Location:
+        """Where the account's own files are: its video set, raw answers and events."""
+        return self.root if self.account is None else self.root / "accounts" / self.account
+
+    @property
+    def part_file(self) -> str:
+        """The name of the account's file in each partition of a lake table."""
+        return "part-0.parquet" if self.account is None else f"part-{self.account}.parquet"
 
     @property
     def videos_csv(self) -> Location:
-        return self.root / "videos.csv"
+        return self.base / "videos.csv"
 
     def raw_dir(self, day: dt.date) -> Location:
-        return self.root / "raw" / f"{PARTITION_KEY}={day.isoformat()}"
+        return self.base / "raw" / f"{PARTITION_KEY}={day.isoformat()}"
 
     def day_videos(self, day: dt.date) -> Location:
         """The video set as it was taken for that day."""
@@ -66,11 +92,11 @@ class Layout:
     @property
     def events_inbox(self) -> Path:
         """VOD's events as they arrive (``events.inbox.Inbox``)."""
-        if self.inbox is not None:
-            return self.inbox
+        if self.inbox is not None:  # one file given for the deployment: an account's events in a file of its own beside it
+            return self.inbox if self.account is None else self.inbox.with_name(f"{self.inbox.stem}-{self.account}{self.inbox.suffix}")
         if not isinstance(self.root, Path):
             raise ValueError("a data directory on an object store keeps VOD's events in a local file: give Layout(inbox=...)")
-        return self.root / "events" / "inbox.sqlite"
+        return self.base / "events" / "inbox.sqlite"
 
     def lake_table(self, table: str) -> Location:
         return self.root / "lake" / table

@@ -107,13 +107,23 @@ EVENTS: tuple[Column, ...] = (
 ANSWER_TABLES = ("stickers", "quarantine", "video_fetches")
 DAY_TABLES = (*ANSWER_TABLES, "events")
 
-TABLES: dict[str, tuple[Column, ...]] = {
+# The rows each table's makers produce. The lake's writer adds the account the rows belong to.
+ROWS: dict[str, tuple[Column, ...]] = {
     "stickers": STICKERS,
     "quarantine": QUARANTINE,
     "video_fetches": VIDEO_FETCHES,
     "videos": VIDEOS,
     "events": EVENTS,
 }
+
+DEFAULT_ACCOUNT = "default"
+
+ACCOUNT = Column(
+    "account", pa.string(), "str", False, "The VOD account (its name in VOD_ACCOUNTS_FILE; 'default' in a deployment of one account)"
+)
+
+# The columns of the lake's files and of the warehouse's views over them.
+TABLES: dict[str, tuple[Column, ...]] = {name: (columns[0], ACCOUNT, *columns[1:]) for name, columns in ROWS.items()}
 
 
 def arrow_schema(columns: tuple[Column, ...], *, without: tuple[str, ...] = ()) -> pa.Schema:

@@ -11,8 +11,9 @@ COMMENT ON VIEW latest_stickers IS 'The stickers of the newest snapshot';
 COMMENT ON TABLE videos IS 'The account''s videos as discovered in VOD (VIDEO_SOURCE=vod), every snapshot: region, title, status, first and last seen, deleted upstream and when';
 COMMENT ON TABLE latest_videos IS 'The account''s videos of the newest discovery, deleted ones included (deleted_upstream)';
 
-COMMENT ON TABLE fetch_log IS 'One row per snapshot day: how the fetch went (videos, stickers, calls, retries, time)';
+COMMENT ON TABLE fetch_log IS 'One row per snapshot day and account: how the fetch went (videos, stickers, calls, retries, time)';
 COMMENT ON COLUMN fetch_log.snapshot_date IS 'Day of the snapshot';
+COMMENT ON COLUMN fetch_log.account IS 'The VOD account (its name in VOD_ACCOUNTS_FILE; ''default'' in a deployment of one account)';
 COMMENT ON COLUMN fetch_log.videos IS 'Videos in the day''s set (= asked + carried)';
 COMMENT ON COLUMN fetch_log.videos_asked IS 'Videos the day''s refresh plan asked VOD about (= answered + not found + failed)';
 COMMENT ON COLUMN fetch_log.videos_carried IS 'Videos not asked that day: their last answer carried into the snapshot (video_fetches.carried_from says of which day)';
@@ -30,8 +31,9 @@ COMMENT ON COLUMN fetch_log.seconds IS 'Duration of the fetch in seconds (wall c
 COMMENT ON COLUMN fetch_log.started_at IS 'When the fetch started (UTC)';
 COMMENT ON COLUMN fetch_log.finished_at IS 'When the fetch ended (UTC)';
 
-COMMENT ON TABLE video_sticker_stats IS 'One row per video of the newest snapshot, videos without stickers included';
-COMMENT ON COLUMN video_sticker_stats.snapshot_date IS 'Day of the newest snapshot';
+COMMENT ON TABLE video_sticker_stats IS 'One row per video of each account''s newest snapshot, videos without stickers included';
+COMMENT ON COLUMN video_sticker_stats.snapshot_date IS 'Day of the account''s newest snapshot';
+COMMENT ON COLUMN video_sticker_stats.account IS 'The VOD account (its name in VOD_ACCOUNTS_FILE; ''default'' in a deployment of one account)';
 COMMENT ON COLUMN video_sticker_stats.video_id IS 'VOD video id';
 COMMENT ON COLUMN video_sticker_stats.region IS 'VOD storage region of the video';
 COMMENT ON COLUMN video_sticker_stats.title IS 'Title of the video in the newest discovery (NULL when the set comes from videos.csv)';
@@ -48,6 +50,7 @@ COMMENT ON COLUMN video_sticker_stats.last_created_at IS 'When the video''s late
 
 COMMENT ON TABLE daily_sticker_stats IS 'Stickers of the newest snapshot by the day they were made (UTC) and format';
 COMMENT ON COLUMN daily_sticker_stats.snapshot_date IS 'Day of the newest snapshot';
+COMMENT ON COLUMN daily_sticker_stats.account IS 'The VOD account (its name in VOD_ACCOUNTS_FILE; ''default'' in a deployment of one account)';
 COMMENT ON COLUMN daily_sticker_stats.creation_date IS 'Day the stickers were made (UTC)';
 COMMENT ON COLUMN daily_sticker_stats.format IS 'gif or webp';
 COMMENT ON COLUMN daily_sticker_stats.stickers IS 'Stickers made that day in that format';
@@ -58,6 +61,7 @@ COMMENT ON COLUMN daily_sticker_stats.avg_duration_s IS 'Their mean length in se
 
 COMMENT ON TABLE format_stats IS 'Stickers of the newest snapshot by format';
 COMMENT ON COLUMN format_stats.snapshot_date IS 'Day of the newest snapshot';
+COMMENT ON COLUMN format_stats.account IS 'The VOD account (its name in VOD_ACCOUNTS_FILE; ''default'' in a deployment of one account)';
 COMMENT ON COLUMN format_stats.format IS 'gif or webp';
 COMMENT ON COLUMN format_stats.stickers IS 'Stickers in that format';
 COMMENT ON COLUMN format_stats.videos IS 'Distinct videos with a sticker in that format';
@@ -70,6 +74,7 @@ COMMENT ON COLUMN format_stats.avg_width IS 'Mean width in pixels';
 COMMENT ON COLUMN format_stats.avg_height IS 'Mean height in pixels';
 
 COMMENT ON VIEW sticker_history IS 'One row per sticker ever seen: first and last snapshot it was in, and whether it is gone (computed when queried)';
+COMMENT ON COLUMN sticker_history.account IS 'The VOD account (its name in VOD_ACCOUNTS_FILE; ''default'' in a deployment of one account)';
 COMMENT ON COLUMN sticker_history.video_id IS 'VOD video id';
 COMMENT ON COLUMN sticker_history.dynamic_image_id IS 'Sticker id (DynamicImageId)';
 COMMENT ON COLUMN sticker_history.format IS 'gif or webp, as last seen';
@@ -78,7 +83,7 @@ COMMENT ON COLUMN sticker_history.creation_time IS 'When the sticker was made (U
 COMMENT ON COLUMN sticker_history.first_seen IS 'First snapshot day that listed it';
 COMMENT ON COLUMN sticker_history.last_seen IS 'Last snapshot day that listed it';
 COMMENT ON COLUMN sticker_history.snapshots_seen IS 'Snapshot days that listed it';
-COMMENT ON COLUMN sticker_history.present IS 'Listed in the newest snapshot';
+COMMENT ON COLUMN sticker_history.present IS 'Listed in the account''s newest snapshot';
 COMMENT ON COLUMN sticker_history.disappeared IS 'Deleted upstream: VOD answered for the video after last_seen without it (NULL: not present, but no answer since to prove it gone)';
 COMMENT ON COLUMN sticker_history.disappeared_on IS 'First snapshot day VOD answered for the video without this sticker';
 COMMENT ON COLUMN sticker_history.newest_fetch_status IS 'The video''s outcome in the newest snapshot: answered, not_found (video deleted), failed, or NULL (no longer in the set)';

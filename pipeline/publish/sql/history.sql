@@ -2,11 +2,12 @@
 -- whether it is gone. A view, computed when queried, so publishing costs nothing more as days pile up.
 
 CREATE VIEW sticker_history AS
-WITH newest AS (
-    SELECT max(snapshot_date) AS snapshot_date FROM video_fetches
+WITH newest AS (  -- each account's newest snapshot
+    SELECT account, max(snapshot_date) AS newest FROM video_fetches GROUP BY account
 ),
 seen AS (
     SELECT
+        account,
         video_id,
         dynamic_image_id,
         min(snapshot_date)                      AS first_seen,
@@ -16,24 +17,27 @@ seen AS (
         arg_max(file_size_bytes, snapshot_date) AS file_size_bytes,
         arg_max(creation_time, snapshot_date)   AS creation_time
     FROM stickers
-    GROUP BY video_id, dynamic_image_id
+    GROUP BY account, video_id, dynamic_image_id
 ),
 -- A sticker is gone only once VOD answered for its video without it: the video's list came back
 -- without this sticker, or VOD said the video no longer exists. A failed fetch proves nothing.
 gone AS (
-    SELECT seen.video_id, seen.dynamic_image_id, min(f.snapshot_date) AS disappeared_on
+    SELECT seen.account, seen.video_id, seen.dynamic_image_id, min(f.snapshot_date) AS disappeared_on
     FROM seen
+    JOIN newest USING (account)
     JOIN video_fetches AS f
-      ON f.video_id = seen.video_id
+      ON f.account = seen.account
+     AND f.video_id = seen.video_id
      AND f.snapshot_date > seen.last_seen
      AND f.status IN ('answered', 'not_found')
-    WHERE seen.last_seen < (SELECT snapshot_date FROM newest)
+    WHERE seen.last_seen < newest.newest
     GROUP BY ALL
 ),
 newest_fetches AS (
-    SELECT video_id, status FROM video_fetches WHERE snapshot_date = (SELECT snapshot_date FROM newest)
+    SELECT f.account, f.video_id, f.status FROM video_fetches AS f JOIN newest USING (account) WHERE f.snapshot_date = newest.newest
 )
 SELECT
+    seen.account,
     seen.video_id,
     seen.dynamic_image_id,
     seen.format,
@@ -42,13 +46,14 @@ SELECT
     seen.first_seen,
     seen.last_seen,
     seen.snapshots_seen,
-    seen.last_seen = (SELECT snapshot_date FROM newest) AS present,
+    seen.last_seen = newest.newest                      AS present,
     CASE
-        WHEN seen.last_seen = (SELECT snapshot_date FROM newest) THEN false
+        WHEN seen.last_seen = newest.newest THEN false
         WHEN gone.disappeared_on IS NOT NULL THEN true
     END                                                 AS disappeared,
     gone.disappeared_on,
     newest_fetches.status                               AS newest_fetch_status
 FROM seen
-LEFT JOIN gone USING (video_id, dynamic_image_id)
-LEFT JOIN newest_fetches USING (video_id);
+LEFT JOIN newest USING (account)
+LEFT JOIN gone USING (account, video_id, dynamic_image_id)
+LEFT JOIN newest_fetches USING (account, video_id);

@@ -1,26 +1,29 @@
 -- What the HTML report shows, as table macros over the warehouse. Created as TEMP objects in a
--- read-only connection, so the warehouse file is never written. Each takes the snapshot day.
+-- read-only connection, so the warehouse file is never written. Each takes the snapshot day; a
+-- deployment of several accounts gets one report of the day over them all.
 
--- One row: the day's fetch outcome and what it produced.
+-- One row: the day's fetch outcome and what it produced (the accounts fetch side by side: the longest
+-- fetch's seconds).
 CREATE TEMP MACRO report_headline(day) AS TABLE
 SELECT
     f.snapshot_date,
-    f.videos,
-    f.videos_asked,
-    f.videos_carried,
-    f.videos_answered,
-    f.videos_not_found,
-    f.videos_failed,
-    f.stickers_typed,
-    f.rows_quarantined,
-    f.calls,
-    f.retries,
-    f.throttled_answers,
-    f.seconds,
+    sum(f.videos)::BIGINT            AS videos,
+    sum(f.videos_asked)::BIGINT      AS videos_asked,
+    sum(f.videos_carried)::BIGINT    AS videos_carried,
+    sum(f.videos_answered)::BIGINT   AS videos_answered,
+    sum(f.videos_not_found)::BIGINT  AS videos_not_found,
+    sum(f.videos_failed)::BIGINT     AS videos_failed,
+    sum(f.stickers_typed)::BIGINT    AS stickers_typed,
+    sum(f.rows_quarantined)::BIGINT  AS rows_quarantined,
+    sum(f.calls)::BIGINT             AS calls,
+    sum(f.retries)::BIGINT           AS retries,
+    sum(f.throttled_answers)::BIGINT AS throttled_answers,
+    max(f.seconds)                   AS seconds,
     (SELECT count(DISTINCT video_id) FROM stickers WHERE snapshot_date = day)         AS videos_with_stickers,
     (SELECT coalesce(sum(file_size_bytes), 0)::BIGINT FROM stickers WHERE snapshot_date = day) AS total_bytes
 FROM fetch_log AS f
-WHERE f.snapshot_date = day;
+WHERE f.snapshot_date = day
+GROUP BY f.snapshot_date;
 
 -- Stickers made per day (UTC creation day) and format, as the snapshot saw them.
 CREATE TEMP MACRO report_stickers_per_day(day) AS TABLE
@@ -55,13 +58,14 @@ LIMIT n;
 CREATE TEMP MACRO report_fetch_health(day) AS TABLE
 SELECT
     snapshot_date,
-    videos_answered,
-    videos_not_found,
-    videos_failed,
-    calls,
-    retries,
-    throttled_answers,
-    seconds
+    sum(videos_answered)::BIGINT   AS videos_answered,
+    sum(videos_not_found)::BIGINT  AS videos_not_found,
+    sum(videos_failed)::BIGINT     AS videos_failed,
+    sum(calls)::BIGINT             AS calls,
+    sum(retries)::BIGINT           AS retries,
+    sum(throttled_answers)::BIGINT AS throttled_answers,
+    max(seconds)                   AS seconds
 FROM fetch_log
 WHERE snapshot_date <= day
+GROUP BY snapshot_date
 ORDER BY snapshot_date;

@@ -1,15 +1,16 @@
 -- The analysts' summaries. By the time this runs, the publisher has created:
 --   stickers, quarantine, video_fetches, videos, events: views over every day's Parquet file of the lake (all snapshots);
---   latest_stickers, latest_videos: views over the newest day's stickers (videos) file only;
---   newest_video_fetches (temporary): the newest day's video_fetches file only;
---   fetch_runs (temporary): one row per day's fetch summary (raw/.../fetch.json);
---   lake_rows (temporary): rows per day and lake table, from the Parquet footers.
+--   latest_stickers, latest_videos: views over each account's newest day's stickers (videos) file only;
+--   newest_video_fetches (temporary): each account's newest day's video_fetches file only;
+--   fetch_runs (temporary): one row per day and account's fetch summary (raw/.../fetch.json);
+--   lake_rows (temporary): rows per day, account and lake table, from the Parquet footers.
 -- Every table below reads the newest day or per-day counts only, so a publish takes the same time
 -- whatever the number of days kept. Runs inside a fresh database file that is then swapped in whole.
 
 CREATE TABLE fetch_log AS
 SELECT
     r.snapshot_date,
+    r.account,
     r.asked + r.carried  AS videos,
     r.asked              AS videos_asked,
     r.answered           AS videos_answered,
@@ -27,13 +28,14 @@ SELECT
     r.started_at,
     r.finished_at
 FROM fetch_runs AS r
-LEFT JOIN (SELECT snapshot_date, rows FROM lake_rows WHERE lake_table = 'stickers') AS s USING (snapshot_date)
-LEFT JOIN (SELECT snapshot_date, rows FROM lake_rows WHERE lake_table = 'quarantine') AS q USING (snapshot_date)
-ORDER BY r.snapshot_date;
+LEFT JOIN (SELECT snapshot_date, account, rows FROM lake_rows WHERE lake_table = 'stickers') AS s USING (snapshot_date, account)
+LEFT JOIN (SELECT snapshot_date, account, rows FROM lake_rows WHERE lake_table = 'quarantine') AS q USING (snapshot_date, account)
+ORDER BY r.snapshot_date, r.account;
 
 CREATE TABLE video_sticker_stats AS
 SELECT
     v.snapshot_date,
+    v.account,
     v.video_id,
     v.region,
     a.title,
@@ -48,14 +50,15 @@ SELECT
     min(s.creation_time)                              AS first_created_at,
     max(s.creation_time)                              AS last_created_at
 FROM newest_video_fetches AS v
-LEFT JOIN latest_stickers AS s USING (snapshot_date, video_id)
-LEFT JOIN latest_videos AS a USING (snapshot_date, video_id)
+LEFT JOIN latest_stickers AS s USING (snapshot_date, account, video_id)
+LEFT JOIN latest_videos AS a USING (snapshot_date, account, video_id)
 GROUP BY ALL
-ORDER BY v.video_id;
+ORDER BY v.account, v.video_id;
 
 CREATE TABLE daily_sticker_stats AS
 SELECT
     snapshot_date,
+    account,
     creation_time::DATE          AS creation_date,
     format,
     count(*)                     AS stickers,
@@ -65,11 +68,12 @@ SELECT
     avg(duration_s)              AS avg_duration_s
 FROM latest_stickers
 GROUP BY ALL
-ORDER BY creation_date, format;
+ORDER BY account, creation_date, format;
 
 CREATE TABLE format_stats AS
 SELECT
     snapshot_date,
+    account,
     format,
     count(*)                        AS stickers,
     count(DISTINCT video_id)        AS videos,
@@ -82,4 +86,4 @@ SELECT
     avg(height)                     AS avg_height
 FROM latest_stickers
 GROUP BY ALL
-ORDER BY format;
+ORDER BY account, format;
