@@ -228,31 +228,33 @@ def cmd_run(args: argparse.Namespace) -> int:
     unknown = [a for a in assets if a not in DAY_ASSETS]
     if unknown:
         raise ConfigurationError(f"--assets: no asset named {', '.join(map(repr, unknown))}; choose from {','.join(DAY_ASSETS)}")
-    layout = check_settings(assets, day)
+    layout = check_settings(assets, day, account=args.account)
     home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
     env = dict(os.environ, DAGSTER_HOME=str(home), PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     home.mkdir(parents=True, exist_ok=True)
-    print(f"Running snapshot day {day} through Dagster (DAGSTER_HOME={home}, data in {layout.root})")
+    of = f" of account {args.account}" if args.account else ""
+    print(f"Running snapshot day {day}{of} through Dagster (DAGSTER_HOME={home}, data in {layout.root})")
     returncode = materialize(layout, day, env, assets=assets)
     if returncode != 0:
         print(
-            f"vod-stickers: the run of {day} failed; its first error line above says why "
+            f"vod-stickers: the run of {day}{of} failed; its first error line above says why "
             "(the Runs page of the Dagster UI has the whole log)",
             file=sys.stderr,
         )
         return EXIT_RUN_FAILED
-    print(f"Snapshot day {day} done: {layout.warehouse}, {layout.report(day)}")
+    print(f"Snapshot day {day}{of} done: {layout.warehouse}, {layout.report(day)}")
     return 0
 
 
-def check_settings(assets: tuple[str, ...] | list[str], day: dt.date) -> Layout:
-    """Checks what the run of ``assets`` for ``day`` will need, as its steps will, without calling VOD:
-    raises ConfigurationError (exit 2) naming what to fix, before anything runs."""
+def check_settings(assets: tuple[str, ...] | list[str], day: dt.date, *, account: str | None = None) -> Layout:
+    """Checks what the run of ``assets`` for ``account``'s ``day`` will need, as its steps will, without calling
+    VOD: raises ConfigurationError (exit 2) naming what to fix, before anything runs."""
     source = settings.source_from_env()
+    settings.account_environ(account)  # the account is one VOD_ACCOUNTS_FILE lists (or there is no such file)
     if "sticker_responses" in assets or ("videos" in assets and source.source == "vod"):
-        settings.vod_from_env()
-    regions = list(settings.endpoints_from_env())
-    layout = settings.lake_from_env().layout()
+        settings.vod_from_env(account=account)
+    regions = list(settings.endpoints_from_env(account=account))
+    layout = settings.lake_from_env().layout(account)
     settings.alerts_from_env()  # the daemon's alerts about this run would fail on a bad value
     settings.executor_from_env()  # a wrong executor would stop the run before its first step
     if "sticker_responses" in assets:
@@ -272,7 +274,7 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
     level = "WARNING" if interactive else "INFO"
     command = [
         str(Path(sys.executable).parent / "dg"), "launch", "-m", "pipeline.definitions",
-        "--assets", ",".join(assets), "--partition", day.isoformat(),
+        "--assets", ",".join(assets), "--partition", _partition(day, layout.account),
         "--config-json", f'{{"loggers": {{"console": {{"config": {{"log_level": "{level}"}}}}}}}}',
     ]
     close_dead_runs(Path(env["DAGSTER_HOME"]))  # a killed run's pool slot would make this one wait for ever
@@ -282,6 +284,15 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
     if bar:
         bar.follow(run)
     return run.wait()
+
+
+def _partition(day: dt.date, account: str | None) -> str:
+    """The Dagster partition of ``account``'s day: the day alone for a deployment of one account."""
+    if account is None:
+        return day.isoformat()
+    from pipeline.defs.partitions import partition_key  # Dagster, only for a deployment of several accounts
+
+    return partition_key(day, account)
 
 
 class FetchBar:
@@ -372,7 +383,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     """Receives VOD's events into the data directory's inbox until Ctrl-C: HTTP callbacks, and the MNS queue
     when one is configured."""
-    layout = settings.lake_from_env().layout()
+    settings.account_environ(args.account)
+    layout = settings.lake_from_env().layout(args.account)
     config = settings.events_from_env()
     port = config.port if args.port is None else args.port
     host = args.host or ("0.0.0.0" if config.callback else "127.0.0.1")
@@ -494,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run starts. In a terminal the fetch shows a progress bar.",
     )
     run.add_argument("--day", type=_day, default=None, help="snapshot day, YYYY-MM-DD (default: today, UTC)")
+    run.add_argument("--account", default=None, help="the account whose day to run, one VOD_ACCOUNTS_FILE lists (needed when it is set)")
     run.add_argument(
         "--assets", default=None, metavar="A,B",
         help=f"only these assets, comma-separated (default: all, {','.join(DAY_ASSETS)}); "
@@ -550,6 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
         "signs are taken from this machine only)",
     )
     events.add_argument("--port", type=int, default=None, help="port (default: VOD_EVENTS_PORT, else 9090)")
+    events.add_argument("--account", default=None, help="the account whose events these are, one VOD_ACCOUNTS_FILE lists (needed when it is set)")
     query = command(
         "query", cmd_query, "open the warehouse read-only in the DuckDB shell (on disk or on an object store)",
         "Opens PIPELINE_DATA_DIR's warehouse.duckdb read-only in the DuckDB CLI. On an object store the file is\n"

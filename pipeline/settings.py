@@ -8,10 +8,12 @@ loading the code. The rest of the package takes plain arguments and reads no env
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from pipeline import alerts
@@ -125,13 +127,15 @@ class LakeSettings:
     lease_s: float = DEFAULT_LEASE_S
     inbox: Path | None = None
 
-    def layout(self) -> Layout:
-        """The data directory's layout, once it is known to be writable (on a store: reachable, the
-        credentials accepted, the bucket there and writable under the prefix)."""
+    def layout(self, account: str | None = None) -> Layout:
+        """The data directory's layout (of ``account``, in a deployment of several), once it is known to be
+        writable (on a store: reachable, the credentials accepted, the bucket there and writable under the
+        prefix)."""
         if objects.is_url(str(self.data_dir)):
             root = objects.location(str(self.data_dir), self.store)
             objects.check(root)
-            return Layout(root, lease_s=self.lease_s, inbox=self.inbox or Path(DEFAULT_DATA_DIR, "events", "inbox.sqlite").resolve())
+            inbox = self.inbox or Path(DEFAULT_DATA_DIR, "events", "inbox.sqlite").resolve()
+            return Layout(root, lease_s=self.lease_s, inbox=inbox, account=account)
         root = Path(self.data_dir).resolve()
         try:
             root.mkdir(parents=True, exist_ok=True)
@@ -142,11 +146,139 @@ class LakeSettings:
             raise ConfigurationError(
                 f"The data directory {root} (PIPELINE_DATA_DIR) cannot be written: {exc.strerror}"
             ) from None
-        return Layout(root, lease_s=self.lease_s, inbox=self.inbox)
+        return Layout(root, lease_s=self.lease_s, inbox=self.inbox, account=account)
 
 
-def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
-    """VOD's settings from the environment (the README lists the variables); raises ConfigurationError."""
+ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_ACCOUNT_KEYS = {
+    "access_key_id_env": str,
+    "access_key_secret_env": str,
+    "security_token_env": str,
+    "regions": list,
+    "endpoints": dict,
+    "calls_per_second": (int, float),
+    "concurrency": int,
+}
+
+
+@dataclass(frozen=True)
+class AccountEntry:
+    """One account of a deployment that follows several (``VOD_ACCOUNTS_FILE``): the names of the variables
+    holding its AccessKey (never the keys themselves), its regions and, where they differ from the
+    deployment's, their addresses, calls per second and calls in flight."""
+
+    name: str
+    access_key_id_env: str
+    access_key_secret_env: str
+    security_token_env: str | None = None
+    regions: tuple[str, ...] = ()
+    endpoints: dict[str, str] = field(default_factory=dict)
+    calls_per_second: float | None = None
+    concurrency: int | None = None
+
+    def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """The deployment's environment as this account's runs see it: its keys, regions and budgets in the
+        variables a deployment of one account sets."""
+        mine = {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": _get(environ, self.access_key_id_env),
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": _get(environ, self.access_key_secret_env),
+            "ALIBABA_CLOUD_SECURITY_TOKEN": _get(environ, self.security_token_env) if self.security_token_env else "",
+            "VOD_REGIONS": ",".join(self.regions),
+            "VOD_ENDPOINTS": ",".join(f"{region}={address}" for region, address in self.endpoints.items()),
+        }
+        for name in ("VOD_REGION", "VOD_ENDPOINT"):
+            mine[name] = ""
+        if self.calls_per_second is not None:
+            mine["VOD_CALLS_PER_SECOND"] = str(self.calls_per_second)
+        if self.concurrency is not None:
+            mine["VOD_CONCURRENCY"] = str(self.concurrency)
+        return {**environ, **mine}
+
+
+def accounts_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, AccountEntry] | None:
+    """The accounts listed in VOD_ACCOUNTS_FILE (a TOML file, README 'Several accounts'), by name; None when
+    the deployment follows one account. Raises ConfigurationError naming the file, the account and the key."""
+    path = _get(environ, "VOD_ACCOUNTS_FILE")
+    if not path:
+        return None
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"VOD_ACCOUNTS_FILE={path} cannot be read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"VOD_ACCOUNTS_FILE={path} is not valid TOML: {exc}") from None
+    if strange := sorted(set(document) - {"accounts"}):
+        raise ConfigurationError(f"VOD_ACCOUNTS_FILE={path}: unknown table {strange[0]!r}; list accounts as [accounts.<name>]")
+    tables = document.get("accounts")
+    if not isinstance(tables, dict) or not tables:
+        raise ConfigurationError(f"VOD_ACCOUNTS_FILE={path} lists no account: add an [accounts.<name>] table per account")
+    return {name: _account_entry(path, name, table) for name, table in tables.items()}
+
+
+def _account_entry(path: str, name: str, table: Any) -> AccountEntry:
+    where = f"VOD_ACCOUNTS_FILE={path}, account {name!r}"
+    if not ACCOUNT_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{where}: an account's name is its partition key and part of file names: a lower-case letter, then at "
+            "most 39 lower-case letters, digits, '-' or '_'"
+        )
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{where}: give the account as a table, [accounts.{name}]")
+    if strange := sorted(set(table) - set(_ACCOUNT_KEYS)):
+        raise ConfigurationError(f"{where}: unknown key {strange[0]!r}; an account has {', '.join(_ACCOUNT_KEYS)}")
+    for key, kind in _ACCOUNT_KEYS.items():
+        if key in table and (not isinstance(table[key], kind) or isinstance(table[key], bool)):
+            raise ConfigurationError(f"{where}: {key} = {table[key]!r} is not a {getattr(kind, '__name__', 'number')}")
+    if missing := [key for key in ("access_key_id_env", "access_key_secret_env") if not table.get(key)]:
+        raise ConfigurationError(
+            f"{where}: {' and '.join(missing)} missing: name the variables holding the account's AccessKey "
+            f"(e.g. access_key_id_env = \"{name.upper().replace('-', '_')}_ACCESS_KEY_ID\")"
+        )
+    regions = table.get("regions") or [DEFAULT_REGION]
+    if not all(isinstance(r, str) for r in regions) or not all(isinstance(v, str) for v in table.get("endpoints", {}).values()):
+        raise ConfigurationError(f"{where}: regions is a list of region ids, endpoints a table of region = \"address\"")
+    return AccountEntry(
+        name=name,
+        access_key_id_env=table["access_key_id_env"],
+        access_key_secret_env=table["access_key_secret_env"],
+        security_token_env=table.get("security_token_env"),
+        regions=tuple(regions),
+        endpoints=dict(table.get("endpoints", {})),
+        calls_per_second=table.get("calls_per_second"),
+        concurrency=table.get("concurrency"),
+    )
+
+
+def account_environ(account: str | None, environ: Mapping[str, str] = os.environ) -> Mapping[str, str]:
+    """The environment as the runs of ``account`` see VOD (``AccountEntry.environ``); with no accounts file,
+    the environment itself. Raises ConfigurationError when the account and the deployment disagree."""
+    accounts = accounts_from_env(environ)
+    if accounts is None:
+        if account is not None:
+            raise ConfigurationError(
+                f"Account {account!r} was asked for, but VOD_ACCOUNTS_FILE is not set: this deployment follows one account"
+            )
+        return environ
+    if account is None:
+        raise ConfigurationError(
+            f"VOD_ACCOUNTS_FILE lists the accounts {', '.join(accounts)}: name the account (its partition, or --account)"
+        )
+    if account not in accounts:
+        raise ConfigurationError(f"VOD_ACCOUNTS_FILE has no account {account!r}; it lists {', '.join(accounts)}")
+    entry = accounts[account]
+    if missing := [v for v in (entry.access_key_id_env, entry.access_key_secret_env) if not _get(environ, v)]:
+        raise ConfigurationError(
+            f"Account {account}: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the "
+            "AccessKey of the account's RAM user allowed vod:ListDynamicImage (VOD_ACCOUNTS_FILE names these variables)"
+        )
+    return entry.environ(environ)
+
+
+def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None = None) -> VodSettings:
+    """VOD's settings from the environment (the README lists the variables), of ``account`` in a deployment
+    of several (VOD_ACCOUNTS_FILE); raises ConfigurationError."""
+    endpoints = endpoints_from_env(environ, account=account)
+    environ = account_environ(account, environ)
     missing = [name for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET") if not _get(environ, name)]
     if missing:
         raise ConfigurationError(
@@ -169,7 +301,7 @@ def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
             _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
             _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None,
         ),
-        endpoints=endpoints_from_env(environ),
+        endpoints=endpoints,
         shared_limits=limits == "shared",
         signature_method=method,
         calls_per_second=_number(environ, "VOD_CALLS_PER_SECOND", float, 100.0, "a positive number of calls per second", lambda v: 0 < v < float("inf")),
@@ -177,8 +309,17 @@ def vod_from_env(environ: Mapping[str, str] = os.environ) -> VodSettings:
     )
 
 
-def endpoints_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Region -> address, from VOD_REGIONS (or VOD_REGION), VOD_ENDPOINTS and VOD_ENDPOINT."""
+def endpoints_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None = None) -> dict[str, str]:
+    """Region -> address, from VOD_REGIONS (or VOD_REGION), VOD_ENDPOINTS and VOD_ENDPOINT; an account's from
+    its regions and endpoints in VOD_ACCOUNTS_FILE."""
+    if account is not None:
+        accounts = accounts_from_env(environ) or {}
+        if account in accounts:
+            try:
+                return endpoints_from_env(accounts[account].environ(environ))
+            except ConfigurationError as err:
+                raise ConfigurationError(f"VOD_ACCOUNTS_FILE, account {account} (its regions and endpoints): {err}") from None
+        account_environ(account, environ)  # says what is wrong
     listed = [r.strip() for r in _get(environ, "VOD_REGIONS").split(",") if r.strip()]
     single = _get(environ, "VOD_REGION")
     if listed and single and listed != [single]:

@@ -8,7 +8,7 @@ import datetime as dt
 import dagster as dg
 
 from pipeline import alerts, settings
-from pipeline.defs.partitions import snapshot_days
+from pipeline.defs.partitions import ACCOUNT, ACCOUNTS, DAY, partition_key, snapshot_days
 from pipeline.errors import ConfigurationError
 
 DUE_ASSETS = ("stickers", "warehouse")
@@ -62,7 +62,9 @@ def alert_on_failure(context: dg.RunFailureSensorContext) -> None:
 def failure_alert(context: dg.RunFailureSensorContext, ui_url: str) -> alerts.Alert:
     run = context.dagster_run
     tags = run.tags
-    day = tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start")
+    day = tags.get(f"dagster/partition/{DAY}") or tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start")
+    if account := tags.get(f"dagster/partition/{ACCOUNT}"):
+        day = f"{day} of account {account}"
     link = f"{ui_url}/runs/{run.run_id}"
     failed_checks = [
         evaluation
@@ -123,14 +125,21 @@ def alert_on_late_day(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         return dg.SkipReason(f"Snapshot day {key} was already reported late")
     if key < snapshot_days.get_first_partition_key():
         return dg.SkipReason(f"Snapshot day {key} is before the first partition")
-    missing = [name for name in DUE_ASSETS if not _materialized(context.instance, name, key)]
-    if not missing:
+    # In a deployment of several accounts, each account's day is due
+    late = {
+        account: missing
+        for account in (ACCOUNTS or [None])
+        if (missing := [name for name in DUE_ASSETS if not _materialized(context.instance, name, partition_key(day, account))])
+    }
+    if not late:
         return dg.SkipReason(f"Snapshot day {key} was on time")
-    latest = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": key}), limit=1)
+    account, missing = next(iter(late.items()))
+    latest = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": partition_key(day, account)}), limit=1)
+    of = f" of {'accounts ' + ', '.join(late) if len(late) > 1 else 'account ' + account}" if account else ""
     alert = alerts.Alert(
-        title=f"Snapshot day {key} is late",
+        title=f"Snapshot day {key}{of} is late",
         day=key,
-        what=f"{' and '.join(missing)} for {key} not materialized by {config.deadline_hour:02d}:00 UTC (SNAPSHOT_DEADLINE_HOUR)",
+        what=f"{' and '.join(missing)} for {key}{of} not materialized by {config.deadline_hour:02d}:00 UTC (SNAPSHOT_DEADLINE_HOUR)",
         error=f"the day's latest run {RUN_STATES.get(latest[0].status, latest[0].status.value)}" if latest else "no run of the day was started",
         link=f"{config.ui_url}/runs/{latest[0].run_id}" if latest else f"{config.ui_url}/assets/{missing[0]}",
     )

@@ -7,7 +7,7 @@ import dagster as dg
 
 from pipeline import snapshot
 from pipeline.defs.ingest import stickers
-from pipeline.defs.partitions import day_of, snapshot_days
+from pipeline.defs.partitions import account_of, day_of, partitions
 from pipeline.defs.resources import LakeResource
 from pipeline.normalize import quality
 
@@ -20,10 +20,10 @@ def _result(outcome: quality.CheckResult) -> dg.AssetCheckResult:
 
 def _lake_check(name: str, check: Callable, description: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=stickers, name=name, blocking=True, partitions_def=snapshot_days, description=description + BLOCKS
+        asset=stickers, name=name, blocking=True, partitions_def=partitions, description=description + BLOCKS
     )
     def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-        return _result(check(lake.layout(), day_of(context)))
+        return _result(check(lake.layout(account_of(context)), day_of(context)))
 
     return _check
 
@@ -45,11 +45,11 @@ positive_measures = _lake_check(
 @dg.asset_check(
     asset=stickers,
     blocking=True,
-    partitions_def=snapshot_days,
+    partitions_def=partitions,
     description="Every video asked has one outcome (asked = answered + not found + failed) and every "
     "item VOD returned is a sticker row or a quarantined row." + BLOCKS,
 )
 def fetch_reconciles(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
-    layout = lake.layout()
+    layout = lake.layout(account_of(context))
     day = day_of(context)
     return _result(quality.fetch_reconciles(layout, day, snapshot.fetch_summary(layout, day)))

@@ -8,7 +8,7 @@ from pipeline import refresh, snapshot
 from pipeline.defs.alerts import snapshot_deadline
 from pipeline.defs.failures import operator_errors
 from pipeline.defs.metadata import column_schema, markdown_table
-from pipeline.defs.partitions import day_asset, day_of
+from pipeline.defs.partitions import ACCOUNTS, account_of, day_asset, day_of
 from pipeline.defs.resources import LakeResource, VodResource
 from pipeline.events.inbox import Inbox
 from pipeline.store.schema import TABLES
@@ -28,13 +28,13 @@ from pipeline.store.schema import TABLES
     "keeps the set it took then; one that took none is refused, since VOD answers only about now.",
 )
 def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
-    day, today = day_of(context), snapshot.utc_today()
-    with operator_errors():
-        source, layout = vod.source(), lake.layout()
-        settings = vod.settings() if source.source == "vod" else None  # credentials needed only to discover
+    day, account, today = day_of(context), account_of(context), snapshot.utc_today()
+    with operator_errors(account):
+        source, layout = vod.source(), lake.layout(account)
+        settings = vod.settings(account) if source.source == "vod" else None  # credentials needed only to discover
     found = None
     if settings is not None:
-        with operator_errors(), settings.clients() as clients:
+        with operator_errors(account), settings.clients() as clients:
             if not snapshot.is_over(day, today):
                 context.log.info(f"Discovering the account's videos in {', '.join(settings.regions)}")
             if layout.videos_csv.exists():
@@ -43,8 +43,8 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
                 layout, day, clients, full_walk_days=source.full_walk_days, concurrency=settings.concurrency, today=today
             )
     else:
-        with operator_errors():
-            video_set = snapshot.take_video_set(layout, day, regions=vod.regions(), today=today)
+        with operator_errors(account):
+            video_set = snapshot.take_video_set(layout, day, regions=vod.regions(account), today=today)
     if snapshot.is_over(day, today):
         context.log.info(f"{day} is over: the video set it took then is kept, not today's {source.source} source")
     for problem in video_set.problems():
@@ -80,7 +80,10 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
     layer="raw",
     kinds={"json"},
     deps=[videos],
-    pool="vod_api",
+    # One fetch at a time of the account's budget. Several accounts each have their own: the run queue gives
+    # each account one run at a time (dagster/partition/account in dagster.yaml), and a day's lease keeps two
+    # fetches of one account's day apart wherever they run.
+    pool=None if ACCOUNTS else "vod_api",
     description="Calls VOD's ListDynamicImage for the videos of the day whose stickers can have changed: "
     "the day's refresh plan asks the new videos, those VOD announced an event for, those that failed, and "
     "a rolling sweep so that none goes unasked for more than VOD_REFRESH_DAYS days (1: every video every "
@@ -93,11 +96,12 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
     "that can be redone.",
 )
 def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResource) -> dg.MaterializeResult:
-    with operator_errors():
-        settings, layout = vod.settings(), lake.layout()
+    account = account_of(context)
+    with operator_errors(account):
+        settings, layout = vod.settings(account), lake.layout(account)
         policy = vod.refresh(settings)
     day, today = day_of(context), snapshot.utc_today()
-    with operator_errors(), settings.clients() as clients, Inbox(layout.events_inbox) as inbox:
+    with operator_errors(account), settings.clients() as clients, Inbox(layout.events_inbox) as inbox:
         if not snapshot.is_over(day, today):
             context.log.info(
                 f"Calling ListDynamicImage in {', '.join(f'{r} ({c.endpoint})' for r, c in clients.items())} with "
@@ -165,14 +169,15 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     deps=[sticker_responses],
     freshness_policy=snapshot_deadline(),
     description="The day's stickers as typed rows in Hive-partitioned Parquet "
-    "(lake/stickers/snapshot_date=YYYY-MM-DD/). Rows that fail typing go to lake/quarantine with "
+    "(lake/stickers/snapshot_date=YYYY-MM-DD/, a file per account). Rows that fail typing go to lake/quarantine with "
     "the reason; each video's outcome goes to lake/video_fetches. Re-running replaces the day whole.",
 )
 def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    with operator_errors():
+    account = account_of(context)
+    with operator_errors(account):
         settings = lake.settings()
         report = snapshot.normalize_day(
-            settings.layout(), day_of(context), url_validity_s=settings.url_validity_s, run_id=context.run.run_id
+            settings.layout(account), day_of(context), url_validity_s=settings.url_validity_s, run_id=context.run.run_id
         )
     if report.quarantined:
         context.log.warning(

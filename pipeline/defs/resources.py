@@ -25,12 +25,13 @@ class VodResource(dg.ConfigurableResource):
     the step, naming the variable, before the first call.
     """
 
-    def settings(self) -> VodSettings:
-        return vod_from_env()
+    def settings(self, account: str | None = None) -> VodSettings:
+        """The deployment's settings, or ``account``'s (VOD_ACCOUNTS_FILE)."""
+        return vod_from_env(account=account)
 
-    def regions(self) -> list[str]:
-        """The regions the deployment follows (VOD_REGIONS), without needing credentials."""
-        return list(endpoints_from_env())
+    def regions(self, account: str | None = None) -> list[str]:
+        """The regions the deployment (or ``account``) follows (VOD_REGIONS), without needing credentials."""
+        return list(endpoints_from_env(account=account))
 
     def refresh(self, settings: VodSettings) -> RefreshPolicy:
         """Which videos a day asks (VOD_REFRESH_DAYS) within how many calls (VOD_REFRESH_BUDGET or _WINDOW_HOURS)."""
@@ -47,8 +48,9 @@ class LakeResource(dg.ConfigurableResource):
     def settings(self) -> LakeSettings:
         return lake_from_env()
 
-    def layout(self) -> Layout:
-        return self.settings().layout()
+    def layout(self, account: str | None = None) -> Layout:
+        """The data directory, as ``account`` (in a deployment of several) writes to it."""
+        return self.settings().layout(account)
 
 
 @dg.definitions
