@@ -252,7 +252,8 @@ def _lake(workdir: Path) -> str:
     parts = [
         "## The Parquet lake",
         "Hive partitions under `data/lake/<table>/snapshot_date=YYYY-MM-DD/part-0.parquet`, one file per table "
-        "and day. `snapshot_date` is in the folder name only, not in the files: readers take it from the "
+        "and day (in a deployment of several accounts, one per account: `part-<account>.parquet`, every row "
+        "saying its `account`; the lines below read them all). `snapshot_date` is in the folder name only, not in the files: readers take it from the "
         "path when told the layout is Hive's. A day is rewritten by writing a new file in `data/lake/.tmp/` "
         "and renaming it over `part-0.parquet`, so a reader sees the old day or the new one, never half. "
         "The day's tables are renamed together, listed first in a journal (`data/lake/.tmp/*.replace.json`) "

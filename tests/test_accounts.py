@@ -4,11 +4,13 @@ instance, the Parquet lake and the DuckDB warehouse on disk."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import dagster as dg
 import duckdb
@@ -72,7 +74,7 @@ def service():
 
 
 @pytest.fixture
-def deployment(service, tmp_path, monkeypatch) -> Layout:
+def deployment(service, tmp_path, monkeypatch) -> Iterator[Layout]:
     """The environment of a deployment of three accounts, each with its video set; the Dagster definitions
     loaded afresh, as a code location reads VOD_ACCOUNTS_FILE when it loads."""
     accounts = tmp_path / "accounts.toml"
@@ -81,13 +83,30 @@ def deployment(service, tmp_path, monkeypatch) -> Layout:
         monkeypatch.delenv(name, raising=False)
     for name, value in {**SECRETS, "VOD_ACCOUNTS_FILE": str(accounts), "PIPELINE_DATA_DIR": str(tmp_path / "data")}.items():
         monkeypatch.setenv(name, value)
-    for module in [m for m in sys.modules if m == "pipeline.definitions" or m.startswith("pipeline.defs")]:
-        monkeypatch.delitem(sys.modules, module)
     layout = Layout(tmp_path / "data")
     catalogs = {"retail": service.catalog, "games": service.accounts["b"].catalog, "broken": service.accounts["b"].catalog}
     for name, catalog in catalogs.items():
         write_videos_csv(layout.of_account(name).videos_csv, seed=catalog.seed, size=catalog.size)
-    return layout
+    with definitions_loaded_afresh():
+        yield layout
+
+
+@contextlib.contextmanager
+def definitions_loaded_afresh():
+    """The Dagster definitions imported anew inside the block, and the ones from before put back after it."""
+
+    def ours(name: str) -> bool:
+        return name == "pipeline.definitions" or name.startswith("pipeline.defs")
+
+    before = {name: module for name, module in sys.modules.items() if ours(name)}
+    for name in before:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in [name for name in sys.modules if ours(name)]:
+            del sys.modules[name]
+        sys.modules.update(before)
 
 
 def stickers_of(catalog) -> int:
