@@ -270,3 +270,16 @@ def test_an_account_without_its_keys_in_the_environment_is_refused_naming_the_va
         settings.vod_from_env(environ, account="retail")
     games = settings.vod_from_env({**environ, "GAMES_ACCESS_KEY_ID": "g", "GAMES_ACCESS_KEY_SECRET": "s"}, account="games")
     assert games.calls_per_second == 50 and games.regions == ["cn-shanghai"]
+
+
+def test_each_accounts_videos_are_discovered_with_its_own_keys(deployment, service, instance, monkeypatch):
+    monkeypatch.setenv("VIDEO_SOURCE", "vod")
+    assert run(instance, "retail").success and run(instance, "games").success
+    assert not run(instance, "broken").success  # its walk of the account is refused: nothing of it is written
+    assert sorted(p.name for p in deployment.lake_partition("videos", TODAY).iterdir()) == ["part-games.parquet", "part-retail.parquet"]
+    with duckdb.connect(str(deployment.warehouse), read_only=True) as con:
+        found = con.execute("SELECT account, list(video_id ORDER BY video_id) FROM latest_videos GROUP BY account ORDER BY account").fetchall()
+    assert found == [
+        ("games", sorted(service.accounts["b"].catalog.video_ids())),
+        ("retail", sorted(service.catalog.video_ids())),
+    ]
