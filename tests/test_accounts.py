@@ -24,6 +24,7 @@ from pipeline.errors import ConfigurationError
 from pipeline.store.layout import Layout
 from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
 from tests.conftest import KEY_ID, KEY_SECRET, REPO, TODAY
+from tests.test_alerts import Ticks, alert_env, due_day, receiver  # noqa: F401 - fixtures
 from tests.test_secrets import dagster_places
 
 B_KEY, B_SECRET = "account-b-key-id", "account-b-secret-Wm7"
@@ -283,3 +284,24 @@ def test_each_accounts_videos_are_discovered_with_its_own_keys(deployment, servi
         ("games", sorted(service.accounts["b"].catalog.video_ids())),
         ("retail", sorted(service.catalog.video_ids())),
     ]
+
+
+def test_alerts_name_the_account_whose_run_failed_or_whose_day_is_late(deployment, instance, receiver, alert_env):
+    robot = receiver("dingtalk")
+    alert_env(robot, SNAPSHOT_DEADLINE_HOUR="1")
+    failures = Ticks(instance, "alert_on_failure")
+    failures.tick()  # the sensor starts: from now on
+    assert not run(instance, "broken", ["videos", "sticker_responses"]).success
+    failures.tick()
+    assert len(robot.posts) == 1
+    assert f"Snapshot day {TODAY} of account broken failed" in robot.accepted[0]
+    assert "Account broken: VOD (cn-shanghai) refused the call with SignatureDoesNotMatch" in robot.accepted[0]
+
+    day = due_day(1)
+    for account in ("retail", "games"):
+        for asset in ("stickers", "warehouse"):
+            instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=asset, partition=f"{account}|{day}"))
+    Ticks(instance, "alert_on_late_day").tick()
+    assert len(robot.posts) == 2
+    assert f"Snapshot day {day} of account broken is late" in robot.accepted[1]
+    assert "retail" not in robot.accepted[1] and "games" not in robot.accepted[1]
