@@ -43,7 +43,13 @@ TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "videos", "events", "f
 
 def publish(layout: Layout) -> dict[str, int]:
     """Rebuilds ``warehouse.duckdb`` over the lake and the fetch summaries; returns rows per table."""
-    files = lake.partitions(layout, TABLES)
+    if not objects.is_remote(layout.root):
+        return _publish(layout, lake.partitions(layout, TABLES))
+    with objects.listed(layout.lake_root) as listing:  # the lake's files, each asked about with no request of its own
+        return _publish(layout, lake.partitions(layout, TABLES, listing))
+
+
+def _publish(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) -> dict[str, int]:
     footers = _footers(files)
     remote = objects.is_remote(layout.root)
     with (

@@ -264,18 +264,18 @@ def parquet_file(layout: Layout, table: str, day: dt.date) -> pq.ParquetFile:
     return pq.ParquetFile(source, filesystem=filesystem)
 
 
-def partitions(layout: Layout, tables: Iterable[str]) -> dict[str, dict[dt.date, list[Location]]]:
+def partitions(layout: Layout, tables: Iterable[str], listing: list[Location] | None = None) -> dict[str, dict[dt.date, list[Location]]]:
     """Each table's partition files by day, oldest first, every account's; on a store, from one listing of
-    the lake."""
+    the lake (``listing``, ``objects.listed(layout.lake_root)``, when given)."""
     finish_interrupted(layout)
     found: dict[str, dict[dt.date, list[Location]]] = {table: {} for table in tables}
     if objects.is_remote(layout.root):
-        lake_root = layout.root / "lake"
-        for key in sorted(layout.root.fs.find(lake_root.path)):
-            parts = key.removeprefix(lake_root.path + "/").split("/")
+        lake_root = layout.lake_root
+        for path in listing if listing is not None else [objects.at(layout.root, key) for key in sorted(layout.root.fs.find(lake_root.path))]:
+            parts = path.path.removeprefix(lake_root.path + "/").split("/")
             if len(parts) == 3 and parts[0] in found and parts[1].startswith(f"{PARTITION_KEY}=") and is_part_file(parts[2]):
                 day = dt.date.fromisoformat(parts[1].split("=", 1)[1])
-                found[parts[0]].setdefault(day, []).append(objects.at(layout.root, key))
+                found[parts[0]].setdefault(day, []).append(path)
     else:
         for table in found:
             folder = layout.lake_table(table)

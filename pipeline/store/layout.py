@@ -98,8 +98,12 @@ class Layout:
             raise ValueError("a data directory on an object store keeps VOD's events in a local file: give Layout(inbox=...)")
         return self.base / "events" / "inbox.sqlite"
 
+    @property
+    def lake_root(self) -> Location:
+        return self.root / "lake"
+
     def lake_table(self, table: str) -> Location:
-        return self.root / "lake" / table
+        return self.lake_root / table
 
     def lake_partition(self, table: str, day: dt.date) -> Location:
         return self.lake_table(table) / f"{PARTITION_KEY}={day.isoformat()}"

@@ -452,6 +452,26 @@ def url(path: Location) -> str:
 
 
 @contextlib.contextmanager
+def listed(folder: UPath) -> Iterator[list[UPath]]:
+    """Every object under ``folder``, from one listing, which also answers what is asked of those objects
+    while the block runs (their size and date: no request each, for pyarrow's and DuckDB's opens). The
+    listing is forgotten when the block ends, since other writers change the store."""
+    fs = folder.fs
+    found = fs.find(folder.path, detail=True)
+    by_folder: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for key, info in found.items():
+        by_folder[key.rsplit("/", 1)[0]].append(info)
+    cache, kept = fs.dircache, fs.dircache.use_listings_cache
+    cache.use_listings_cache = True  # only for the block (``location``: listings are never cached)
+    cache.update(by_folder)
+    try:
+        yield [at(folder, key) for key in sorted(found)]
+    finally:
+        cache.use_listings_cache = kept
+        cache.clear()
+
+
+@contextlib.contextmanager
 def local_copy(path: Location) -> Iterator[Path]:
     """A local file with ``path``'s content for code that needs a real file (SQLite, DuckDB)."""
     if not is_remote(path):
