@@ -13,7 +13,7 @@ from pathlib import Path
 from pipeline import snapshot
 from pipeline.store import lake
 from pipeline.store.files import write_json
-from pipeline.store.layout import Layout
+from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.schema import ANSWER_TABLES, TABLES
 from pipeline.vod.local import Catalog
 from pipeline.vod.outcome import FetchSummary, Outcome
@@ -68,16 +68,19 @@ def lake_of_days(videos: int, days: int) -> Layout:
     """A data directory whose lake holds ``days`` daily snapshots of ``videos`` videos each (one real
     normalized day, linked under every day's partition folder) and their fetch summaries."""
     base = raw_day(videos=videos)
-    if not lake.partition_path(base, "stickers", DAY).exists():
-        snapshot.normalize_day(base, DAY)
+    columns = [c.name for c in TABLES["stickers"] if c.name != PARTITION_KEY]
+    made = lake.partition_path(base, "stickers", DAY)
+    if not made.exists() or lake.parquet_file(base, "stickers", DAY).schema_arrow.names != columns:
+        snapshot.normalize_day(base, DAY)  # none yet, or made before the schema changed
     layout = Layout(DATA / f"lake-{videos}-videos-{days}-days")
     summary = snapshot.fetch_summary(base, DAY)
     for i in range(days):
         day = DAY + dt.timedelta(days=i)
         for table in ANSWER_TABLES:
-            target = lake.partition_path(layout, table, day)
-            if not target.exists():
+            source, target = lake.partition_path(base, table, DAY), lake.partition_path(layout, table, day)
+            if not target.exists() or not target.samefile(source):
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.link(lake.partition_path(base, table, DAY), target)
+                target.unlink(missing_ok=True)
+                os.link(source, target)
         write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
     return layout
