@@ -84,12 +84,25 @@ def _service_args(parser: argparse.ArgumentParser) -> None:
     add("--separate-limits", action="store_true", help="each region has its own flow control (default: shared)")
     add("--same-second-videos", type=int, default=defaults.same_second_videos,
         help="videos sharing one CreationTime second")
+    add("--account", action="append", default=[], metavar="NAME=KEY_ID:SECRET", dest="other_accounts",
+        help="another account served beside the first, signing with its own AccessKey, with a catalog of its own "
+        "(repeatable; for trying VOD_ACCOUNTS_FILE)")
 
 
 def _service_config(args: argparse.Namespace) -> ServiceConfig:
     """The service's configuration from the options _service_args declares (same names)."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ServiceConfig) if hasattr(args, f.name)}
-    return ServiceConfig(**{**given, "calls_per_second": args.calls_per_second or None})
+    accounts = {}
+    for spec in getattr(args, "other_accounts", []):
+        name, _, keys = spec.partition("=")
+        key_id, _, secret = keys.partition(":")
+        if not (name and key_id and secret):
+            raise ConfigurationError(f"--account {spec.split(':')[0]}...: give NAME=KEY_ID:SECRET")
+        accounts[name] = {"access_key_id": key_id, "access_key_secret": secret}
+    try:
+        return ServiceConfig(**{**given, "calls_per_second": args.calls_per_second or None, "accounts": accounts})
+    except ValueError as err:
+        raise ConfigurationError(f"the local VOD service cannot start: {err}") from None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -383,9 +396,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     """Receives VOD's events into the data directory's inbox until Ctrl-C: HTTP callbacks, and the MNS queue
     when one is configured."""
-    settings.account_environ(args.account)
+    environ = settings.account_environ(args.account)  # the account's keys read its MNS queue
     layout = settings.lake_from_env().layout(args.account)
-    config = settings.events_from_env()
+    config = settings.events_from_env(environ)
     port = config.port if args.port is None else args.port
     host = args.host or ("0.0.0.0" if config.callback else "127.0.0.1")
     stop = threading.Event()

@@ -22,7 +22,9 @@ import yaml
 from pipeline import settings
 from pipeline.errors import ConfigurationError
 from pipeline.store.layout import Layout
-from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
+from pipeline.vod.client import Credentials, VodClient
+from pipeline.vod.errors import VideoNotFound
+from pipeline.vod.local import LocalVodService, ServiceConfig, catalog_ids, write_videos_csv
 from tests.conftest import KEY_ID, KEY_SECRET, REPO, TODAY
 from tests.test_alerts import Ticks, alert_env, due_day, receiver  # noqa: F401 - fixtures
 from tests.test_secrets import dagster_places
@@ -305,3 +307,24 @@ def test_alerts_name_the_account_whose_run_failed_or_whose_day_is_late(deploymen
     assert len(robot.posts) == 2
     assert f"Snapshot day {day} of account broken is late" in robot.accepted[1]
     assert "retail" not in robot.accepted[1] and "games" not in robot.accepted[1]
+
+
+def test_the_local_service_serves_another_account_from_the_command_line():
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "serve", "--port", "0", "--catalog-size", "5", "--access-key-id", KEY_ID,
+         "--access-key-secret", KEY_SECRET, "--account", f"games={B_KEY}:{B_SECRET}"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        banner = [serve.stdout.readline(), serve.stdout.readline()]
+        endpoint = banner[0].split(" at ", 1)[1].split(" ", 1)[0]
+        assert f"and account games: AccessKeyId {B_KEY}, 5 videos (seed 8)" in banner[1]
+        games = catalog_ids(8, 5)
+        with VodClient(Credentials(B_KEY, B_SECRET), endpoint=endpoint, max_attempts=1) as client:
+            assert client.list_dynamic_image(games[0]).http_status == 200  # answered: the video is that account's
+        with VodClient(Credentials(KEY_ID, KEY_SECRET), endpoint=endpoint, max_attempts=1) as client:
+            with pytest.raises(VideoNotFound):
+                client.list_dynamic_image(games[0])
+    finally:
+        serve.terminate()
+        serve.wait(timeout=30)

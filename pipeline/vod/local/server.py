@@ -855,6 +855,11 @@ def serve_forever(
             f"{cfg.catalog_size} videos (seed {cfg.catalog_seed}), {rate}. Ctrl-C to stop.",
             flush=True,
         )
+    for name, other in cfg.account_configs().items():
+        print(
+            f"  and account {name}: AccessKeyId {other.access_key_id}, {other.catalog_size} videos (seed {other.catalog_seed})",
+            flush=True,
+        )
     if regions:
         print("VOD_ENDPOINTS=" + ",".join(f"{r}={e}" for r, e in account.endpoints.items()), flush=True)
     if cfg.sticker_change_rate:
