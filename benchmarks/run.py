@@ -298,7 +298,7 @@ def bench_accounts(size: dict[str, Any]) -> list[Row]:
     total = n * limit
     share, alone_share = many["admitted_per_s"] / total, alone["admitted_per_s"] / limit
     ms, alone_ms = many["client_cpu_ms_per_call"], alone["client_cpu_ms_per_call"]
-    label = f"11. Accounts, {n} fetched at once from one process, {videos:,} videos each, each at its own {limit:g} calls/s"
+    label = f"11. Accounts of one deployment (VOD_ACCOUNTS_FILE), {n} fetched at once from one process, {videos:,} videos each, each at its own {limit:g} calls/s"
     return [
         Row(label + ": combined calls/s against the sum of the limits", f"{share:.3f} ({many['admitted_per_s']:.0f} of {total:g} calls/s)",
             f"{alone_share:.3f} ({alone['admitted_per_s']:.1f} calls/s, one account alone)", f"{share / alone_share:.3f}",

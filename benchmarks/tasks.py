@@ -240,33 +240,42 @@ def _cpu_of(*functions: tuple[Any, str]) -> Iterator[list[float]]:
 
 @task
 def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, sigma: float, concurrency: int = 16) -> dict[str, Any]:
-    """``accounts`` accounts fetched at once from this process, each a day of ``videos`` videos through
-    ``snapshot.fetch_day`` with a client of its own, against its own limit of ``limit`` calls/s in one local
-    service (serving every account side by side, in a process of its own)."""
+    """``accounts`` accounts of one deployment (``VOD_ACCOUNTS_FILE``) fetched at once from this process, each
+    a day of ``videos`` videos through ``snapshot.fetch_day`` with the clients of its own settings, into its
+    own directory of one data directory, against its own limit of ``limit`` calls/s in one local service
+    (serving every account side by side, in a process of its own)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline import refresh, snapshot
+    from pipeline import refresh, settings, snapshot
     from pipeline.store.layout import Layout
     from pipeline.store.raw import AnswerWriter
     from pipeline.store.videos import write_video_set
-    from pipeline.vod.client import Credentials, VodClient
     from pipeline.vod.local import catalog_ids
     from pipeline.vod.regions import DEFAULT_REGION
 
     config = {**_service_config(videos, limit, latency_ms, sigma), "accounts": accounts}
     with tempfile.TemporaryDirectory() as tmp, service(**config) as svc:
-        days = []
+        accounts_file, environ = Path(tmp) / "accounts.toml", {}
+        lines = []
         for n, (key_id, secret) in enumerate(account_keys(accounts)):
-            layout = Layout(Path(tmp) / f"account-{n}")
+            lines += [
+                f"[accounts.a{n}]", f'access_key_id_env = "A{n}_KEY_ID"', f'access_key_secret_env = "A{n}_KEY_SECRET"',
+                f'endpoints = {{ {DEFAULT_REGION} = "{svc.endpoint}" }}', f"calls_per_second = {limit}", f"concurrency = {concurrency}", "",
+            ]
+            environ |= {f"A{n}_KEY_ID": key_id, f"A{n}_KEY_SECRET": secret}
+        accounts_file.write_text("\n".join(lines))
+        environ["VOD_ACCOUNTS_FILE"] = str(accounts_file)
+        root, days = Layout(Path(tmp) / "data"), []
+        for n in range(accounts):
+            layout = root.of_account(f"a{n}")
             ids = catalog_ids(7 + n, videos)  # the n-th account's catalog has seed 7 + n
             write_video_set(layout.day_videos(data.DAY), ids, [DEFAULT_REGION] * videos)
-            client = VodClient(Credentials(key_id, secret), endpoint=svc.endpoint, calls_per_second=limit, pool_size=concurrency)
-            days.append((layout, client))
+            days.append((layout, settings.vod_from_env(environ, account=f"a{n}")))
 
-        def fetch(day: tuple[Layout, VodClient]) -> Any:
-            layout, client = day
-            with client:
-                return snapshot.fetch_day(layout, data.DAY, client, concurrency=concurrency, today=data.DAY)
+        def fetch(day: tuple[Layout, Any]) -> Any:
+            layout, vod = day
+            with vod.clients() as clients:
+                return snapshot.fetch_day(layout, data.DAY, clients, concurrency=vod.concurrency, today=data.DAY)
 
         # The day's own work, not the client's: its plan, and its raw answers written and put in order.
         with _cpu_of((refresh, "plan_day"), (AnswerWriter, "write"), (AnswerWriter, "commit")) as day_work:
