@@ -97,7 +97,7 @@ def _service_config(args: argparse.Namespace) -> ServiceConfig:
         name, _, keys = spec.partition("=")
         key_id, _, secret = keys.partition(":")
         if not (name and key_id and secret):
-            raise ConfigurationError(f"--account {spec.split(':')[0]}...: give NAME=KEY_ID:SECRET")
+            raise ConfigurationError(f"--account {name or '?'}=...: give NAME=KEY_ID:SECRET")
         accounts[name] = {"access_key_id": key_id, "access_key_secret": secret}
     try:
         return ServiceConfig(**{**given, "calls_per_second": args.calls_per_second or None, "accounts": accounts})

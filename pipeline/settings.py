@@ -25,6 +25,7 @@ from pipeline.store import objects
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DEFAULT_LEASE_S
 from pipeline.store.objects import StoreSettings
+from pipeline.store.schema import DEFAULT_ACCOUNT
 from pipeline.vod import api, signing
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.vod.ratelimit import RateLimiter
@@ -150,6 +151,7 @@ class LakeSettings:
 
 
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ACCOUNT_KEYS = {
     "access_key_id_env": str,
     "access_key_secret_env": str,
@@ -158,7 +160,13 @@ _ACCOUNT_KEYS = {
     "endpoints": dict,
     "calls_per_second": (int, float),
     "concurrency": int,
+    "events_port": int,
+    "callback_url": str,
+    "callback_keys_env": str,
+    "mns_endpoint": str,
+    "mns_queue": str,
 }
+_VARIABLE_KEYS = ("access_key_id_env", "access_key_secret_env", "security_token_env", "callback_keys_env")
 
 
 @dataclass(frozen=True)
@@ -175,17 +183,30 @@ class AccountEntry:
     endpoints: dict[str, str] = field(default_factory=dict)
     calls_per_second: float | None = None
     concurrency: int | None = None
+    events_port: int | None = None
+    callback_url: str | None = None
+    callback_keys_env: str | None = None
+    mns_endpoint: str | None = None
+    mns_queue: str | None = None
 
     def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """The deployment's environment as this account's runs see it: its keys, regions and budgets in the
-        variables a deployment of one account sets."""
+        """The deployment's environment as this account's runs see it: its keys, regions, budgets and events
+        in the variables a deployment of one account sets (an account's events are its own: none of the
+        deployment's callback or MNS settings apply to it)."""
         mine = {
             "ALIBABA_CLOUD_ACCESS_KEY_ID": _get(environ, self.access_key_id_env),
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": _get(environ, self.access_key_secret_env),
             "ALIBABA_CLOUD_SECURITY_TOKEN": _get(environ, self.security_token_env) if self.security_token_env else "",
             "VOD_REGIONS": ",".join(self.regions),
             "VOD_ENDPOINTS": ",".join(f"{region}={address}" for region, address in self.endpoints.items()),
+            "VOD_CALLBACK_URL": self.callback_url or "",
+            "VOD_CALLBACK_KEYS": _get(environ, self.callback_keys_env) if self.callback_keys_env else "",
+            "VOD_MNS_ENDPOINT": self.mns_endpoint or "",
+            "VOD_MNS_QUEUE": self.mns_queue or "",
+            "VOD_ACCOUNTS_FILE": "",  # as a deployment of this one account
         }
+        if self.events_port is not None:
+            mine["VOD_EVENTS_PORT"] = str(self.events_port)
         for name in ("VOD_REGION", "VOD_ENDPOINT"):
             mine[name] = ""
         if self.calls_per_second is not None:
@@ -217,10 +238,11 @@ def accounts_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, Acco
 
 def _account_entry(path: str, name: str, table: Any) -> AccountEntry:
     where = f"VOD_ACCOUNTS_FILE={path}, account {name!r}"
-    if not ACCOUNT_NAME.fullmatch(name):
+    if not ACCOUNT_NAME.fullmatch(name) or name == DEFAULT_ACCOUNT:
         raise ConfigurationError(
             f"{where}: an account's name is its partition key and part of file names: a lower-case letter, then at "
-            "most 39 lower-case letters, digits, '-' or '_'"
+            f"most 39 lower-case letters, digits, '-' or '_'; not {DEFAULT_ACCOUNT!r}, which the rows of a deployment "
+            "of one account say"
         )
     if not isinstance(table, dict):
         raise ConfigurationError(f"{where}: give the account as a table, [accounts.{name}]")
@@ -234,6 +256,18 @@ def _account_entry(path: str, name: str, table: Any) -> AccountEntry:
             f"{where}: {' and '.join(missing)} missing: name the variables holding the account's AccessKey "
             f"(e.g. access_key_id_env = \"{name.upper().replace('-', '_')}_ACCESS_KEY_ID\")"
         )
+    # The value is a variable's name; one that is not may be the key itself, which is never repeated
+    if wrong := [key for key in _VARIABLE_KEYS if key in table and not VARIABLE_NAME.fullmatch(table[key])]:
+        raise ConfigurationError(
+            f"{where}: {wrong[0]} is not the name of an environment variable: give the variable's name "
+            "(letters, digits and '_'), never the key itself"
+        )
+    if not 0 < table.get("calls_per_second", 1) < float("inf"):
+        raise ConfigurationError(f"{where}: calls_per_second = {table['calls_per_second']!r} is not a positive number of calls per second")
+    if table.get("concurrency", 1) < 1:
+        raise ConfigurationError(f"{where}: concurrency = {table['concurrency']!r} is not a whole number of calls in flight, at least 1")
+    if not 0 <= table.get("events_port", 0) <= 65535:
+        raise ConfigurationError(f"{where}: events_port = {table['events_port']!r} is not a TCP port, 0 to 65535")
     regions = table.get("regions") or [DEFAULT_REGION]
     if not all(isinstance(r, str) for r in regions) or not all(isinstance(v, str) for v in table.get("endpoints", {}).values()):
         raise ConfigurationError(f"{where}: regions is a list of region ids, endpoints a table of region = \"address\"")
@@ -246,26 +280,38 @@ def _account_entry(path: str, name: str, table: Any) -> AccountEntry:
         endpoints=dict(table.get("endpoints", {})),
         calls_per_second=table.get("calls_per_second"),
         concurrency=table.get("concurrency"),
+        events_port=table.get("events_port"),
+        callback_url=table.get("callback_url"),
+        callback_keys_env=table.get("callback_keys_env"),
+        mns_endpoint=table.get("mns_endpoint"),
+        mns_queue=table.get("mns_queue"),
     )
 
 
-def account_environ(account: str | None, environ: Mapping[str, str] = os.environ) -> Mapping[str, str]:
-    """The environment as the runs of ``account`` see VOD (``AccountEntry.environ``); with no accounts file,
-    the environment itself. Raises ConfigurationError when the account and the deployment disagree."""
+def check_account(account: str | None, environ: Mapping[str, str] = os.environ) -> None:
+    """Raises ConfigurationError unless ``account`` is one VOD_ACCOUNTS_FILE lists, or None when there is no
+    such file: what every step of a run checks first, keys or not."""
     accounts = accounts_from_env(environ)
     if accounts is None:
         if account is not None:
             raise ConfigurationError(
                 f"Account {account!r} was asked for, but VOD_ACCOUNTS_FILE is not set: this deployment follows one account"
             )
-        return environ
-    if account is None:
+    elif account is None:
         raise ConfigurationError(
             f"VOD_ACCOUNTS_FILE lists the accounts {', '.join(accounts)}: name the account (its partition, or --account)"
         )
-    if account not in accounts:
+    elif account not in accounts:
         raise ConfigurationError(f"VOD_ACCOUNTS_FILE has no account {account!r}; it lists {', '.join(accounts)}")
-    entry = accounts[account]
+
+
+def account_environ(account: str | None, environ: Mapping[str, str] = os.environ) -> Mapping[str, str]:
+    """The environment as the runs of ``account`` see VOD (``AccountEntry.environ``); with no accounts file,
+    the environment itself. Raises ConfigurationError when the account and the deployment disagree."""
+    check_account(account, environ)
+    if account is None:
+        return environ
+    entry = (accounts_from_env(environ) or {})[account]
     if missing := [v for v in (entry.access_key_id_env, entry.access_key_secret_env) if not _get(environ, v)]:
         raise ConfigurationError(
             f"Account {account}: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the "
@@ -312,14 +358,13 @@ def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None
 def endpoints_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None = None) -> dict[str, str]:
     """Region -> address, from VOD_REGIONS (or VOD_REGION), VOD_ENDPOINTS and VOD_ENDPOINT; an account's from
     its regions and endpoints in VOD_ACCOUNTS_FILE."""
-    if account is not None:
-        accounts = accounts_from_env(environ) or {}
-        if account in accounts:
+    if account is not None or _get(environ, "VOD_ACCOUNTS_FILE"):
+        check_account(account, environ)
+        if account is not None:
             try:
-                return endpoints_from_env(accounts[account].environ(environ))
+                return endpoints_from_env((accounts_from_env(environ) or {})[account].environ(environ))
             except ConfigurationError as err:
                 raise ConfigurationError(f"VOD_ACCOUNTS_FILE, account {account} (its regions and endpoints): {err}") from None
-        account_environ(account, environ)  # says what is wrong
     listed = [r.strip() for r in _get(environ, "VOD_REGIONS").split(",") if r.strip()]
     single = _get(environ, "VOD_REGION")
     if listed and single and listed != [single]:

@@ -187,6 +187,8 @@ def test_the_schedule_runs_each_accounts_day_and_the_ui_shows_day_by_account(dep
     job = loaded.resolve_job_def("daily_snapshot")
     assert isinstance(job.partitions_def, dg.MultiPartitionsDefinition)
     assert {d.name for d in job.partitions_def.partitions_defs} == {"day", "account"}
+    # A backfill runs each account's day as a run of its own, tagged with its account (no range policy)
+    assert loaded.resolve_assets_def("sticker_responses").backfill_policy is None
     schedule = loaded.resolve_schedule_def("daily_snapshot_schedule")
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
@@ -255,6 +257,9 @@ def test_the_cli_runs_an_accounts_day_refuses_one_without_an_account_and_keeps_e
         ("[retail]\n", "unknown table 'retail'"),
         ("accounts = 3\n", "lists no account"),
         ("[accounts.retail\n", "is not valid TOML"),
+        ('[accounts.default]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\n', "not 'default'"),
+        ('[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\ncalls_per_second = 0\n', "calls_per_second = 0 is not a positive"),
+        ('[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\nconcurrency = 0\n', "concurrency = 0 is not"),
     ],
 )
 def test_a_wrong_accounts_file_stops_the_run_naming_the_account_and_the_key(tmp_path, toml, error):
@@ -328,3 +333,47 @@ def test_the_local_service_serves_another_account_from_the_command_line():
     finally:
         serve.terminate()
         serve.wait(timeout=30)
+
+
+def test_a_key_given_where_its_variables_name_belongs_is_refused_and_never_repeated(tmp_path):
+    path = tmp_path / "accounts.toml"
+    secret = "wJalrXUt/nFEMI+K7MDENG"
+    path.write_text(f'[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "{secret}"\n')
+    with pytest.raises(ConfigurationError, match="access_key_secret_env is not the name of an environment variable") as refused:
+        settings.vod_from_env({"VOD_ACCOUNTS_FILE": str(path), "A": "key-id"}, account="retail")
+    assert secret not in str(refused.value)
+
+
+def test_each_account_receives_its_own_events(tmp_path):
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        '[accounts.retail]\naccess_key_id_env = "R_ID"\naccess_key_secret_env = "R_SECRET"\nevents_port = 9091\n'
+        'callback_url = "https://hooks.example.com/retail"\ncallback_keys_env = "R_CALLBACK"\n'
+        'mns_endpoint = "http://127.0.0.1:9"\nmns_queue = "retail-events"\n\n'
+        '[accounts.games]\naccess_key_id_env = "G_ID"\naccess_key_secret_env = "G_SECRET"\n'
+    )
+    environ = {
+        "VOD_ACCOUNTS_FILE": str(path), "R_ID": "rk", "R_SECRET": "rs", "R_CALLBACK": "retail-auth-key", "G_ID": "gk", "G_SECRET": "gs",
+        # the deployment's own settings are no account's
+        "VOD_MNS_ENDPOINT": "http://127.0.0.1:8", "VOD_MNS_QUEUE": "deployment-queue", "VOD_CALLBACK_KEYS": "deployment-key",
+        "VOD_CALLBACK_URL": "https://hooks.example.com/deployment",
+    }
+    retail = settings.events_from_env(settings.account_environ("retail", environ))
+    assert (retail.port, retail.mns_queue, retail.callback.url, retail.callback.keys) == (
+        9091, "retail-events", "https://hooks.example.com/retail", ("retail-auth-key",)
+    )
+    assert retail.credentials.access_key_id == "rk"  # its queue is read with its own keys
+    games = settings.events_from_env(settings.account_environ("games", environ))
+    assert (games.mns_queue, games.callback) == (None, None)
+
+
+def test_an_unreadable_accounts_file_fails_every_run_and_writes_nothing(deployment, instance, tmp_path):
+    (tmp_path / "accounts.toml").write_text("[accounts.retail\n")  # broken after the deployment was set up
+    (tmp_path / "data" / "videos.csv").write_text("video_id\nabc\n")  # a set at the top, as one account had
+    with definitions_loaded_afresh():
+        result = run(instance, None)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert failure.step_key == "videos"
+    assert "is not valid TOML" in failure.step_failure_data.user_failure_data.description
+    assert not (tmp_path / "data" / "raw").exists()

@@ -9,6 +9,7 @@ import sys
 import duckdb
 import pandas as pd
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from pipeline import snapshot
@@ -198,3 +199,30 @@ def test_a_publish_that_fails_halfway_leaves_the_old_warehouse_and_no_temporary_
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         assert con.execute("SELECT snapshot_date, count(*) FROM stickers GROUP BY 1").fetchall() == [(D1, 4)]
     assert sorted(p.name for p in layout.root.iterdir() if p.is_file()) == ["warehouse.duckdb"]
+
+
+def without_account(layout):
+    """The lake as written before rows said their account: every file without the column."""
+    for path in (layout.root / "lake").rglob("*.parquet"):
+        table = pq.read_table(path)
+        pq.write_table(table.drop_columns(["account"]), path)
+
+
+@pytest.mark.parametrize("upgraded", [False, True], ids=["every file from before", "the newest day after"])
+def test_days_written_before_accounts_say_default_and_still_join(layout, upgraded):
+    write_day(layout, D1, 3)
+    write_day(layout, D2, 2)
+    without_account(layout)
+    if upgraded:
+        write_day(layout, D2, 2)  # the newest day written again, with the column
+    warehouse.publish(layout)
+    with duckdb.connect(str(layout.warehouse), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT account FROM stickers").fetchall() == [("default",)]
+        assert con.execute("SELECT account, video_id, stickers FROM video_sticker_stats ORDER BY video_id").fetchall() == [
+            ("default", "v1", 2), ("default", "v2", 0)
+        ]
+        assert con.execute("SELECT account, videos, stickers_typed FROM fetch_log ORDER BY snapshot_date").fetchall() == [
+            ("default", 2, 3), ("default", 2, 2)
+        ]
+        gone = con.execute("SELECT dynamic_image_id, present, disappeared FROM sticker_history ORDER BY 1").fetchall()
+    assert gone == [("s0", True, False), ("s1", True, False), ("s2", False, True)]

@@ -35,8 +35,10 @@ def snapshot_partitions(accounts: list[str]) -> dg.PartitionsDefinition:
 ACCOUNTS = account_names()
 partitions = snapshot_partitions(ACCOUNTS)
 
-# A backfill of a range of days runs one run per day (per account's day), each replacing its own partitions.
-one_run_per_day = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# A backfill of a range of days runs one run per day, each replacing its own partitions. With several
+# accounts, no policy: the backfill then runs one run per account's day too, and tags each with its
+# dimensions (dagster/partition/account), which the run queue's lanes need (a policy's runs carry a range).
+one_run_per_day = None if ACCOUNTS else dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 
 OWNERS = ["team:data-platform"]
 

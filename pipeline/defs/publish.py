@@ -6,7 +6,7 @@ import dagster as dg
 from pipeline.defs.alerts import snapshot_deadline
 from pipeline.defs.failures import operator_errors
 from pipeline.defs.ingest import stickers
-from pipeline.defs.partitions import day_asset, day_of
+from pipeline.defs.partitions import account_of, day_asset, day_of
 from pipeline.defs.resources import LakeResource
 from pipeline.publish import warehouse as wh
 from pipeline.publish.report import render as render_report
@@ -24,9 +24,9 @@ from pipeline.publish.report import render as render_report
     "Built under a temporary name and swapped in with one rename, so readers are never blocked.",
 )
 def warehouse(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    with operator_errors():
-        layout = lake.layout()
-    counts = wh.publish(layout)
+    with operator_errors(account_of(context)):
+        layout = lake.layout(account_of(context))
+    counts = wh.publish(layout)  # every account's
     context.log.info("Published " + ", ".join(f"{t}: {n} rows" for t, n in counts.items()))
     return dg.MaterializeResult(
         metadata={
@@ -48,8 +48,8 @@ def warehouse(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Mater
     "asset's metadata; it needs no network.",
 )
 def report(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
-    with operator_errors():
-        rendered = render_report(lake.layout(), day_of(context))
+    with operator_errors(account_of(context)):
+        rendered = render_report(lake.layout(account_of(context)), day_of(context))  # every account's day
     context.log.info(f"Report written to {rendered.path} ({rendered.size_bytes / 1e3:.0f} KB)")
     headline = rendered.headline
     return dg.MaterializeResult(

@@ -6,6 +6,7 @@ import dagster as dg
 
 from pipeline.settings import (
     LakeSettings,
+    check_account,
     SourceSettings,
     VodSettings,
     endpoints_from_env,
@@ -49,7 +50,9 @@ class LakeResource(dg.ConfigurableResource):
         return lake_from_env()
 
     def layout(self, account: str | None = None) -> Layout:
-        """The data directory, as ``account`` (in a deployment of several) writes to it."""
+        """The data directory, as ``account`` (in a deployment of several: one VOD_ACCOUNTS_FILE lists) writes
+        to it."""
+        check_account(account)
         return self.settings().layout(account)
 
 
