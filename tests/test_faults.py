@@ -208,8 +208,10 @@ def test_the_fetch_stops_once_more_than_half_of_the_last_100_videos_failed(vod_s
         else:
             summary = snapshot.fetch_day(layout, DAY, client, concurrency=1, today=DAY)
     if stops:
-        # (seeded) the 203rd video tipped its window past half; at most the call that started meanwhile was made too
-        assert service.stats["requests"] in (203, 204)
+        # (seeded) the 203rd video tipped its window past half. The one worker goes on to its next videos
+        # while the outcome is being kept (a durable batch of answers can take milliseconds on a busy
+        # machine), so a few calls more may have been made; never the rest of the 400.
+        assert 203 <= service.stats["requests"] <= 208
     else:
         assert summary.answered + summary.failed == 400 and summary.failed > 100
 
