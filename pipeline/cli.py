@@ -263,7 +263,7 @@ def check_settings(assets: tuple[str, ...] | list[str], day: dt.date, *, account
     """Checks what the run of ``assets`` for ``account``'s ``day`` will need, as its steps will, without calling
     VOD: raises ConfigurationError (exit 2) naming what to fix, before anything runs."""
     source = settings.source_from_env()
-    settings.account_environ(account)  # the account is one VOD_ACCOUNTS_FILE lists (or there is no such file)
+    settings.account_entry(account)  # the account is one VOD_ACCOUNTS_FILE lists (or there is no such file)
     if "sticker_responses" in assets or ("videos" in assets and source.source == "vod"):
         settings.vod_from_env(account=account)
     regions = list(settings.endpoints_from_env(account=account))

@@ -203,12 +203,12 @@ class AccountEntry:
             "VOD_CALLBACK_KEYS": _get(environ, self.callback_keys_env) if self.callback_keys_env else "",
             "VOD_MNS_ENDPOINT": self.mns_endpoint or "",
             "VOD_MNS_QUEUE": self.mns_queue or "",
+            "VOD_REGION": "",
+            "VOD_ENDPOINT": "",
             "VOD_ACCOUNTS_FILE": "",  # as a deployment of this one account
         }
         if self.events_port is not None:
             mine["VOD_EVENTS_PORT"] = str(self.events_port)
-        for name in ("VOD_REGION", "VOD_ENDPOINT"):
-            mine[name] = ""
         if self.calls_per_second is not None:
             mine["VOD_CALLS_PER_SECOND"] = str(self.calls_per_second)
         if self.concurrency is not None:
@@ -271,47 +271,34 @@ def _account_entry(path: str, name: str, table: Any) -> AccountEntry:
     regions = table.get("regions") or [DEFAULT_REGION]
     if not all(isinstance(r, str) for r in regions) or not all(isinstance(v, str) for v in table.get("endpoints", {}).values()):
         raise ConfigurationError(f"{where}: regions is a list of region ids, endpoints a table of region = \"address\"")
-    return AccountEntry(
-        name=name,
-        access_key_id_env=table["access_key_id_env"],
-        access_key_secret_env=table["access_key_secret_env"],
-        security_token_env=table.get("security_token_env"),
-        regions=tuple(regions),
-        endpoints=dict(table.get("endpoints", {})),
-        calls_per_second=table.get("calls_per_second"),
-        concurrency=table.get("concurrency"),
-        events_port=table.get("events_port"),
-        callback_url=table.get("callback_url"),
-        callback_keys_env=table.get("callback_keys_env"),
-        mns_endpoint=table.get("mns_endpoint"),
-        mns_queue=table.get("mns_queue"),
-    )
+    return AccountEntry(name=name, **{**table, "regions": tuple(regions)})  # the keys are the fields, checked above
 
 
-def check_account(account: str | None, environ: Mapping[str, str] = os.environ) -> None:
-    """Raises ConfigurationError unless ``account`` is one VOD_ACCOUNTS_FILE lists, or None when there is no
-    such file: what every step of a run checks first, keys or not."""
+def account_entry(account: str | None, environ: Mapping[str, str] = os.environ) -> AccountEntry | None:
+    """``account``'s entry in VOD_ACCOUNTS_FILE, or None for a deployment of one account (no file, no
+    account): what every step of a run checks first, keys or not. Raises ConfigurationError otherwise."""
     accounts = accounts_from_env(environ)
     if accounts is None:
         if account is not None:
             raise ConfigurationError(
                 f"Account {account!r} was asked for, but VOD_ACCOUNTS_FILE is not set: this deployment follows one account"
             )
-    elif account is None:
+        return None
+    if account is None:
         raise ConfigurationError(
             f"VOD_ACCOUNTS_FILE lists the accounts {', '.join(accounts)}: name the account (its partition, or --account)"
         )
-    elif account not in accounts:
+    if account not in accounts:
         raise ConfigurationError(f"VOD_ACCOUNTS_FILE has no account {account!r}; it lists {', '.join(accounts)}")
+    return accounts[account]
 
 
 def account_environ(account: str | None, environ: Mapping[str, str] = os.environ) -> Mapping[str, str]:
     """The environment as the runs of ``account`` see VOD (``AccountEntry.environ``); with no accounts file,
     the environment itself. Raises ConfigurationError when the account and the deployment disagree."""
-    check_account(account, environ)
-    if account is None:
+    entry = account_entry(account, environ)
+    if entry is None:
         return environ
-    entry = (accounts_from_env(environ) or {})[account]
     if missing := [v for v in (entry.access_key_id_env, entry.access_key_secret_env) if not _get(environ, v)]:
         raise ConfigurationError(
             f"Account {account}: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the "
@@ -358,13 +345,11 @@ def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None
 def endpoints_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None = None) -> dict[str, str]:
     """Region -> address, from VOD_REGIONS (or VOD_REGION), VOD_ENDPOINTS and VOD_ENDPOINT; an account's from
     its regions and endpoints in VOD_ACCOUNTS_FILE."""
-    if account is not None or _get(environ, "VOD_ACCOUNTS_FILE"):
-        check_account(account, environ)
-        if account is not None:
-            try:
-                return endpoints_from_env((accounts_from_env(environ) or {})[account].environ(environ))
-            except ConfigurationError as err:
-                raise ConfigurationError(f"VOD_ACCOUNTS_FILE, account {account} (its regions and endpoints): {err}") from None
+    if entry := account_entry(account, environ):
+        try:
+            return endpoints_from_env(entry.environ(environ))
+        except ConfigurationError as err:
+            raise ConfigurationError(f"VOD_ACCOUNTS_FILE, account {account} (its regions and endpoints): {err}") from None
     listed = [r.strip() for r in _get(environ, "VOD_REGIONS").split(",") if r.strip()]
     single = _get(environ, "VOD_REGION")
     if listed and single and listed != [single]:

@@ -6,7 +6,7 @@ import dagster as dg
 
 from pipeline.settings import (
     LakeSettings,
-    check_account,
+    account_entry,
     SourceSettings,
     VodSettings,
     endpoints_from_env,
@@ -52,7 +52,7 @@ class LakeResource(dg.ConfigurableResource):
     def layout(self, account: str | None = None) -> Layout:
         """The data directory, as ``account`` (in a deployment of several: one VOD_ACCOUNTS_FILE lists) writes
         to it."""
-        check_account(account)
+        account_entry(account)
         return self.settings().layout(account)
 
 
