@@ -25,6 +25,7 @@ from pipeline.normalize.rules import utc_times
 from pipeline.store import lake, objects
 from pipeline.store.files import durable, write_json
 from pipeline.store.layout import PARTITION_KEY, Layout
+from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
 from pipeline.store.schema import UTC_TIMESTAMP, VIDEOS, pandas_dtypes
 from pipeline.vod import discovery
@@ -69,10 +70,24 @@ def discover_day(
     full_walk_days: int = 7,
     concurrency: int = 8,
     now: dt.datetime | None = None,
+    run_id: str | None = None,
 ) -> tuple[pd.DataFrame, Discovery]:
     """Walks every region of ``clients`` and writes the day's ``videos`` partition; returns the table
-    (deleted videos included) and what was done."""
-    now = now or dt.datetime.now(dt.UTC)
+    (deleted videos included) and what was done. Holds the day's lease (``store.lease``), as every writer
+    of a day does."""
+    with DayLease(layout, day, run_id=run_id) as lease:
+        return _discover_day(layout, day, clients, full_walk_days, concurrency, now or dt.datetime.now(dt.UTC), lease)
+
+
+def _discover_day(
+    layout: Layout,
+    day: dt.date,
+    clients: Mapping[str, VodClient],
+    full_walk_days: int,
+    concurrency: int,
+    now: dt.datetime,
+    lease: DayLease,
+) -> tuple[pd.DataFrame, Discovery]:
     previous = _previous_table(layout, day)
     walks = _last_walks(layout, day)
     # A region without rows in the previous table (a lake restored or wiped since) is walked whole again
@@ -115,6 +130,7 @@ def discover_day(
     summary.calls, summary.retries, summary.throttled = (a - b for a, b in zip(client_counts(clients), before, strict=True))
     with lake.DayWriter(layout, day, ("videos",)) as out:
         out["videos"].write(table)
+        lease.check()
         out.commit()
     write_json(layout.discovery_summary(day), asdict(summary))
     return table, summary

@@ -445,6 +445,32 @@ def cmd_query(args: argparse.Namespace) -> int:
         return subprocess.call([str(Path(sys.executable).parent / "duckdb"), *arguments, *args.duckdb_args])
 
 
+def cmd_staged(args: argparse.Namespace) -> int:
+    """Lists the days held in staging after failing their audit: what failed, and their files."""
+    layout = settings.lake_from_env().layout()
+    held = [
+        h for h in snapshot.held_days(layout)
+        if (args.account is None or h.account == args.account) and (args.day is None or h.day == args.day)
+    ]
+    if not held:
+        print(f"No day is held in staging under {layout.root}: every day in the lake passed its audit.")
+        return 0
+    for h in held:
+        audit = h.audit
+        when = f"audited {audit.audited_at} in run {audit.run_id}" if audit and audit.run_id else "audited"
+        print(f"{h.day} of account {h.account}: held, not in the lake ({when})")
+        for name, result in (audit.failed if audit else {}).items():
+            print(f"  failed {name}: {result.summary}")
+        for table, path in h.files.items():
+            print(f"  {table}: {h.rows[table]:,} rows in {path}")
+    print(
+        "The lake keeps each day's previous audited version. Read a held file with DuckDB, e.g. "
+        f"SELECT * FROM read_parquet('{held[0].files['stickers']}'); fix the cause and re-run stickers for the day "
+        "to audit and commit it."
+    )
+    return 0
+
+
 def cmd_recover(args: argparse.Namespace) -> int:
     """Closes the runs whose process died, so their pool slots stop blocking the next runs."""
     home = Path(args.dagster_home).resolve()
@@ -585,6 +611,14 @@ def build_parser() -> argparse.ArgumentParser:
         "duckdb, e.g. vod-stickers query -c \"SELECT * FROM format_stats\".",
     )
     query.set_defaults(takes_extra=True)  # the arguments it does not know go to duckdb
+    staged = command(
+        "staged", cmd_staged, "list the days held in staging after failing their audit, with what failed",
+        "A day whose new files fail a blocking check is not committed into the lake: its files are held under\n"
+        "PIPELINE_DATA_DIR/staging/, laid out as the lake is, and the lake keeps the day's previous audited\n"
+        "version. This lists each held day of each account: the checks it failed, its files and their rows.",
+    )
+    staged.add_argument("--account", default=None, help="only this account's days ('default' in a deployment of one)")
+    staged.add_argument("--day", type=_day, default=None, help="only this day, YYYY-MM-DD")
     recover = command(
         "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",
         "A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and keeps its\n"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,19 +16,19 @@ from pipeline import account, refresh
 from pipeline.events.inbox import Inbox
 from pipeline.errors import ConfigurationError
 from pipeline.normalize.events import type_events
-from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer
+from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer, quality
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
-from pipeline.store.raw import AnswerWriter, Carry, finished_days, read_summary
-from pipeline.store.schema import DAY_TABLES, STICKERS, pandas_dtypes
+from pipeline.store.raw import AnswerWriter, Carry, day_summary, finished_days
+from pipeline.store.schema import DAY_TABLES, DEFAULT_ACCOUNT, STICKERS, pandas_dtypes
 from pipeline.store.videos import VideoSet, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
 from pipeline.vod.regions import DEFAULT_REGION
-from pipeline.vod.outcome import FetchSummary, Outcome
+from pipeline.vod.outcome import FetchSummary, Outcome, utc_now_iso
 
 
 def utc_today() -> dt.date:
@@ -74,6 +75,7 @@ def discover_video_set(
     full_walk_days: int = 7,
     concurrency: int = 8,
     today: dt.date | None = None,
+    run_id: str | None = None,
 ) -> tuple[VideoSet, account.Discovery | None]:
     """The day's video set from VOD itself: every video of the account in the regions of ``clients`` that
     was not deleted upstream (``account.discover_day``); the day's copy is kept beside its answers. A day
@@ -83,7 +85,9 @@ def discover_video_set(
             check_observable(layout, day, today=today)
             raise DayIsOver(f"{day} is over and took no video set: only today can be discovered")
         return read_day_set(layout.day_videos(day), next(iter(clients))), None
-    table, summary = account.discover_day(layout, day, clients, full_walk_days=full_walk_days, concurrency=concurrency)
+    table, summary = account.discover_day(
+        layout, day, clients, full_walk_days=full_walk_days, concurrency=concurrency, run_id=run_id
+    )
     alive = table[~table["deleted_upstream"] & table["region"].isin(list(clients))]
     videos = VideoSet(ids=alive["video_id"].tolist(), regions=alive["region"].tolist())
     write_video_set(layout.day_videos(day), videos.ids, videos.regions)
@@ -193,20 +197,30 @@ def _fetch(
     carry = Carry(layout.answers(previous), previous) if previous else None
     regions = dict(zip(ids, videos.regions, strict=True))
     lease.check()
-    summary.carried, summary.carried_stickers = writer.commit(ids, carry, asked=plan.asks, regions=regions)
-    write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
+    # The summary is written before the answers are put into place (the day's commit point), so a finished
+    # day always has it: killed in between, the day is unfinished and the next fetch writes both again.
+    def keep_summary(carried: int, carried_stickers: int) -> None:
+        summary.carried, summary.carried_stickers = carried, carried_stickers
+        write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
+
+    writer.commit(ids, carry, asked=plan.asks, regions=regions, before_commit=keep_summary)
     return summary
 
 
 @dataclass
 class DayReport:
-    """What normalization made of a day."""
+    """What normalization made of a day, and what its audit made of that."""
 
     stickers: int = 0
     quarantined: int = 0
     videos: dict[str, int] = field(default_factory=dict)
     reasons: collections.Counter[str] = field(default_factory=collections.Counter)
     preview: pd.DataFrame | None = None
+    audit: quality.Audit | None = None
+
+    @property
+    def committed(self) -> bool:
+        return self.audit is not None and self.audit.committed
 
 
 def normalize_day(
@@ -217,8 +231,10 @@ def normalize_day(
     chunk_rows: int = CHUNK_ROWS,
     run_id: str | None = None,
 ) -> DayReport:
-    """Types the day's raw answers into the stickers, quarantine and video_fetches partitions, which
-    replace the day's old ones together (holding the day's lease: ``store.lease``)."""
+    """Types the day's raw answers into the stickers, quarantine, video_fetches and events partitions, audits
+    them (``quality.audit``, the blocking checks) and commits them into the lake together only if every
+    check passed (holding the day's lease: ``store.lease``). A day that failed is held in staging, and the
+    lake keeps its previous version of the day; ``report.audit`` says which."""
     answers = layout.answers(day)
     if not answers.exists():
         raise ConfigurationError(
@@ -230,6 +246,9 @@ def normalize_day(
         Normalizer(day, url_validity_s=url_validity_s) as normalizer,
         lake.DayWriter(layout, day, DAY_TABLES) as out,
     ):
+        # The fetch the day is typed from goes into the lake with it: what the lake says of a day's fetch is
+        # what its rows were made of, whatever happens to raw/ later.
+        out["video_fetches"].describe(lake.FETCH_SUMMARY_KEY, json.dumps(dataclasses.asdict(fetch_summary(layout, day))))
         plan = refresh.read_plan(layout, day) if layout.plan(day).exists() else None
         out["events"].write(type_events(layout.day_events(day), day, plan.run_id if plan else None))
         for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
@@ -240,15 +259,59 @@ def normalize_day(
             report.reasons.update(_reason_kinds(chunk.quarantine["reason"].to_pandas()))
             if report.preview is None or report.preview.empty:
                 report.preview = chunk.stickers.slice(0, 10).to_pandas().astype(pandas_dtypes(STICKERS))
+        staged = out.stage()
+        report.audit = quality.Audit(
+            day=day.isoformat(), checks=quality.audit(lake.DayFiles(day, staged)), run_id=run_id, audited_at=utc_now_iso()
+        )
         lease.check()
-        rows = out.commit()
+        if report.audit.passed:
+            rows = out.commit()
+            report.audit.committed = True
+        else:
+            rows = {table: out[table].rows for table in DAY_TABLES}
+            report.audit.held = {table: str(path) for table, path in out.hold().items()}
+        write_json(layout.audit(day), report.audit.to_json())
     report.stickers, report.quarantined = rows["stickers"], rows["quarantine"]
     report.videos = dict(report.videos)
     return report
 
 
+def day_audit(layout: Layout, day: dt.date) -> quality.Audit:
+    """The audit of the day's last normalization; for a day normalized before audits were kept, the blocking
+    checks run on the lake's version of it."""
+    if layout.audit(day).exists():
+        return quality.Audit.from_json(json.loads(layout.audit(day).read_text(encoding="utf-8")))
+    files = lake.committed(layout, day, DAY_TABLES)
+    return quality.Audit(day=day.isoformat(), checks=quality.audit(files), committed=True)
+
+
+def held_days(layout: Layout) -> list[HeldDay]:
+    """Every account's days held in staging after failing their audit, oldest first, each with its files
+    and the checks it failed."""
+    held = []
+    for (account_name, day), files in lake.held_days(layout).items():
+        own = layout.of_account(None if account_name == DEFAULT_ACCOUNT else account_name)
+        found = own.audit(day)
+        audit = quality.Audit.from_json(json.loads(found.read_text(encoding="utf-8"))) if found.exists() else None
+        rows = {table: lake.DayFiles(day, files).parquet(table).metadata.num_rows for table in files}
+        held.append(HeldDay(account=account_name, day=day, files=files, rows=rows, audit=audit))
+    return held
+
+
+@dataclass
+class HeldDay:
+    """A day of an account that failed its audit: its files in staging and what failed."""
+
+    account: str
+    day: dt.date
+    files: dict[str, Location]
+    rows: dict[str, int]
+    audit: quality.Audit | None
+
+
 def fetch_summary(layout: Layout, day: dt.date) -> FetchSummary:
-    return read_summary(layout.fetch_summary(day))
+    """The summary of the day's finished fetch; rebuilt from its answers if it was lost (``raw.summary_of``)."""
+    return day_summary(layout.fetch_summary(day), layout.answers(day))
 
 
 def _reason_kinds(reasons: pd.Series) -> list[str]:

@@ -28,10 +28,10 @@ def write_day(layout, day, n_stickers, *, bad=0):
     items = [item(DynamicImageId=f"s{i}", VideoId="v1", Format="gif" if i % 3 else "webp") for i in range(n_stickers)]
     items += [item(DynamicImageId=f"b{i}", VideoId="v1", FileSize="N/A") for i in range(bad)]
     layout.answers(day).parent.mkdir(parents=True, exist_ok=True)
-    write_answers(layout.answers(day), [answered("v1", *items), answered("v2")])
-    snapshot.normalize_day(layout, day)
     summary = FetchSummary(asked=2, answered=2, stickers=len(items), calls=2, seconds=0.5, started_at="2026-11-20T08:00:00Z", finished_at="2026-11-20T08:00:01Z")
     write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
+    write_answers(layout.answers(day), [answered("v1", *items), answered("v2")])
+    return snapshot.normalize_day(layout, day)
 
 
 def test_partitions_are_hive_folders_every_reader_understands(layout):

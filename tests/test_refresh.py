@@ -13,6 +13,7 @@ from pipeline.events.inbox import Inbox
 from pipeline.normalize import quality
 from pipeline.store import lake
 from pipeline.store.layout import Layout
+from pipeline.store.schema import DAY_TABLES
 from tests.conftest import make_client, write_videos
 
 DAY = dt.date(2026, 11, 2)
@@ -60,7 +61,7 @@ def test_a_day_asks_the_new_videos_and_a_sweep_and_carries_the_rest_unchanged(se
     old, new = stickers(layout, DAY), stickers(layout, DAY + dt.timedelta(days=1))
     kept = new["video_id"].isin(carried.index)
     assert new[kept].reset_index(drop=True).equals(old[old["video_id"].isin(carried.index)].reset_index(drop=True))
-    assert quality.fetch_reconciles(layout, DAY + dt.timedelta(days=1), second).passed
+    assert quality.fetch_reconciles(lake.committed(layout, DAY + dt.timedelta(days=1), DAY_TABLES)).passed
 
 
 def test_every_video_is_asked_at_least_every_k_days_and_no_row_is_older(service, layout):

@@ -76,7 +76,9 @@ def failure_alert(context: dg.RunFailureSensorContext, ui_url: str) -> alerts.Al
         return alerts.Alert(
             title=f"Snapshot day {day} not published: a blocking check failed",
             day=day,
-            what=f"check {names} failed in run of {run.job_name}; the steps after it were skipped",
+            what=f"check {names} failed in run of {run.job_name}; the day's new files are held in staging "
+            "(vod-stickers staged), the lake and warehouse keep its previous audited version, and the steps "
+            "after it were skipped",
             error=alerts.first_line(failed_checks[0].description),
             link=link,
         )

@@ -40,7 +40,13 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
             if layout.videos_csv.exists():
                 context.log.info(f"VIDEO_SOURCE=vod: {layout.videos_csv} is not read")
             video_set, found = snapshot.discover_video_set(
-                layout, day, clients, full_walk_days=source.full_walk_days, concurrency=settings.concurrency, today=today
+                layout,
+                day,
+                clients,
+                full_walk_days=source.full_walk_days,
+                concurrency=settings.concurrency,
+                today=today,
+                run_id=context.run.run_id,
             )
     else:
         with operator_errors(account):
@@ -170,22 +176,36 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
     freshness_policy=snapshot_deadline(),
     description="The day's stickers as typed rows in Hive-partitioned Parquet "
     "(lake/stickers/snapshot_date=YYYY-MM-DD/, a file per account). Rows that fail typing go to lake/quarantine with "
-    "the reason; each video's outcome goes to lake/video_fetches. Re-running replaces the day whole.",
+    "the reason; each video's outcome goes to lake/video_fetches. The day's new files are audited by the "
+    "blocking checks before they are committed into the lake, together; a day that fails one is held in "
+    "staging/ (vod-stickers staged) and the lake keeps its previous audited version. Re-running replaces the "
+    "day whole.",
 )
 def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.MaterializeResult:
     account = account_of(context)
     with operator_errors(account):
         settings = lake.settings()
-        report = snapshot.normalize_day(
-            settings.layout(account), day_of(context), url_validity_s=settings.url_validity_s, run_id=context.run.run_id
-        )
+        layout = settings.layout(account)
+        report = snapshot.normalize_day(layout, day_of(context), url_validity_s=settings.url_validity_s, run_id=context.run.run_id)
     if report.quarantined:
         context.log.warning(
             f"{report.quarantined} rows quarantined: "
             + "; ".join(f"{reason} ({n})" for reason, n in report.reasons.most_common(5))
         )
+    audit = report.audit
+    if audit.committed:
+        context.log.info(f"Audited and committed into the lake: {', '.join(audit.checks)} passed")
+    else:
+        context.log.error(
+            "The day failed its audit and was not committed: "
+            + "; ".join(f"{name}: {result.summary}" for name, result in audit.failed.items())
+            + f". Its files are held in {layout.staging_root}/ (vod-stickers staged); "
+            "the lake keeps the day's previous audited version."
+        )
     return dg.MaterializeResult(
         metadata={
+            "audit": "passed, committed into the lake" if audit.committed else "failed: held in staging, not in the lake",
+            **({"held_in_staging": dg.MetadataValue.path(audit.held["stickers"])} if audit.held else {}),
             "dagster/row_count": report.stickers,
             "dagster/column_schema": column_schema(TABLES["stickers"]),
             "rows_quarantined": report.quarantined,

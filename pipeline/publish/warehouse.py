@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from pipeline.store import lake, objects
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.objects import Location
-from pipeline.store.raw import read_summary
+from pipeline.store.raw import day_summary
 from pipeline.store.schema import ACCOUNT, DEFAULT_ACCOUNT, TABLES, arrow_schema
 from pipeline.vod.outcome import FetchSummary
 
@@ -72,7 +73,7 @@ def _publish(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) ->
         _lake_view(con, "latest_stickers", "stickers", near["stickers"], footers)
         _lake_view(con, "latest_videos", "videos", near["videos"], footers)
         _lake_view(con, "newest_video_fetches", "video_fetches", near["video_fetches"], footers, kind="TEMP")
-        con.register("fetch_runs_frame", _fetch_runs(layout))
+        con.register("fetch_runs_frame", _fetch_runs(layout, files["video_fetches"], footers))
         con.execute("CREATE TEMP VIEW fetch_runs AS SELECT * FROM fetch_runs_frame")
         con.register("lake_rows_frame", _lake_rows(files, footers))
         con.execute("CREATE TEMP VIEW lake_rows AS SELECT * FROM lake_rows_frame")
@@ -221,19 +222,27 @@ def _lake_rows(files: dict[str, dict[dt.date, list[Location]]], footers: dict[st
     return pa.Table.from_pylist(records, schema=schema)
 
 
-def _fetch_runs(layout: Layout) -> pa.Table:
-    """Each account's fetch summary of each day (raw/ for a deployment of one account, accounts/<name>/raw/)."""
-    found = [(DEFAULT_ACCOUNT, path) for path in (layout.root / "raw").glob(f"{PARTITION_KEY}=*/fetch.json")]
-    found += [(path.parents[2].name, path) for path in (layout.root / "accounts").glob(f"*/raw/{PARTITION_KEY}=*/fetch.json")]
-    found.sort(key=lambda pair: (pair[1].parent.name, pair[0]))
+def _fetch_runs(layout: Layout, video_fetches: dict[dt.date, list[Location]], footers: dict[str, pq.FileMetaData]) -> pa.Table:
+    """The fetch summary of each account's day in the lake, as committed with its video_fetches file; for a
+    file written before it was kept there, the day's raw/.../fetch.json."""
+    found = [(day, lake.account_of(path), path) for day, paths in video_fetches.items() for path in paths]
+
+    def summary(day: dt.date, account: str | None, path: Location) -> FetchSummary:
+        kept = (footers[objects.url(path)].metadata or {}).get(lake.FETCH_SUMMARY_KEY.encode())
+        if kept:
+            return FetchSummary(**json.loads(kept))
+        own = layout.of_account(account)
+        return day_summary(own.fetch_summary(day), own.answers(day))
+
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch-runs") as pool:  # on a store, a GET each
-        summaries = list(pool.map(read_summary, [path for _, path in found]))
+        summaries = list(pool.map(lambda found: summary(*found), found))
     rows = []
-    for (account, path), summary in zip(found, summaries, strict=True):
-        row = dataclasses.asdict(summary)
-        row[PARTITION_KEY] = path.parent.name.split("=", 1)[1]
-        row[ACCOUNT.name] = account
+    for (day, account, _), kept in zip(found, summaries, strict=True):
+        row = dataclasses.asdict(kept)
+        row[PARTITION_KEY] = day
+        row[ACCOUNT.name] = account or DEFAULT_ACCOUNT
         rows.append(row)
+    rows.sort(key=lambda row: (row[PARTITION_KEY], row[ACCOUNT.name]))
     columns = [PARTITION_KEY, ACCOUNT.name, *(f.name for f in dataclasses.fields(FetchSummary))]
     frame = pd.DataFrame(rows, columns=columns)
     frame[PARTITION_KEY] = pd.to_datetime(frame[PARTITION_KEY]).dt.date

@@ -5,17 +5,24 @@ its folder, so readers see the old day or the new day, never half of one, and ne
 part of the table. The tables of a
 day are renamed together, through a journal, so a day is replaced all or nothing. The partition key
 lives in the folder name only, as Hive, DuckDB, pyarrow, Spark and Trino expect.
+
+Write, audit, publish: a day's files are finished first (``DayWriter.stage``), audited where they are,
+and then either committed into the lake or held under ``staging/`` (``DayWriter.hold``), laid out as the
+lake is, where the operator can read them and no reader of the lake looks.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
+import os
 import tempfile
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -27,7 +34,8 @@ from pipeline.store import objects
 from pipeline.store.files import finish_replacements, replace_together
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.objects import Location
-from pipeline.store.schema import ACCOUNT, TABLES, arrow_schema, pandas_dtypes
+from pipeline.store.schema import ACCOUNT, DEFAULT_ACCOUNT, TABLES, arrow_schema, pandas_dtypes
+from pipeline.vod.outcome import FetchSummary
 
 PART_FILES = "part-*.parquet"
 
@@ -73,8 +81,13 @@ class PartitionWriter:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"write-{table}")
         self._pending: Future[None] | None = None
         self._closed = False
+        self._footer: dict[str, str] = {}
         self.rows = 0
         self.journaled = False
+
+    def describe(self, key: str, value: str) -> None:
+        """Keeps ``value`` under ``key`` in the file's footer (Parquet key-value metadata)."""
+        self._footer[key] = value
 
     def write(self, rows: pd.DataFrame | pa.Table) -> None:
         """Appends rows typed as in the schema (the partition key column, if present, is dropped), saying
@@ -100,18 +113,38 @@ class PartitionWriter:
             pending, self._pending = self._pending, None
             pending.result()  # a failed write raises here
 
-    def finish(self) -> None:
-        """Writes the file's footer (on a store: sends its last parts): complete, not yet published."""
+    def finish(self) -> Path:
+        """Writes the file's footer (on a store: sends its last parts): complete, not yet published.
+        Returns a local path of the finished file, readable until the day is committed, held or aborted."""
         self._close()
         if self._upload is not None and not self._uploaded:
             self.staged = self._upload.finish()
             self._uploaded = True
+        return self.tmp
+
+    def hold(self) -> Location:
+        """Moves the finished file to its place under ``staging/`` instead of the lake (replacing the day's
+        file held before, if any); the lake does not change."""
+        target = self.layout.staging_partition(self.table, self.day) / self.layout.part_file
+        self.finish()
+        if self._upload is None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.tmp, target)
+        else:
+            objects.upload(self.tmp, target)
+            objects.abort(self.path, self.staged)
             self._local.cleanup()
+        self.journaled = True  # nothing left to remove
+        return target
 
     def commit(self) -> int:
         """Publishes the partition alone (see ``DayWriter`` for several tables of a day)."""
         replace_partitions([self])
         return self.rows
+
+    def _release_local(self) -> None:
+        if self._local is not None:
+            self._local.cleanup()
 
     def _close(self) -> None:
         if self._closed:
@@ -119,6 +152,8 @@ class PartitionWriter:
         self._closed = True
         try:
             self._wait()
+            if self._footer:
+                self._writer.add_key_value_metadata(self._footer)
         finally:
             self._thread.shutdown()
             self._writer.close()
@@ -155,6 +190,7 @@ class DayWriter:
     def __init__(self, layout: Layout, day: dt.date, tables: tuple[str, ...]):
         finish_interrupted(layout)
         _remove_leftovers(layout, day, tables)
+        self._layout, self._day = layout, day
         self._writers: dict[str, PartitionWriter] = {}
         try:
             for table in tables:
@@ -166,10 +202,24 @@ class DayWriter:
     def __getitem__(self, table: str) -> PartitionWriter:
         return self._writers[table]
 
+    def stage(self) -> dict[str, Path]:
+        """Finishes every table's file of the day, not yet published; returns a local path of each, to
+        audit before ``commit`` or ``hold``."""
+        with ThreadPoolExecutor(max_workers=len(self._writers), thread_name_prefix="finish") as pool:  # uploads, on a store
+            finished = {table: pool.submit(writer.finish) for table, writer in self._writers.items()}
+            return {table: done.result() for table, done in finished.items()}
+
     def commit(self) -> dict[str, int]:
-        """Publishes every table's partition of the day together; returns the rows of each."""
+        """Publishes every table's partition of the day together; returns the rows of each. A version of
+        the day held in staging before is then dropped: the lake's is newer."""
         replace_partitions(list(self._writers.values()))
+        drop_held(self._layout, self._day, tuple(self._writers))
         return {table: writer.rows for table, writer in self._writers.items()}
+
+    def hold(self) -> dict[str, Location]:
+        """Puts the day's finished files under ``staging/`` instead of the lake, which keeps its previous
+        version of the day; returns where each table's file now is."""
+        return {table: writer.hold() for table, writer in self._writers.items()}
 
     def abort(self) -> None:
         for writer in self._writers.values():
@@ -203,11 +253,10 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
         if not remote:  # an object store has no folders to make (and a folder marker would trip readers)
             writer.path.parent.mkdir(parents=True, exist_ok=True)
     days = sorted({writer.day.isoformat() for writer in writers})
-    # On a store, each replacement has its own journal: the day's lease keeps writers apart (``lease``).
-    # Accounts replace their own files of a day side by side, each through a journal of its own.
-    unique = f".{uuid.uuid4().hex}" if remote else ""
+    # Each replacement has a journal of its own, so two commits (two tables of a day, two accounts) never
+    # overwrite each other's list; the day's lease keeps two writers of the same files apart (``lease``).
     account = "" if writers[0].layout.account is None else f".{writers[0].layout.account}"
-    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}{account}{unique}.replace.json"
+    journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}{account}.{uuid.uuid4().hex}.replace.json"
     try:
         replace_together([(writer.staged, writer.path) for writer in writers], journal)
     finally:
@@ -215,9 +264,29 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
             for writer in writers:
                 writer.journaled = True
     for writer in writers:  # a file in no account's name (written before accounts) is no part of the table
+        writer._release_local()
         for stale in writer.path.parent.glob("*.parquet"):
             if not is_part_file(stale.name):
                 stale.unlink()
+
+
+def held_days(layout: Layout) -> dict[tuple[str, dt.date], dict[str, Location]]:
+    """The days held in staging, every account's: (account, day) -> each table's file."""
+    found: dict[tuple[str, dt.date], dict[str, Location]] = {}
+    root = layout.staging_root
+    if not objects.is_remote(root) and not root.exists():
+        return found
+    for path in sorted(root.glob(f"*/{PARTITION_KEY}=*/{PART_FILES}")):
+        account = account_of(path) or DEFAULT_ACCOUNT
+        day = dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
+        found.setdefault((account, day), {})[path.parent.parent.name] = path
+    return dict(sorted(found.items(), key=lambda item: (item[0][1], item[0][0])))
+
+
+def drop_held(layout: Layout, day: dt.date, tables: Iterable[str]) -> None:
+    """Removes the account's version of a day held in staging, if any."""
+    for table in tables:
+        objects.remove(layout.staging_partition(table, day) / layout.part_file)
 
 
 def finish_interrupted(layout: Layout) -> None:
@@ -244,6 +313,39 @@ def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idl
 
 def _spool(layout: Layout) -> Location:
     return layout.root / "lake" / ".tmp"
+
+
+FETCH_SUMMARY_KEY = "vod_stickers.fetch_summary"  # in video_fetches' footer: the day's fetch, committed with it
+
+
+@dataclass(frozen=True)
+class DayFiles:
+    """One account's files of a day's lake tables, wherever they are: finished and not yet published,
+    held in staging, or in the lake (``committed``)."""
+
+    day: dt.date
+    paths: Mapping[str, Location]
+
+    def parquet(self, table: str) -> pq.ParquetFile:
+        source, filesystem = objects.arrow(self.paths[table])
+        return pq.ParquetFile(source, filesystem=filesystem)
+
+    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Rows of a table's file, typed as in the schema (``columns``: only those)."""
+        frame = self.parquet(table).read(columns=columns).to_pandas()
+        dtypes = pandas_dtypes(TABLES[table])
+        return frame.astype({c: dtypes[c] for c in frame.columns if c in dtypes})
+
+    def fetch_summary(self) -> FetchSummary | None:
+        """The fetch the day's video_fetches were typed from, as kept in that file's footer (None in a file
+        written before it was kept there)."""
+        kept = (self.parquet("video_fetches").metadata.metadata or {}).get(FETCH_SUMMARY_KEY.encode())
+        return FetchSummary(**json.loads(kept)) if kept else None
+
+
+def committed(layout: Layout, day: dt.date, tables: Iterable[str]) -> DayFiles:
+    """The layout's account's files of a day in the lake."""
+    return DayFiles(day, {table: partition_path(layout, table, day) for table in tables})
 
 
 def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:

@@ -109,6 +109,18 @@ class Layout:
         return self.lake_table(table) / f"{PARTITION_KEY}={day.isoformat()}"
 
     @property
+    def staging_root(self) -> Location:
+        """Where a day that failed its audit is held, laid out as the lake is (``lake.DayWriter.hold``)."""
+        return self.root / "staging"
+
+    def staging_partition(self, table: str, day: dt.date) -> Location:
+        return self.staging_root / table / f"{PARTITION_KEY}={day.isoformat()}"
+
+    def audit(self, day: dt.date) -> Location:
+        """The blocking checks' results of the day's last normalization, and whether it was committed."""
+        return self.raw_dir(day) / "audit.json"
+
+    @property
     def warehouse(self) -> Location:
         return self.root / "warehouse.duckdb"
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tempfile
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,15 @@ class AnswerWriter:
         carry: Carry | None = None,
         asked: Collection[str] | None = None,
         regions: Mapping[str, str] | None = None,
+        before_commit: Callable[[int, int], None] | None = None,
     ) -> tuple[int, int]:
         """Writes the finished file with one record per video of ``order``, in that order: the outcome
         written for it, or for a video not ``asked`` (default: every video is asked) its last answer, which
         ``carry`` holds, in its region of ``regions``. Returns the videos and the items carried. A video
         asked without an outcome, or carried without a last answer, raises ValueError.
+
+        ``before_commit(videos carried, items carried)`` runs once the file is written and before it is put
+        into place, the day's commit point: what it writes is there whenever the day is finished.
 
         The same day therefore gives the same file, and the same Parquet after it, whatever order the
         answers arrived in and however many times the fetch was interrupted.
@@ -112,6 +116,8 @@ class AnswerWriter:
                     src.seek(start)
                     dst.write(src.read(size))
                 durable(dst)
+                if before_commit is not None:
+                    before_commit(len(carried), items)
         self.partial.unlink()
         if self._batches is not None:
             self._batches.clear()
@@ -229,6 +235,40 @@ def finished_days(root: Location) -> list[dt.date]:
         dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
         for path in (root / "raw").glob(f"{PARTITION_KEY}=*/answers.jsonl")
     )
+
+
+def summary_of(answers: Location) -> FetchSummary:
+    """A finished day's fetch summary rebuilt from its answers, for a day whose ``fetch.json`` was lost: the
+    outcomes and items exactly, the calls and retries from each video's attempts; throttled answers and
+    seconds are not kept per video (0)."""
+    summary = FetchSummary()
+    with answers.open("rb") as src:
+        for line in src:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if record.get("status") == CARRIED:
+                summary.carried += 1
+                summary.carried_stickers += sticker_count(record.get("response"))
+                continue
+            summary.asked += 1
+            summary.count(Outcome(**{k: record.get(k) for k in ("video_id", "status", "fetched_at", "attempts")}, response=record.get("response")))
+            attempts = int(record.get("attempts") or 1)
+            summary.calls += attempts
+            summary.retries += attempts - 1
+            fetched = record.get("fetched_at")
+            if fetched:
+                summary.started_at = min(summary.started_at or fetched, fetched)
+                summary.finished_at = max(summary.finished_at or fetched, fetched)
+    return summary
+
+
+def day_summary(path: Location, answers: Location) -> FetchSummary:
+    """The summary of a finished fetch (``path``, its fetch.json), or rebuilt from its ``answers`` if it was
+    lost (``summary_of``)."""
+    if path.exists() or not answers.exists():
+        return read_summary(path)
+    return summary_of(answers)
 
 
 def read_summary(path: Location) -> FetchSummary:

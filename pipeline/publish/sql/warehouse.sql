@@ -2,7 +2,7 @@
 --   stickers, quarantine, video_fetches, videos, events: views over every day's Parquet file of the lake (all snapshots);
 --   latest_stickers, latest_videos: views over each account's newest day's stickers (videos) file only;
 --   newest_video_fetches (temporary): each account's newest day's video_fetches file only;
---   fetch_runs (temporary): one row per day and account's fetch summary (raw/.../fetch.json);
+--   fetch_runs (temporary): one row per day and account in the lake: the fetch summary committed with it;
 --   lake_rows (temporary): rows per day, account and lake table, from the Parquet footers.
 -- Every table below reads the newest day or per-day counts only, so a publish takes the same time
 -- whatever the number of days kept. Runs inside a fresh database file that is then swapped in whole.
