@@ -259,6 +259,22 @@ def _lake(workdir: Path) -> str:
         "The day's tables are renamed together, listed first in a journal (`data/lake/.tmp/*.replace.json`) "
         "that the pipeline finishes before its next read if the renames stopped part-way: the warehouse "
         "always shows every table of a day from the same run.",
+        "### What a dashboard reading the lake can rely on",
+        "- **Every day in the lake passed its audit.** A day's new files are written outside the lake and "
+        "checked by the blocking checks there (one schema, distinct sticker ids, formats gif or webp, positive "
+        "measures, every video and item accounted for); only a day that passed them all is put into the lake, "
+        "its tables together. What a dashboard reads directly has passed the same checks as what the "
+        "warehouse serves.\n"
+        "- **A day that failed keeps its previous version.** Its new files are held under `data/staging/` "
+        "(laid out as the lake, for the operator: `vod-stickers staged`), never under `data/lake/`; a day "
+        "that had passed before stays as it was, and a day that never passed is absent until it does.\n"
+        "- **A day is one version of every table.** `stickers`, `quarantine`, `video_fetches` and `events` of "
+        "an account's day always come from the same run; the warehouse's `fetch_log` row of that day is the "
+        "fetch those rows were typed from.\n"
+        "- **`videos` is the account's video list as discovered.** It is written by the day's discovery, "
+        "which no blocking check covers, so it can be a day ahead of a day held in staging.\n"
+        "- **Files change by rename only.** Read `part-*.parquet` (or the Hive layout): nothing else in a "
+        "partition folder is ever part of a table, and hidden folders (`.tmp`) are the writer's.",
     ]
     for table, columns in TABLES.items():
         parts.append(f"### `lake/{table}`")

@@ -93,7 +93,7 @@ def test_videos_command_writes_each_region_ids_with_their_region(tmp_path):
     )
 
 
-SUBCOMMANDS = ("run", "demo", "dev", "serve", "videos", "events", "recover", "alert-test", "query")
+SUBCOMMANDS = ("run", "demo", "dev", "serve", "videos", "events", "staged", "recover", "alert-test", "query")
 
 
 def clean_env(**extra: str) -> dict[str, str]:

@@ -203,6 +203,13 @@ def test_a_killed_run_resumes_from_the_answers_kept_on_the_store(vod_service, s3
     assert not batches.exists() or not list(batches.glob("*.jsonl"))
 
 
+def answered(layout, content):
+    """The day's answers replaced by ``content``, its fetch summary by none (so it is made from the answers,
+    and the day passes its audit)."""
+    layout.answers(DAY).write_bytes(content)
+    objects.remove(layout.fetch_summary(DAY))
+
+
 def test_readers_scanning_while_a_day_is_rewritten_see_the_old_day_or_the_new_whole(vod_service, s3_layout, local_s3, tmp_path):
     service = vod_service(catalog_size=200, calls_per_second=None)
     write_videos(service, tmp_path / "videos.csv")
@@ -212,7 +219,7 @@ def test_readers_scanning_while_a_day_is_rewritten_see_the_old_day_or_the_new_wh
     half = b"".join(answers.splitlines(keepends=True)[:100])
     counts = {}
     for name, content in (("half", half), ("whole", answers)):
-        s3_layout.answers(DAY).write_bytes(content)
+        answered(s3_layout, content)
         snapshot.normalize_day(s3_layout, DAY)
         counts[name] = {t: lake.parquet_file(s3_layout, t, DAY).metadata.num_rows for t in ("stickers", "video_fetches")}
     assert counts["half"] != counts["whole"]
@@ -233,7 +240,7 @@ def test_readers_scanning_while_a_day_is_rewritten_see_the_old_day_or_the_new_wh
     for reader in readers:
         reader.start()
     for content in (half, answers) * 3:
-        s3_layout.answers(DAY).write_bytes(content)
+        answered(s3_layout, content)
         snapshot.normalize_day(s3_layout, DAY)
     stop.set()
     for reader in readers:
