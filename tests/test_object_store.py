@@ -31,6 +31,7 @@ from pipeline.store.layout import Layout
 from pipeline.store.lease import DayBusy
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY, make_client, write_videos
 from tests import test_lake_and_warehouse as on_disk
+from tests.test_checks import damaged, replaced, rewrite_file
 from tests.test_lake_and_warehouse import D1, day_as_read, write_day
 from tests.test_secrets import dagster_places
 
@@ -369,3 +370,23 @@ def test_a_day_on_the_store_is_replaced_all_or_nothing_when_a_completion_fails_p
 def test_a_day_on_the_store_whose_normalization_fails_keeps_every_table_old(s3_layout, monkeypatch):
     on_disk.test_a_day_whose_normalization_fails_keeps_every_table_old(s3_layout, monkeypatch)  # the disk's test
     assert pending_uploads(s3_layout) == []
+
+
+def test_a_day_on_the_store_that_fails_its_audit_is_held_in_staging_and_the_lake_keeps_its_version(s3_layout, monkeypatch):
+    write_day(s3_layout, D1, 4, bad=1)
+    old = day_as_read(s3_layout, D1)
+    lake_objects = [key for key in all_objects(s3_layout) if "/lake/" in key]
+    with monkeypatch.context() as patch:
+        damaged(patch, lambda staged: rewrite_file(staged["stickers"], lambda t: replaced(t, "format", "png")))
+        report = write_day(s3_layout, D1, 2, bad=3)
+    assert not report.committed and list(report.audit.failed) == ["known_formats"]
+    assert day_as_read(s3_layout, D1) == old
+    assert [key for key in all_objects(s3_layout) if "/lake/" in key] == lake_objects
+    assert pending_uploads(s3_layout) == []  # the day's uploads to the lake were dropped, not left to linger
+    [held] = snapshot.held_days(s3_layout)
+    assert held.day == D1 and held.rows == {"stickers": 2, "quarantine": 3, "video_fetches": 2, "events": 0}
+    assert pq.read_table(held.files["stickers"].path, filesystem=s3_layout.root.fs)["format"][0].as_py() == "png"
+
+    assert write_day(s3_layout, D1, 2, bad=3).committed  # redone without the defect: committed, nothing held
+    assert day_as_read(s3_layout, D1) == {"stickers": 2, "quarantine": 3, "video_fetches": 2}
+    assert snapshot.held_days(s3_layout) == [] and pending_uploads(s3_layout) == []
