@@ -341,6 +341,7 @@ def normalize_pipeline(rows: int) -> dict[str, Any]:
         layout = Layout(Path(tmp))
         layout.answers(data.DAY).parent.mkdir(parents=True)
         os.symlink(source.answers(data.DAY), layout.answers(data.DAY))
+        os.symlink(source.fetch_summary(data.DAY), layout.fetch_summary(data.DAY))  # as a fetched day has
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         wall = time.perf_counter()
         report = snapshot.normalize_day(layout, data.DAY)
@@ -464,6 +465,7 @@ def normalize_to(rows: int, store: dict[str, str] | None = None, repeat: int = 3
         if store is None:
             layout.answers(data.DAY).parent.mkdir(parents=True)
         layout.answers(data.DAY).write_bytes(source.answers(data.DAY).read_bytes())
+        layout.fetch_summary(data.DAY).write_bytes(source.fetch_summary(data.DAY).read_bytes())  # as a fetched day has
         seconds = _timed(lambda: snapshot.normalize_day(layout, data.DAY), repeat)
     finally:
         cleanup()
