@@ -271,8 +271,9 @@ def _lake(workdir: Path) -> str:
         "- **A day is one version of every table.** `stickers`, `quarantine`, `video_fetches` and `events` of "
         "an account's day always come from the same run; the warehouse's `fetch_log` row of that day is the "
         "fetch those rows were typed from.\n"
-        "- **`videos` is the account's video list as discovered.** It is written by the day's discovery, "
-        "which no blocking check covers, so it can be a day ahead of a day held in staging.\n"
+        "- **`videos` comes with its day.** The account's videos as the day's discovery found them wait under "
+        "`data/staging/` and reach the lake in the same commit as the day's audited tables, so `videos` "
+        "and `stickers` of a day are never of two different runs.\n"
         "- **Files change by rename only.** Read `part-*.parquet` (or the Hive layout): nothing else in a "
         "partition folder is ever part of a table, and hidden folders (`.tmp`) are the writer's.",
     ]

@@ -128,7 +128,8 @@ def _discover_day(
         seconds=round((dt.datetime.now(dt.UTC) - started).total_seconds(), 3),
     )
     summary.calls, summary.retries, summary.throttled = (a - b for a, b in zip(client_counts(clients), before, strict=True))
-    with lake.DayWriter(layout, day, ("videos",)) as out:
+    # Under staging/: the day's videos reach the lake with the day's other tables, once they pass their audit
+    with lake.DayWriter(layout, day, ("videos",), staging=True) as out:
         out["videos"].write(table)
         lease.check()
         out.commit()
@@ -160,8 +161,13 @@ def _last_walks(layout: Layout, day: dt.date) -> dict[str, dict[str, Any]]:
 
 
 def _previous_table(layout: Layout, day: dt.date) -> pd.DataFrame | None:
-    earlier = [d for d in lake.partition_days(layout, "videos") if d < day]
-    return lake.read_partition(layout, "videos", earlier[-1]) if earlier else None
+    """The newest earlier day's table as its discovery left it: in the lake, or under staging/ while that
+    day waits for its audit or was held (its walk happened all the same)."""
+    days = set(lake.partition_days(layout, "videos")) | set(lake.partition_days(layout, "videos", staging=True))
+    earlier = sorted(d for d in days if d < day)
+    if not earlier:
+        return None
+    return lake.read_partition(layout, "videos", earlier[-1], path=lake.staged_or_committed(layout, "videos", earlier[-1]))
 
 
 def _merge(previous: pd.DataFrame | None, fresh: pd.DataFrame, gone: set[str], day: dt.date, now: dt.datetime) -> pd.DataFrame:

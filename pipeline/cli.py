@@ -446,28 +446,31 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_staged(args: argparse.Namespace) -> int:
-    """Lists the days held in staging after failing their audit: what failed, and their files."""
+    """Lists the days with files under staging/: held after failing their audit (what failed), or waiting
+    for it; each with its files."""
     layout = settings.lake_from_env().layout()
-    held = [
-        h for h in snapshot.held_days(layout)
-        if (args.account is None or h.account == args.account) and (args.day is None or h.day == args.day)
+    staged = [
+        s for s in snapshot.staged_days(layout)
+        if (args.account is None or s.account == args.account) and (args.day is None or s.day == args.day)
     ]
-    if not held:
+    if not any(s.held for s in staged):
         print(f"No day is held in staging under {layout.root}: every day in the lake passed its audit.")
-        return 0
-    for h in held:
-        audit = h.audit
-        when = f"audited {audit.audited_at} in run {audit.run_id}" if audit and audit.run_id else "audited"
-        print(f"{h.day} of account {h.account}: held, not in the lake ({when})")
-        for name, result in (audit.failed if audit else {}).items():
-            print(f"  failed {name}: {result.summary}")
-        for table, path in h.files.items():
-            print(f"  {table}: {h.rows[table]:,} rows in {path}")
-    print(
-        "The lake keeps each day's previous audited version. Read a held file with DuckDB, e.g. "
-        f"SELECT * FROM read_parquet('{held[0].files['stickers']}'); fix the cause and re-run stickers for the day "
-        "to audit and commit it."
-    )
+    for s in staged:
+        if s.held:
+            print(f"{s.day} of account {s.account}: held, not in the lake (audited {s.audit.audited_at} in run {s.audit.run_id})")
+            for name, result in s.audit.failed.items():
+                print(f"  failed {name}: {result.summary}")
+        else:
+            print(f"{s.day} of account {s.account}: waiting for the day's audit (stickers not yet normalized)")
+        for table, path in s.files.items():
+            print(f"  {table}: {s.rows[table]:,} rows in {path}")
+    if any(s.held for s in staged):
+        example = next(s for s in staged if s.held).files["stickers"]
+        print(
+            "The lake keeps each day's previous audited version. Read a held file with DuckDB, e.g. "
+            f"SELECT * FROM read_parquet('{example}'); fix the cause and re-run stickers for the day to audit "
+            "and commit it."
+        )
     return 0
 
 
@@ -615,7 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
         "staged", cmd_staged, "list the days held in staging after failing their audit, with what failed",
         "A day whose new files fail a blocking check is not committed into the lake: its files are held under\n"
         "PIPELINE_DATA_DIR/staging/, laid out as the lake is, and the lake keeps the day's previous audited\n"
-        "version. This lists each held day of each account: the checks it failed, its files and their rows.",
+        "version. This lists each held day of each account: the checks it failed, its files and their rows;\n"
+        "and the videos a discovery wrote that wait for their day's audit.",
     )
     staged.add_argument("--account", default=None, help="only this account's days ('default' in a deployment of one)")
     staged.add_argument("--day", type=_day, default=None, help="only this day, YYYY-MM-DD")

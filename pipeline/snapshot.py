@@ -265,7 +265,7 @@ def normalize_day(
         )
         lease.check()
         if report.audit.passed:
-            rows = out.commit()
+            rows = out.commit(with_staged=("videos",))  # the day's discovery, published with the day
             report.audit.committed = True
         else:
             rows = {table: out[table].rows for table in DAY_TABLES}
@@ -285,28 +285,34 @@ def day_audit(layout: Layout, day: dt.date) -> quality.Audit:
     return quality.Audit(day=day.isoformat(), checks=quality.audit(files), committed=True)
 
 
-def held_days(layout: Layout) -> list[HeldDay]:
-    """Every account's days held in staging after failing their audit, oldest first, each with its files
-    and the checks it failed."""
-    held = []
-    for (account_name, day), files in lake.held_days(layout).items():
+def staged_days(layout: Layout) -> list[StagedDay]:
+    """Every account's days with files under staging/, oldest first: held after failing their audit (with
+    the checks they failed), or a day's discovered videos waiting for the day's audit."""
+    staged = []
+    for (account_name, day), files in lake.staged_days(layout).items():
         own = layout.of_account(None if account_name == DEFAULT_ACCOUNT else account_name)
         found = own.audit(day)
         audit = quality.Audit.from_json(json.loads(found.read_text(encoding="utf-8"))) if found.exists() else None
         rows = {table: lake.DayFiles(day, files).parquet(table).metadata.num_rows for table in files}
-        held.append(HeldDay(account=account_name, day=day, files=files, rows=rows, audit=audit))
-    return held
+        held = audit is not None and not audit.committed and bool(set(files) & set(DAY_TABLES))
+        staged.append(StagedDay(account=account_name, day=day, files=files, rows=rows, audit=audit if held else None))
+    return staged
 
 
 @dataclass
-class HeldDay:
-    """A day of an account that failed its audit: its files in staging and what failed."""
+class StagedDay:
+    """An account's day with files under staging/: ``held`` after failing its audit (``audit`` says what
+    failed), else files waiting for the day's audit (the videos discovery wrote)."""
 
     account: str
     day: dt.date
     files: dict[str, Location]
     rows: dict[str, int]
     audit: quality.Audit | None
+
+    @property
+    def held(self) -> bool:
+        return self.audit is not None
 
 
 def fetch_summary(layout: Layout, day: dt.date) -> FetchSummary:

@@ -142,7 +142,7 @@ def test_a_day_failing_a_check_is_not_published(env, vod_service, instance, monk
     assert materialized == {"videos", "sticker_responses", "stickers"}
     # Nothing of the day is in the lake, where dashboards read: its files are held in staging
     assert not list(layout.lake_root.glob("*/snapshot_date=*/*.parquet"))
-    held = snapshot.held_days(layout)
+    held = snapshot.staged_days(layout)
     assert [(h.account, h.day.isoformat(), sorted(h.files)) for h in held] == [("default", DAY, sorted(DAY_TABLES))]
     assert list(held[0].audit.failed) == [check]
     assert all(path.exists() and path.is_relative_to(layout.staging_root) for path in held[0].files.values())

@@ -40,6 +40,11 @@ def discover(layout, local, day, **options):
         return snapshot.discover_video_set(layout, day, by_region, today=day, **options)
 
 
+def videos_table(layout, day):
+    """The account's videos as the day's discovery left them (under staging/ until the day's audit)."""
+    return lake.read_partition(layout, "videos", day, path=lake.staged_or_committed(layout, "videos", day))
+
+
 def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_second(layout):
     with account(regions=("cn-shanghai",), catalog_size=8000, same_second_videos=5200) as local:
         videos, found = discover(layout, local, DAY2)
@@ -49,7 +54,7 @@ def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_se
     assert found.regions["cn-shanghai"].listed == 8000
     # the crowded second, and only it, was read with SearchMedia's ScrollToken
     assert 5200 / 100 <= stats["actions"]["SearchMedia"]["answered"] <= 5200 / 100 + 2
-    titles = lake.read_partition(layout, "videos", DAY2)["title"]
+    titles = videos_table(layout, DAY2)["title"]
     assert titles.notna().all()  # SearchMedia was asked for the fields the table keeps
 
 
@@ -94,7 +99,7 @@ def test_a_video_uploaded_between_two_runs_is_found_by_the_next_walk_without_wal
     assert {w.kind for w in found.regions.values()} == {"incremental"}
     assert found.regions["ap-southeast-1"].new == 1
     assert calls < 900 / 100  # not the whole account again
-    table = lake.read_partition(layout, "videos", DAY2).set_index("video_id")
+    table = videos_table(layout, DAY2).set_index("video_id")
     assert table.loc[new[0], "first_seen"] > table.loc[first.ids[0], "first_seen"]
 
 
@@ -107,10 +112,10 @@ def test_a_full_walk_notices_a_deleted_video_keeps_it_marked_and_leaves_it_out_o
     assert {w.kind for w in found.regions.values()} == {"full"}
     assert gone not in second.ids and len(second.ids) == len(first.ids) - 1
     assert sum(w.deleted for w in found.regions.values()) == 1
-    table = lake.read_partition(layout, "videos", DAY2).set_index("video_id")
+    table = videos_table(layout, DAY2).set_index("video_id")
     assert bool(table.loc[gone, "deleted_upstream"]) and pd.notna(table.loc[gone, "deleted_at"])
     assert not table.drop(index=gone)["deleted_upstream"].any()
-    assert table.loc[gone, "first_seen"] == lake.read_partition(layout, "videos", DAY1).set_index("video_id").loc[gone, "first_seen"]
+    assert table.loc[gone, "first_seen"] == videos_table(layout, DAY1).set_index("video_id").loc[gone, "first_seen"]
 
 
 @pytest.mark.parametrize("not_found", ["list", "all"])
@@ -157,7 +162,7 @@ def test_a_lake_restored_without_the_videos_table_gets_a_full_walk_not_an_accoun
 
     with account() as local:
         first, _ = discover(layout, local, DAY1)
-        shutil.rmtree(layout.lake_table("videos"))  # the raw walk summaries say a full walk was done
+        shutil.rmtree(layout.staging_root / "videos")  # the raw walk summaries say a full walk was done
         second, found = discover(layout, local, DAY2)
     assert {w.kind for w in found.regions.values()} == {"full"}
     assert set(second.ids) == set(first.ids)
@@ -168,7 +173,7 @@ def test_the_incremental_walk_does_not_notice_deletions_until_the_weekly_full_wa
         first, _ = discover(layout, local, DAY1)
         local.delete(first.ids[0])
         _, found = discover(layout, local, DAY2)  # default: a full walk every 7 days
-    table = lake.read_partition(layout, "videos", DAY2).set_index("video_id")
+    table = videos_table(layout, DAY2).set_index("video_id")
     assert {w.kind for w in found.regions.values()} == {"incremental"}
     assert not bool(table.loc[first.ids[0], "deleted_upstream"])  # still known: ListDynamicImage will say not found
 

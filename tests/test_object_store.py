@@ -32,6 +32,7 @@ from pipeline.store.lease import DayBusy
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY, make_client, write_videos
 from tests import test_lake_and_warehouse as on_disk
 from tests.test_checks import damaged, replaced, rewrite_file
+from tests.test_discovery import account, clients, discover
 from tests.test_lake_and_warehouse import D1, day_as_read, write_day
 from tests.test_secrets import dagster_places
 
@@ -383,10 +384,22 @@ def test_a_day_on_the_store_that_fails_its_audit_is_held_in_staging_and_the_lake
     assert day_as_read(s3_layout, D1) == old
     assert [key for key in all_objects(s3_layout) if "/lake/" in key] == lake_objects
     assert pending_uploads(s3_layout) == []  # the day's uploads to the lake were dropped, not left to linger
-    [held] = snapshot.held_days(s3_layout)
+    [held] = snapshot.staged_days(s3_layout)
     assert held.day == D1 and held.rows == {"stickers": 2, "quarantine": 3, "video_fetches": 2, "events": 0}
     assert pq.read_table(held.files["stickers"].path, filesystem=s3_layout.root.fs)["format"][0].as_py() == "png"
 
     assert write_day(s3_layout, D1, 2, bad=3).committed  # redone without the defect: committed, nothing held
     assert day_as_read(s3_layout, D1) == {"stickers": 2, "quarantine": 3, "video_fetches": 2}
-    assert snapshot.held_days(s3_layout) == [] and pending_uploads(s3_layout) == []
+    assert snapshot.staged_days(s3_layout) == [] and pending_uploads(s3_layout) == []
+
+
+def test_a_day_discovered_on_the_store_publishes_its_videos_with_its_audited_tables(s3_layout):
+    with account(regions=("cn-shanghai",), catalog_size=40) as local:
+        videos, _ = discover(s3_layout, local, DAY)
+        assert lake.partition_days(s3_layout, "videos") == [] and lake.partition_days(s3_layout, "videos", staging=True) == [DAY]
+        with clients(local) as by_region:
+            snapshot.fetch_day(s3_layout, DAY, by_region, concurrency=8, today=DAY)
+    assert snapshot.normalize_day(s3_layout, DAY).committed
+    assert sorted(lake.read_partition(s3_layout, "videos", DAY)["video_id"]) == sorted(videos.ids)
+    assert snapshot.staged_days(s3_layout) == [] and pending_uploads(s3_layout) == []
+    assert not [key for key in all_objects(s3_layout) if "/staging/" in key or key.endswith(".replace.json")]

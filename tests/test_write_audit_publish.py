@@ -12,12 +12,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline import cli, snapshot
+from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.store.schema import DAY_TABLES
 from tests.conftest import TODAY, write_videos
 from tests.test_accounts import deployment, run, service  # noqa: F401 - fixtures
 from tests.test_checks import damaged, replaced, rewrite_file
 from tests.test_dagster import run_day
+from tests.test_discovery import account, clients, discover
 
 DEFECT = "defect-format"  # a format no typing rule lets through: known_formats fails on it
 
@@ -59,20 +61,20 @@ def test_a_day_that_fails_its_audit_leaves_the_lake_warehouse_and_report_as_they
     layout = env(service)
     write_videos(service, layout.videos_csv)
     assert run_day(instance).success
-    lake, published, report = lake_files(layout), warehouse_rows(layout), layout.report(TODAY).read_bytes()
+    before, published, report = lake_files(layout), warehouse_rows(layout), layout.report(TODAY).read_bytes()
     assert staged_listing(capsys).startswith("No day is held in staging")
 
     with monkeypatch.context() as patch:  # the day redone from its kept answers, with a defect in its typing
         damaged(patch, a_strange_format)
         failed = run_day(instance, assets=["stickers", "warehouse", "report"], raise_on_error=False)
     assert not failed.success
-    assert lake_files(layout) == lake  # dashboards reading the lake see the audited day, byte for byte
+    assert lake_files(layout) == before  # dashboards reading the lake see the audited day, byte for byte
     assert warehouse_rows(layout) == published
     assert layout.report(TODAY).read_bytes() == report
     # Publishing again (the warehouse alone, as an operator might) still shows the audited version only
     assert run_day(instance, assets=["warehouse"]).success
     assert warehouse_rows(layout) == published
-    [held] = snapshot.held_days(layout)
+    [held] = snapshot.staged_days(layout)
     assert (held.account, held.day, sorted(held.files)) == ("default", TODAY, sorted(DAY_TABLES))
     assert DEFECT in pc.unique(pq.read_table(held.files["stickers"])["format"]).to_pylist()  # what failed, for the operator to read
     listing = staged_listing(capsys)
@@ -82,7 +84,7 @@ def test_a_day_that_fails_its_audit_leaves_the_lake_warehouse_and_report_as_they
 
     # Fixed, the day re-run is audited and committed, and nothing is held any more
     assert run_day(instance, assets=["stickers", "warehouse", "report"]).success
-    assert snapshot.held_days(layout) == []
+    assert snapshot.staged_days(layout) == []
     assert not list(layout.staging_root.rglob("*.parquet"))
     assert warehouse_rows(layout)["fetch_log"] == published["fetch_log"]
     assert staged_listing(capsys).startswith("No day is held in staging")
@@ -91,7 +93,7 @@ def test_a_day_that_fails_its_audit_leaves_the_lake_warehouse_and_report_as_they
 def test_an_accounts_failed_day_stays_out_while_another_accounts_day_publishes(deployment, instance, monkeypatch, capsys):  # noqa: F811
     layout = deployment
     assert run(instance, "retail").success
-    lake, published = lake_files(layout, "part-retail.parquet"), warehouse_rows(layout, "retail")
+    before, published = lake_files(layout, "part-retail.parquet"), warehouse_rows(layout, "retail")
 
     with monkeypatch.context() as patch:
         damaged(patch, a_strange_format)
@@ -99,7 +101,7 @@ def test_an_accounts_failed_day_stays_out_while_another_accounts_day_publishes(d
     # The other account's day runs while retail's failed one is held: its publish lists every account's
     # files in the lake, and retail's are the audited ones
     assert run(instance, "games").success
-    assert lake_files(layout, "part-retail.parquet") == lake
+    assert lake_files(layout, "part-retail.parquet") == before
     assert warehouse_rows(layout, "retail") == published
     games = warehouse_rows(layout, "games")
     assert games["fetch_log"] and games["latest_stickers"]
@@ -111,3 +113,24 @@ def test_an_accounts_failed_day_stays_out_while_another_accounts_day_publishes(d
     assert f"{TODAY} of account retail: held, not in the lake" in listing
     assert "part-retail.parquet" in listing and "part-games" not in listing
     assert staged_listing(capsys, "--account", "games").startswith("No day is held in staging")
+
+
+def test_a_days_discovered_videos_reach_the_lake_with_its_audited_tables_and_not_before(layout, monkeypatch, capsys):
+    monkeypatch.setenv("PIPELINE_DATA_DIR", str(layout.root))
+    with account(regions=("cn-shanghai",), catalog_size=40) as local:
+        videos, _ = discover(layout, local, TODAY)
+        with clients(local) as by_region:
+            snapshot.fetch_day(layout, TODAY, by_region, concurrency=8, today=TODAY)
+    assert lake.partition_days(layout, "videos") == []  # discovered, not yet audited: not where readers look
+    assert f"{TODAY} of account default: waiting for the day's audit" in staged_listing(capsys)
+
+    with monkeypatch.context() as patch:
+        damaged(patch, a_strange_format)
+        assert not snapshot.normalize_day(layout, TODAY).committed
+    assert not list(layout.lake_root.glob(f"*/snapshot_date={TODAY}/*.parquet"))
+    [held] = snapshot.staged_days(layout)
+    assert held.held and sorted(held.files) == sorted((*DAY_TABLES, "videos"))
+
+    assert snapshot.normalize_day(layout, TODAY).committed
+    assert sorted(lake.read_partition(layout, "videos", TODAY)["video_id"]) == sorted(videos.ids)
+    assert snapshot.staged_days(layout) == [] and not list(layout.staging_root.rglob("*.parquet"))

@@ -93,10 +93,11 @@ def replace_together(moves: list[tuple[Location | PendingUpload, Location]], jou
 
 
 def _replace_remote(moves: list[tuple[Location | PendingUpload, Location]], journal: Location) -> None:
+    # A finished object (a file waiting under staging/) has no rename on a store: it is copied by the store
+    # itself, then removed; both steps can be redone, so a journal cut short is finished the same way.
     uploads = [pending.to_json() for pending, _ in moves if isinstance(pending, PendingUpload)]
-    if len(uploads) != len(moves):
-        raise TypeError("on an object store, replace_together takes uploads to complete (objects.GrowingUpload)")
-    journal.write_bytes(json.dumps({"uploads": uploads}).encode("utf-8"))
+    copies = [[source.path, target.path] for source, target in moves if not isinstance(source, PendingUpload)]
+    journal.write_bytes(json.dumps({"uploads": uploads, "copies": copies}).encode("utf-8"))
     _roll_forward(journal)
 
 
@@ -119,6 +120,10 @@ def _roll_forward(journal: Location) -> None:
         with ThreadPoolExecutor(max_workers=max(1, len(uploads))) as pool:
             for done in [pool.submit(objects.complete, journal, u) for u in uploads]:
                 done.result()  # False: completed already
+        for source, target in listed.get("copies", []):
+            if journal.fs.exists(source):  # else copied and removed already
+                journal.fs.copy(source, target)
+                journal.fs.rm_file(source)
         objects.remove(journal)
         return
     moves = listed["moves"]

@@ -48,11 +48,12 @@ class PartitionWriter:
     (pyarrow releases the GIL), with at most one chunk in flight, so memory stays that of two chunks.
     """
 
-    def __init__(self, layout: Layout, table: str, day: dt.date):
+    def __init__(self, layout: Layout, table: str, day: dt.date, *, staging: bool = False):
         self.layout, self.table, self.day = layout, table, day
         self.columns = TABLES[table]
         self.schema = arrow_schema(self.columns, without=(PARTITION_KEY,))
-        self.path = partition_path(layout, table, day)
+        # ``staging``: written under staging/ instead of the lake, to be committed with the day's audited tables
+        self.path = staged_path(layout, table, day) if staging else partition_path(layout, table, day)
         # Written beside the lake's tables, not in the partition's folder, so that no reader listing a
         # table's folders ever meets it; named for what it will become, so a file left by a killed
         # writer says what it was (lake/.tmp/.stickers.snapshot_date=2026-11-20.part-0.parquet.<id>.tmp).
@@ -125,7 +126,7 @@ class PartitionWriter:
     def hold(self) -> Location:
         """Moves the finished file to its place under ``staging/`` instead of the lake (replacing the day's
         file held before, if any); the lake does not change."""
-        target = self.layout.staging_partition(self.table, self.day) / self.layout.part_file
+        target = staged_path(self.layout, self.table, self.day)
         self.finish()
         if self._upload is None:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -187,14 +188,14 @@ class DayWriter:
     ``commit()`` ends leaves the day as it was, and one during it is completed before anyone next reads
     the lake through this module (see ``replace_partitions``)."""
 
-    def __init__(self, layout: Layout, day: dt.date, tables: tuple[str, ...]):
+    def __init__(self, layout: Layout, day: dt.date, tables: tuple[str, ...], *, staging: bool = False):
         finish_interrupted(layout)
-        _remove_leftovers(layout, day, tables)
-        self._layout, self._day = layout, day
+        _remove_leftovers(layout, day, tables, staging=staging)
+        self._layout, self._day, self._staging = layout, day, staging
         self._writers: dict[str, PartitionWriter] = {}
         try:
             for table in tables:
-                self._writers[table] = PartitionWriter(layout, table, day)
+                self._writers[table] = PartitionWriter(layout, table, day, staging=staging)
         except BaseException:
             self.abort()
             raise
@@ -209,11 +210,15 @@ class DayWriter:
             finished = {table: pool.submit(writer.finish) for table, writer in self._writers.items()}
             return {table: done.result() for table, done in finished.items()}
 
-    def commit(self) -> dict[str, int]:
-        """Publishes every table's partition of the day together; returns the rows of each. A version of
-        the day held in staging before is then dropped: the lake's is newer."""
-        replace_partitions(list(self._writers.values()))
-        drop_held(self._layout, self._day, tuple(self._writers))
+    def commit(self, *, with_staged: tuple[str, ...] = ()) -> dict[str, int]:
+        """Publishes every table's partition of the day together, and the day's files of ``with_staged``
+        tables that wait under staging/ (``staging=True``), if any; returns the rows of each table written.
+        A version of the day held in staging before is then dropped: the lake's is newer."""
+        waiting = [(staged_path(self._layout, t, self._day), t) for t in with_staged]
+        waiting = [(path, partition_path(self._layout, t, self._day)) for path, t in waiting if path.exists()]
+        replace_partitions(list(self._writers.values()), also=waiting)
+        if not self._staging:
+            drop_held(self._layout, self._day, tuple(self._writers))
         return {table: writer.rows for table, writer in self._writers.items()}
 
     def hold(self) -> dict[str, Location]:
@@ -233,8 +238,9 @@ class DayWriter:
             self.abort()
 
 
-def replace_partitions(writers: list[PartitionWriter]) -> None:
-    """Finishes the writers' files and renames them into their folders as one change.
+def replace_partitions(writers: list[PartitionWriter], also: list[tuple[Location, Location]] = ()) -> None:
+    """Finishes the writers' files and renames them into their folders as one change, with the finished
+    files of ``also`` (from, to), moved in the same change.
 
     On an object store each file was uploaded under its final key without being completed, and the
     journal lists the uploads to complete instead (``files.replace_together``).
@@ -249,16 +255,16 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
     with ThreadPoolExecutor(max_workers=len(writers), thread_name_prefix="finish") as pool:  # uploads, on a store
         for finished in [pool.submit(writer.finish) for writer in writers]:
             finished.result()
-    for writer in writers:
+    for target in [writer.path for writer in writers] + [target for _, target in also]:
         if not remote:  # an object store has no folders to make (and a folder marker would trip readers)
-            writer.path.parent.mkdir(parents=True, exist_ok=True)
+            target.parent.mkdir(parents=True, exist_ok=True)
     days = sorted({writer.day.isoformat() for writer in writers})
     # Each replacement has a journal of its own, so two commits (two tables of a day, two accounts) never
     # overwrite each other's list; the day's lease keeps two writers of the same files apart (``lease``).
     account = "" if writers[0].layout.account is None else f".{writers[0].layout.account}"
     journal = _spool(writers[0].layout) / f"{PARTITION_KEY}={'+'.join(days)}{account}.{uuid.uuid4().hex}.replace.json"
     try:
-        replace_together([(writer.staged, writer.path) for writer in writers], journal)
+        replace_together([(writer.staged, writer.path) for writer in writers] + list(also), journal)
     finally:
         if journal.exists():  # past the commit point: the files are the journal's to finish, not to remove
             for writer in writers:
@@ -270,8 +276,9 @@ def replace_partitions(writers: list[PartitionWriter]) -> None:
                 stale.unlink()
 
 
-def held_days(layout: Layout) -> dict[tuple[str, dt.date], dict[str, Location]]:
-    """The days held in staging, every account's: (account, day) -> each table's file."""
+def staged_days(layout: Layout) -> dict[tuple[str, dt.date], dict[str, Location]]:
+    """The days with files under staging/ (waiting for their day's audit, or held after failing it), every
+    account's: (account, day) -> each table's file."""
     found: dict[tuple[str, dt.date], dict[str, Location]] = {}
     root = layout.staging_root
     if not objects.is_remote(root) and not root.exists():
@@ -286,7 +293,7 @@ def held_days(layout: Layout) -> dict[tuple[str, dt.date], dict[str, Location]]:
 def drop_held(layout: Layout, day: dt.date, tables: Iterable[str]) -> None:
     """Removes the account's version of a day held in staging, if any."""
     for table in tables:
-        objects.remove(layout.staging_partition(table, day) / layout.part_file)
+        objects.remove(staged_path(layout, table, day))
 
 
 def finish_interrupted(layout: Layout) -> None:
@@ -294,13 +301,13 @@ def finish_interrupted(layout: Layout) -> None:
     finish_replacements(_spool(layout))
 
 
-def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idle_s: float = 3600) -> None:
+def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idle_s: float = 3600, *, staging: bool = False) -> None:
     """Removes the day's temporary files that a killed writer left, once nothing has written to them for
     ``idle_s`` (a live writer adds to its file chunk after chunk; a journal's files are finished first)."""
     cutoff = time.time() - idle_s
     if objects.is_remote(layout.root):  # uploads begun and never completed: invisible, but they take space
         for table in tables:
-            partition = layout.lake_partition(table, day)
+            partition = layout.staging_partition(table, day) if staging else layout.lake_partition(table, day)
             for pending in objects.abandoned_uploads(layout.root, f"{partition.path}/{layout.part_file}", cutoff):
                 objects.abort(layout.root, pending)
         return
@@ -348,10 +355,11 @@ def committed(layout: Layout, day: dt.date, tables: Iterable[str]) -> DayFiles:
     return DayFiles(day, {table: partition_path(layout, table, day) for table in tables})
 
 
-def read_partition(layout: Layout, table: str, day: dt.date) -> pd.DataFrame:
-    """The layout's account's day of a lake table, typed as in the schema, with its snapshot_date column."""
+def read_partition(layout: Layout, table: str, day: dt.date, *, path: Location | None = None) -> pd.DataFrame:
+    """The layout's account's day of a lake table (or its file at ``path``, under staging/), typed as in
+    the schema, with its snapshot_date column."""
     columns = TABLES[table]
-    source, filesystem = objects.arrow(partition_path(layout, table, day))
+    source, filesystem = objects.arrow(path or partition_path(layout, table, day))
     frame = pq.read_table(source, filesystem=filesystem).to_pandas()
     frame.insert(0, PARTITION_KEY, day)
     if ACCOUNT.name not in frame:  # written before accounts were recorded
@@ -396,14 +404,28 @@ def account_of(path: Location) -> str | None:
     return None if name == "0" else name
 
 
-def partition_days(layout: Layout, table: str) -> list[dt.date]:
-    """The days a lake table holds for the layout's account, oldest first."""
+def partition_days(layout: Layout, table: str, *, staging: bool = False) -> list[dt.date]:
+    """The days a lake table holds for the layout's account (``staging``: the days of its files under
+    staging/), oldest first."""
     finish_interrupted(layout)
-    folder = layout.lake_table(table)
+    folder = layout.staging_root / table if staging else layout.lake_table(table)
     days = []
     for path in folder.glob(f"{PARTITION_KEY}=*/{layout.part_file}") if folder.exists() else []:
         days.append(dt.date.fromisoformat(path.parent.name.split("=", 1)[1]))
     return sorted(days)
+
+
+def staged_path(layout: Layout, table: str, day: dt.date) -> Location:
+    """The layout's account's file of a day of a table under staging/: waiting for the day's audit, or
+    held after failing it."""
+    return layout.staging_partition(table, day) / layout.part_file
+
+
+def staged_or_committed(layout: Layout, table: str, day: dt.date) -> Location:
+    """The account's newest version of a day of a table: the one under staging/ if there is one, else the
+    lake's."""
+    staged = staged_path(layout, table, day)
+    return staged if staged.exists() else partition_path(layout, table, day)
 
 
 def partition_path(layout: Layout, table: str, day: dt.date) -> Location:
