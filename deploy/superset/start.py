@@ -1,0 +1,129 @@
+"""Superset over the pipeline's warehouse with the "VOD stickers" dashboard (``make dashboards``).
+
+Run with Superset's own environment (``.venv-superset/bin/python deploy/superset/start.py``): it sets up
+Superset's metadata in ``<data>/superset/`` (SQLite), makes sure of the admin login, imports the
+dashboard kept in ``deploy/superset/dashboard/`` (each dataset's SQL read from ``datasets/<name>.sql``,
+the database pointed at ``<data>/warehouse.duckdb``), then serves Superset on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import secrets
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+BUNDLE = HERE / "dashboard"
+DATASETS = HERE / "datasets"
+DEMO_DATA_DIR = Path("demo/data")
+ADMIN = "admin"
+SLUG = "vod-stickers"
+
+
+def dataset_sql(name: str, folder: Path = DATASETS) -> str:
+    """A dataset's SQL as kept in ``datasets/<name>.sql`` (without a trailing semicolon: Superset wraps it)."""
+    return (folder / f"{name}.sql").read_text(encoding="utf-8").strip().rstrip(";")
+
+
+def bundle(warehouse: Path) -> bytes:
+    """The dashboard's export bundle (a ZIP in Superset's format), its database on ``warehouse``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        for path in sorted(BUNDLE.rglob("*.yaml")):
+            relative = path.relative_to(BUNDLE).as_posix()
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+            if relative.startswith("databases/"):
+                doc["sqlalchemy_uri"] = f"duckdb:///{warehouse}"
+            elif relative.startswith("datasets/"):
+                doc["sql"] = dataset_sql(doc["table_name"])
+            zf.writestr(f"vod_stickers/{relative}", yaml.safe_dump(doc, sort_keys=False))
+    return out.getvalue()
+
+
+def kept_secret(environ_name: str, path: Path) -> str:
+    """The variable's value, or one generated once and kept in ``path`` (readable by this user only)."""
+    value = os.environ.get(environ_name, "").strip()
+    if value:
+        return value
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32), encoding="utf-8")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def superset(home: Path, *args: str) -> None:
+    """Runs a ``superset`` command of this environment; its output goes to ``home/setup.log``."""
+    command = [str(Path(sys.executable).parent / "superset"), *args]
+    with (home / "setup.log").open("a", encoding="utf-8") as log:
+        log.write(f"$ superset {args[0]} {args[1] if len(args) > 1 and not args[1].startswith('-') else ''}\n")
+        log.flush()
+        done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"superset {args[0]} failed (exit {done.returncode}): see {home / 'setup.log'}")
+
+
+def set_up(warehouse: Path, home: Path, password: str) -> None:
+    """Superset's metadata in ``home``, its admin, and the dashboard over ``warehouse``."""
+    os.environ["SUPERSET_HOME"] = str(home)
+    os.environ["SUPERSET_CONFIG_PATH"] = str(HERE / "superset_config.py")
+    os.environ["SUPERSET_SECRET_KEY"] = kept_secret("SUPERSET_SECRET_KEY", home / "secret_key")
+    (home / "setup.log").write_text("", encoding="utf-8")
+    superset(home, "db", "upgrade")
+    superset(home, "fab", "create-admin", "--username", ADMIN, "--firstname", "VOD", "--lastname", "stickers",
+             "--email", "admin@localhost", "--password", password)  # does nothing when the admin exists
+    superset(home, "fab", "reset-password", "--username", ADMIN, "--password", password)
+    superset(home, "init")
+    archive = home / "vod_stickers_dashboard.zip"
+    archive.write_bytes(bundle(warehouse))
+    superset(home, "import-dashboards", "--path", str(archive), "--username", ADMIN)
+
+
+def serve(host: str, port: int, password: str, password_from_env: bool) -> None:
+    """Serves Superset until interrupted, after printing where and how to log in."""
+    from superset.app import create_app  # after set_up: it reads the configuration when imported
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, create_app(), threaded=True)
+    url = f"http://{host}:{server.server_port}"
+    shown = "(from SUPERSET_ADMIN_PASSWORD)" if password_from_env else password
+    print(f"Superset: {url}/superset/dashboard/{SLUG}/", flush=True)
+    print(f"Login: {ADMIN} / {shown}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default = os.environ.get("PIPELINE_DATA_DIR") or str(DEMO_DATA_DIR)
+    parser.add_argument("--data-dir", type=Path, default=Path(default), help=f"the pipeline's data directory (default: PIPELINE_DATA_DIR, else {DEMO_DATA_DIR})")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8088, help="port to serve on; 0 lets the system choose (default: 8088)")
+    args = parser.parse_args(argv)
+    if "://" in str(args.data_dir):
+        raise SystemExit(
+            f"The dashboard opens a local warehouse file; {args.data_dir} is on an object store. Run Superset where the "
+            "data directory is local (the lake itself may stay on the store: see docs/analysts.md)"
+        )
+    warehouse = args.data_dir.resolve() / "warehouse.duckdb"
+    if not warehouse.exists():
+        raise SystemExit(f"No warehouse at {warehouse}: run `make demo` first, or set PIPELINE_DATA_DIR to a data directory with one")
+    home = warehouse.parent / "superset"  # Superset's metadata, secret key and generated password
+    home.mkdir(exist_ok=True)
+    password = kept_secret("SUPERSET_ADMIN_PASSWORD", home / "admin_password")
+    print(f"Setting up Superset over {warehouse} (log: {home / 'setup.log'}) ...", flush=True)
+    set_up(warehouse, home, password)
+    serve(args.host, args.port, password, password_from_env=bool(os.environ.get("SUPERSET_ADMIN_PASSWORD", "").strip()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
