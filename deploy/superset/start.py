@@ -3,18 +3,17 @@
 Run with Superset's own environment (``.venv-superset/bin/python deploy/superset/start.py``): it sets up
 Superset's metadata in ``<data>/superset/`` (SQLite), makes sure of the admin login, imports the
 dashboard kept in ``deploy/superset/dashboard/`` (each dataset's SQL read from ``datasets/<name>.sql``,
-the database pointed at ``<data>/warehouse.duckdb``), then serves Superset on 127.0.0.1.
+the database pointed at ``<data>/warehouse.duckdb``; what an earlier start imported is replaced), then
+serves Superset on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import secrets
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import yaml
@@ -32,19 +31,35 @@ def dataset_sql(name: str, folder: Path = DATASETS) -> str:
     return (folder / f"{name}.sql").read_text(encoding="utf-8").strip().rstrip(";")
 
 
-def bundle(warehouse: Path) -> bytes:
-    """The dashboard's export bundle (a ZIP in Superset's format), its database on ``warehouse``."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as zf:
-        for path in sorted(BUNDLE.rglob("*.yaml")):
-            relative = path.relative_to(BUNDLE).as_posix()
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-            if relative.startswith("databases/"):
-                doc["sqlalchemy_uri"] = f"duckdb:///{warehouse}"
-            elif relative.startswith("datasets/"):
-                doc["sql"] = dataset_sql(doc["table_name"])
-            zf.writestr(f"vod_stickers/{relative}", yaml.safe_dump(doc, sort_keys=False))
-    return out.getvalue()
+def bundle(warehouse: Path) -> dict[str, str]:
+    """The dashboard's files in Superset's export format, by path, its database on ``warehouse``."""
+    contents = {}
+    for path in sorted(BUNDLE.rglob("*.yaml")):
+        relative = path.relative_to(BUNDLE).as_posix()
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if relative == "metadata.yaml":
+            doc.pop("type", None)  # so each kind of asset can be imported from the one bundle
+        elif relative.startswith("databases/"):
+            doc["sqlalchemy_uri"] = f"duckdb:///{warehouse}"
+        elif relative.startswith("datasets/"):
+            doc["sql"] = dataset_sql(doc["table_name"])
+        contents[relative] = yaml.safe_dump(doc, sort_keys=False)
+    return contents
+
+
+def import_dashboard(contents: dict[str, str]) -> None:
+    """Imports the bundle, replacing the database, datasets, charts and dashboard of earlier starts (a
+    dashboard import alone keeps the charts and datasets it finds, so an edited file would not show)."""
+    from flask import g
+    from superset import security_manager
+    from superset.commands.chart.importers.v1 import ImportChartsCommand
+    from superset.commands.dashboard.importers.v1 import ImportDashboardsCommand
+    from superset.commands.database.importers.v1 import ImportDatabasesCommand
+    from superset.commands.dataset.importers.v1 import ImportDatasetsCommand
+
+    g.user = security_manager.find_user(username=ADMIN)
+    for command in (ImportDatabasesCommand, ImportDatasetsCommand, ImportChartsCommand, ImportDashboardsCommand):
+        command(contents, overwrite=True).run()
 
 
 def kept_secret(environ_name: str, path: Path) -> str:
@@ -80,17 +95,17 @@ def set_up(warehouse: Path, home: Path, password: str) -> None:
              "--email", "admin@localhost", "--password", password)  # does nothing when the admin exists
     superset(home, "fab", "reset-password", "--username", ADMIN, "--password", password)
     superset(home, "init")
-    archive = home / "vod_stickers_dashboard.zip"
-    archive.write_bytes(bundle(warehouse))
-    superset(home, "import-dashboards", "--path", str(archive), "--username", ADMIN)
 
 
-def serve(host: str, port: int, password: str, password_from_env: bool) -> None:
-    """Serves Superset until interrupted, after printing where and how to log in."""
+def serve(warehouse: Path, host: str, port: int, password: str, password_from_env: bool) -> None:
+    """Imports the dashboard, then serves Superset until interrupted, after printing where and how to log in."""
     from superset.app import create_app  # after set_up: it reads the configuration when imported
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, create_app(), threaded=True)
+    app = create_app()
+    with app.app_context():
+        import_dashboard(bundle(warehouse))
+    server = make_server(host, port, app, threaded=True)
     url = f"http://{host}:{server.server_port}"
     shown = "(from SUPERSET_ADMIN_PASSWORD)" if password_from_env else password
     print(f"Superset: {url}/superset/dashboard/{SLUG}/", flush=True)
@@ -106,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     default = os.environ.get("PIPELINE_DATA_DIR") or str(DEMO_DATA_DIR)
     parser.add_argument("--data-dir", type=Path, default=Path(default), help=f"the pipeline's data directory (default: PIPELINE_DATA_DIR, else {DEMO_DATA_DIR})")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8088, help="port to serve on; 0 lets the system choose (default: 8088)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SUPERSET_PORT", "8088")),
+                        help="port to serve on; 0 lets the system choose (default: SUPERSET_PORT, else 8088)")
     args = parser.parse_args(argv)
     if "://" in str(args.data_dir):
         raise SystemExit(
@@ -121,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     password = kept_secret("SUPERSET_ADMIN_PASSWORD", home / "admin_password")
     print(f"Setting up Superset over {warehouse} (log: {home / 'setup.log'}) ...", flush=True)
     set_up(warehouse, home, password)
-    serve(args.host, args.port, password, password_from_env=bool(os.environ.get("SUPERSET_ADMIN_PASSWORD", "").strip()))
+    serve(warehouse, args.host, args.port, password, password_from_env=bool(os.environ.get("SUPERSET_ADMIN_PASSWORD", "").strip()))
     return 0
 
 

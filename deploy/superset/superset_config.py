@@ -65,19 +65,24 @@ def DB_CONNECTION_MUTATOR(uri: Any, params: dict[str, Any], username: Any, secur
     if uri.drivername != "duckdb":
         return uri, params
     # A connection of its own for every query, closed after it: each publish replaces warehouse.duckdb by a
-    # rename, and a connection kept open (a pool's) would go on reading the replaced file. DuckDB shares one
-    # open file among the connections to a path, so a query running across a publish keeps the old day for
-    # itself, and the next refresh, once it ended, opens the new file. (Superset asks for NullPool too; it is
-    # said here so that the dashboard does not depend on that default.)
+    # rename, and a connection kept open (a pool's) would go on reading the replaced file. (DuckDB shares one
+    # open database among the connections to a path: a query starting while one opened before the publish
+    # still runs reads the old day too; the next refresh after they ended opens the new file.) Superset asks
+    # for NullPool itself; it is said here so that the dashboard does not hang on that default.
     params["poolclass"] = NullPool
     connect_args = params.setdefault("connect_args", {})
     connect_args["read_only"] = True
+    # An extension is loaded from this environment's packages or not at all: never fetched at run time
+    connect_args.setdefault("config", {})["autoinstall_known_extensions"] = False
     store = _store_settings(dict(os.environ))
     if store:
         extension = _httpfs()
         if extension is None:
-            raise RuntimeError("duckdb-extension-httpfs is not installed in Superset's environment: run make dashboards again")
+            raise RuntimeError(
+                "duckdb-extension-httpfs is not installed in Superset's environment, which a lake on a store needs: "
+                "rebuild it from deploy/superset/requirements.txt (rm -r .venv-superset, then make dashboards)"
+            )
         # duckdb-engine runs LOAD <item>: a quoted path loads the packaged file
         connect_args["preload_extensions"] = ["'" + str(extension).replace("'", "''") + "'"]
-        connect_args.setdefault("config", {}).update(store)
+        connect_args["config"].update(store)
     return uri, params
