@@ -14,6 +14,7 @@ import os
 import secrets
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import yaml
@@ -56,10 +57,13 @@ def import_dashboard(contents: dict[str, str]) -> None:
     from superset.commands.dashboard.importers.v1 import ImportDashboardsCommand
     from superset.commands.database.importers.v1 import ImportDatabasesCommand
     from superset.commands.dataset.importers.v1 import ImportDatasetsCommand
+    from sqlalchemy.exc import SAWarning
 
     g.user = security_manager.find_user(username=ADMIN)
-    for command in (ImportDatabasesCommand, ImportDatasetsCommand, ImportChartsCommand, ImportDashboardsCommand):
-        command(contents, overwrite=True).run()
+    with warnings.catch_warnings():  # SQLAlchemy's notes on Superset's own import code, of no use to the reader
+        warnings.simplefilter("ignore", SAWarning)
+        for command in (ImportDatabasesCommand, ImportDatasetsCommand, ImportChartsCommand, ImportDashboardsCommand):
+            command(contents, overwrite=True).run()
 
 
 def kept_secret(environ_name: str, path: Path) -> str:

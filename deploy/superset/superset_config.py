@@ -19,10 +19,6 @@ SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
 # Nothing is cached between refreshes: a chart's next refresh asks DuckDB again, and so sees a publish.
 CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
 DATA_CACHE_CONFIG = {"CACHE_TYPE": "NullCache"}
-# Served on 127.0.0.1 over plain HTTP for one user: no HTTPS redirect, no rate limit
-TALISMAN_ENABLED = False
-RATELIMIT_ENABLED = False
-SESSION_COOKIE_SECURE = False
 
 
 def _httpfs() -> Path | None:
