@@ -48,6 +48,19 @@ def bundle(warehouse: Path) -> dict[str, str]:
     return contents
 
 
+def ensure_admin(password: str) -> None:
+    """The ``admin`` user, with ``password`` (set in the process, so that it never shows in a command line)."""
+    from superset import security_manager
+
+    user = security_manager.find_user(username=ADMIN)
+    if user is None:
+        role = security_manager.find_role("Admin")
+        if not security_manager.add_user(ADMIN, "VOD", "stickers", "admin@localhost", role, password=password):
+            raise SystemExit(f"Superset could not create its {ADMIN} user: see the messages above")
+    else:
+        security_manager.reset_password(user.id, password)
+
+
 def import_dashboard(contents: dict[str, str]) -> None:
     """Imports the bundle, replacing the database, datasets, charts and dashboard of earlier starts (a
     dashboard import alone keeps the charts and datasets it finds, so an edited file would not show)."""
@@ -81,24 +94,21 @@ def superset(home: Path, *args: str) -> None:
     """Runs a ``superset`` command of this environment; its output goes to ``home/setup.log``."""
     command = [str(Path(sys.executable).parent / "superset"), *args]
     with (home / "setup.log").open("a", encoding="utf-8") as log:
-        log.write(f"$ superset {args[0]} {args[1] if len(args) > 1 and not args[1].startswith('-') else ''}\n")
+        log.write(f"$ superset {' '.join(args)}\n")
         log.flush()
         done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ, check=False)
     if done.returncode != 0:
         raise SystemExit(f"superset {args[0]} failed (exit {done.returncode}): see {home / 'setup.log'}")
 
 
-def set_up(warehouse: Path, home: Path, password: str) -> None:
-    """Superset's metadata in ``home``, its admin, and the dashboard over ``warehouse``."""
+def set_up(home: Path) -> None:
+    """Superset's metadata database in ``home``, created or brought up to date."""
     os.environ["SUPERSET_HOME"] = str(home)
     os.environ["SUPERSET_CONFIG_PATH"] = str(HERE / "superset_config.py")
     os.environ["SUPERSET_SECRET_KEY"] = kept_secret("SUPERSET_SECRET_KEY", home / "secret_key")
     (home / "setup.log").write_text("", encoding="utf-8")
     superset(home, "db", "upgrade")
-    superset(home, "fab", "create-admin", "--username", ADMIN, "--firstname", "VOD", "--lastname", "stickers",
-             "--email", "admin@localhost", "--password", password)  # does nothing when the admin exists
-    superset(home, "fab", "reset-password", "--username", ADMIN, "--password", password)
-    superset(home, "init")
+    superset(home, "init")  # the roles and their permissions
 
 
 def serve(warehouse: Path, host: str, port: int, password: str, password_from_env: bool) -> None:
@@ -108,8 +118,12 @@ def serve(warehouse: Path, host: str, port: int, password: str, password_from_en
 
     app = create_app()
     with app.app_context():
+        ensure_admin(password)
         import_dashboard(bundle(warehouse))
-    server = make_server(host, port, app, threaded=True)
+    try:
+        server = make_server(host, port, app, threaded=True)
+    except OSError as error:
+        raise SystemExit(f"Cannot serve on {host}:{port} ({error.strerror}): set SUPERSET_PORT to a free port, or 0 to let the system choose") from None
     url = f"http://{host}:{server.server_port}"
     shown = "(from SUPERSET_ADMIN_PASSWORD)" if password_from_env else password
     print(f"Superset: {url}/superset/dashboard/{SLUG}/", flush=True)
@@ -123,24 +137,24 @@ def serve(warehouse: Path, host: str, port: int, password: str, password_from_en
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = os.environ.get("PIPELINE_DATA_DIR") or str(DEMO_DATA_DIR)
-    parser.add_argument("--data-dir", type=Path, default=Path(default), help=f"the pipeline's data directory (default: PIPELINE_DATA_DIR, else {DEMO_DATA_DIR})")
+    parser.add_argument("--data-dir", default=default, help=f"the pipeline's data directory (default: PIPELINE_DATA_DIR, else {DEMO_DATA_DIR})")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("SUPERSET_PORT", "8088")),
                         help="port to serve on; 0 lets the system choose (default: SUPERSET_PORT, else 8088)")
     args = parser.parse_args(argv)
-    if "://" in str(args.data_dir):
+    if "://" in args.data_dir:
         raise SystemExit(
             f"The dashboard opens a local warehouse file; {args.data_dir} is on an object store. Run Superset where the "
             "data directory is local (the lake itself may stay on the store: see docs/analysts.md)"
         )
-    warehouse = args.data_dir.resolve() / "warehouse.duckdb"
+    warehouse = Path(args.data_dir).resolve() / "warehouse.duckdb"
     if not warehouse.exists():
         raise SystemExit(f"No warehouse at {warehouse}: run `make demo` first, or set PIPELINE_DATA_DIR to a data directory with one")
     home = warehouse.parent / "superset"  # Superset's metadata, secret key and generated password
     home.mkdir(exist_ok=True)
     password = kept_secret("SUPERSET_ADMIN_PASSWORD", home / "admin_password")
     print(f"Setting up Superset over {warehouse} (log: {home / 'setup.log'}) ...", flush=True)
-    set_up(warehouse, home, password)
+    set_up(home)
     serve(warehouse, args.host, args.port, password, password_from_env=bool(os.environ.get("SUPERSET_ADMIN_PASSWORD", "").strip()))
     return 0
 
