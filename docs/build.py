@@ -242,7 +242,7 @@ SELECT table_name, column_name, data_type, comment FROM duckdb_columns() WHERE N
 class Chart:
     title: str
     dataset: str  # its SQL: deploy/superset/datasets/<dataset>.sql
-    question: str  # the SQL file's leading comment
+    shows: str  # the chart's description
     days: bool  # limited to the last 90 days
 
 
@@ -257,17 +257,15 @@ def dashboard_charts(folder: Path = SUPERSET) -> list[Chart]:
     found = []
     for path in (folder / "dashboard" / "charts").glob("*.yaml"):
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        name = datasets[doc["dataset_uuid"]]
-        sql = (folder / "datasets" / f"{name}.sql").read_text(encoding="utf-8")
-        question = sql.splitlines()[0].removeprefix("--").strip()
-        found.append((order.index(doc["uuid"]), Chart(doc["slice_name"], name, question, bool(doc["params"]["adhoc_filters"]))))
+        chart = Chart(doc["slice_name"], datasets[doc["dataset_uuid"]], doc["description"], bool(doc["params"]["adhoc_filters"]))
+        found.append((order.index(doc["uuid"]), chart))
     return [chart for _, chart in sorted(found, key=lambda pair: pair[0])]
 
 
 def _dashboards() -> str:
     charts = markdown.table(
         ["chart", "dataset (`deploy/superset/datasets/`)", "what it shows", "days"],
-        [[c.title, f"`{c.dataset}.sql`", c.question, "the last 90 days" if c.days else "the newest"] for c in dashboard_charts()],
+        [[c.title, f"`{c.dataset}.sql`", c.shows, "the last 90 days" if c.days else "the newest snapshot"] for c in dashboard_charts()],
     )
     return f"""## Dashboards: Superset
 

@@ -54,6 +54,13 @@ def two_days(tmp_path_factory) -> Layout:
 _DUCKDB_TYPES = {"DATE": "DATE", "VARCHAR": "VARCHAR", "BIGINT": "BIGINT", "HUGEINT": "HUGEINT", "DOUBLE": "DOUBLE", "TIMESTAMP": "TIMESTAMP"}
 
 
+def columns_used(params: dict) -> list[str]:
+    """The dataset columns a chart reads: a table's columns, or a Big Number's time axis and metric column."""
+    if params["viz_type"] == "big_number":
+        return [params["x_axis"], params["metric"]["column"]["column_name"]]
+    return params["all_columns"]
+
+
 @pytest.mark.parametrize("name", sorted(datasets()))
 def test_every_dataset_answers_on_a_fresh_warehouse_with_the_columns_its_charts_use(two_days, name):
     dataset = datasets()[name]
@@ -64,13 +71,18 @@ def test_every_dataset_answers_on_a_fresh_warehouse_with_the_columns_its_charts_
         assert relation.fetchall(), f"{name}.sql gives no rows"
     declared = {c["column_name"]: _DUCKDB_TYPES[c["type"]] for c in dataset["columns"]}
     assert found == declared, f"deploy/superset/dashboard/datasets/vod_stickers/{name}.yaml declares other columns than {name}.sql gives"
-    used = [c for chart in charts().values() if chart["dataset_uuid"] == dataset["uuid"] for c in chart["params"]["all_columns"]]
+    used = [c for chart in charts().values() if chart["dataset_uuid"] == dataset["uuid"] for c in columns_used(chart["params"])]
     assert used and set(used) <= set(found)
 
 
 # What each chart shows, asked of DuckDB directly (not through the datasets' SQL): the rows in the chart's
 # order, the columns in its order. {lake} is the lake's folder.
 QUESTIONS = {
+    "Stickers in the newest snapshot": """
+        WITH days AS (SELECT snapshot_date, count(*) AS stickers FROM read_parquet('{lake}/stickers/*/*.parquet', hive_partitioning = true) GROUP BY ALL)
+        SELECT newest.snapshot_date, newest.stickers, newest.stickers / previous.stickers - 1
+        FROM (SELECT * FROM days ORDER BY snapshot_date DESC LIMIT 1) AS newest,
+             (SELECT * FROM days ORDER BY snapshot_date DESC LIMIT 1 OFFSET 1) AS previous""",
     "Newest snapshot's freshness": """
         SELECT account, max(snapshot_date) AS newest_snapshot, date_diff('day', max(snapshot_date), DATE '{today}') AS days_behind,
                strftime(timezone('UTC', max(finished_at)), '%Y-%m-%d %H:%M') AS fetch_finished_utc,
@@ -116,6 +128,13 @@ def expected(layout: Layout) -> dict[str, list[tuple]]:
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         return {title: con.execute(sql.format(lake=layout.lake_root, today=today)).fetchall() for title, sql in QUESTIONS.items()}
+
+
+def shown_big_number(row: tuple) -> tuple[str, ...]:
+    """A Big Number as Superset shows it: its day, the number with thousands separators (format ,d), and
+    the change on the day before (format .1%)."""
+    day, number, change = row
+    return day.isoformat(), f"{number:,}", f"{change:.1%} on the day before"
 
 
 def shown(value: object) -> str:
@@ -177,10 +196,16 @@ def superset(tmp_path) -> Iterator[tuple[Superset, Layout]]:
 
 
 def read_charts(page, titles) -> dict[str, list[tuple[str, ...]]]:
-    """Every chart's table as the page shows it (cell texts, row by row), after all have drawn."""
+    """Every chart's table as the page shows it (cell texts, row by row; a Big Number's day, number and
+    change as one row), after all have drawn."""
     found = {}
     for title in titles:
         chart = page.locator(f'[data-test="chart-grid-component"][data-test-chart-name="{title}"]')
+        if chart.get_attribute("data-test-viz-type", timeout=60_000) == "big_number":
+            chart.locator(".header-line").wait_for(timeout=60_000)
+            texts = [chart.locator(part).inner_text().replace("\u2212", "-") for part in (".kicker", ".header-line", ".subheader-line")]
+            found[title] = [tuple(texts)]
+            continue
         chart.locator("tbody tr").first.wait_for(timeout=60_000)
         rows = chart.locator("tbody tr")
         found[title] = [tuple(rows.nth(i).locator("td").all_inner_texts()) for i in range(rows.count())]
@@ -201,7 +226,8 @@ def assert_charts_show(page, layout: Layout) -> dict[str, list[tuple]]:
     on_page = read_charts(page, answers)
     assert set(on_page) == set(charts()), "the test asks a question of every chart of the dashboard"
     for title, rows in answers.items():
-        assert on_page[title] == [tuple(map(shown, row)) for row in rows], title
+        show = shown_big_number if charts()[title]["viz_type"] == "big_number" else lambda row: tuple(map(shown, row))
+        assert on_page[title] == [show(row) for row in rows], title
     return answers
 
 
@@ -225,6 +251,7 @@ def test_the_dashboard_shows_what_duckdb_answers_and_a_new_day_after_a_refresh(s
             open_dashboard(page, server)
             before = assert_charts_show(page, layout)
             assert before["Newest snapshot's freshness"][0][1] == DAYS[-1].day
+            assert before["Stickers in the newest snapshot"][0][2] < 0  # fewer videos, fewer stickers
             assert [row[0] for row in before["Stickers and bytes per day, by format and account"]][::2] == [DAYS[1].day, DAYS[0].day]
             assert before["New and vanished stickers per day"][0][3] > 0  # day 2 lost the deleted videos' stickers
 
