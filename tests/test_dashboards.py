@@ -9,7 +9,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,10 +49,6 @@ def two_days(tmp_path_factory) -> Layout:
     return layout
 
 
-# DuckDB's type names for the dataset columns' declared types
-_DUCKDB_TYPES = {"DATE": "DATE", "VARCHAR": "VARCHAR", "BIGINT": "BIGINT", "HUGEINT": "HUGEINT", "DOUBLE": "DOUBLE", "TIMESTAMP": "TIMESTAMP"}
-
-
 def columns_used(params: dict) -> list[str]:
     """The dataset columns a chart reads: a table's columns, or a Big Number's time axis and metric column."""
     if params["viz_type"] == "big_number":
@@ -69,7 +64,7 @@ def test_every_dataset_answers_on_a_fresh_warehouse_with_the_columns_its_charts_
         relation = con.sql(sql)
         found = dict(zip(relation.columns, map(str, relation.types), strict=True))
         assert relation.fetchall(), f"{name}.sql gives no rows"
-    declared = {c["column_name"]: _DUCKDB_TYPES[c["type"]] for c in dataset["columns"]}
+    declared = {c["column_name"]: c["type"] for c in dataset["columns"]}  # in DuckDB's names
     assert found == declared, f"deploy/superset/dashboard/datasets/vod_stickers/{name}.yaml declares other columns than {name}.sql gives"
     used = [c for chart in charts().values() if chart["dataset_uuid"] == dataset["uuid"] for c in columns_used(chart["params"])]
     assert used and set(used) <= set(found)
@@ -147,6 +142,13 @@ def shown(value: object) -> str:
     return "N/A" if value is None else str(value)
 
 
+def superset_python() -> str:
+    """Superset's environment's Python (make test builds it)."""
+    if not SUPERSET_PYTHON.exists():
+        pytest.fail(f"No Superset environment at {SUPERSET_PYTHON.parent.parent}: `make test` builds it (or run `make dashboards` once)")
+    return str(SUPERSET_PYTHON)
+
+
 @dataclass
 class Superset:
     url: str
@@ -157,15 +159,14 @@ class Superset:
 @pytest.fixture
 def superset(tmp_path) -> Iterator[tuple[Superset, Layout]]:
     """Superset started by deploy/superset/start.py over a two-day warehouse, on a port the system chose."""
-    if not SUPERSET_PYTHON.exists():
-        pytest.fail(f"No Superset environment at {SUPERSET_PYTHON.parent.parent}: `make test` builds it (or run `make dashboards` once)")
+    python = superset_python()
     layout = Layout(tmp_path / "data")
     build(layout, HISTORY)
     password = secrets.token_urlsafe(16)
     env = {**os.environ, "SUPERSET_ADMIN_PASSWORD": password, "PYTHONUNBUFFERED": "1"}
     env.pop("SUPERSET_SECRET_KEY", None)  # generated into the data directory, as for a first `make dashboards`
     process = subprocess.Popen(
-        [str(SUPERSET_PYTHON), str(SUPERSET / "start.py"), "--data-dir", str(layout.root), "--port", "0"],
+        [python, str(SUPERSET / "start.py"), "--data-dir", str(layout.root), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
     )
     log: list[str] = []
@@ -195,18 +196,28 @@ def superset(tmp_path) -> Iterator[tuple[Superset, Layout]]:
             process.kill()
 
 
-def read_charts(page, titles) -> dict[str, list[tuple[str, ...]]]:
+def drawn(chart, part: str, server: Superset) -> None:
+    """Waits for ``part`` of a chart to show; fails with what the chart shows instead and the server's log."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        chart.locator(part).first.wait_for(timeout=90_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"The chart did not draw; it shows: {chart.inner_text()[:800]!r}\nSuperset's log ends:\n" + "".join(server.log[-40:]))
+
+
+def read_charts(page, titles, server: Superset) -> dict[str, list[tuple[str, ...]]]:
     """Every chart's table as the page shows it (cell texts, row by row; a Big Number's day, number and
     change as one row), after all have drawn."""
     found = {}
     for title in titles:
         chart = page.locator(f'[data-test="chart-grid-component"][data-test-chart-name="{title}"]')
-        if chart.get_attribute("data-test-viz-type", timeout=60_000) == "big_number":
-            chart.locator(".header-line").wait_for(timeout=60_000)
+        if chart.get_attribute("data-test-viz-type", timeout=90_000) == "big_number":
+            drawn(chart, ".header-line", server)
             texts = [chart.locator(part).inner_text().replace("\u2212", "-") for part in (".kicker", ".header-line", ".subheader-line")]
             found[title] = [tuple(texts)]
             continue
-        chart.locator("tbody tr").first.wait_for(timeout=60_000)
+        drawn(chart, "tbody tr", server)
         rows = chart.locator("tbody tr")
         found[title] = [tuple(rows.nth(i).locator("td").all_inner_texts()) for i in range(rows.count())]
     return found
@@ -221,9 +232,9 @@ def open_dashboard(page, superset: Superset) -> None:
     page.goto(f"{superset.url}/superset/dashboard/vod-stickers/")
 
 
-def assert_charts_show(page, layout: Layout) -> dict[str, list[tuple]]:
+def assert_charts_show(page, layout: Layout, server: Superset) -> dict[str, list[tuple]]:
     answers = expected(layout)
-    on_page = read_charts(page, answers)
+    on_page = read_charts(page, answers, server)
     assert set(on_page) == set(charts()), "the test asks a question of every chart of the dashboard"
     for title, rows in answers.items():
         show = shown_big_number if charts()[title]["viz_type"] == "big_number" else lambda row: tuple(map(shown, row))
@@ -249,7 +260,7 @@ def test_the_dashboard_shows_what_duckdb_answers_and_a_new_day_after_a_refresh(s
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1300})
             open_dashboard(page, server)
-            before = assert_charts_show(page, layout)
+            before = assert_charts_show(page, layout, server)
             assert before["Newest snapshot's freshness"][0][1] == DAYS[-1].day
             assert before["Stickers in the newest snapshot"][0][2] < 0  # fewer videos, fewer stickers
             assert [row[0] for row in before["Stickers and bytes per day, by format and account"]][::2] == [DAYS[1].day, DAYS[0].day]
@@ -258,7 +269,7 @@ def test_the_dashboard_shows_what_duckdb_answers_and_a_new_day_after_a_refresh(s
             # The pipeline publishes today's snapshot (the warehouse file replaced by rename) while Superset runs
             build(layout, History(days=(*DAYS, THIRD), unknown=HISTORY.unknown, server_error_rate=HISTORY.server_error_rate))
             page.reload()
-            after = assert_charts_show(page, layout)
+            after = assert_charts_show(page, layout, server)
             assert after["Newest snapshot's freshness"][0][1] == TODAY
             assert after["Fetch outcomes and carried share per day"][0][0] == TODAY
             assert after["New and vanished stickers per day"][0][3] > 0
@@ -288,6 +299,7 @@ print(json.dumps({"lake": [list(r) for r in lake], "views": [list(r) for r in vi
 """
 
 
+@pytest.mark.slow
 def test_superset_reads_a_lake_on_an_object_store_through_the_packaged_httpfs(vod_service, s3_layout, local_s3, tmp_path):
     from tests.test_object_store import DAY, run_day
     from tests.conftest import write_videos
@@ -305,13 +317,9 @@ def test_superset_reads_a_lake_on_an_object_store_through_the_packaged_httpfs(vo
 
     env = {**os.environ, **local_s3.env(), "SUPERSET_HOME": str(tmp_path), "SUPERSET_SECRET_KEY": secrets.token_urlsafe(16)}
     lake = f"s3://{s3_layout.root.path}/lake"
-    done = subprocess.run([str(SUPERSET_PYTHON), "-c", STORE_READ, str(SUPERSET / "superset_config.py"), str(local), lake],
+    done = subprocess.run([superset_python(), "-c", STORE_READ, str(SUPERSET / "superset_config.py"), str(local), lake],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     read = json.loads(done.stdout)
     assert read == {"lake": [[DAY.isoformat(), expected]], "views": [[DAY.isoformat(), expected]], "pool": "NullPool"}
     assert local_s3.secret not in done.stdout + done.stderr
-
-
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))

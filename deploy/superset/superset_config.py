@@ -14,6 +14,9 @@ HOME = Path(os.environ["SUPERSET_HOME"])
 
 # Superset's own metadata (users, dashboards, the query log) in SQLite beside the data it shows.
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{HOME / 'superset.db'}"
+# A dashboard's charts load at once, and each request writes Superset's log: on a busy machine a writer can
+# wait for the file longer than SQLite's default 5 s, which would fail the chart.
+SQLALCHEMY_ENGINE_OPTIONS = {"connect_args": {"timeout": 60}}
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
 
 # Nothing is cached between refreshes: a chart's next refresh asks DuckDB again, and so sees a publish.
