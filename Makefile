@@ -5,8 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUPERSET_VENV := .venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
 
-.PHONY: demo test system-packages dev serve docs bench mutants lock clean
+.PHONY: demo test system-packages dev serve docs dashboards bench mutants lock clean
 
 $(STAMP): requirements.txt requirements-shell.txt pyproject.toml
 	@PYTHON=$(PYTHON) sh scripts/system-packages venv
@@ -19,7 +21,7 @@ $(STAMP): requirements.txt requirements-shell.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vod-stickers demo
 
-test: $(STAMP) system-packages
+test: $(STAMP) $(SUPERSET_STAMP) system-packages
 	$(BIN)/python -m pytest
 
 # Debian's chromium and openssl for the report and TLS tests: installed when missing (as root or with
@@ -32,6 +34,18 @@ dev: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/vod-stickers serve
+
+# Superset, in an environment of its own (it pins pandas 2.1, pyarrow 18 and SQLAlchemy 1.4), for the VOD
+# stickers dashboard: `make dashboards` serves it over the demo's data (make demo) or PIPELINE_DATA_DIR on
+# 127.0.0.1:8088 and prints the login; the dashboard's browser test (make test) uses it too.
+$(SUPERSET_STAMP): deploy/superset/requirements.txt
+	@PYTHON=$(PYTHON) sh scripts/system-packages venv
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r deploy/superset/requirements.txt
+	touch $(SUPERSET_STAMP)
+
+dashboards: $(SUPERSET_STAMP)
+	$(SUPERSET_VENV)/bin/python deploy/superset/start.py
 
 # docs/analysts.md, rebuilt from a fresh two-day warehouse of the demo catalog.
 docs: $(STAMP)
@@ -67,6 +81,7 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra mutation --python-version 3.11 -c requirements.txt -o requirements-mutation.txt
 	$(BIN)/uv pip compile requirements-shell.in --no-deps --python-version 3.11 -o requirements-shell.txt
 	$(BIN)/uv pip compile pyproject.toml --extra k8s --python-version 3.11 -c requirements.txt -o requirements-k8s.txt
+	$(BIN)/uv pip compile deploy/superset/requirements.in --python-version 3.11 -o deploy/superset/requirements.txt
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(SUPERSET_VENV)

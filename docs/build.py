@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import duckdb
+import yaml
 
 from docs.history import DEMO, History
 from docs.history import build as build_history
@@ -28,6 +29,8 @@ T = TypeVar("T")
 
 PAGE = Path("docs/analysts.md")
 QUERIES = Path("docs/queries")
+SUPERSET = Path("deploy/superset")
+SCREENSHOT = Path("docs/dashboard.png")  # DASHBOARD_SCREENSHOT=docs/dashboard.png pytest tests/test_dashboards.py
 
 # The order analysts meet the warehouse in: summaries first, then the rows they come from.
 RELATION_ORDER = (
@@ -174,7 +177,7 @@ def render(workdir: Path, history: History, asked: list[Question]) -> str:
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         described = relations(con)
     quarantined = next(rel.rows for rel in described if rel.name == "quarantine")
-    parts = [_intro(history, quarantined), _connect(), _warehouse(described), _lake(workdir), _questions(layout, asked)]
+    parts = [_intro(history, quarantined), _connect(), _dashboards(), _warehouse(described), _lake(workdir), _questions(layout, asked)]
     return "\n\n".join(parts).rstrip() + "\n"
 
 
@@ -233,6 +236,108 @@ The descriptions below live in the warehouse itself, so any client can list them
 ```sql
 SELECT table_name, column_name, data_type, comment FROM duckdb_columns() WHERE NOT internal;
 ```"""
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    dataset: str  # its SQL: deploy/superset/datasets/<dataset>.sql
+    shows: str  # the chart's description
+    days: bool  # limited to the last 90 days
+
+
+def dashboard_charts(folder: Path = SUPERSET) -> list[Chart]:
+    """The charts of the VOD stickers dashboard as kept in Superset's export format, in its layout's order."""
+    datasets = {}
+    for path in (folder / "dashboard" / "datasets").rglob("*.yaml"):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        datasets[doc["uuid"]] = doc["table_name"]
+    dashboard = yaml.safe_load(next((folder / "dashboard" / "dashboards").glob("*.yaml")).read_text(encoding="utf-8"))
+    order = [item["meta"]["uuid"] for item in dashboard["position"].values() if isinstance(item, dict) and item.get("type") == "CHART"]
+    found = []
+    for path in (folder / "dashboard" / "charts").glob("*.yaml"):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        chart = Chart(doc["slice_name"], datasets[doc["dataset_uuid"]], doc["description"], bool(doc["params"]["adhoc_filters"]))
+        found.append((order.index(doc["uuid"]), chart))
+    return [chart for _, chart in sorted(found, key=lambda pair: pair[0])]
+
+
+def _dashboards() -> str:
+    charts = markdown.table(
+        ["chart", "dataset (`deploy/superset/datasets/`)", "what it shows", "days"],
+        [[c.title, f"`{c.dataset}.sql`", c.shows, "the last 90 days" if c.days else "the newest snapshot"] for c in dashboard_charts()],
+    )
+    return f"""## Dashboards: Superset
+
+`make dashboards` serves Apache Superset on http://127.0.0.1:8088 with the **VOD stickers** dashboard over
+the demo's data (`make demo` first), or over `PIPELINE_DATA_DIR`. The first time it builds Superset's own
+environment, `.venv-superset/` (pinned in `deploy/superset/requirements.txt`: Superset needs older pandas,
+pyarrow and SQLAlchemy than the pipeline), and it prints the address and the login:
+
+```text
+Superset: http://127.0.0.1:8088/superset/dashboard/vod-stickers/
+Login: admin / <a generated password, kept in <data>/superset/admin_password>
+```
+
+| variable | meaning | default |
+|---|---|---|
+| `PIPELINE_DATA_DIR` | the data directory whose `warehouse.duckdb` the dashboard reads | `demo/data` |
+| `SUPERSET_PORT` | port on 127.0.0.1 | `8088` |
+| `SUPERSET_ADMIN_PASSWORD` | the `admin` user's password | generated once, kept in `<data>/superset/admin_password` |
+| `SUPERSET_SECRET_KEY` | Superset's secret key (signs sessions, encrypts saved passwords) | generated once, kept in `<data>/superset/secret_key` |
+
+Superset's own metadata (users, dashboards, the query log) is a SQLite file beside the data,
+`<data>/superset/superset.db`. The dashboard is kept as code in Superset's export format
+(`deploy/superset/dashboard/`), each dataset's SQL in a file of its own, and imported at every start,
+replacing what an earlier start imported: edit the files, restart, and the dashboard follows.
+
+![The VOD stickers dashboard, after a third day was published]({SCREENSHOT.name})
+
+{charts}
+
+A publish shows at the dashboard's next refresh (the browser's reload, or *Refresh dashboard*), without
+restarting Superset: every chart's query opens the warehouse read-only on a connection of its own and
+closes it (`deploy/superset/superset_config.py`), so it reads the file the last publish renamed into
+place. Superset caches nothing here. `tests/test_dashboards.py` opens the dashboard in chromium, checks
+every chart against the same question asked of DuckDB, publishes a day and sees it after a reload.
+
+### Connecting your own Superset, or another SQL tool
+
+The warehouse is a DuckDB file; any tool that speaks DuckDB reads it, read-only, while the pipeline
+publishes:
+
+- **Superset**: install `duckdb-engine` in Superset's environment, then add a database with the SQLAlchemy
+  URI `duckdb:////absolute/path/to/data/warehouse.duckdb` and, under *Advanced, Other, Engine parameters*,
+  `{{"connect_args": {{"read_only": true}}}}`. Superset opens a connection per query (it uses SQLAlchemy's
+  `NullPool`), which is what makes a publish visible: a tool that keeps a connection open, in a pool or a
+  session, goes on reading the file it opened until it reconnects.
+- **DBeaver, DataGrip and other JDBC tools**: DuckDB's JDBC driver, URL
+  `jdbc:duckdb:/absolute/path/to/data/warehouse.duckdb` with the property `duckdb.read_only=true`; ODBC
+  tools: DuckDB's ODBC driver with `access_mode=READ_ONLY`. Reconnect after a publish.
+- **Any DuckDB session** (the shell, Python, a notebook) can attach the warehouse beside its own work:
+  `ATTACH 'data/warehouse.duckdb' AS warehouse (READ_ONLY); USE warehouse;`.
+
+To read the lake itself rather than the warehouse, a dataset (or any SQL tool on DuckDB) reads the Parquet
+files: `SELECT * FROM read_parquet('/absolute/path/to/data/lake/stickers/*/*.parquet', hive_partitioning = true)`.
+On an object store (S3, OSS) DuckDB needs its httpfs extension, which Superset's environment installs from
+its Python package (`duckdb-extension-httpfs`, the same version as DuckDB's), so nothing is downloaded at
+run time. When the variables of a lake on a store are set where Superset starts (`AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_ENDPOINT_URL`, `AWS_REGION`, `S3_ADDRESSING_STYLE`; or
+`OSS_ACCESS_KEY_ID`, `OSS_ACCESS_KEY_SECRET`, `OSS_ENDPOINT`, `OSS_REGION`), every DuckDB connection of
+`make dashboards` loads httpfs with those keys, kept in Superset's process only, never in its database;
+`read_parquet('s3://bucket/data/lake/stickers/*/*.parquet', hive_partitioning = true)` then works in SQL Lab
+and in datasets. In a DuckDB session of your own, of the extension's version (1.5.5, as the project's
+`.venv/bin/duckdb`, for which `vod-stickers query` writes these lines itself):
+
+```sql
+LOAD '.venv-superset/lib/python3.11/site-packages/duckdb_extension_httpfs/extensions/v1.5.5/httpfs.duckdb_extension';
+CREATE SECRET lake (TYPE s3, KEY_ID getenv('AWS_ACCESS_KEY_ID'), SECRET getenv('AWS_SECRET_ACCESS_KEY'), ENDPOINT 'store.example:9000', URL_STYLE 'path');
+SELECT snapshot_date, count(*) FROM read_parquet('s3://bucket/data/lake/stickers/*/*.parquet', hive_partitioning = true) GROUP BY ALL;
+```
+
+The dashboard itself opens a local `warehouse.duckdb`: with a data directory on a store, point it at a
+copy of the store's `warehouse.duckdb` (its views then read the lake's `s3://` files through httpfs, as
+above), or its datasets at the lake."""
 
 
 def _warehouse(described: list[Relation]) -> str:
