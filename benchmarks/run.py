@@ -45,6 +45,7 @@ FULL = {
     "store": {"rows": 1_000_000, "videos": 100_000, "days": 10, "rounds": 3},
     "celery": {"videos": 3000, "limit": 100.0, "workers": 2},
     "accounts": {"accounts": 8, "videos": 2500, "alone_videos": 1000, "limit": 100.0},  # about 26 s, then 10 s alone
+    "receiver": {"hostile": 500, "callbacks": 300},
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -58,6 +59,7 @@ QUICK = {
     "store": {"rows": 200_000, "videos": 10_000, "days": 5, "rounds": 2},
     "celery": {"videos": 300, "limit": 100.0, "workers": 2},
     "accounts": {"accounts": 8, "videos": 400, "alone_videos": 200, "limit": 100.0},
+    "receiver": {"hostile": 500, "callbacks": 50},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
@@ -316,6 +318,25 @@ def bench_accounts(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_receiver(size: dict[str, Any]) -> list[Row]:
+    siege = measure("receiver_siege", **size)
+    label = f"13. Events receiver, {siege['hostile_open']} slow or hostile connections open"
+    within = siege["besieged_p99_ms"] <= 1000
+    return [
+        Row(label + ": signed callbacks' time to 200, p50 / p99 / max",
+            f"{siege['besieged_p50_ms']:.0f} / {siege['besieged_p99_ms']:.0f} / {siege['besieged_max_ms']:.0f} ms",
+            f"{siege['alone_p50_ms']:.0f} / {siege['alone_p99_ms']:.0f} ms (none open)",
+            f"{siege['besieged_p99_ms'] / max(siege['alone_p99_ms'], 0.1):.1f}x p99", "p99 <= 1 s (VOD gives up at 5 s)", _yes(within)),
+        Row(label + ": the receiver's memory", f"{siege['receiver_peak_rss_mb']:.0f} MB peak",
+            f"{siege['receiver_idle_rss_mb']:.0f} MB before ({siege['hostile_reconnects']:,} hostile requests turned away meanwhile)",
+            f"+{siege['receiver_peak_rss_mb'] - siege['receiver_idle_rss_mb']:.0f} MB",
+            "bounded: + at most 128 MB (256 KB a connection)", _yes(siege["receiver_peak_rss_mb"] - siege["receiver_idle_rss_mb"] <= 128)),
+        Row(label + ": what reached the inbox", f"{siege['kept']} events, {siege['rejected']} rejected",
+            f"{siege['callbacks']} signed callbacks sent", "", "the signed ones only",
+            _yes(siege["kept"] == siege["callbacks"] and siege["rejected"] == 0)),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
@@ -328,6 +349,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "store": bench_store,
     "celery": bench_celery,
     "accounts": bench_accounts,
+    "receiver": bench_receiver,
 }
 
 

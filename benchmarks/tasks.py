@@ -4,10 +4,14 @@ JSON object of figures, with the process's own CPU seconds and peak resident mem
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
+import re
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -592,6 +596,75 @@ def celery_day(videos: int, limit: float, latency_ms: float, sigma: float, worke
         "deployment_up_seconds": up_s,
         "steps_by_worker": steps,
     }
+
+
+@task
+def receiver_siege(hostile: int, callbacks: int) -> dict[str, Any]:
+    """``vod-stickers events`` in a process of its own, signed callbacks sent to it one connection each (as VOD
+    sends them): first alone, then with ``hostile`` slow and hostile connections held open. Its peak memory,
+    each callback's time to its 200, and what reached its inbox."""
+    import requests
+
+    from benchmarks.siege import Crowd
+    from pipeline.events.callbacks import callback_signature
+    from pipeline.events.inbox import Inbox
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+    url, key = "https://events.example.com/vod/events", "bench-callback-auth-key"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PIPELINE_DATA_DIR": tmp, "VOD_CALLBACK_URL": url, "VOD_CALLBACK_KEYS": key, "VOD_ACCOUNTS_FILE": ""}
+        receiver = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "events", "--host", "127.0.0.1", "--port", "0"],
+            env=env, stdout=subprocess.PIPE, text=True,
+        )
+        try:
+            endpoint = re.search(r"http://[\d.]+:\d+", receiver.stdout.readline()).group(0)
+            host, port = endpoint.removeprefix("http://").split(":")
+            sent = itertools.count()
+
+            def signed_callbacks() -> list[float]:
+                seconds = []
+                for _ in range(callbacks):
+                    n = next(sent)
+                    stamp = str(int(time.time()))
+                    body = {"EventType": "DynamicImageComplete", "EventTime": "2026-12-05T00:00:00Z", "VideoId": f"v{n:06d}",
+                            "Status": "success", "JobId": f"job{n:06d}"}
+                    started = time.perf_counter()
+                    answer = requests.post(endpoint + "/vod/events", json=body, timeout=10, headers={
+                        "X-VOD-TIMESTAMP": stamp, "X-VOD-SIGNATURE": callback_signature(url, stamp, key), "Connection": "close"})
+                    seconds.append(time.perf_counter() - started if answer.status_code == 200 else float("inf"))
+                return seconds
+
+            alone = signed_callbacks()
+            idle = _rss_mb(receiver.pid)
+            with Crowd(host, int(port), hostile) as crowd:
+                time.sleep(2)  # the crowd at its size, its slow bodies trickling
+                besieged = signed_callbacks()
+                held = crowd.open
+                rss = _rss_mb(receiver.pid)
+            reconnects = crowd.reconnects
+        finally:
+            receiver.send_signal(signal.SIGINT)
+            receiver.wait(timeout=30)
+        with Inbox(Path(tmp) / "events" / "inbox.sqlite") as inbox:
+            kept, rejected = len(inbox), len(inbox.rejected())
+    def pct(values: list[float], q: float) -> float:
+        return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
+
+    return {
+        "hostile_open": held, "hostile_reconnects": reconnects, "callbacks": 2 * callbacks,
+        "alone_p50_ms": pct(alone, 0.5), "alone_p99_ms": pct(alone, 0.99),
+        "besieged_p50_ms": pct(besieged, 0.5), "besieged_p99_ms": pct(besieged, 0.99), "besieged_max_ms": max(besieged) * 1000,
+        "receiver_idle_rss_mb": idle["VmRSS"], "receiver_rss_mb": rss["VmRSS"], "receiver_peak_rss_mb": rss["VmHWM"],
+        "kept": kept, "rejected": rejected,
+    }
+
+
+def _rss_mb(pid: int) -> dict[str, float]:
+    """A process's resident memory now and at its peak (Linux), in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return {name: int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM")}
 
 
 def main() -> None:

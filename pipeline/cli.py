@@ -396,9 +396,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_events(args: argparse.Namespace) -> int:
     """Receives VOD's events into the data directory's inbox until Ctrl-C: HTTP callbacks, and the MNS queue
     when one is configured."""
-    environ = settings.account_environ(args.account)  # the account's keys read its MNS queue
     layout = settings.lake_from_env().layout(args.account)
-    config = settings.events_from_env(environ)
+    config = settings.events_from_env(account=args.account)  # the account's keys read its MNS queue
     port = config.port if args.port is None else args.port
     host = args.host or ("0.0.0.0" if config.callback else "127.0.0.1")
     stop = threading.Event()
@@ -417,7 +416,7 @@ def cmd_events(args: argparse.Namespace) -> int:
                 try:
                     mns.consume(
                         config.mns_endpoint, config.mns_queue, credentials.access_key_id, credentials.access_key_secret,
-                        inbox, stop=stop,
+                        inbox, stop=stop, security_token=credentials.security_token,
                     )
                 except Exception as err:  # noqa: BLE001 - said in one line below
                     failure.append(err)

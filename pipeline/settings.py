@@ -448,15 +448,30 @@ class EventsSettings:
     credentials: Credentials | None = None
 
 
-def events_from_env(environ: Mapping[str, str] = os.environ) -> EventsSettings:
-    """The events receiver's settings: VOD_EVENTS_PORT, VOD_CALLBACK_URL and VOD_CALLBACK_KEYS (the AuthKey
-    configured in VOD; current first, then the previous one during a rotation), VOD_MNS_ENDPOINT and
-    VOD_MNS_QUEUE."""
+def events_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None = None) -> EventsSettings:
+    """The events receiver's settings (``account``'s, in a deployment of several): VOD_EVENTS_PORT,
+    VOD_CALLBACK_URL and VOD_CALLBACK_KEYS (the AuthKey configured in VOD; current first, then the previous
+    one during a rotation), VOD_MNS_ENDPOINT and VOD_MNS_QUEUE, read with the account's AccessKey (and STS
+    token). Callbacks are taken unauthenticated only when neither the URL nor the keys are set."""
+    entry = account_entry(account, environ)
+    if entry is not None:
+        if entry.callback_keys_env and not _get(environ, entry.callback_keys_env):
+            raise ConfigurationError(
+                f"Account {account}: {entry.callback_keys_env} is not set: export the callback AuthKey configured in "
+                "VOD (VOD_ACCOUNTS_FILE names this variable as the account's callback_keys_env); without it callbacks "
+                "would be taken unauthenticated"
+            )
+        environ = account_environ(account, environ)
     keys = tuple(k.strip() for k in _get(environ, "VOD_CALLBACK_KEYS").split(",") if k.strip())
     url = _get(environ, "VOD_CALLBACK_URL")
     if keys and not url:
         raise ConfigurationError(
             "VOD_CALLBACK_KEYS is set but VOD_CALLBACK_URL is not: give the callback URL exactly as configured in VOD (it is signed)"
+        )
+    if url and not keys:
+        raise ConfigurationError(
+            "VOD_CALLBACK_URL is set but VOD_CALLBACK_KEYS is not: give the callback AuthKey configured in VOD, or unset "
+            "VOD_CALLBACK_URL to take callbacks unauthenticated"
         )
     endpoint, queue = _get(environ, "VOD_MNS_ENDPOINT"), _get(environ, "VOD_MNS_QUEUE")
     if bool(endpoint) != bool(queue):
@@ -466,7 +481,7 @@ def events_from_env(environ: Mapping[str, str] = os.environ) -> EventsSettings:
         key_id, secret = _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"), _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         if not key_id or not secret:
             raise ConfigurationError("Reading the MNS queue needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
-        credentials = Credentials(key_id, secret)
+        credentials = Credentials(key_id, secret, _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None)
     return EventsSettings(
         port=_number(environ, "VOD_EVENTS_PORT", int, DEFAULT_EVENTS_PORT, "a TCP port, 0 to 65535", lambda v: 0 <= v <= 65535),
         callback=CallbackAuth(url, keys) if keys else None,

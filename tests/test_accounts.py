@@ -362,13 +362,19 @@ def test_each_account_receives_its_own_events(tmp_path):
         "VOD_MNS_ENDPOINT": "http://127.0.0.1:8", "VOD_MNS_QUEUE": "deployment-queue", "VOD_CALLBACK_KEYS": "deployment-key",
         "VOD_CALLBACK_URL": "https://hooks.example.com/deployment",
     }
-    retail = settings.events_from_env(settings.account_environ("retail", environ))
+    retail = settings.events_from_env(environ, account="retail")
     assert (retail.port, retail.mns_queue, retail.callback.url, retail.callback.keys) == (
         9091, "retail-events", "https://hooks.example.com/retail", ("retail-auth-key",)
     )
     assert retail.credentials.access_key_id == "rk"  # its queue is read with its own keys
-    games = settings.events_from_env(settings.account_environ("games", environ))
+    games = settings.events_from_env(environ, account="games")
     assert (games.mns_queue, games.callback) == (None, None)
+    # A callback key named in the file but not set stops the receiver, as unset AccessKey variables stop a run:
+    # it never falls back to taking the account's callbacks unauthenticated
+    del environ["R_CALLBACK"]
+    with pytest.raises(ConfigurationError, match="Account retail: R_CALLBACK is not set") as refused:
+        settings.events_from_env(environ, account="retail")
+    assert "retail-auth-key" not in str(refused.value)
 
 
 def test_an_unreadable_accounts_file_fails_every_run_and_writes_nothing(deployment, instance, tmp_path):

@@ -24,6 +24,7 @@ from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.queue import Message, Queue, QueueMeta
 
+from pipeline import settings
 from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import Inbox
 from pipeline.events.mns import ConsumeCounts, MnsRefused, consume
@@ -406,3 +407,28 @@ def test_vod_stickers_events_with_a_wrong_secret_stops_in_one_line_naming_it(tmp
     lines = err.strip().splitlines()
     assert lines[-1].startswith("vod-stickers: the MNS queue cannot be read:") and "ALIBABA_CLOUD_ACCESS_KEY_SECRET" in lines[-1]
     assert "not-the-secret" not in out + err
+
+
+def test_an_account_on_temporary_credentials_reads_its_queue_with_its_sts_token(inbox, caplog):
+    caplog.set_level(logging.DEBUG)
+    token = "CAIS-sts-token-of-the-account-0000"
+    with LocalMnsService((QUEUE,), access_key_id=KEY_ID, access_key_secret=KEY_SECRET, security_token=token,
+                         visibility_timeout=VISIBILITY_S, long_poll_scale=LONG_POLL_SCALE) as service:
+        with pytest.raises(MnsRefused, match="ALIBABA_CLOUD_SECURITY_TOKEN"):  # the pair alone is refused
+            consume(service.endpoint, QUEUE, KEY_ID, KEY_SECRET, inbox, stop=threading.Event(), wait_seconds=1)
+        queue = Account(service.endpoint, KEY_ID, KEY_SECRET, token).get_queue(QUEUE)
+        queue.set_encoding(False)
+        queue.send_message(Message(json.dumps(vod_event("v-sts"))))
+        consume_until(service, inbox, lambda: len(inbox) == 1, security_token=token)
+    assert [e.video_id for e in inbox.since(0)] == ["v-sts"]
+    assert token not in caplog.text
+
+
+def test_the_events_settings_carry_the_sts_token_to_the_queue_reader():
+    environ = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        "ALIBABA_CLOUD_SECURITY_TOKEN": "CAIS-token", "VOD_MNS_ENDPOINT": "http://127.0.0.1:9", "VOD_MNS_QUEUE": QUEUE,
+    }
+    events = settings.events_from_env(environ)
+    assert events.credentials.security_token == "CAIS-token"
+    assert "CAIS-token" not in repr(events)

@@ -7,20 +7,28 @@ answered nothing, and VOD's next try is kept once, the inbox deduplicating it). 
 callback must carry ``X-VOD-TIMESTAMP`` and ``X-VOD-SIGNATURE = md5("{callback URL}|{timestamp}|{key}")``,
 the URL exactly as configured in VOD. A bad or stale signature gets 403 and a line in the log, and is not
 stored. During a key rotation both keys are accepted.
+
+The receiver faces the internet, so what a client may take of it is bounded (``Limits``): connections
+open at once, time to send the headers and then the body, bytes of headers and of body (a body's length
+is checked before any of it is read), requests and idle time on a kept-alive connection. Connections are
+served by one event loop (h11 parses HTTP), so a stalled or slow client holds a socket and a few
+kilobytes, never a thread; only whole, bounded requests reach the few threads that make events durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+
+import h11
 
 from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import BadEvent, Inbox, parse_event
@@ -66,11 +74,36 @@ class CallbackAuth:
         return None
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one client may take of the receiver. VOD's own callbacks are small, sent at once, and given up
+    on after 5 s, so none of these ever touches one."""
+
+    connections: int = 2048  # open at once; past it a new connection is answered 503 and closed
+    header_timeout_s: float = 10.0  # to send a request's line and headers (also: idle time between requests)
+    body_timeout_s: float = 10.0  # to send the body, once the headers are in
+    send_timeout_s: float = 10.0  # to take the answer
+    max_header_bytes: int = 16_384
+    max_body: int = MAX_BODY
+    requests_per_connection: int = 100
+    workers: int = 8  # events made durable at once
+
+
+class _Refused(Exception):
+    """A request answered with an error status, after which the connection is closed."""
+
+    def __init__(self, status: int, text: str, kind: str):
+        super().__init__(text)
+        self.status, self.text, self.kind = status, text, kind
+
+
 class CallbackReceiver:
     """An HTTP server on ``host``:``port`` (0: a free port) that keeps VOD's callbacks in ``inbox``.
 
     Any POST path is a callback (VOD posts to the URL configured; one receiver can serve several regions'
-    configurations). ``GET /health`` answers 200 for probes.
+    configurations). ``GET /health`` answers 200 for probes. ``stats`` counts what became of requests:
+    kept, repeated, refused (signature), rejected (not an event), failed, and each kind of request the
+    limits turned away (timeout, too_large, bad_request, length_required, busy).
     """
 
     def __init__(
@@ -81,30 +114,47 @@ class CallbackReceiver:
         port: int = 0,
         auth: CallbackAuth | None = None,
         clock: Callable[[], float] = time.time,
+        limits: Limits = Limits(),
     ):
-        self.inbox, self.auth, self.clock = inbox, auth, clock
+        self.inbox, self.auth, self.clock, self.limits = inbox, auth, clock, limits
         self.stats: Counter[str] = Counter()
-        self._server = _Server((host, port), self)
+        self._open = 0
+        self._workers = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="vod-callback")
+        self._loop = asyncio.new_event_loop()
+        self._server = self._loop.run_until_complete(
+            # Each connection's read buffer pauses the socket past 2 x 16 KiB: a flood waits in the kernel
+            asyncio.start_server(self._connection, host, port, backlog=1024, limit=16_384)
+        )
         self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.sockets[0].getsockname()[:2]
         return f"http://{host}:{port}"
 
     def start(self) -> CallbackReceiver:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="vod-callbacks", daemon=True)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="vod-callbacks", daemon=True)
         self._thread.start()
         return self
 
-    def serve_forever(self) -> None:
-        self._server.serve_forever()
-
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        """Stops listening, ends every open connection, and waits for the callbacks being kept."""
+        if self._loop.is_running():
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+        else:
+            self._loop.run_until_complete(self._close())
+        self._workers.shutdown(wait=True)
+        self._loop.close()
+
+    async def _close(self) -> None:
+        self._server.close()
+        connections = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in connections:
+            task.cancel()
+        await asyncio.gather(*connections, return_exceptions=True)
 
     def __enter__(self) -> CallbackReceiver:
         return self.start()
@@ -112,10 +162,11 @@ class CallbackReceiver:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def receive(self, headers: Any, body: bytes, client: str) -> tuple[int, str]:
-        """The status and text to answer a callback with, once its event is durable (or refused)."""
+    def receive(self, headers: Mapping[str, str], body: bytes, client: str) -> tuple[int, str]:
+        """The status and text to answer a callback with (``headers`` by lower-case name), once its event is
+        durable (or refused)."""
         if self.auth is not None:
-            refusal = self.auth.refusal(headers.get("X-VOD-TIMESTAMP"), headers.get("X-VOD-SIGNATURE"), self.clock())
+            refusal = self.auth.refusal(headers.get("x-vod-timestamp"), headers.get("x-vod-signature"), self.clock())
             if refusal:
                 self.stats["refused"] += 1
                 log.warning("Refused a callback from %s: %s", client, refusal)
@@ -136,38 +187,107 @@ class CallbackReceiver:
         self.stats["kept" if new else "repeated"] += 1
         return 200, "OK"
 
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = (writer.get_extra_info("peername") or ("?",))[0]
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.limits.max_header_bytes)
+        self._open += 1
+        try:
+            if self._open > self.limits.connections:
+                self.stats["busy"] += 1
+                await self._send(writer, conn, 503, "Busy: too many connections", close=True)
+                return
+            for _ in range(self.limits.requests_per_connection):
+                try:
+                    keep_alive = await self._exchange(conn, reader, writer, client)
+                except _Refused as refused:
+                    self.stats[refused.kind] += 1
+                    log.debug("Turned away a request from %s: %s", client, refused.text)
+                    if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+                        await self._send(writer, conn, refused.status, refused.text, close=True)
+                    return
+                if not keep_alive or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except (ConnectionError, TimeoutError, asyncio.TimeoutError, h11.LocalProtocolError):
+            pass  # the client went away or would not take the answer: nothing more to say to it
+        finally:
+            self._open -= 1
+            writer.close()
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+    async def _exchange(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str) -> bool:
+        """Reads one request within the limits and answers it; returns whether the connection may go on."""
+        limits = self.limits
+        request = await self._next_event(conn, reader, limits.header_timeout_s, "its headers")
+        if request is None:  # closed between requests
+            return False
+        if not isinstance(request, h11.Request):
+            raise _Refused(400, "Bad request", "bad_request")
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+        path = request.target.decode("latin-1").split("?")[0]
+        if request.method == b"GET":
+            await self._drain_request(conn, reader)
+            found = path == "/health"
+            await self._send(writer, conn, 200 if found else 404, "OK" if found else "Not found")
+            return True
+        if request.method != b"POST":
+            raise _Refused(405, "Only POST (a callback) and GET /health", "bad_request")
+        if "transfer-encoding" in headers or "content-length" not in headers:
+            raise _Refused(411, "Length required: a callback is sent with a Content-Length", "length_required")
+        size = int(headers["content-length"])  # h11 has checked that it is a whole number
+        if size > limits.max_body:
+            raise _Refused(413, f"An event is at most {limits.max_body} bytes", "too_large")
+        body = bytearray()
+        deadline = asyncio.get_running_loop().time() + limits.body_timeout_s
+        while True:
+            event = await self._next_event(conn, reader, deadline - asyncio.get_running_loop().time(), "its body", body=True)
+            if isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            else:
+                raise _Refused(400, "The body ended before its Content-Length", "bad_request")
+        status, text = await asyncio.get_running_loop().run_in_executor(self._workers, self.receive, headers, bytes(body), client)
+        await self._send(writer, conn, status, text)
+        return True
 
-    def __init__(self, address: tuple[str, int], receiver: CallbackReceiver):
-        self.receiver = receiver
-        super().__init__(address, _Handler)
+    async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader, timeout: float, what: str, *, body: bool = False) -> h11.Event | None:
+        """The next event of the request, reading within ``timeout`` seconds; None if the client closed
+        before a new request began."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as err:
+                if body:
+                    raise _Refused(400, "The body ended before its Content-Length", "bad_request") from None
+                status = 431 if "incomplete event" in str(err) or "too long" in str(err) else err.error_status_hint
+                raise _Refused(status, f"Bad request: {err}", "too_large" if status == 431 else "bad_request") from None
+            if event is h11.NEED_DATA:
+                remaining = deadline - asyncio.get_running_loop().time()
+                try:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    data = await asyncio.wait_for(reader.read(16_384), remaining)
+                except (TimeoutError, asyncio.TimeoutError):
+                    raise _Refused(408, f"Request timeout: {what} took too long", "timeout") from None
+                conn.receive_data(data)  # b"": the client closed its side
+                continue
+            if isinstance(event, h11.ConnectionClosed):
+                if body:
+                    raise _Refused(400, "The body ended before its Content-Length", "bad_request")
+                return None
+            return event
 
+    async def _drain_request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> None:
+        """Reads to the end of a request that has no body to keep (a GET)."""
+        deadline = asyncio.get_running_loop().time() + self.limits.body_timeout_s
+        while not isinstance(await self._next_event(conn, reader, deadline - asyncio.get_running_loop().time(), "its body", body=True), h11.EndOfMessage):
+            pass
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._answer(200 if self.path.split("?")[0] == "/health" else 404, "OK" if self.path.startswith("/health") else "Not found")
-
-    def do_POST(self) -> None:  # noqa: N802
-        size = int(self.headers.get("Content-Length") or 0)
-        if size > MAX_BODY:
-            self._answer(413, f"An event is at most {MAX_BODY} bytes")
-            return
-        body = self.rfile.read(size)
-        status, text = self.server.receiver.receive(self.headers, body, self.client_address[0])
-        self._answer(status, text)
-
-    def _answer(self, status: int, text: str) -> None:
+    async def _send(self, writer: asyncio.StreamWriter, conn: h11.Connection, status: int, text: str, *, close: bool = False) -> None:
         data = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))]
+        if close:
+            headers.append(("Connection", "close"))
+        writer.write(conn.send(h11.Response(status_code=status, headers=headers)) + conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage()))
+        await asyncio.wait_for(writer.drain(), self.limits.send_timeout_s)

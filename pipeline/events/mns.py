@@ -39,6 +39,10 @@ REFUSALS = {
     "mns:BatchDeleteMessage on VOD_MNS_QUEUE, or check ALIBABA_CLOUD_ACCESS_KEY_ID",
     "QueueNotExist": "there is no such queue at this endpoint: check VOD_MNS_QUEUE and VOD_MNS_ENDPOINT",
     "TimeExpired": "MNS found the request's Date more than 15 minutes off: check this machine's clock",
+    # What MNS calls a missing, wrong or expired STS token is not documented; both spellings Alibaba Cloud uses
+    "InvalidSecurityToken": "MNS refused the STS security token: check ALIBABA_CLOUD_SECURITY_TOKEN (temporary "
+    "credentials expire: give the current token with its AccessKey pair)",
+    "SecurityTokenExpired": "the STS security token has expired: renew ALIBABA_CLOUD_SECURITY_TOKEN and its AccessKey pair",
 }
 
 
@@ -79,17 +83,19 @@ def consume(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     retry_wait_s: float = 1.0,
     retry_wait_max_s: float = 30.0,
+    security_token: str | None = None,
 ) -> ConsumeCounts:
     """Moves VOD's events from the queue to ``inbox`` until ``stop`` is set (checked between long polls of
     ``wait_seconds``, so it ends within about that long). ``on_event`` is called with each event new to the
     inbox, once it is durable (if it raises, ``consume`` ends; the event is kept, and its message comes back
     and is kept once). MNS and network errors are logged and tried again, waiting up to ``retry_wait_max_s``;
-    a refusal of the credentials or the queue raises ``MnsRefused``."""
+    a refusal of the credentials or the queue raises ``MnsRefused``. With temporary (STS) credentials,
+    ``security_token`` goes with every request."""
     if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
         raise ValueError(f"wait_seconds must be between 0 and {MAX_WAIT_SECONDS}, got {wait_seconds}")
     if not 1 <= batch <= MAX_BATCH:
         raise ValueError(f"batch must be between 1 and {MAX_BATCH}, got {batch}")
-    queue = _open_queue(endpoint, queue_name, access_key_id, access_key_secret)
+    queue = _open_queue(endpoint, queue_name, access_key_id, access_key_secret, security_token)
     counts = ConsumeCounts()
     failures = 0  # in a row, for the backoff
     try:
@@ -113,7 +119,7 @@ def consume(
     return counts
 
 
-def _open_queue(endpoint: str, queue_name: str, access_key_id: str, access_key_secret: str) -> Queue:
+def _open_queue(endpoint: str, queue_name: str, access_key_id: str, access_key_secret: str, security_token: str | None = None) -> Queue:
     missing = [name for name, value in (
         ("VOD_MNS_ENDPOINT", endpoint), ("VOD_MNS_QUEUE", queue_name),
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", access_key_id), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", access_key_secret),
@@ -121,7 +127,7 @@ def _open_queue(endpoint: str, queue_name: str, access_key_id: str, access_key_s
     if missing:
         raise ConfigurationError(f"reading VOD's events from MNS needs {', '.join(missing)}")
     try:
-        queue = Account(endpoint, access_key_id, access_key_secret).get_queue(queue_name)
+        queue = Account(endpoint, access_key_id, access_key_secret, security_token or "").get_queue(queue_name)
     except MNSClientParameterException:
         raise ConfigurationError(
             f"VOD_MNS_ENDPOINT must start with http:// or https:// (like http://<uid>.mns.<region>.aliyuncs.com), "

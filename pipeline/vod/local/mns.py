@@ -156,6 +156,7 @@ class LocalMnsService(Serving):
         *,
         access_key_id: str = "local-access-key-id",
         access_key_secret: str = "local-access-key-secret",
+        security_token: str | None = None,
         visibility_timeout: float = 30.0,
         long_poll_scale: float = 1.0,
         host: str = "127.0.0.1",
@@ -167,6 +168,7 @@ class LocalMnsService(Serving):
             raise ValueError(f"long_poll_scale must be in (0, 1], got {long_poll_scale}")
         self.access_key_id = access_key_id
         self._secret = access_key_secret
+        self._token = security_token  # temporary (STS) credentials: every request must carry it
         self._address = (host, port)
         self._long_poll_scale = long_poll_scale
         self._lock = threading.Lock()
@@ -270,6 +272,9 @@ class LocalMnsService(Serving):
         if key_id != self.access_key_id:
             self._count("auth_errors")
             raise _MnsError(403, "InvalidAccessKeyId", "The AccessKey Id you provided is not exist.")
+        if self._token is not None and not hmac.compare_digest(headers.get("security-token", ""), self._token):
+            self._count("auth_errors")
+            raise _MnsError(403, "InvalidSecurityToken", "The security token you provided is invalid.")
         expected = signature_of(method, target, headers, self._secret)
         if not hmac.compare_digest(expected, signature):
             self._count("auth_errors")
