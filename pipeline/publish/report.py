@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator
 
 from pipeline.errors import ConfigurationError
 from pipeline.publish import sql
@@ -32,6 +32,7 @@ from pipeline.vod.api import FORMATS
 
 TOP_VIDEOS = 15
 FORMAT_COLORS = {"gif": "#4C78A8", "webp": "#F58518"}
+OTHER_COLOR = "#9D755D"  # a format the report does not know
 OUTCOME_COLORS = {"answered": "#54A24B", "not found": "#BAB0AC", "failed": "#E45756"}
 
 
@@ -128,10 +129,13 @@ def draw_charts(data: ReportData) -> list[Chart]:
          "and throttled answers it took.", _fetch_health, (9, 5.2)),
     ]
     charts = []
-    for slug, title, caption, draw, size in specs:
-        fig = Figure(figsize=size, layout="constrained")
-        marks = draw(fig, data)
-        charts.append(Chart(slug, title, caption, _svg(fig, slug), marks))
+    # Titles, ids and formats are VOD's data: drawn as written, never read as mathtext or TeX. The texts
+    # take the setting when they are made, so it holds while the charts are drawn, not only saved.
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        for slug, title, caption, draw, size in specs:
+            fig = Figure(figsize=size, layout="constrained")
+            marks = draw(fig, data)
+            charts.append(Chart(slug, title, caption, _svg(fig, slug), marks))
     return charts
 
 
@@ -148,7 +152,7 @@ def _per_day(fig: Figure, data: ReportData) -> int:
     bottom = np.zeros(len(table))
     bars = []
     for fmt in _formats(table.columns):
-        bars += ax.bar(table.index, table[fmt], width=width, bottom=bottom, label=fmt, color=FORMAT_COLORS.get(fmt),
+        bars += ax.bar(table.index, table[fmt], width=width, bottom=bottom, label=fmt, color=FORMAT_COLORS.get(fmt, OTHER_COLOR),
                        align="edge" if period != "D" else "center").patches
         bottom += table[fmt].to_numpy()
     _date_axis(ax)
@@ -180,6 +184,7 @@ def _sizes(fig: Figure, data: ReportData) -> int:
     marks = _histogram(ax, data.measures, "file_size_bytes", 1e3, edges, "size-distribution")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))  # plain numbers: no mathtext is drawn
     ax.set_xlabel("file size (KB, log scale)")
     return marks
 
@@ -200,7 +205,7 @@ def _histogram(ax: Axes, measures: pd.DataFrame, column: str, scale: float, edge
     formats = _formats(measures["format"].unique())
     groups = [values[measures["format"] == fmt].to_numpy() for fmt in formats]
     _, _, containers = ax.hist(
-        groups, bins=edges, stacked=True, label=formats, color=[FORMAT_COLORS.get(f) for f in formats]
+        groups, bins=edges, stacked=True, label=formats, color=[FORMAT_COLORS.get(f, OTHER_COLOR) for f in formats]
     )
     ax.set_ylabel("stickers")
     ax.legend(title="format")
