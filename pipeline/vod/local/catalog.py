@@ -83,8 +83,18 @@ def _hex32(rng: random.Random) -> str:
     return f"{rng.getrandbits(128):032x}"
 
 
+def _seed(text: str) -> str:
+    """``text`` as a seed of random.Random, which takes only text that UTF-8 can encode (an id given at
+    upload may hold an unpaired surrogate): such text by its digest."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _md5(text)
+    return text
+
+
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
+    return hashlib.md5(text.encode("utf-8", "surrogatepass")).hexdigest()  # ids given at upload may be any text
 
 
 class Catalog:
@@ -131,6 +141,7 @@ class Catalog:
         self._created: dict[str, int] = {}  # video id -> CreationTime, unix seconds: the videos it holds
         self._uploaded: set[str] = set()
         self._titles: dict[str, str] = {}  # titles given at upload, instead of drawn ones
+        self._given: dict[str, list[dict[str, Any]]] = {}  # ListDynamicImage items given, instead of drawn ones
         self._uploads = 0
         epoch = int(self.epoch.timestamp())
         for i, video_id in enumerate(catalog_ids(seed, size, region=region)):
@@ -191,8 +202,11 @@ class Catalog:
         """
         with self._lock:
             rng_seed, created = self._rng_seeds.get(video_id), self._created.get(video_id)
+            given = self._given.get(video_id)
         if rng_seed is None or created is None:
             return None
+        if given is not None:
+            return [dict(item) for item in given]
         rng = random.Random(rng_seed)
         count, _ = _draw_video(rng)  # the offset is drawn for every video, uploads too: the draws that follow stay put
         video_made = dt.datetime.fromtimestamp(created, dt.UTC)
@@ -273,7 +287,7 @@ class Catalog:
             uploaded = video_id in self._uploaded
         if created is None:
             return None
-        rng = random.Random(f"{self.seed}:{self.region}:meta:{video_id}")
+        rng = random.Random(_seed(f"{self.seed}:{self.region}:meta:{video_id}"))
         words = rng.sample(_TITLE_WORDS, 3)
         title = f"{words[0].capitalize()} {words[1]} {rng.randrange(1, 10_000):04d}"
         title = self._titles.get(video_id, title)
@@ -377,6 +391,14 @@ class Catalog:
                     bisect.insort(keys, (created, video_id))
                 added.append(video_id)
         return added
+
+    def give_stickers(self, video_id: str, items: list[dict[str, Any]]) -> None:
+        """From now on ListDynamicImage answers ``items`` for the video, exactly as given (any fields, any
+        values), in place of its drawn stickers."""
+        with self._lock:
+            if video_id not in self._created:
+                raise KeyError(f"no video {video_id} in the {self.region} catalog")
+            self._given[video_id] = [dict(item) for item in items]
 
     def delete(self, video_id: str) -> None:
         """Remove a video: it is no longer listed, searched, described, nor has stickers."""
