@@ -4,7 +4,6 @@ the warehouse, the report) and each value is either kept exactly or quarantined 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import tempfile
