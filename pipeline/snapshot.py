@@ -23,7 +23,7 @@ from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
 from pipeline.store.raw import AnswerWriter, Carry, finished_days, read_summary
 from pipeline.store.schema import DAY_TABLES, STICKERS, pandas_dtypes
-from pipeline.store.videos import VideoSet, read_day_set, read_video_set, video_id_problem, write_video_set
+from pipeline.store.videos import VideoSet, listed_set, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
 from pipeline.vod.regions import DEFAULT_REGION
@@ -85,16 +85,7 @@ def discover_video_set(
         return read_day_set(layout.day_videos(day), next(iter(clients))), None
     table, summary = account.discover_day(layout, day, clients, full_walk_days=full_walk_days, concurrency=concurrency)
     alive = table[~table["deleted_upstream"] & table["region"].isin(list(clients))]
-    # An id VOD sent is checked as one from videos.csv: a bad one stays in the videos table as listed, and
-    # is set aside with its reason (the videos asset logs it) rather than split into the day's set.
-    problems = [video_id_problem(video_id) for video_id in alive["video_id"]]
-    videos = VideoSet(ids=[], regions=[])
-    for video_id, region, problem in zip(alive["video_id"], alive["region"], problems, strict=True):
-        if problem is None:
-            videos.ids.append(video_id)
-            videos.regions.append(region)
-        else:
-            videos.rejected.append((region, video_id, problem))
+    videos = listed_set(alive["video_id"], alive["region"])  # an id that is no VOD video id is set aside
     write_video_set(layout.day_videos(day), videos.ids, videos.regions)
     return videos, summary
 

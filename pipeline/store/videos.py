@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pipeline.store.objects import Location
 
@@ -102,6 +102,20 @@ def read_video_set(path: Location, regions: Sequence[str] = (DEFAULT_REGION,)) -
         )
     if not videos.ids:
         raise ConfigurationError(f"The video set {path} has no usable video id: " + "; ".join(videos.problems() or ["no rows"]))
+    return videos
+
+
+def listed_set(ids: Iterable[str], regions: Iterable[str]) -> VideoSet:
+    """The set of the videos VOD listed, each in its region, checked as ``videos.csv``'s ids are: one that
+    is not a VOD video id is set aside with its region and reason (it would split into the day's set, and
+    into VOD's calls)."""
+    videos = VideoSet(ids=[])
+    for video_id, region in zip(ids, regions, strict=True):
+        if (problem := video_id_problem(video_id)) is None:
+            videos.ids.append(video_id)
+            videos.regions.append(region)
+        else:
+            videos.rejected.append((region, video_id, problem))
     return videos
 
 
