@@ -45,6 +45,7 @@ FULL = {
     "store": {"rows": 1_000_000, "videos": 100_000, "days": 10, "rounds": 3},
     "celery": {"videos": 3000, "limit": 100.0, "workers": 2},
     "accounts": {"accounts": 8, "videos": 2500, "alone_videos": 1000, "limit": 100.0},  # about 26 s, then 10 s alone
+    "resume": {"videos": 1_000_000, "rounds": 3},
     "receiver": {"hostile": 500, "callbacks": 300},
 }
 QUICK = {
@@ -59,6 +60,7 @@ QUICK = {
     "store": {"rows": 200_000, "videos": 10_000, "days": 5, "rounds": 2},
     "celery": {"videos": 300, "limit": 100.0, "workers": 2},
     "accounts": {"accounts": 8, "videos": 400, "alone_videos": 200, "limit": 100.0},
+    "resume": {"videos": 100_000, "rounds": 2},
     "receiver": {"hostile": 500, "callbacks": 50},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
@@ -318,6 +320,15 @@ def bench_accounts(size: dict[str, Any]) -> list[Row]:
     ]
 
 
+def bench_resume(size: dict[str, Any]) -> list[Row]:
+    run = measure("refresh_resume", **size)
+    ratios = sorted(r / m for r, m in zip(run["resumed_s"], run["made_s"], strict=True))
+    ratio = statistics.median(ratios)
+    spread = f"{ratios[0]:.2f} / {ratio:.2f} / {ratios[-1]:.2f} (min / median / max of {len(ratios)})"
+    label = f"12. Refresh plan of {run['videos']:,} videos ({run['asks']:,} asked), resumed after an interruption"
+    return [
+        Row(label, f"{statistics.median(run['resumed_s']):.2f} s", f"{statistics.median(run['made_s']):.2f} s (the plan made new)",
+            spread, "<= 2x", _yes(ratio <= 2)),
 def bench_receiver(size: dict[str, Any]) -> list[Row]:
     siege = measure("receiver_siege", **size)
     label = f"13. Events receiver, {siege['hostile_open']} slow or hostile connections open"
@@ -349,6 +360,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "store": bench_store,
     "celery": bench_celery,
     "accounts": bench_accounts,
+    "resume": bench_resume,
     "receiver": bench_receiver,
 }
 

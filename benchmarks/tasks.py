@@ -4,6 +4,7 @@ JSON object of figures, with the process's own CPU seconds and peak resident mem
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import itertools
 import json
 import os
@@ -332,6 +333,46 @@ def refresh_week(videos: int, days: int, change_rate: float, loss_rate: float, e
 
 
 # --- normalize --------------------------------------------------------------------------------------------
+
+
+@task
+def refresh_resume(videos: int, rounds: int) -> dict[str, Any]:
+    """The day's refresh plan over ``videos`` videos (most answered the day before, some failed, some new),
+    made new and then resumed (a fetch of the day interrupted and run again), ``rounds`` times each."""
+    import hashlib
+
+    from pipeline import refresh
+    from pipeline.store.layout import Layout
+    from pipeline.store.videos import VideoSet
+
+    day = data.DAY + dt.timedelta(days=1)
+    ids = [hashlib.md5(str(n).encode()).hexdigest() for n in range(videos)]
+    answered = ids[: videos * 5 // 6]
+    made, resumed, asks = [], [], 0
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = Layout(Path(tmp))
+        path = layout.answers(data.DAY)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        old = (data.DAY - dt.timedelta(days=2)).isoformat()
+        with open(path, "w", encoding="utf-8") as out:
+            for n, video_id in enumerate(answered):
+                status = "failed" if n % 50 == 0 else "answered"
+                out.write(json.dumps({"video_id": video_id, "status": status, "carried_from": old if n % 5 == 1 else None}) + "\n")
+        videos_set = VideoSet(ids=ids, regions=["cn-shanghai"] * videos)
+        policy = refresh.RefreshPolicy(every_days=2)
+        for _ in range(rounds):  # alternated, so a slow spell of the machine hits both
+            for kept in (layout.plan(day), layout.plan_asks(day), layout.day_events(day)):
+                kept.unlink(missing_ok=True)
+            started = time.perf_counter()
+            plan = refresh.plan_day(layout, day, videos_set, policy)
+            made.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            again = refresh.plan_day(layout, day, videos_set, policy)
+            resumed.append(time.perf_counter() - started)
+            if again.asks != plan.asks:
+                raise AssertionError("the resumed plan asks other videos than the plan it resumed")
+            asks = len(plan.asks)
+    return {"videos": videos, "asks": asks, "made_s": made, "resumed_s": resumed}
 
 
 @task

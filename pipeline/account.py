@@ -28,6 +28,7 @@ from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
 from pipeline.store.schema import UTC_TIMESTAMP, VIDEOS, pandas_dtypes
+from pipeline.store.videos import video_id_problem
 from pipeline.vod import discovery
 from pipeline.vod.client import Answer, VodClient
 from pipeline.vod.fetch import client_counts
@@ -107,8 +108,12 @@ def _discover_day(
         listed = discovery.walk_regions(clients, since, on_answer=on_answer, concurrency=concurrency)
         full = {r for r, p in plan.items() if p.kind == "full"}
         known = previous[~previous["deleted_upstream"]] if previous is not None else None
+        # An id that is not a VOD video id is never sent back to VOD: it would split GetVideoInfos' list
         missing = {
-            region: set(known.loc[known["region"] == region, "video_id"]) - set(listed[region].videos)
+            region: {
+                video_id for video_id in set(known.loc[known["region"] == region, "video_id"]) - set(listed[region].videos)
+                if video_id_problem(video_id) is None
+            }
             for region in full
         } if known is not None else {}
         checked = discovery.confirm_gone(clients, missing, on_answer=on_answer, concurrency=concurrency)

@@ -126,16 +126,7 @@ def plan_day(
     announced, actions = _announced(events, set(videos.ids))
     if kept is not None:
         plan = kept
-        status = last["status"].reindex(videos.ids)
-        plan.asks = {v: r for v, r in plan.asks.items() if v in set(videos.ids)}
-        for video_id, state in zip(videos.ids, status, strict=True):
-            if video_id in plan.asks:
-                continue
-            if pd.isna(state) or state == "failed":
-                plan.asks[video_id] = "failed" if state == "failed" else "new"
-            elif video_id in announced:
-                plan.asks[video_id] = "event"
-        plan.asks = {v: plan.asks[v] for v in videos.ids if v in plan.asks}  # in the set's order
+        plan.asks = _extend(kept.asks, members, last, announced)
         _write_events(layout.day_events(day), events, actions, append=True)
     else:
         groups = pd.Series(videos.regions if policy.per_region else ["account"] * len(videos.ids), dtype="str")
@@ -170,6 +161,21 @@ def plan_day(
     _write_asks(layout.plan_asks(day), plan.asks)
     write_json(layout.plan(day), {k: v for k, v in asdict(plan).items() if k != "asks"})
     return plan
+
+
+def _extend(asks: dict[str, str], members: pd.Series, last: pd.DataFrame, announced: set[str]) -> dict[str, str]:
+    """A kept plan's asks over the day's set as it is now, in its order: those kept (of videos still in the
+    set), then for the others new or failed ones and those announced since. Column by column, so resuming
+    costs about what making the plan did."""
+    index = members.to_numpy()
+    reason = pd.Series(asks, dtype="object").reindex(index)
+    status = last["status"].reindex(index).to_numpy()
+    open_ = reason.isna().to_numpy()
+    reason[open_ & pd.isna(status)] = "new"
+    reason[open_ & (status == "failed")] = "failed"
+    reason[reason.isna().to_numpy() & members.isin(announced).to_numpy()] = "event"
+    asked = reason.dropna()
+    return dict(zip(asked.index, asked.to_numpy(), strict=True))
 
 
 def _counts(asks: dict[str, str], videos: int) -> dict[str, int]:

@@ -24,7 +24,7 @@ from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
 from pipeline.store.raw import AnswerWriter, Carry, day_summary, finished_days
 from pipeline.store.schema import DAY_TABLES, DEFAULT_ACCOUNT, STICKERS, pandas_dtypes
-from pipeline.store.videos import VideoSet, read_day_set, read_video_set, write_video_set
+from pipeline.store.videos import VideoSet, listed_set, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
 from pipeline.vod.regions import DEFAULT_REGION
@@ -89,7 +89,7 @@ def discover_video_set(
         layout, day, clients, full_walk_days=full_walk_days, concurrency=concurrency, run_id=run_id
     )
     alive = table[~table["deleted_upstream"] & table["region"].isin(list(clients))]
-    videos = VideoSet(ids=alive["video_id"].tolist(), regions=alive["region"].tolist())
+    videos = listed_set(alive["video_id"], alive["region"])  # an id that is no VOD video id is set aside
     write_video_set(layout.day_videos(day), videos.ids, videos.regions)
     return videos, summary
 

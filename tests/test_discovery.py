@@ -17,6 +17,7 @@ from pipeline.vod.client import Credentials
 from pipeline.vod.errors import CredentialsRejected, PermissionDenied, UnusableListing
 from pipeline.vod.local import LocalVodAccount, ServiceConfig
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY
+from tests.test_report import svg_texts
 
 DAY1, DAY2 = TODAY - dt.timedelta(days=1), TODAY
 REGIONS = ("cn-shanghai", "ap-southeast-1")
@@ -342,3 +343,49 @@ def test_several_regions_each_get_their_address_and_share_one_budget_unless_told
         vod_from_env({**variables, "VOD_RATE_LIMITS": "both"})
     with pytest.raises(ConfigurationError, match="VIDEO_SOURCE='api' is not one of csv, vod"):
         source_from_env({"VIDEO_SOURCE": "api"})
+
+
+HOSTILE_IDS = {
+    "with,comma": "a comma would split the day's set into another id and a region",
+    "with\nnewline": "a line break would start a line of its own",
+    "trailing-newline\n": "a pattern anchored with $ lets a trailing line break through",
+    "x" * 65: "longer than VOD's ids",
+    "émoji-😀": "not letters, digits, - and _",
+}
+
+
+def test_a_discovered_id_that_is_not_a_vod_video_id_is_set_aside_with_its_reason_and_the_day_goes_on(layout):
+    from pipeline.publish import report, warehouse
+
+    with account(regions=("cn-shanghai",), catalog_size=5) as local:
+        titles = {"good-id_1": "Win $$ now", "good-id_2": "Top $10 & $20 deals", "good-id_3": r"$\alpha$ \$ {x}_1"}
+        good = local.upload("cn-shanghai", count=3, ids=list(titles), titles=list(titles.values()))
+        drawn = [v for v in good if local.services["cn-shanghai"].catalog.stickers(v, 0)]
+        local.upload("cn-shanghai", count=len(HOSTILE_IDS), ids=list(HOSTILE_IDS), titles=["hostile"] * len(HOSTILE_IDS))
+        videos, _ = discover(layout, local, DAY2)
+        with clients(local) as by_region:
+            summary = snapshot.fetch_day(layout, DAY2, by_region, concurrency=8, today=DAY2)
+        asked = local.services["cn-shanghai"].stats["actions"]["ListDynamicImage"]
+        expected = catalog(local, "cn-shanghai") - set(HOSTILE_IDS)
+    # The day's set holds every well-formed id once, in its region; the day's copy reads back the same
+    assert set(videos.ids) == expected and set(good) <= set(videos.ids) and len(videos.ids) == 8
+    kept = snapshot.read_day_set(layout.day_videos(DAY2))
+    assert (kept.ids, kept.regions) == (videos.ids, videos.regions) and set(kept.regions) == {"cn-shanghai"}
+    # Each hostile id is set aside with where it came from and why, for the videos asset's log and metadata
+    assert sorted(value for _, value, _ in videos.rejected) == sorted(HOSTILE_IDS)
+    problems = "\n".join(videos.problems())
+    assert "cn-shanghai: 'with,comma' is not a VOD video id (letters, digits, - and _ only)" in problems
+    assert f"cn-shanghai: {'x' * 65!r} is not a VOD video id (at most 64 characters)" in problems
+    # ... and never asked: the day goes on, every well-formed video fetched
+    assert summary.asked == summary.answered == 8 and asked["answered"] + asked.get("rejected", 0) == 8
+    report_ = snapshot.normalize_day(layout, DAY2)
+    assert report_.videos == {"answered": 8}
+    # The account's videos table keeps each as VOD listed it (Parquet holds any text exactly)
+    table = lake.read_partition(layout, "videos", DAY2)
+    assert set(HOSTILE_IDS) <= set(table["video_id"]) and len(table) == 8 + len(HOSTILE_IDS)
+    warehouse.publish(layout)
+    page = report.render(layout, DAY2).path.read_text(encoding="utf-8")
+    # A title with $ is drawn as written, the day's report never broken by one (every video here is in its top 15)
+    texts = [text for chart in report.draw_charts(report.read(layout.warehouse, DAY2)) for text in svg_texts(chart.svg)]
+    assert drawn and all(f"{titles[v]} ({v[:8]})" in texts for v in drawn)
+    assert "<svg" in page

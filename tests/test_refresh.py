@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from pipeline.normalize import quality
 from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.store.schema import DAY_TABLES
+from pipeline.store.videos import VideoSet
 from tests.conftest import make_client, write_videos
 
 DAY = dt.date(2026, 11, 2)
@@ -281,3 +283,31 @@ def test_with_limits_per_region_each_region_sweeps_within_its_own_budget(tmp_pat
     counts = by_region[list(asked)].value_counts().to_dict()
     # cn-shanghai: half of its 90 would be swept, its budget allows 20; ap-southeast-1: half of its 10
     assert counts == {"cn-shanghai": 20, "ap-southeast-1": 5}
+
+
+def test_a_kept_plan_of_60000_videos_is_resumed_as_it_was_made(layout):
+    # Resuming must cost about what making the plan did: before, each ask rebuilt the set of the day's
+    # videos, and this day took minutes to resume (its lease held, no call made). The test's own runtime
+    # is the guard; what it asserts is that the resumed plan asks exactly what the new one did.
+    previous, day = DAY, DAY + dt.timedelta(days=1)
+    ids = [hashlib.md5(str(n).encode()).hexdigest() for n in range(60_000)]
+    answered, new = ids[:50_000], ids[50_000:]
+    lines = []
+    for n, video_id in enumerate(answered):
+        status = "failed" if n % 50 == 0 else "answered"
+        carried_from = (previous - dt.timedelta(days=2)).isoformat() if n % 5 == 1 else None
+        lines.append(json.dumps({"video_id": video_id, "status": status, "carried_from": carried_from}))
+    layout.answers(previous).parent.mkdir(parents=True, exist_ok=True)
+    layout.answers(previous).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    inbox = Inbox(layout.events_inbox)
+    for video_id in answered[3:300:7]:
+        inbox.add({"EventType": "DynamicImageComplete", "VideoId": video_id, "Status": "success", "JobId": "j"}, channel="http")
+    videos = VideoSet(ids=ids, regions=["cn-shanghai"] * len(ids))
+    policy = refresh.RefreshPolicy(every_days=2)
+
+    made = refresh.plan_day(layout, day, videos, policy, inbox=inbox)
+    assert {reason for reason in made.asks.values()} == set(refresh.REASONS)  # every kind of ask is resumed
+    assert len(made.asks) > 30_000
+    resumed = refresh.plan_day(layout, day, videos, policy, inbox=inbox)
+    assert list(resumed.asks.items()) == list(made.asks.items())
+    assert refresh.read_plan(layout, day).asks == made.asks

@@ -112,3 +112,43 @@ def test_a_day_missing_from_the_warehouse_is_refused_saying_what_to_run(two_days
     with pytest.raises(ConfigurationError, match="2026-11-21 is not in the warehouse: materialize"):
         report.render(two_days, dt.date(2026, 11, 21))
     assert not two_days.report(dt.date(2026, 11, 21)).exists()
+
+
+def _report_data(titles: dict[str, str], formats: tuple[str, ...] = ("gif", "webp")) -> report.ReportData:
+    """A day's report data as the warehouse answers it, with the given titles (video id -> title) on top."""
+    day = DAYS[-1]
+    top = pd.DataFrame({
+        "video_id": list(titles), "stickers": range(len(titles), 0, -1), "total_bytes": [1_000_000] * len(titles),
+        "title": list(titles.values()),
+    })
+    return report.ReportData(
+        day=day,
+        headline={},
+        per_day=pd.DataFrame({"creation_date": [day] * len(formats), "format": list(formats), "stickers": [3] * len(formats)}),
+        measures=pd.DataFrame({"file_size_bytes": [50_000] * len(formats), "duration_s": [2.5] * len(formats), "format": list(formats)}),
+        top_by_stickers=top,
+        top_by_bytes=top,
+        fetch_health=pd.DataFrame({
+            "snapshot_date": [day], "videos_answered": [3], "videos_not_found": [0], "videos_failed": [0],
+            "retries": [0], "throttled_answers": [0],
+        }),
+    )
+
+
+def svg_texts(svg: str) -> list[str]:
+    """Every text an SVG chart shows, as a browser reads it (entities decoded)."""
+    from xml.etree import ElementTree
+
+    ns = "{http://www.w3.org/2000/svg}"
+    return ["".join(t.itertext()) for t in ElementTree.fromstring(svg).iter(f"{ns}text")]
+
+
+def test_titles_and_formats_with_dollars_are_drawn_as_written_never_as_mathtext():
+    # One uploader's title must not break the day's report, nor be drawn as a formula
+    titles = {"aaaa1111": "Win $$ now", "bbbb2222": "Top $10 & $20 deals", "cccc3333": r"$\alpha^2$ \$ {x}_1"}
+    charts = {c.slug: c for c in report.draw_charts(_report_data(titles, formats=("gif", "$webp$")))}
+    for slug in ("top-videos-by-stickers", "top-videos-by-bytes"):
+        shown = svg_texts(charts[slug].svg)
+        assert {f"{title} ({video_id})" for video_id, title in titles.items()} <= set(shown), shown
+    assert "$webp$" in svg_texts(charts["stickers-per-day"].svg)
+    assert "$webp$" in svg_texts(charts["size-distribution"].svg)

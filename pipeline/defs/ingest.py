@@ -55,14 +55,20 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
     if snapshot.is_over(day, today):
         context.log.info(f"{day} is over: the video set it took then is kept, not today's {source.source} source")
     for problem in video_set.problems():
-        context.log.warning(f"videos.csv: {problem}")
+        context.log.warning(f"{'videos.csv' if found is None else 'VOD listed'}: {problem}")
     metadata: dict[str, object] = {
         "dagster/row_count": len(video_set.ids),
         "source": source.source,
         "videos_by_region": dg.MetadataValue.json(dict(collections.Counter(video_set.regions))),
     }
+    metadata["rejected_ids"] = len(video_set.rejected)
     if source.source == "csv":
-        metadata |= {"blank_ids": video_set.blank, "duplicate_ids": video_set.duplicates, "rejected_ids": len(video_set.rejected)}
+        metadata |= {"blank_ids": video_set.blank, "duplicate_ids": video_set.duplicates}
+    if video_set.rejected:
+        # JSON, not markdown: the ids are VOD's data, shown as written and never read as markup
+        metadata["rejected"] = dg.MetadataValue.json(
+            [{"where": where, "id": value[:200], "why": reason} for where, value, reason in video_set.rejected[:20]]
+        )
     if found is not None:
         for region, walk in found.regions.items():
             context.log.info(

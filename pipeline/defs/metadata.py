@@ -24,6 +24,8 @@ def column_schema(columns: tuple[Column, ...]) -> dg.TableSchema:
 
 
 def markdown_table(frame: pd.DataFrame | None, max_rows: int = 10) -> str:
+    """A preview of rows in the UI; their text (VOD's data) is shown as written, never read as markup."""
     if frame is None or frame.empty:
         return "_no rows_"
-    return markdown.table(list(frame.columns), frame.head(max_rows).itertuples(index=False))
+    rows = ([markdown.literal(v) if isinstance(v, str) else v for v in row] for row in frame.head(max_rows).itertuples(index=False))
+    return markdown.table(list(frame.columns), rows)

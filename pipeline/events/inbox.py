@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.vod import jsontext
 from pipeline.vod.outcome import utc_now_iso
 
 CHANNELS = ("http", "mns")
@@ -66,7 +67,7 @@ def parse_event(body: bytes | str | dict[str, Any]) -> dict[str, Any]:
             except (binascii.Error, UnicodeDecodeError):
                 raise BadEvent("not JSON, nor base64 of JSON") from None
         try:
-            event = json.loads(text)
+            event = jsontext.loads(text)
         except ValueError as err:
             raise BadEvent(f"not JSON: {err}") from None
     if not isinstance(event, dict):

@@ -14,7 +14,17 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
+# Every ASCII punctuation character may be escaped in CommonMark: those that start markup are
+_MARKUP = str.maketrans({c: "\\" + c for c in "\\`*_{}[]<>()#+-.!~&$"})  # | is the cell's own
+
+
+def literal(text: str) -> str:
+    """``text`` as markdown that shows it as written: no emphasis, link, HTML or entity is read from it."""
+    return text.translate(_MARKUP)
+
+
 def _cell(value: object) -> str:
     if value is None or (not isinstance(value, str) and pd.api.types.is_scalar(value) and pd.isna(value)):
         return ""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    # A line ending (CommonMark: LF, CR or both) would end the table's row
+    return str(value).replace("|", "\\|").replace("\r\n", " ").replace("\r", " ").replace("\n", " ")

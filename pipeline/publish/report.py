@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -20,7 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator
 
 from pipeline.errors import ConfigurationError
 from pipeline.publish import sql
@@ -32,6 +33,7 @@ from pipeline.vod.api import FORMATS
 
 TOP_VIDEOS = 15
 FORMAT_COLORS = {"gif": "#4C78A8", "webp": "#F58518"}
+OTHER_COLOR = "#9D755D"  # a format the report does not know
 OUTCOME_COLORS = {"answered": "#54A24B", "not found": "#BAB0AC", "failed": "#E45756"}
 
 
@@ -128,10 +130,13 @@ def draw_charts(data: ReportData) -> list[Chart]:
          "and throttled answers it took.", _fetch_health, (9, 5.2)),
     ]
     charts = []
-    for slug, title, caption, draw, size in specs:
-        fig = Figure(figsize=size, layout="constrained")
-        marks = draw(fig, data)
-        charts.append(Chart(slug, title, caption, _svg(fig, slug), marks))
+    # Titles, ids and formats are VOD's data: drawn as written, never read as mathtext or TeX. The texts
+    # take the setting when they are made, so it holds while the charts are drawn, not only saved.
+    with matplotlib.rc_context({"text.parse_math": False, "text.usetex": False}):
+        for slug, title, caption, draw, size in specs:
+            fig = Figure(figsize=size, layout="constrained")
+            marks = draw(fig, data)
+            charts.append(Chart(slug, title, caption, _svg(fig, slug), marks))
     return charts
 
 
@@ -148,7 +153,7 @@ def _per_day(fig: Figure, data: ReportData) -> int:
     bottom = np.zeros(len(table))
     bars = []
     for fmt in _formats(table.columns):
-        bars += ax.bar(table.index, table[fmt], width=width, bottom=bottom, label=fmt, color=FORMAT_COLORS.get(fmt),
+        bars += ax.bar(table.index, table[fmt], width=width, bottom=bottom, label=shown(fmt), color=FORMAT_COLORS.get(fmt, OTHER_COLOR),
                        align="edge" if period != "D" else "center").patches
         bottom += table[fmt].to_numpy()
     _date_axis(ax)
@@ -180,6 +185,7 @@ def _sizes(fig: Figure, data: ReportData) -> int:
     marks = _histogram(ax, data.measures, "file_size_bytes", 1e3, edges, "size-distribution")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))  # plain numbers: no mathtext is drawn
     ax.set_xlabel("file size (KB, log scale)")
     return marks
 
@@ -200,7 +206,7 @@ def _histogram(ax: Axes, measures: pd.DataFrame, column: str, scale: float, edge
     formats = _formats(measures["format"].unique())
     groups = [values[measures["format"] == fmt].to_numpy() for fmt in formats]
     _, _, containers = ax.hist(
-        groups, bins=edges, stacked=True, label=formats, color=[FORMAT_COLORS.get(f) for f in formats]
+        groups, bins=edges, stacked=True, label=[shown(f) for f in formats], color=[FORMAT_COLORS.get(f, OTHER_COLOR) for f in formats]
     )
     ax.set_ylabel("stickers")
     ax.legend(title="format")
@@ -232,9 +238,19 @@ def _video_labels(frame: pd.DataFrame) -> list[str]:
     """Each video's title and the start of its id (titles need not be unique), or its id without a title."""
     titles = frame["title"] if "title" in frame else pd.Series(None, index=frame.index, dtype=object)
     return [
-        f"{title[:40]} ({video_id[:8]})" if isinstance(title, str) and title else video_id
+        shown(f"{title[:40]} ({video_id[:8]})" if isinstance(title, str) and title else video_id)
         for title, video_id in zip(titles, frame["video_id"], strict=True)
     ]
+
+
+# A control character has no glyph, and most cannot be in an SVG at all (XML 1.0): each is drawn as its
+# picture (U+2400 to U+2421; a C1 control or a noncharacter as U+FFFD), so a label stays one line.
+_PICTURES = {c: 0x2400 + c for c in range(0x20)} | {0x7F: 0x2421} | dict.fromkeys([*range(0x80, 0xA0), 0xFFFE, 0xFFFF], 0xFFFD)
+
+
+def shown(text: str) -> str:
+    """Text from VOD as a chart draws it: as written, its control characters as visible pictures."""
+    return text.translate(_PICTURES)
 
 
 def _fetch_health(fig: Figure, data: ReportData) -> int:
@@ -288,7 +304,12 @@ def _formats(present) -> list[str]:
 def _svg(fig: Figure, slug: str) -> str:
     buffer = io.StringIO()
     # Text stays text (smaller, selectable); the salt keeps generated ids distinct between charts.
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": slug, "font.size": 9}):
+    with (
+        matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": slug, "font.size": 9}),
+        warnings.catch_warnings(),
+    ):
+        # The browser draws the text with its own fonts: matplotlib's lacking a title's glyph is no matter
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
         fig.savefig(buffer, format="svg", metadata=dict.fromkeys(("Creator", "Date", "Format", "Type")))
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # no XML prolog or doctype inside HTML

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pipeline.store.objects import Location
 
@@ -13,7 +13,19 @@ from pipeline.errors import ConfigurationError
 from pipeline.store.files import atomic_write
 from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
-VIDEO_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# What a VOD video id is made of. Checked with fullmatch: a $ anchor would let a trailing line break through.
+VIDEO_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
+VIDEO_ID_MAX = 64
+
+
+def video_id_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a VOD video id, or None if it can: the one rule for ids from ``videos.csv``
+    and from VOD itself (an id becomes a line of the day's set and a parameter of VOD's calls)."""
+    if VIDEO_ID.fullmatch(value):
+        return None
+    if len(value) > VIDEO_ID_MAX:
+        return f"is not a VOD video id (at most {VIDEO_ID_MAX} characters)"
+    return "is not a VOD video id (letters, digits, - and _ only)"
 
 
 @dataclass
@@ -22,7 +34,8 @@ class VideoSet:
     regions: list[str] = field(default_factory=list)  # each id's region, in the same order
     blank: int = 0
     duplicates: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line number, id as written)
+    # (where: "line 6" of videos.csv or the region VOD listed it in, the id as written, why it was set aside)
+    rejected: list[tuple[str, str, str]] = field(default_factory=list)
 
     def problems(self) -> list[str]:
         out = []
@@ -30,8 +43,8 @@ class VideoSet:
             out.append(f"{self.blank} blank video_id value(s) skipped")
         if self.duplicates:
             out.append(f"{self.duplicates} duplicate video_id value(s) fetched once")
-        for line, value in self.rejected[:20]:
-            out.append(f"line {line}: {value[:80]!r} is not a VOD video id (letters, digits, - and _ only)")
+        for where, value, reason in self.rejected[:20]:
+            out.append(f"{where}: {value[:80]!r} {reason}")
         if len(self.rejected) > 20:
             out.append(f"... and {len(self.rejected) - 20} more ids that are not VOD video ids")
         return out
@@ -70,8 +83,8 @@ def read_video_set(path: Location, regions: Sequence[str] = (DEFAULT_REGION,)) -
             region = (row.get(region_key) or "").strip() if region_key else regions[0]
             if not value:
                 videos.blank += 1
-            elif not VIDEO_ID.match(value):
-                videos.rejected.append((line, value))
+            elif problem := video_id_problem(value):
+                videos.rejected.append((f"line {line}", value, problem))
             elif value in seen:
                 videos.duplicates += 1
             elif region not in regions:
@@ -89,6 +102,20 @@ def read_video_set(path: Location, regions: Sequence[str] = (DEFAULT_REGION,)) -
         )
     if not videos.ids:
         raise ConfigurationError(f"The video set {path} has no usable video id: " + "; ".join(videos.problems() or ["no rows"]))
+    return videos
+
+
+def listed_set(ids: Iterable[str], regions: Iterable[str]) -> VideoSet:
+    """The set of the videos VOD listed, each in its region, checked as ``videos.csv``'s ids are: one that
+    is not a VOD video id is set aside with its region and reason (it would split into the day's set, and
+    into VOD's calls)."""
+    videos = VideoSet(ids=[])
+    for video_id, region in zip(ids, regions, strict=True):
+        if (problem := video_id_problem(video_id)) is None:
+            videos.ids.append(video_id)
+            videos.regions.append(region)
+        else:
+            videos.rejected.append((region, video_id, problem))
     return videos
 
 

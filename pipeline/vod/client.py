@@ -5,7 +5,6 @@ It returns typed answers or raises the typed errors of ``pipeline.vod.errors``; 
 
 from __future__ import annotations
 
-import json
 import random
 import re
 import secrets
@@ -22,7 +21,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from pipeline.errors import ConfigurationError
-from pipeline.vod import signing
+from pipeline.vod import jsontext, signing
 from pipeline.vod.api import CALLS_PER_SECOND, LIST_DYNAMIC_IMAGE
 from pipeline.vod.errors import (
     MalformedAnswer,
@@ -244,7 +243,7 @@ class VodClient:
             raise TransportFault("ConnectionError", _without_query(self._redact(message))) from None
         received_at = time.time()
         try:
-            document = json.loads(body)
+            document = jsontext.loads(body)
         except ValueError:
             document = None
         err = self._error(resp, document, action) if resp.status_code != 200 else None

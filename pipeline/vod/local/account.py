@@ -129,9 +129,10 @@ class LocalVodAccount:
 
     # --- what happens to the catalogs ---------------------------------------------------------------------
 
-    def upload(self, region: str, count: int = 1, at: dt.datetime | None = None) -> list[str]:
-        """Add ``count`` videos to the region's catalog (each announced by FileUploadComplete); returns their ids."""
-        return self.services[region].upload(count, at)
+    def upload(self, region: str, count: int = 1, at: dt.datetime | None = None, **given: list[str] | None) -> list[str]:
+        """Add ``count`` videos to the region's catalog (each announced by FileUploadComplete); returns their ids.
+        ``ids`` and ``titles`` as ``Catalog.upload`` takes them."""
+        return self.services[region].upload(count, at, **given)
 
     def delete(self, video_id: str) -> None:
         """Remove the video from whichever region holds it, announced by DeleteMediaComplete (KeyError when

@@ -16,6 +16,7 @@ import hashlib
 import heapq
 import itertools
 import random
+import re
 import threading
 from dataclasses import dataclass
 from collections.abc import Iterator
@@ -63,6 +64,7 @@ _TITLE_WORDS = (
 )
 _CATEGORIES = ((1000001, "Sports"), (1000002, "Music"), (1000003, "Food"), (1000004, "Travel"), (1000005, "News"))
 
+_HEX8 = re.compile(r"[0-9a-fA-F]{8}")
 VideoKey = tuple[int, str]  # (CreationTime in unix seconds, VideoId): the catalog's sort key
 
 
@@ -81,8 +83,18 @@ def _hex32(rng: random.Random) -> str:
     return f"{rng.getrandbits(128):032x}"
 
 
+def _seed(text: str) -> str:
+    """``text`` as a seed of random.Random, which takes only text that UTF-8 can encode (an id given at
+    upload may hold an unpaired surrogate): such text by its digest."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return _md5(text)
+    return text
+
+
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode()).hexdigest()
+    return hashlib.md5(text.encode("utf-8", "surrogatepass")).hexdigest()  # ids given at upload may be any text
 
 
 class Catalog:
@@ -128,6 +140,8 @@ class Catalog:
         self._rng_seeds: dict[str, str] = {}
         self._created: dict[str, int] = {}  # video id -> CreationTime, unix seconds: the videos it holds
         self._uploaded: set[str] = set()
+        self._titles: dict[str, str] = {}  # titles given at upload, instead of drawn ones
+        self._given: dict[str, list[dict[str, Any]]] = {}  # ListDynamicImage items given, instead of drawn ones
         self._uploads = 0
         epoch = int(self.epoch.timestamp())
         for i, video_id in enumerate(catalog_ids(seed, size, region=region)):
@@ -188,8 +202,11 @@ class Catalog:
         """
         with self._lock:
             rng_seed, created = self._rng_seeds.get(video_id), self._created.get(video_id)
+            given = self._given.get(video_id)
         if rng_seed is None or created is None:
             return None
+        if given is not None:
+            return [dict(item) for item in given]
         rng = random.Random(rng_seed)
         count, _ = _draw_video(rng)  # the offset is drawn for every video, uploads too: the draws that follow stay put
         video_made = dt.datetime.fromtimestamp(created, dt.UTC)
@@ -270,9 +287,10 @@ class Catalog:
             uploaded = video_id in self._uploaded
         if created is None:
             return None
-        rng = random.Random(f"{self.seed}:{self.region}:meta:{video_id}")
+        rng = random.Random(_seed(f"{self.seed}:{self.region}:meta:{video_id}"))
         words = rng.sample(_TITLE_WORDS, 3)
         title = f"{words[0].capitalize()} {words[1]} {rng.randrange(1, 10_000):04d}"
+        title = self._titles.get(video_id, title)
         cate_id, cate_name = rng.choice(_CATEGORIES)
         duration = round(rng.uniform(3.0, 1800.0), 3)
         modified = created if uploaded else created + rng.randrange(1, 3 * 86400)
@@ -344,18 +362,28 @@ class Catalog:
 
     # --- changes ----------------------------------------------------------------------------------------
 
-    def upload(self, count: int = 1, at: dt.datetime | None = None) -> list[str]:
+    def upload(
+        self,
+        count: int = 1,
+        at: dt.datetime | None = None,
+        *,
+        ids: list[str] | None = None,
+        titles: list[str] | None = None,
+    ) -> list[str]:
         """Add ``count`` new videos created ``at`` (default: the clock's now; UTC, whole seconds); returns their ids.
 
-        Their ids and stickers depend only on the seed, the region and how many were uploaded before.
+        Their ids and stickers depend only on the seed, the region and how many were uploaded before; ``ids``
+        and ``titles`` (one each per video) replace the drawn ones, any text at all, as a hostile account's.
         """
         created = int(as_utc(at or self.clock.now()).timestamp())
         added = []
         with self._lock:
-            for _ in range(count):
+            for n in range(count):
                 rng_seed = f"{self.seed}:{self.region}:upload:{self._uploads}"
                 self._uploads += 1
-                video_id = _md5(rng_seed)
+                video_id = ids[n] if ids is not None else _md5(rng_seed)
+                if titles is not None:
+                    self._titles[video_id] = titles[n]
                 self._rng_seeds[video_id] = rng_seed
                 self._created[video_id] = created
                 self._uploaded.add(video_id)
@@ -363,6 +391,14 @@ class Catalog:
                     bisect.insort(keys, (created, video_id))
                 added.append(video_id)
         return added
+
+    def give_stickers(self, video_id: str, items: list[dict[str, Any]]) -> None:
+        """From now on ListDynamicImage answers ``items`` for the video, exactly as given (any fields, any
+        values), in place of its drawn stickers."""
+        with self._lock:
+            if video_id not in self._created:
+                raise KeyError(f"no video {video_id} in the {self.region} catalog")
+            self._given[video_id] = [dict(item) for item in items]
 
     def delete(self, video_id: str) -> None:
         """Remove a video: it is no longer listed, searched, described, nor has stickers."""
@@ -469,7 +505,8 @@ def _draw_video(rng: random.Random) -> tuple[int, int]:
 
 def _status(video_id: str) -> str:
     """The video's Status, drawn from its id: mostly Normal, a few percent in other states."""
-    draw = int(video_id[:8], 16) / 2**32
+    # an id given at upload may be any text: its status is drawn from its digest
+    draw = int(video_id[:8] if _HEX8.match(video_id) else _md5(video_id)[:8], 16) / 2**32
     for status, share in _STATUS_SHARES:
         if draw < share:
             return status

@@ -463,9 +463,10 @@ class LocalVodService(Serving):
 
     # --- what happens to the catalog, and the events that say so ------------------------------------------
 
-    def upload(self, count: int = 1, at: dt.datetime | None = None) -> list[str]:
-        """Add ``count`` videos created ``at`` (default: the clock's now), each announced by FileUploadComplete."""
-        added = self.catalog.upload(count, at)
+    def upload(self, count: int = 1, at: dt.datetime | None = None, **given: list[str] | None) -> list[str]:
+        """Add ``count`` videos created ``at`` (default: the clock's now), each announced by FileUploadComplete;
+        ``ids`` and ``titles`` as ``Catalog.upload`` takes them."""
+        added = self.catalog.upload(count, at, **given)
         for video_id in added:
             video, created = self.catalog.video(video_id), self.catalog.creation_time(video_id)
             assert video is not None and created is not None
