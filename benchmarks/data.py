@@ -153,6 +153,8 @@ def year_lake(videos: int, days: int) -> Layout:
         returned = np.bincount(slot_video[present], minlength=videos).astype(np.int32)
         draw = rng.random(videos)
         status = np.where(draw < 0.15, "answered", np.where(draw < 0.151, "failed", np.where(draw < 0.152, "not_found", "carried")))
+        # A video's stickers change only on a day VOD answered for it (else its last answer is carried)
+        status[np.unique(slot_video[(n > 0) & ((age == 0) | (age == GAP_DAYS))])] = "answered"
         carried = status == "carried"
         failed = status == "failed"
         video_fetched_us = epoch_us + n * day_us + 7_200_000_000 + np.arange(videos) * 50_000

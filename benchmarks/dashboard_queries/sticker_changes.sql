@@ -1,15 +1,11 @@
--- New and vanished stickers per day, from sticker_history: a sticker is new on its first_seen day and
--- vanished on its disappeared_on day.
+-- New and vanished stickers per day: stickers in a snapshot that the one before did not hold, and stickers
+-- of the one before that VOD answered without (sticker_history's first_seen and disappeared_on, day by day).
 SELECT
-    day AS __timestamp,
-    count(*) FILTER (WHERE kind = 'new') AS new_stickers,
-    count(*) FILTER (WHERE kind = 'vanished') AS vanished_stickers
-FROM (
-    SELECT first_seen AS day, 'new' AS kind FROM sticker_history
-    UNION ALL
-    SELECT disappeared_on AS day, 'vanished' AS kind FROM sticker_history WHERE disappeared_on IS NOT NULL
-) AS virtual_table
-WHERE day >= '{since}' AND day < '{until}'
-GROUP BY day
+    snapshot_date AS __timestamp,
+    sum(new_stickers) AS new_stickers,
+    sum(vanished_stickers) AS vanished_stickers
+FROM sticker_changes_per_day
+WHERE snapshot_date >= '{since}' AND snapshot_date < '{until}'
+GROUP BY snapshot_date
 ORDER BY __timestamp
 LIMIT 10000

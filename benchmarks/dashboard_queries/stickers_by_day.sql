@@ -1,11 +1,11 @@
--- Stickers and bytes per day, by format and account.
+-- Stickers and bytes per day, by format and account (from the per-day summary the publish keeps).
 SELECT
     snapshot_date AS __timestamp,
     format,
     account,
-    count(*) AS stickers,
-    sum(file_size_bytes) AS bytes
-FROM stickers
+    sum(stickers) AS stickers,
+    sum(total_bytes) AS bytes
+FROM stickers_per_day
 WHERE snapshot_date >= '{since}' AND snapshot_date < '{until}'
 GROUP BY snapshot_date, format, account
 ORDER BY __timestamp, format, account

@@ -3,14 +3,13 @@ SELECT
     video_id,
     title,
     max(stickers) AS stickers,
-    max(bytes) AS bytes
+    max(total_bytes) AS bytes
 FROM (
-    SELECT s.snapshot_date, s.account, s.video_id, v.title, count(*) AS stickers, sum(s.file_size_bytes) AS bytes
-    FROM stickers AS s
+    SELECT s.snapshot_date, s.account, s.video_id, v.title, s.stickers, s.total_bytes
+    FROM video_stickers_per_day AS s
     LEFT JOIN latest_videos AS v USING (account, video_id)
     WHERE s.snapshot_date >= '{since}' AND s.snapshot_date < '{until}'
-    GROUP BY ALL
 ) AS virtual_table
 GROUP BY video_id, title
-ORDER BY stickers DESC, bytes DESC
+ORDER BY stickers DESC, bytes DESC, video_id
 LIMIT 20

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.publish import sql
+from pipeline.publish import sql, summaries
 from pipeline.store import lake, objects
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import PARTITION_KEY, Layout
@@ -56,6 +56,7 @@ def publish(layout: Layout) -> dict[str, int]:
 def _publish(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) -> dict[str, int]:
     footers = _footers(files)
     remote = objects.is_remote(layout.root)
+    summary_files = summaries.refresh(layout, files)  # the days new or re-written since the last publish
     with (
         atomic_write(layout.warehouse) as tmp,
         duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con,
@@ -65,6 +66,7 @@ def _publish(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) ->
             con.register_filesystem(layout.root.fs)  # the views' s3:// files, read without DuckDB's httpfs
         for table, days in files.items():
             _lake_view(con, table, table, [path for paths in days.values() for path in paths], footers)
+        summaries.create_views(con, summary_files)
         newest = {table: _newest(days) for table, days in files.items()}
         # The newest day's summaries are computed from local copies of its files (on a store, DuckDB reads
         # through fsspec, slower than a download); the latest_* views then point at the lake itself.
