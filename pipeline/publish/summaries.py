@@ -131,6 +131,46 @@ def create_views(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]]) -
         else:
             source = f"({FROM_LAKE[name]})"
         con.execute(f"CREATE VIEW {name} AS SELECT snapshot_date, account, * EXCLUDE (snapshot_date, account) FROM {source}")
+        table, columns = DESCRIPTIONS[name]
+        con.execute(f"COMMENT ON VIEW {name} IS {_quoted(table)}")
+        for column, text in {**COMMON, **columns}.items():
+            con.execute(f"COMMENT ON COLUMN {name}.{column} IS {_quoted(text)}")
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+COMMON = {
+    "snapshot_date": "Day of the snapshot",
+    "account": "The VOD account (its name in VOD_ACCOUNTS_FILE; 'default' in a deployment of one account)",
+}
+DESCRIPTIONS = {
+    "stickers_per_day": (
+        "Stickers of every snapshot by format: one row per day, account and format (a summary kept per day, for dashboards)",
+        {
+            "format": "gif or webp",
+            "stickers": "Stickers of that format in the snapshot",
+            "total_bytes": "Their bytes in total",
+            "videos": "Distinct videos they belong to",
+        },
+    ),
+    "video_stickers_per_day": (
+        "Stickers of every snapshot by video: one row per day, account and video with stickers (a summary kept per day)",
+        {
+            "video_id": "VOD video id",
+            "stickers": "The video's stickers in the snapshot",
+            "total_bytes": "Their bytes in total",
+        },
+    ),
+    "sticker_changes_per_day": (
+        "New and vanished stickers of every snapshot against the account's snapshot before (a summary kept per day)",
+        {
+            "new_stickers": "Stickers the snapshot before did not hold (every sticker on the account's first day)",
+            "vanished_stickers": "Stickers of the snapshot before that VOD answered without (a failed fetch proves nothing)",
+        },
+    ),
+}
 
 
 # The summaries computed where they are asked for, for a lake with no summary files kept.

@@ -5,7 +5,8 @@ The all-snapshot tables (``stickers``, ``quarantine``, ``video_fetches``, ``vide
 lake's Parquet files, every account's, listed by absolute path when the file is published;
 ``latest_stickers`` and ``latest_videos`` are views over each account's newest day's file. Only the newest
 days' summaries and the per-day ``fetch_log`` are stored in the file. So a publish reads one day of
-stickers an account whatever the number of days kept, and copies nothing.
+stickers an account whatever the number of days kept, and copies nothing. The ``*_per_day`` views read
+per-day summary files kept beside the lake (``summaries``), made only for days new or re-written.
 
 Analysts who hold the old file open keep reading it, and the files it lists; the publisher never
 waits for them.
