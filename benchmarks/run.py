@@ -30,6 +30,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+YEAR_BEGIN, YEAR_END = "<!-- bench-year:begin -->", "<!-- bench-year:end -->"  # `--only year` alone
 
 REALISTIC = {"latency_ms": 50.0, "sigma": 0.6}  # lognormal: median 50 ms, p99 about 200 ms, p99.9 about 320 ms
 
@@ -335,8 +336,9 @@ def bench_year(size: dict[str, Any]) -> list[Row]:
     label = f"12. Dashboard over {days} days of {size['videos']:,} videos ({run['stickers']:,} sticker rows)"
     rows = [
         Row(label + ": disk", f"lake {run['lake_bytes'] / 2**30:.2f} GiB ({run['lake_bytes'] / days / 2**20:.1f} MiB a day), "
-            f"warehouse {run['warehouse_bytes'] / 2**20:.1f} MiB", "", "", ""),
-        Row(label + ": publish", f"{run['publish_s']:.2f} s", "", "", ""),
+            f"summaries {run['summaries_bytes'] / 2**20:.0f} MiB, warehouse {run['warehouse_bytes'] / 2**20:.1f} MiB", "", "", ""),
+        Row(label + ": publish, the newest day new / nothing new", f"{run['publish_s']['new_day']:.2f} s / {run['publish_s']['unchanged']:.2f} s",
+            f"{run['publish_s']['cold']:.1f} s (first publish: every day summarized)", "", ""),
     ]
     for chart, by_range in run["times"].items():
         floor50, floor95 = _percentiles(by_range["day"])
@@ -397,9 +399,9 @@ def machine() -> str:
     )
 
 
-def write_doc(text: str) -> None:
-    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
-    start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)
+def write_doc(text: str, begin: str = BEGIN, end_mark: str = END) -> None:
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else f"# Benchmarks\n\n{begin}\n{end_mark}\n"
+    start, end = doc.index(begin) + len(begin), doc.index(end_mark)
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(doc[:start] + "\n" + text + "\n" + doc[end:], encoding="utf-8")
 
@@ -427,6 +429,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args.quick and not args.no_docs and names == list(BENCHMARKS):
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         write_doc(f"Measured {stamp} with `make bench` ({elapsed / 60:.1f} min), on:\n\n{machine()}\n\n{result}")
+        print(f"Wrote {DOC.relative_to(REPO)}", file=sys.stderr)
+    elif not args.quick and not args.no_docs and names == ["year"]:
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        write_doc(f"Measured {stamp} with `make bench BENCH_ARGS=\"--only year\"` ({elapsed / 60:.1f} min), on:\n\n{machine()}\n\n{result}", YEAR_BEGIN, YEAR_END)
         print(f"Wrote {DOC.relative_to(REPO)}", file=sys.stderr)
 
 
