@@ -4,7 +4,8 @@ Each measurement runs in a process of its own (figures and peak memory are per b
 VOD service runs in yet another, so its CPU is never counted as the client's. Benchmarks print figures:
 they never fail on timing.
 
-    python -m benchmarks.run                  # the documented sizes (about 10 minutes on 2 cores)
+    python -m benchmarks.run                  # the documented sizes (about 12 minutes on 2 cores; the
+                                              # first run also makes the year of days, 2.5 GB, in 3 minutes)
     python -m benchmarks.run --quick          # small sizes, for iterating (about two minutes)
     python -m benchmarks.run --only fetch,publish --no-docs
 """
