@@ -24,8 +24,8 @@ demo: $(STAMP)
 test: $(STAMP) $(SUPERSET_STAMP) system-packages
 	$(BIN)/python -m pytest
 
-# Debian's chromium and openssl for the report and TLS tests: installed when missing (as root or with
-# sudo), or a one-line message saying what to run.
+# Debian's chromium, openssl and a Java runtime for the report, TLS and Spark tests: installed when missing
+# (as root or with sudo), or a one-line message saying what to run.
 system-packages:
 	@sh scripts/system-packages test
 

@@ -482,6 +482,90 @@ def publish_copy(videos: int, days: int, repeat: int = 1) -> dict[str, Any]:
     return {"days": days, "seconds": _timed(lambda: publish_by_copy(layout), repeat)}
 
 
+# --- a year of days, queried as the dashboard does -------------------------------------------------------
+
+DASHBOARD_QUERIES = Path(__file__).resolve().parent / "dashboard_queries"
+
+
+def dashboard_queries() -> dict[str, str]:
+    """Each chart's SQL, by chart (the file's name), with ``{since}`` and ``{until}`` to fill."""
+    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(DASHBOARD_QUERIES.glob("*.sql"))}
+
+
+def _disk_bytes(path: Path) -> int:
+    """Bytes a file, or a folder's files, take on disk."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_blocks * 512 for p in files)
+
+
+@task
+def prepare_year(videos: int, days: int) -> dict[str, Any]:
+    """Makes (once) the year of synthetic days the dashboard benchmark reads."""
+    data.year_lake(videos, days)
+    return {}
+
+
+@task
+def dashboard_year(videos: int, days: int, default_days: int, repeat: int) -> dict[str, Any]:
+    """Publishes the warehouse over ``days`` synthetic days, then times each dashboard chart's query
+    through it (a read-only connection per query, as a dashboard's pool without reuse) over the default
+    range, the whole span and the newest day alone: seconds per run of each."""
+    import datetime as dt
+
+    from pipeline.publish import warehouse
+
+    import shutil
+
+    layout = data.year_lake(videos, days)
+    summaries = layout.root / "summaries"
+    shutil.rmtree(summaries, ignore_errors=True)
+    publishes = {}
+    start = time.perf_counter()
+    counts = warehouse.publish(layout)  # every day summarized: once, the first publish over the year
+    publishes["cold"] = time.perf_counter() - start
+    for path in summaries.glob("*/snapshot_date=*/*.parquet"):  # as if the newest day had just been written
+        if path.parent.name == max(p.name for p in summaries.glob("*/snapshot_date=*")):
+            path.unlink()
+    start = time.perf_counter()
+    warehouse.publish(layout)
+    publishes["new_day"] = time.perf_counter() - start
+    publishes["unchanged"] = _timed(lambda: warehouse.publish(layout), 3)
+    newest = data.YEAR_START + dt.timedelta(days=days - 1)
+    until = (newest + dt.timedelta(days=1)).isoformat()
+    ranges = {
+        "default": (newest - dt.timedelta(days=default_days - 1)).isoformat(),
+        "year": data.YEAR_START.isoformat(),
+        "day": newest.isoformat(),
+    }
+    times: dict[str, dict[str, list[float]]] = {}
+    answers: dict[str, dict[str, int]] = {}
+    for chart, text in dashboard_queries().items():
+        times[chart], answers[chart] = {}, {}
+        for name, since in ranges.items():
+            query = text.format(since=since, until=until)
+            runs = []
+            for n in range(repeat + 1):  # the first run warms the operating system's file cache, not counted
+                begin = time.perf_counter()
+                with warehouse.connect(layout.warehouse) as con:
+                    rows = con.execute(query).fetchall()
+                took = time.perf_counter() - begin
+                if n:
+                    runs.append(took)
+                if took > 20 and len(runs) >= 2:  # a query this slow says enough in three runs
+                    break
+            times[chart][name] = runs
+            answers[chart][name] = len(rows)
+    return {
+        "stickers": counts["stickers"],
+        "publish_s": publishes,
+        "lake_bytes": _disk_bytes(layout.lake_root),
+        "summaries_bytes": _disk_bytes(summaries),
+        "warehouse_bytes": _disk_bytes(Path(layout.warehouse)),
+        "times": times,
+        "rows": answers,
+    }
+
+
 # --- the data directory on an object store -------------------------------------------------------------------
 
 

@@ -41,6 +41,9 @@ RELATION_ORDER = (
     "latest_stickers",
     "stickers",
     "sticker_history",
+    "stickers_per_day",
+    "video_stickers_per_day",
+    "sticker_changes_per_day",
     "video_fetches",
     "quarantine",
 )

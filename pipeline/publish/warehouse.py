@@ -5,7 +5,8 @@ The all-snapshot tables (``stickers``, ``quarantine``, ``video_fetches``, ``vide
 lake's Parquet files, every account's, listed by absolute path when the file is published;
 ``latest_stickers`` and ``latest_videos`` are views over each account's newest day's file. Only the newest
 days' summaries and the per-day ``fetch_log`` are stored in the file. So a publish reads one day of
-stickers an account whatever the number of days kept, and copies nothing.
+stickers an account whatever the number of days kept, and copies nothing. The ``*_per_day`` views read
+per-day summary files kept beside the lake (``summaries``), made only for days new or re-written.
 
 Analysts who hold the old file open keep reading it, and the files it lists; the publisher never
 waits for them.
@@ -27,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.publish import sql
+from pipeline.publish import sql, summaries
 from pipeline.store import lake, objects
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import PARTITION_KEY, Layout
@@ -57,6 +58,7 @@ def publish(layout: Layout) -> dict[str, int]:
 def _publish(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) -> dict[str, int]:
     footers = _footers(files)
     remote = objects.is_remote(layout.root)
+    summary_files = summaries.refresh(layout, files)  # the days new or re-written since the last publish
     with (
         atomic_write(layout.warehouse) as tmp,
         duckdb.connect(str(tmp), config={"storage_compatibility_version": STORAGE_VERSION}) as con,
@@ -66,6 +68,7 @@ def _publish(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) ->
             con.register_filesystem(layout.root.fs)  # the views' s3:// files, read without DuckDB's httpfs
         for table, days in files.items():
             _lake_view(con, table, table, [path for paths in days.values() for path in paths], footers)
+        summaries.create_views(con, summary_files)
         newest = {table: _newest(days) for table, days in files.items()}
         # The newest day's summaries are computed from local copies of its files (on a store, DuckDB reads
         # through fsspec, slower than a download); the latest_* views then point at the lake itself.
