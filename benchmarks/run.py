@@ -49,7 +49,7 @@ FULL = {
     "accounts": {"accounts": 8, "videos": 2500, "alone_videos": 1000, "limit": 100.0},  # about 26 s, then 10 s alone
     "resume": {"videos": 1_000_000, "rounds": 3},
     "receiver": {"hostile": 500, "callbacks": 300},
-    "year": {"videos": 100_000, "days": 365, "default_days": 30, "repeat": 20},  # the year is made once (a few minutes, 2.5 GB)
+    "year": {"videos": 100_000, "days": 365, "default_days": 90, "repeat": 20},  # the year is made once (a few minutes, 2.5 GB)
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -333,6 +333,9 @@ def bench_resume(size: dict[str, Any]) -> list[Row]:
     return [
         Row(label, f"{statistics.median(run['resumed_s']):.2f} s", f"{statistics.median(run['made_s']):.2f} s (the plan made new)",
             spread, "<= 2x", _yes(ratio <= 2)),
+    ]
+
+
 def bench_receiver(size: dict[str, Any]) -> list[Row]:
     siege = measure("receiver_siege", **size)
     label = f"13. Events receiver, {siege['hostile_open']} slow or hostile connections open"
@@ -350,6 +353,8 @@ def bench_receiver(size: dict[str, Any]) -> list[Row]:
             f"{siege['callbacks']} signed callbacks sent", "", "the signed ones only",
             _yes(siege["kept"] == siege["callbacks"] and siege["rejected"] == 0)),
     ]
+
+
 def _percentiles(runs: list[float]) -> tuple[float, float]:
     """p50 and p95 of a few runs (p95 by linear interpolation between the closest runs)."""
     ordered = sorted(runs)

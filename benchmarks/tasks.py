@@ -484,12 +484,11 @@ def publish_copy(videos: int, days: int, repeat: int = 1) -> dict[str, Any]:
 
 # --- a year of days, queried as the dashboard does -------------------------------------------------------
 
-DASHBOARD_QUERIES = Path(__file__).resolve().parent / "dashboard_queries"
-
-
 def dashboard_queries() -> dict[str, str]:
-    """Each chart's SQL, by chart (the file's name), with ``{since}`` and ``{until}`` to fill."""
-    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(DASHBOARD_QUERIES.glob("*.sql"))}
+    """Each chart's SQL as Superset sends it, by chart, with ``{since}`` and ``{until}`` to fill."""
+    from benchmarks.dashboard import queries
+
+    return queries()
 
 
 def _disk_bytes(path: Path) -> int:

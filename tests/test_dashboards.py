@@ -101,7 +101,7 @@ QUESTIONS = {
         previous AS (SELECT snapshot_date, account, lag(snapshot_date) OVER (PARTITION BY account ORDER BY snapshot_date) AS before FROM days)
         SELECT d.snapshot_date, d.account,
             (SELECT count(*) FROM s WHERE s.account = d.account AND s.snapshot_date = d.snapshot_date
-                AND NOT EXISTS (SELECT 1 FROM s AS e WHERE e.account = s.account AND e.dynamic_image_id = s.dynamic_image_id AND e.snapshot_date < s.snapshot_date)),
+                AND NOT EXISTS (SELECT 1 FROM s AS e WHERE e.account = s.account AND e.dynamic_image_id = s.dynamic_image_id AND e.snapshot_date = d.before)),
             (SELECT count(*) FROM s WHERE s.account = d.account AND s.snapshot_date = d.before
                 AND NOT EXISTS (SELECT 1 FROM s AS e WHERE e.account = s.account AND e.dynamic_image_id = s.dynamic_image_id AND e.snapshot_date = d.snapshot_date)
                 AND EXISTS (SELECT 1 FROM f WHERE f.account = s.account AND f.video_id = s.video_id AND f.snapshot_date = d.snapshot_date AND f.status IN ('answered', 'not_found')))

@@ -1,11 +1,5 @@
--- New (first seen) and vanished (deleted upstream) stickers per snapshot day and account
-WITH first AS (
-    SELECT account, first_seen AS snapshot_date, count(*) AS stickers FROM sticker_history GROUP BY ALL
-),
-gone AS (
-    SELECT account, disappeared_on AS snapshot_date, count(*) AS stickers FROM sticker_history WHERE disappeared GROUP BY ALL
-)
-SELECT f.snapshot_date, f.account, coalesce(first.stickers, 0) AS new_stickers, coalesce(gone.stickers, 0) AS vanished_stickers
-FROM fetch_log AS f
-LEFT JOIN first USING (account, snapshot_date)
-LEFT JOIN gone USING (account, snapshot_date)
+-- New and vanished stickers per snapshot day and account, against the account's snapshot before (the
+-- per-day summary the publish keeps; a sticker VOD answered a video without has vanished, a failed fetch
+-- proves nothing)
+SELECT snapshot_date, account, new_stickers, vanished_stickers
+FROM sticker_changes_per_day

@@ -1,4 +1,3 @@
--- Stickers and their bytes per snapshot day, by account and format
-SELECT snapshot_date, account, format, count(*) AS stickers, sum(file_size_bytes) AS bytes
-FROM stickers
-GROUP BY snapshot_date, account, format
+-- Stickers and their bytes per snapshot day, by account and format (the per-day summary the publish keeps)
+SELECT snapshot_date, account, format, stickers, total_bytes AS bytes
+FROM stickers_per_day
