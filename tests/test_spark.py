@@ -105,7 +105,8 @@ def test_spark_reads_the_instants_as_utc_timestamps_equal_to_duckdbs(lake, spark
         }
         theirs = set(duck(lake, table, f"SELECT epoch_us({column}), strftime({column}, '%Y-%m-%d %H:%M:%S.%f') FROM {{source}}"))
         assert ours == theirs, column
-        assert len(ours) > 1
+        if column != "url_expires_at":  # URLs signed within one second all expire at the same second
+            assert len(ours) > 1, column
 
 
 def test_spark_keeps_missing_integers_missing_and_the_others_integers(lake, spark):
