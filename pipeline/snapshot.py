@@ -279,8 +279,8 @@ def normalize_day(
 def day_audit(layout: Layout, day: dt.date) -> quality.Audit:
     """The audit of the day's last normalization; for a day normalized before audits were kept, the blocking
     checks run on the lake's version of it."""
-    if layout.audit(day).exists():
-        return quality.Audit.from_json(json.loads(layout.audit(day).read_text(encoding="utf-8")))
+    if (kept := quality.Audit.read(layout.audit(day))) is not None:
+        return kept
     files = lake.committed(layout, day, DAY_TABLES)
     return quality.Audit(day=day.isoformat(), checks=quality.audit(files), committed=True)
 
@@ -291,8 +291,7 @@ def staged_days(layout: Layout) -> list[StagedDay]:
     staged = []
     for (account_name, day), files in lake.staged_days(layout).items():
         own = layout.of_account(None if account_name == DEFAULT_ACCOUNT else account_name)
-        found = own.audit(day)
-        audit = quality.Audit.from_json(json.loads(found.read_text(encoding="utf-8"))) if found.exists() else None
+        audit = quality.Audit.read(own.audit(day))
         rows = {table: lake.DayFiles(day, files).parquet(table).metadata.num_rows for table in files}
         held = audit is not None and not audit.committed and bool(set(files) & set(DAY_TABLES))
         staged.append(StagedDay(account=account_name, day=day, files=files, rows=rows, audit=audit if held else None))

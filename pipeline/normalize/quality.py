@@ -4,12 +4,14 @@ committed into the lake (``snapshot.normalize_day``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.store.lake import DayFiles
 from pipeline.store.layout import PARTITION_KEY
+from pipeline.store.objects import Location
 from pipeline.store.schema import TABLES, arrow_schema
 from pipeline.vod.api import FORMATS
 
@@ -160,6 +162,11 @@ class Audit:
     def from_json(cls, value: dict[str, Any]) -> Audit:
         checks = {name: CheckResult(**result) for name, result in value.pop("checks").items()}
         return cls(checks=checks, **value)
+
+    @classmethod
+    def read(cls, path: Location) -> Audit | None:
+        """The audit kept at ``path`` (a day's ``audit.json``), None if there is none."""
+        return cls.from_json(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else None
 
 
 def audit(files: DayFiles) -> dict[str, CheckResult]:
