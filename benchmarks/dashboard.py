@@ -13,11 +13,35 @@ TIME_FILTER = "WHERE snapshot_date >= '{since} 00:00:00.000000' AND snapshot_dat
 
 # chart: (dataset, columns, filtered by the time range, ORDER BY, LIMIT)
 TABLES = {
-    "fetch_outcomes": ("fetch_outcomes", "snapshot_date, account, videos, videos_answered, videos_not_found, videos_failed, videos_carried, carried_pct", True, "snapshot_date DESC, account ASC", 1000),
+    "fetch_outcomes": (
+        "fetch_outcomes",
+        "snapshot_date, account, videos, videos_answered, videos_not_found, videos_failed, videos_carried, carried_pct",
+        True,
+        "snapshot_date DESC, account ASC",
+        1000,
+    ),
     "freshness": ("freshness", "account, newest_snapshot, days_behind, fetch_finished_utc, videos_failed", False, "account ASC", 100),
-    "sticker_changes": ("sticker_changes", "snapshot_date, account, new_stickers, vanished_stickers", True, "snapshot_date DESC, account ASC", 1000),
-    "stickers_per_day": ("stickers_per_day", "snapshot_date, account, format, stickers, bytes", True, "snapshot_date DESC, account ASC, format ASC", 1000),
-    "top_videos": ("top_videos", "account, video_id, title, stickers, gif_stickers, webp_stickers, total_bytes", False, "stickers DESC, total_bytes DESC, video_id ASC", 10),
+    "sticker_changes": (
+        "sticker_changes",
+        "snapshot_date, account, new_stickers, vanished_stickers",
+        True,
+        "snapshot_date DESC, account ASC",
+        1000,
+    ),
+    "stickers_per_day": (
+        "stickers_per_day",
+        "snapshot_date, account, format, stickers, bytes",
+        True,
+        "snapshot_date DESC, account ASC, format ASC",
+        1000,
+    ),
+    "top_videos": (
+        "top_videos",
+        "account, video_id, title, stickers, gif_stickers, webp_stickers, total_bytes",
+        False,
+        "stickers DESC, total_bytes DESC, video_id ASC",
+        10,
+    ),
 }
 
 

@@ -10,12 +10,12 @@ import time
 import uuid
 from pathlib import Path
 
+from localvod import Catalog
 from pipeline import snapshot
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.schema import ANSWER_TABLES, TABLES
-from pipeline.vod.local import Catalog
 from pipeline.vod.outcome import FetchSummary, Outcome
 
 DATA = Path(__file__).resolve().parent / ".data"
@@ -133,23 +133,27 @@ def year_lake(videos: int, days: int) -> Layout:
         fetched_us = epoch_us + n * day_us + 7_200_000_000 + slot_video * 50_000
         sticker_id = pc.binary_join_element_wise(slot_prefix, pc.cast(pa.array(generation), pa.string()), "-")
         day_key = f"{n:04x}"
-        stickers = pa.table({
-            "video_id": pc.take(video_ids, pa.array(slot_video)),
-            "region": pa.repeat(pa.scalar("cn-shanghai"), slots),
-            "dynamic_image_id": sticker_id,
-            "job_id": pc.binary_join_element_wise("job-", sticker_id, ""),
-            "format": pa.array(np.where(is_gif, "gif", "webp")),
-            "creation_time": pa.array(born_us, ts),
-            "duration_s": duration,
-            "fps": fps,
-            "width": width,
-            "height": (width * 9 // 16).astype(np.int32),
-            "file_size_bytes": base_size + generation * 101,
-            "file_url": pc.binary_join_element_wise("https://outin-example.oss-cn-shanghai.aliyuncs.com/stickers/", sticker_id, ".gif", ""),
-            "url_expires_at": pa.array(fetched_us + 3_600_000_000, ts),
-            "request_id": pc.binary_join_element_wise("REQ-", day_key, pc.take(video_ids, pa.array(slot_video)), ""),
-            "fetched_at": pa.array(fetched_us, ts),
-        }).filter(pa.array(present))
+        stickers = pa.table(
+            {
+                "video_id": pc.take(video_ids, pa.array(slot_video)),
+                "region": pa.repeat(pa.scalar("cn-shanghai"), slots),
+                "dynamic_image_id": sticker_id,
+                "job_id": pc.binary_join_element_wise("job-", sticker_id, ""),
+                "format": pa.array(np.where(is_gif, "gif", "webp")),
+                "creation_time": pa.array(born_us, ts),
+                "duration_s": duration,
+                "fps": fps,
+                "width": width,
+                "height": (width * 9 // 16).astype(np.int32),
+                "file_size_bytes": base_size + generation * 101,
+                "file_url": pc.binary_join_element_wise(
+                    "https://outin-example.oss-cn-shanghai.aliyuncs.com/stickers/", sticker_id, ".gif", ""
+                ),
+                "url_expires_at": pa.array(fetched_us + 3_600_000_000, ts),
+                "request_id": pc.binary_join_element_wise("REQ-", day_key, pc.take(video_ids, pa.array(slot_video)), ""),
+                "fetched_at": pa.array(fetched_us, ts),
+            }
+        ).filter(pa.array(present))
         returned = np.bincount(slot_video[present], minlength=videos).astype(np.int32)
         draw = rng.random(videos)
         status = np.where(draw < 0.15, "answered", np.where(draw < 0.151, "failed", np.where(draw < 0.152, "not_found", "carried")))
@@ -158,36 +162,40 @@ def year_lake(videos: int, days: int) -> Layout:
         carried = status == "carried"
         failed = status == "failed"
         video_fetched_us = epoch_us + n * day_us + 7_200_000_000 + np.arange(videos) * 50_000
-        fetches = pa.table({
-            "video_id": video_ids,
-            "region": pa.repeat(pa.scalar("cn-shanghai"), videos),
-            "status": status,
-            "stickers_returned": np.where((status == "answered") | carried, returned, 0).astype(np.int32),
-            "error_code": pa.array(np.where(failed, "Timeout", None)),
-            "error_message": pa.array(np.where(failed, "no answer in 10 s", None)),
-            "request_id": pc.binary_join_element_wise("REQ-", day_key, video_ids, ""),
-            "http_status": pa.array(np.where(status == "not_found", 404, 200), mask=failed, type=pa.int32()),
-            "attempts": np.where(failed, 6, 1).astype(np.int32),
-            "fetched_at": pa.array(video_fetched_us, ts),
-            "reason": pa.array(np.where(carried, None, "due")),
-            "carried_from": pa.array(
-                ((day - dt.date(1970, 1, 1)).days - 1 - (draw * 6).astype(np.int32)).astype(np.int32), mask=~carried, type=pa.int32()
-            ).cast(pa.date32()),
-            "carried_status": pa.array(np.where(carried, "answered", None)),
-        })
-        listed = pa.table({
-            "video_id": video_ids,
-            "region": pa.repeat(pa.scalar("cn-shanghai"), videos),
-            "title": titles,
-            "status": pa.repeat(pa.scalar("Normal"), videos),
-            "creation_time": pa.array(epoch_us - np.arange(videos) * 60_000_000, ts),
-            "duration_s": np.full(videos, 60.0),
-            "size_bytes": np.full(videos, 50_000_000, dtype=np.int64),
-            "first_seen": pa.array(np.full(videos, epoch_us), ts),
-            "last_seen": pa.array(np.full(videos, epoch_us + n * day_us), ts),
-            "deleted_upstream": np.zeros(videos, dtype=bool),
-            "deleted_at": pa.nulls(videos, ts),
-        })
+        fetches = pa.table(
+            {
+                "video_id": video_ids,
+                "region": pa.repeat(pa.scalar("cn-shanghai"), videos),
+                "status": status,
+                "stickers_returned": np.where((status == "answered") | carried, returned, 0).astype(np.int32),
+                "error_code": pa.array(np.where(failed, "Timeout", None)),
+                "error_message": pa.array(np.where(failed, "no answer in 10 s", None)),
+                "request_id": pc.binary_join_element_wise("REQ-", day_key, video_ids, ""),
+                "http_status": pa.array(np.where(status == "not_found", 404, 200), mask=failed, type=pa.int32()),
+                "attempts": np.where(failed, 6, 1).astype(np.int32),
+                "fetched_at": pa.array(video_fetched_us, ts),
+                "reason": pa.array(np.where(carried, None, "due")),
+                "carried_from": pa.array(
+                    ((day - dt.date(1970, 1, 1)).days - 1 - (draw * 6).astype(np.int32)).astype(np.int32), mask=~carried, type=pa.int32()
+                ).cast(pa.date32()),
+                "carried_status": pa.array(np.where(carried, "answered", None)),
+            }
+        )
+        listed = pa.table(
+            {
+                "video_id": video_ids,
+                "region": pa.repeat(pa.scalar("cn-shanghai"), videos),
+                "title": titles,
+                "status": pa.repeat(pa.scalar("Normal"), videos),
+                "creation_time": pa.array(epoch_us - np.arange(videos) * 60_000_000, ts),
+                "duration_s": np.full(videos, 60.0),
+                "size_bytes": np.full(videos, 50_000_000, dtype=np.int64),
+                "first_seen": pa.array(np.full(videos, epoch_us), ts),
+                "last_seen": pa.array(np.full(videos, epoch_us + n * day_us), ts),
+                "deleted_upstream": np.zeros(videos, dtype=bool),
+                "deleted_at": pa.nulls(videos, ts),
+            }
+        )
         with lake.DayWriter(layout, day, ("stickers", "video_fetches", "videos")) as writer:
             for table, rows in (("stickers", stickers), ("video_fetches", fetches), ("videos", listed)):
                 for chunk in rows.to_batches(max_chunksize=200_000):
@@ -195,10 +203,17 @@ def year_lake(videos: int, days: int) -> Layout:
             writer.commit()
         asked = int((~carried).sum())
         summary = FetchSummary(
-            asked=asked, answered=int((status == "answered").sum()), not_found=int((status == "not_found").sum()),
-            failed=int(failed.sum()), stickers=int(returned[status == "answered"].sum()), calls=asked, seconds=asked / 100,
-            started_at=f"{day.isoformat()}T02:00:00Z", finished_at=f"{day.isoformat()}T02:30:00Z",
-            carried=int(carried.sum()), carried_stickers=int(returned[carried].sum()),
+            asked=asked,
+            answered=int((status == "answered").sum()),
+            not_found=int((status == "not_found").sum()),
+            failed=int(failed.sum()),
+            stickers=int(returned[status == "answered"].sum()),
+            calls=asked,
+            seconds=asked / 100,
+            started_at=f"{day.isoformat()}T02:00:00Z",
+            finished_at=f"{day.isoformat()}T02:30:00Z",
+            carried=int(carried.sum()),
+            carried_stickers=int(returned[carried].sum()),
         )
         write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
     write_json(done, {"videos": videos, "days": days})

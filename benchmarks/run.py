@@ -84,7 +84,9 @@ def measure(name: str, **args: Any) -> dict[str, Any]:
     """Runs one task in a fresh process and returns its figures."""
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.tasks", name, json.dumps(args)],
-        cwd=REPO, capture_output=True, text=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     if out.returncode != 0:
         raise RuntimeError(f"benchmark task {name} failed:\n{out.stderr[-3000:]}")
@@ -109,12 +111,22 @@ def bench_fetch(size: dict[str, Any]) -> list[Row]:
     speedup = ours["calls_per_s"] / sdk["calls_per_s"]
     label = f"1. Fetch, {size['videos']:,} videos at {limit:g} calls/s"
     return [
-        Row(label + ": share of the limit", f"{share:.3f} ({ours['calls_per_s']:.1f} calls/s)",
-            f"{sdk_share:.3f} ({sdk['calls_per_s']:.1f} calls/s, official SDK loop)", f"{speedup:.1f}x",
-            ">= 0.95 and >= 5x the SDK", _yes(share >= 0.95 and speedup >= 5)),
+        Row(
+            label + ": share of the limit",
+            f"{share:.3f} ({ours['calls_per_s']:.1f} calls/s)",
+            f"{sdk_share:.3f} ({sdk['calls_per_s']:.1f} calls/s, official SDK loop)",
+            f"{speedup:.1f}x",
+            ">= 0.95 and >= 5x the SDK",
+            _yes(share >= 0.95 and speedup >= 5),
+        ),
         Row(label + ": throttled answers", str(ours["throttled"]), str(sdk["throttled"]), "", "0", _yes(ours["throttled"] == 0)),
-        Row(label + ": total seconds", f"{ours['seconds']:.1f} s (floor {size['videos'] / limit:.0f} s)",
-            f"{sdk['seconds']:.1f} s for {size['sdk_videos']:,} videos", "", ""),
+        Row(
+            label + ": total seconds",
+            f"{ours['seconds']:.1f} s (floor {size['videos'] / limit:.0f} s)",
+            f"{sdk['seconds']:.1f} s for {size['sdk_videos']:,} videos",
+            "",
+            "",
+        ),
     ]
 
 
@@ -123,11 +135,20 @@ def bench_ceiling(size: dict[str, Any]) -> list[Row]:
     ours = measure("fetch_pipeline", videos=size["calls"], client_rate=1e6, **config)
     sdk = measure("fetch_sdk", videos=size["sdk_calls"], **config)
     return [
-        Row("2. Client ceiling, no limit, 5 ms latency: calls/s per CPU core", f"{ours['calls_per_cpu_s']:.0f}",
-            f"{sdk['calls_per_cpu_s']:.0f} (official SDK)", f"{ours['calls_per_cpu_s'] / sdk['calls_per_cpu_s']:.2f}x",
-            "(shows overhead)"),
-        Row("2. Client ceiling: calls/s on the wall clock, 16 workers", f"{ours['calls_per_s']:.0f}",
-            f"{sdk['calls_per_s']:.0f} (SDK, one at a time)", f"{ours['calls_per_s'] / sdk['calls_per_s']:.1f}x", ""),
+        Row(
+            "2. Client ceiling, no limit, 5 ms latency: calls/s per CPU core",
+            f"{ours['calls_per_cpu_s']:.0f}",
+            f"{sdk['calls_per_cpu_s']:.0f} (official SDK)",
+            f"{ours['calls_per_cpu_s'] / sdk['calls_per_cpu_s']:.2f}x",
+            "(shows overhead)",
+        ),
+        Row(
+            "2. Client ceiling: calls/s on the wall clock, 16 workers",
+            f"{ours['calls_per_s']:.0f}",
+            f"{sdk['calls_per_s']:.0f} (SDK, one at a time)",
+            f"{ours['calls_per_s'] / sdk['calls_per_s']:.1f}x",
+            "",
+        ),
     ]
 
 
@@ -141,13 +162,30 @@ def bench_normalize(size: dict[str, Any]) -> list[Row]:
     label = f"3. Normalize and write, {ours['rows']:,} rows"
     growth = ours["peak_rss_mb"] / small["peak_rss_mb"]
     return [
-        Row(label + ": rows/s", f"{ours['rows_per_s']:,.0f} ({ours['seconds']:.1f} s)",
+        Row(
+            label + ": rows/s",
+            f"{ours['rows_per_s']:,.0f} ({ours['seconds']:.1f} s)",
             f"{native['rows_per_s']:,.0f} ({native['seconds']:.1f} s, DuckDB native)",
-            f"{slower:.2f}x DuckDB's time", "<= 1.5x DuckDB's time", _yes(slower <= 1.5)),
-        Row(label + ": peak memory", f"{ours['peak_rss_mb']:.0f} MB", f"{native['peak_rss_mb']:.0f} MB (DuckDB)", "",
-            "< 600 MB", _yes(ours["peak_rss_mb"] < 600)),
-        Row(f"3. Peak memory, {small['rows']:,} -> {ours['rows']:,} rows", f"{small['peak_rss_mb']:.0f} -> {ours['peak_rss_mb']:.0f} MB",
-            "", f"{growth:.2f}x for {ours['rows'] / small['rows']:.0f}x the rows", "flat", _yes(growth < 1.25)),
+            f"{slower:.2f}x DuckDB's time",
+            "<= 1.5x DuckDB's time",
+            _yes(slower <= 1.5),
+        ),
+        Row(
+            label + ": peak memory",
+            f"{ours['peak_rss_mb']:.0f} MB",
+            f"{native['peak_rss_mb']:.0f} MB (DuckDB)",
+            "",
+            "< 600 MB",
+            _yes(ours["peak_rss_mb"] < 600),
+        ),
+        Row(
+            f"3. Peak memory, {small['rows']:,} -> {ours['rows']:,} rows",
+            f"{small['peak_rss_mb']:.0f} -> {ours['peak_rss_mb']:.0f} MB",
+            "",
+            f"{growth:.2f}x for {ours['rows'] / small['rows']:.0f}x the rows",
+            "flat",
+            _yes(growth < 1.25),
+        ),
     ]
 
 
@@ -162,11 +200,21 @@ def bench_publish(size: dict[str, Any]) -> list[Row]:
     copy_most = max(copy)
     label = f"4. Publish, {videos:,} videos a day"
     return [
-        Row(label + f", {most} days kept: seconds", f"{ours[most]:.2f} s", f"{copy[copy_most]:.2f} s (copy every snapshot)",
-            f"{copy[copy_most] / ours[copy_most if copy_most in ours else most]:.0f}x faster", ""),
-        Row(label + ": seconds by days kept", ", ".join(f"{d}: {s:.2f}" for d, s in ours.items()),
+        Row(
+            label + f", {most} days kept: seconds",
+            f"{ours[most]:.2f} s",
+            f"{copy[copy_most]:.2f} s (copy every snapshot)",
+            f"{copy[copy_most] / ours[copy_most if copy_most in ours else most]:.0f}x faster",
+            "",
+        ),
+        Row(
+            label + ": seconds by days kept",
+            ", ".join(f"{d}: {s:.2f}" for d, s in ours.items()),
             ", ".join(f"{d}: {s:.2f}" for d, s in copy.items()),
-            f"{growth:.2f}x from {fewest} to {most} days", "does not grow", _yes(growth < 1.5)),
+            f"{growth:.2f}x from {fewest} to {most} days",
+            "does not grow",
+            _yes(growth < 1.5),
+        ),
     ]
 
 
@@ -176,8 +224,14 @@ def bench_e2e(size: dict[str, Any]) -> list[Row]:
     run = measure("end_to_end", videos=videos, limit=limit, **REALISTIC)
     label = f"5. End to end through Dagster, {videos:,} videos at {limit:g} calls/s"
     return [
-        Row(label + ": total / fetch floor", f"{run['seconds'] / floor:.3f} ({run['seconds']:.1f} s)",
-            f"{floor:.0f} s (fetch floor)", f"{run['seconds'] / floor:.3f}", "<= 1.05", _yes(run["seconds"] / floor <= 1.05)),
+        Row(
+            label + ": total / fetch floor",
+            f"{run['seconds'] / floor:.3f} ({run['seconds']:.1f} s)",
+            f"{floor:.0f} s (fetch floor)",
+            f"{run['seconds'] / floor:.3f}",
+            "<= 1.05",
+            _yes(run["seconds"] / floor <= 1.05),
+        ),
         Row(label + ": peak memory", f"{run['peak_rss_mb']:.0f} MB", "", "", ""),
     ]
 
@@ -191,10 +245,22 @@ def bench_flow(size: dict[str, Any]) -> list[Row]:
         per_minute = run["throttled"] / run["seconds"] * 60
         label = f"6. Flow control, {name}, {videos:,} videos at {limit:g} calls/s"
         rows += [
-            Row(label + ": admitted calls/s against the limit", f"{share:.3f} ({run['admitted_per_s']:.1f} calls/s)",
-                f"{limit:g} calls/s (the limit)", "", ">= 0.97", _yes(share >= 0.97)),
-            Row(label + ": throttled answers a minute", f"{per_minute:.2f} ({run['throttled']} in {run['seconds']:.1f} s)",
-                "", "", "<= 1", _yes(per_minute <= 1)),
+            Row(
+                label + ": admitted calls/s against the limit",
+                f"{share:.3f} ({run['admitted_per_s']:.1f} calls/s)",
+                f"{limit:g} calls/s (the limit)",
+                "",
+                ">= 0.97",
+                _yes(share >= 0.97),
+            ),
+            Row(
+                label + ": throttled answers a minute",
+                f"{per_minute:.2f} ({run['throttled']} in {run['seconds']:.1f} s)",
+                "",
+                "",
+                "<= 1",
+                _yes(per_minute <= 1),
+            ),
         ]
     return rows
 
@@ -210,15 +276,38 @@ def bench_account(size: dict[str, Any]) -> list[Row]:
     idle = abs(done[0] - done[1]) / max(done)
     fetch = f"7. Fetch, {size['fetch_videos']:,} videos in 2 regions ({first} / {second}) sharing {limit:g} calls/s"
     return [
-        Row(label + ": calls", f"{walk['calls']:,}", f"{calls_floor:,.0f} (one per 100 videos)",
-            f"{walk['calls'] / calls_floor:.3f}", "<= 1.1", _yes(walk["calls"] / calls_floor <= 1.1)),
-        Row(label + ": seconds", f"{walk['seconds']:.1f} s ({walk['videos']:,} videos found)",
-            f"{seconds_floor:.0f} s (calls floor / 100 calls/s)", f"{walk['seconds'] / seconds_floor:.3f}", "<= 1.1",
-            _yes(walk["seconds"] / seconds_floor <= 1.1 and walk["videos"] == videos)),
-        Row(fetch + ": admitted calls/s against the budget", f"{day['admitted_per_s'] / limit:.3f} ({day['admitted_per_s']:.1f} calls/s)",
-            f"{limit:g} calls/s (the shared budget)", "", ">= 0.95", _yes(day["admitted_per_s"] / limit >= 0.95)),
-        Row(fetch + ": when each region finished", f"{done[0]:.1f} s / {done[1]:.1f} s", "",
-            f"{idle:.3f} of the run apart", "neither idle while the other has videos", _yes(idle <= 0.02)),
+        Row(
+            label + ": calls",
+            f"{walk['calls']:,}",
+            f"{calls_floor:,.0f} (one per 100 videos)",
+            f"{walk['calls'] / calls_floor:.3f}",
+            "<= 1.1",
+            _yes(walk["calls"] / calls_floor <= 1.1),
+        ),
+        Row(
+            label + ": seconds",
+            f"{walk['seconds']:.1f} s ({walk['videos']:,} videos found)",
+            f"{seconds_floor:.0f} s (calls floor / 100 calls/s)",
+            f"{walk['seconds'] / seconds_floor:.3f}",
+            "<= 1.1",
+            _yes(walk["seconds"] / seconds_floor <= 1.1 and walk["videos"] == videos),
+        ),
+        Row(
+            fetch + ": admitted calls/s against the budget",
+            f"{day['admitted_per_s'] / limit:.3f} ({day['admitted_per_s']:.1f} calls/s)",
+            f"{limit:g} calls/s (the shared budget)",
+            "",
+            ">= 0.95",
+            _yes(day["admitted_per_s"] / limit >= 0.95),
+        ),
+        Row(
+            fetch + ": when each region finished",
+            f"{done[0]:.1f} s / {done[1]:.1f} s",
+            "",
+            f"{idle:.3f} of the run apart",
+            "neither idle while the other has videos",
+            _yes(idle <= 0.02),
+        ),
     ]
 
 
@@ -238,15 +327,38 @@ def bench_refresh(size: dict[str, Any]) -> list[Row]:
     oldest = max(d["oldest_row_days"] for d in week)
     within = all(d["stale_within_k"] and d["missing_within_k"] for d in later)
     return [
-        Row(label + ": calls a day, days 2 to 7", f"{calls / len(later):,.0f} a day ({per_day})",
-            f"{full / len(later):,.0f} a day (the full daily sweep: every video)", f"{calls / full:.3f}", "<= 0.2",
-            _yes(calls / full <= 0.2)),
-        Row(label + ": videos with a delivered event, right that day", f"{announced - wrong:,} of {announced:,}", "", "",
-            "all", _yes(wrong == 0 and announced > 0)),
-        Row(label + ": oldest answer in any snapshot", f"{oldest} days", f"K = {size['every_days']} days", "", "< K",
-            _yes(oldest < size["every_days"])),
-        Row(label + ": snapshot rows differing from the truth", f"{min(differ):.3%} to {max(differ):.3%} of the rows a day",
-            "", "", "every difference younger than K days", _yes(within)),
+        Row(
+            label + ": calls a day, days 2 to 7",
+            f"{calls / len(later):,.0f} a day ({per_day})",
+            f"{full / len(later):,.0f} a day (the full daily sweep: every video)",
+            f"{calls / full:.3f}",
+            "<= 0.2",
+            _yes(calls / full <= 0.2),
+        ),
+        Row(
+            label + ": videos with a delivered event, right that day",
+            f"{announced - wrong:,} of {announced:,}",
+            "",
+            "",
+            "all",
+            _yes(wrong == 0 and announced > 0),
+        ),
+        Row(
+            label + ": oldest answer in any snapshot",
+            f"{oldest} days",
+            f"K = {size['every_days']} days",
+            "",
+            "< K",
+            _yes(oldest < size["every_days"]),
+        ),
+        Row(
+            label + ": snapshot rows differing from the truth",
+            f"{min(differ):.3%} to {max(differ):.3%} of the rows a day",
+            "",
+            "",
+            "every difference younger than K days",
+            _yes(within),
+        ),
     ]
 
 
@@ -255,7 +367,7 @@ def bench_store(size: dict[str, Any]) -> list[Row]:
     server (SeaweedFS, in its own process), beside the same work on local disk, measured in turn."""
     import tempfile
 
-    from pipeline.store.local_s3 import LocalS3
+    from tests.support.seaweedfs import LocalS3
 
     with tempfile.TemporaryDirectory() as folder, LocalS3(Path(folder)) as s3:
         os.environ.update(s3.env())  # the tasks' processes inherit the keys, which so stay out of the log
@@ -273,11 +385,22 @@ def bench_store(size: dict[str, Any]) -> list[Row]:
     spread = f"{ratios[0]:.2f} / {ratio:.2f} / {ratios[-1]:.2f} (min / median / max of {len(ratios)})"
     label = "9. Data directory on a local S3 server (SeaweedFS)"
     return [
-        Row(label + f": normalize and write {size['rows']:,} rows", f"{statistics.median(remote):.2f} s",
-            f"{statistics.median(disk):.2f} s on local disk", spread, "<= 1.5x local disk", _yes(ratio <= 1.5)),
-        Row(label + f": publish, {size['days']} days of {size['videos']:,} videos", f"{publish_remote:.2f} s",
-            f"{publish_disk:.2f} s on local disk", f"{publish_remote / publish_disk:.2f}x", "<= 1.5x local disk",
-            _yes(publish_remote / publish_disk <= 1.5)),
+        Row(
+            label + f": normalize and write {size['rows']:,} rows",
+            f"{statistics.median(remote):.2f} s",
+            f"{statistics.median(disk):.2f} s on local disk",
+            spread,
+            "<= 1.5x local disk",
+            _yes(ratio <= 1.5),
+        ),
+        Row(
+            label + f": publish, {size['days']} days of {size['videos']:,} videos",
+            f"{publish_remote:.2f} s",
+            f"{publish_disk:.2f} s on local disk",
+            f"{publish_remote / publish_disk:.2f}x",
+            "<= 1.5x local disk",
+            _yes(publish_remote / publish_disk <= 1.5),
+        ),
     ]
 
 
@@ -288,14 +411,29 @@ def bench_celery(size: dict[str, Any]) -> list[Row]:
     overhead = run["celery_seconds"] - run["in_process_seconds"]
     steps = ", ".join(f"{name}: {n}" for name, n in sorted(run["steps_by_worker"].items()))
     return [
-        Row(label + ": total seconds (`dg launch` to its exit)", f"{run['celery_seconds']:.1f} s",
+        Row(
+            label + ": total seconds (`dg launch` to its exit)",
+            f"{run['celery_seconds']:.1f} s",
             f"{run['in_process_seconds']:.1f} s (in process, same instance)",
-            f"{run['celery_seconds'] / run['in_process_seconds']:.2f}x ({overhead:+.1f} s)", "(shows overhead)",
-            "" if run["success"] else "**runs failed**"),
-        Row(label + ": steps by worker", steps, "", "", "both workers take steps",
-            _yes(len(run["steps_by_worker"]) == workers and run["success"])),
-        Row(label + ": deployment start (Redis, PostgreSQL, migrate, workers ready)", f"{run['deployment_up_seconds']:.1f} s",
-            "", "", "(once, not per run)"),
+            f"{run['celery_seconds'] / run['in_process_seconds']:.2f}x ({overhead:+.1f} s)",
+            "(shows overhead)",
+            "" if run["success"] else "**runs failed**",
+        ),
+        Row(
+            label + ": steps by worker",
+            steps,
+            "",
+            "",
+            "both workers take steps",
+            _yes(len(run["steps_by_worker"]) == workers and run["success"]),
+        ),
+        Row(
+            label + ": deployment start (Redis, PostgreSQL, migrate, workers ready)",
+            f"{run['deployment_up_seconds']:.1f} s",
+            "",
+            "",
+            "(once, not per run)",
+        ),
     ]
 
 
@@ -308,19 +446,38 @@ def bench_accounts(size: dict[str, Any]) -> list[Row]:
     ms, alone_ms = many["client_cpu_ms_per_call"], alone["client_cpu_ms_per_call"]
     label = f"11. Accounts of one deployment (VOD_ACCOUNTS_FILE), {n} fetched at once from one process, {videos:,} videos each, each at its own {limit:g} calls/s"
     return [
-        Row(label + ": combined calls/s against the sum of the limits", f"{share:.3f} ({many['admitted_per_s']:.0f} of {total:g} calls/s)",
-            f"{alone_share:.3f} ({alone['admitted_per_s']:.1f} calls/s, one account alone)", f"{share / alone_share:.3f}",
-            ">= 0.95", _yes(share >= 0.95)),
-        Row(label + ": slowest / fastest account against its limit",
-            f"{many['slowest_account_per_s'] / limit:.3f} / {many['fastest_account_per_s'] / limit:.3f}", "", "", ""),
+        Row(
+            label + ": combined calls/s against the sum of the limits",
+            f"{share:.3f} ({many['admitted_per_s']:.0f} of {total:g} calls/s)",
+            f"{alone_share:.3f} ({alone['admitted_per_s']:.1f} calls/s, one account alone)",
+            f"{share / alone_share:.3f}",
+            ">= 0.95",
+            _yes(share >= 0.95),
+        ),
+        Row(
+            label + ": slowest / fastest account against its limit",
+            f"{many['slowest_account_per_s'] / limit:.3f} / {many['fastest_account_per_s'] / limit:.3f}",
+            "",
+            "",
+            "",
+        ),
         Row(label + ": throttled answers", str(many["throttled"]), str(alone["throttled"]), "", "0", _yes(many["throttled"] == 0)),
-        Row(label + ": client CPU per call (the process's, less the days' plans and raw answers)",
+        Row(
+            label + ": client CPU per call (the process's, less the days' plans and raw answers)",
             f"{ms:.3f} ms ({many['client_cpu_s']:.1f} s for {many['calls']:,} calls; "
             f"the plans and raw answers {many['day_work_cpu_ms_per_call']:.3f} ms more)",
-            f"{alone_ms:.3f} ms (one account alone)", f"{ms / alone_ms:.2f}x", "<= 0.6 ms", _yes(ms <= 0.6)),
-        Row(label + ": the local service's CPU per call, in its own process",
+            f"{alone_ms:.3f} ms (one account alone)",
+            f"{ms / alone_ms:.2f}x",
+            "<= 0.6 ms",
+            _yes(ms <= 0.6),
+        ),
+        Row(
+            label + ": the local service's CPU per call, in its own process",
             f"{many['service_cpu_ms_per_call']:.3f} ms ({many['service_cpu_s'] / many['seconds']:.2f} of a core)",
-            f"{alone['service_cpu_ms_per_call']:.3f} ms (one account alone)", "", ""),
+            f"{alone['service_cpu_ms_per_call']:.3f} ms (one account alone)",
+            "",
+            "",
+        ),
     ]
 
 
@@ -331,8 +488,14 @@ def bench_resume(size: dict[str, Any]) -> list[Row]:
     spread = f"{ratios[0]:.2f} / {ratio:.2f} / {ratios[-1]:.2f} (min / median / max of {len(ratios)})"
     label = f"12. Refresh plan of {run['videos']:,} videos ({run['asks']:,} asked), resumed after an interruption"
     return [
-        Row(label, f"{statistics.median(run['resumed_s']):.2f} s", f"{statistics.median(run['made_s']):.2f} s (the plan made new)",
-            spread, "<= 2x", _yes(ratio <= 2)),
+        Row(
+            label,
+            f"{statistics.median(run['resumed_s']):.2f} s",
+            f"{statistics.median(run['made_s']):.2f} s (the plan made new)",
+            spread,
+            "<= 2x",
+            _yes(ratio <= 2),
+        ),
     ]
 
 
@@ -341,17 +504,30 @@ def bench_receiver(size: dict[str, Any]) -> list[Row]:
     label = f"13. Events receiver, {siege['hostile_open']} slow or hostile connections open"
     within = siege["besieged_p99_ms"] <= 1000
     return [
-        Row(label + ": signed callbacks' time to 200, p50 / p99 / max",
+        Row(
+            label + ": signed callbacks' time to 200, p50 / p99 / max",
             f"{siege['besieged_p50_ms']:.0f} / {siege['besieged_p99_ms']:.0f} / {siege['besieged_max_ms']:.0f} ms",
             f"{siege['alone_p50_ms']:.0f} / {siege['alone_p99_ms']:.0f} ms (none open)",
-            f"{siege['besieged_p99_ms'] / max(siege['alone_p99_ms'], 0.1):.1f}x p99", "p99 <= 1 s (VOD gives up at 5 s)", _yes(within)),
-        Row(label + ": the receiver's memory", f"{siege['receiver_peak_rss_mb']:.0f} MB peak",
+            f"{siege['besieged_p99_ms'] / max(siege['alone_p99_ms'], 0.1):.1f}x p99",
+            "p99 <= 1 s (VOD gives up at 5 s)",
+            _yes(within),
+        ),
+        Row(
+            label + ": the receiver's memory",
+            f"{siege['receiver_peak_rss_mb']:.0f} MB peak",
             f"{siege['receiver_idle_rss_mb']:.0f} MB before ({siege['hostile_reconnects']:,} hostile requests turned away meanwhile)",
             f"+{siege['receiver_peak_rss_mb'] - siege['receiver_idle_rss_mb']:.0f} MB",
-            "bounded: + at most 128 MB (256 KB a connection)", _yes(siege["receiver_peak_rss_mb"] - siege["receiver_idle_rss_mb"] <= 128)),
-        Row(label + ": what reached the inbox", f"{siege['kept']} events, {siege['rejected']} rejected",
-            f"{siege['callbacks']} signed callbacks sent", "", "the signed ones only",
-            _yes(siege["kept"] == siege["callbacks"] and siege["rejected"] == 0)),
+            "bounded: + at most 128 MB (256 KB a connection)",
+            _yes(siege["receiver_peak_rss_mb"] - siege["receiver_idle_rss_mb"] <= 128),
+        ),
+        Row(
+            label + ": what reached the inbox",
+            f"{siege['kept']} events, {siege['rejected']} rejected",
+            f"{siege['callbacks']} signed callbacks sent",
+            "",
+            "the signed ones only",
+            _yes(siege["kept"] == siege["callbacks"] and siege["rejected"] == 0),
+        ),
     ]
 
 
@@ -371,20 +547,37 @@ def bench_year(size: dict[str, Any]) -> list[Row]:
     spans = {"default": f"last {default} days", "year": f"all {days} days"}
     label = f"14. Dashboard over {days} days of {size['videos']:,} videos ({run['stickers']:,} sticker rows)"
     rows = [
-        Row(label + ": disk", f"lake {run['lake_bytes'] / 2**30:.2f} GiB ({run['lake_bytes'] / days / 2**20:.1f} MiB a day), "
-            f"summaries {run['summaries_bytes'] / 2**20:.0f} MiB, warehouse {run['warehouse_bytes'] / 2**20:.1f} MiB", "", "", ""),
-        Row(label + ": publish, the newest day new / nothing new", f"{run['publish_s']['new_day']:.2f} s / {run['publish_s']['unchanged']:.2f} s",
-            f"{run['publish_s']['cold']:.1f} s (first publish: every day summarized)", "", ""),
+        Row(
+            label + ": disk",
+            f"lake {run['lake_bytes'] / 2**30:.2f} GiB ({run['lake_bytes'] / days / 2**20:.1f} MiB a day), "
+            f"summaries {run['summaries_bytes'] / 2**20:.0f} MiB, warehouse {run['warehouse_bytes'] / 2**20:.1f} MiB",
+            "",
+            "",
+            "",
+        ),
+        Row(
+            label + ": publish, the newest day new / nothing new",
+            f"{run['publish_s']['new_day']:.2f} s / {run['publish_s']['unchanged']:.2f} s",
+            f"{run['publish_s']['cold']:.1f} s (first publish: every day summarized)",
+            "",
+            "",
+        ),
     ]
     for chart, by_range in run["times"].items():
         floor50, floor95 = _percentiles(by_range["day"])
         for name, goal in goals.items():
             p50, p95 = _percentiles(by_range[name])
             spread = f"min {min(by_range[name]):.3f}, max {max(by_range[name]):.3f}, {len(by_range[name])} runs"
-            rows.append(Row(
-                f"{label}: {chart}, {spans[name]}: p50 / p95", f"{p50:.3f} / {p95:.3f} s ({spread})",
-                f"{floor50:.3f} / {floor95:.3f} s (one day)", f"{p95 / floor95:.1f}x", f"p95 < {goal:g} s", _yes(p95 < goal),
-            ))
+            rows.append(
+                Row(
+                    f"{label}: {chart}, {spans[name]}: p50 / p95",
+                    f"{p50:.3f} / {p95:.3f} s ({spread})",
+                    f"{floor50:.3f} / {floor95:.3f} s (one day)",
+                    f"{p95 / floor95:.1f}x",
+                    f"p95 < {goal:g} s",
+                    _yes(p95 < goal),
+                )
+            )
     return rows
 
 
@@ -470,7 +663,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"Wrote {DOC.relative_to(REPO)}", file=sys.stderr)
     elif not args.quick and not args.no_docs and names == ["year"]:
         stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        write_doc(f"Measured {stamp} with `make bench BENCH_ARGS=\"--only year\"` ({elapsed / 60:.1f} min), on:\n\n{machine()}\n\n{result}", YEAR_BEGIN, YEAR_END)
+        write_doc(
+            f'Measured {stamp} with `make bench BENCH_ARGS="--only year"` ({elapsed / 60:.1f} min), on:\n\n{machine()}\n\n{result}',
+            YEAR_BEGIN,
+            YEAR_END,
+        )
         print(f"Wrote {DOC.relative_to(REPO)}", file=sys.stderr)
 
 

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline.vod.local import LocalVodAccount, LocalVodService, ServiceConfig
+from localvod import LocalVodAccount, LocalVodService, ServiceConfig
 
 KEY_ID = "bench-access-key-id"
 KEY_SECRET = "bench-access-key-secret"

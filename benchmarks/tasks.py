@@ -75,19 +75,17 @@ def fetch_pipeline(
     flow_control: str = "token_bucket",
 ) -> dict[str, Any]:
     """The pipeline's own fetch (``snapshot.fetch_day``: client, fan-out, raw answers on disk)."""
+    from localvod import write_videos_csv
     from pipeline import snapshot
     from pipeline.store.layout import Layout
     from pipeline.vod.client import Credentials, VodClient
-    from pipeline.vod.local import write_videos_csv
 
     config = _service_config(videos, limit, latency_ms, sigma, flow_control)
     with tempfile.TemporaryDirectory() as tmp, service(**config) as svc:
         layout = Layout(Path(tmp))
         write_videos_csv(layout.videos_csv, size=videos)
         snapshot.take_video_set(layout, data.DAY, today=data.DAY)
-        client = VodClient(
-            Credentials(KEY_ID, KEY_SECRET), endpoint=svc.endpoint, calls_per_second=client_rate, pool_size=concurrency
-        )
+        client = VodClient(Credentials(KEY_ID, KEY_SECRET), endpoint=svc.endpoint, calls_per_second=client_rate, pool_size=concurrency)
         with client:
             cpu, wall = _cpu_s(), time.perf_counter()
             summary = snapshot.fetch_day(layout, data.DAY, client, concurrency=concurrency, today=data.DAY)
@@ -114,7 +112,7 @@ def fetch_sdk(videos: int, limit: float | None, latency_ms: float, sigma: float)
         ListDynamicImageRequest,
     )
 
-    from pipeline.vod.local import catalog_ids
+    from localvod import catalog_ids
 
     with service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
         host = svc.endpoint.split("://", 1)[1]
@@ -170,8 +168,13 @@ def discover_account(videos: int, latency_ms: float, sigma: float) -> dict[str, 
     from pipeline.store.layout import Layout
 
     per_region = videos // len(ACCOUNT_REGIONS)
-    config = {"catalog_size": per_region, "latency_ms": latency_ms, "latency_sigma": sigma,
-              "regions": list(ACCOUNT_REGIONS), "shared_limits": True}
+    config = {
+        "catalog_size": per_region,
+        "latency_ms": latency_ms,
+        "latency_sigma": sigma,
+        "regions": list(ACCOUNT_REGIONS),
+        "shared_limits": True,
+    }
     with tempfile.TemporaryDirectory() as tmp, service(**config) as svc, _account_clients(svc.endpoints, 100.0) as clients:
         layout = Layout(Path(tmp))
         cpu, wall = _cpu_s(), time.perf_counter()
@@ -185,14 +188,20 @@ def discover_account(videos: int, latency_ms: float, sigma: float) -> dict[str, 
 def fetch_regions(videos: int, share: float, limit: float, latency_ms: float, sigma: float) -> dict[str, Any]:
     """A day's fetch of ``videos`` videos in two regions (``share`` of them in the first) sharing the
     account's ListDynamicImage budget of ``limit`` calls/s."""
+    from localvod import catalog_ids
     from pipeline import snapshot
     from pipeline.store.layout import Layout
     from pipeline.store.videos import write_video_set
-    from pipeline.vod.local import catalog_ids
 
     sizes = {ACCOUNT_REGIONS[0]: round(videos * share), ACCOUNT_REGIONS[1]: videos - round(videos * share)}
-    config = {"catalog_size": max(sizes.values()), "calls_per_second": limit, "latency_ms": latency_ms,
-              "latency_sigma": sigma, "regions": list(ACCOUNT_REGIONS), "shared_limits": True}
+    config = {
+        "catalog_size": max(sizes.values()),
+        "calls_per_second": limit,
+        "latency_ms": latency_ms,
+        "latency_sigma": sigma,
+        "regions": list(ACCOUNT_REGIONS),
+        "shared_limits": True,
+    }
     with tempfile.TemporaryDirectory() as tmp, service(**config) as svc, _account_clients(svc.endpoints, limit) as clients:
         layout = Layout(Path(tmp))
         pairs = [(v, r) for r, n in sizes.items() for v in catalog_ids(7, n, region=r)]
@@ -251,11 +260,11 @@ def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, 
     (serving every account side by side, in a process of its own)."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from localvod import catalog_ids
     from pipeline import refresh, settings, snapshot
     from pipeline.store.layout import Layout
     from pipeline.store.raw import AnswerWriter
     from pipeline.store.videos import write_video_set
-    from pipeline.vod.local import catalog_ids
     from pipeline.vod.regions import DEFAULT_REGION
 
     config = {**_service_config(videos, limit, latency_ms, sigma), "accounts": accounts}
@@ -264,8 +273,13 @@ def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, 
         lines = []
         for n, (key_id, secret) in enumerate(account_keys(accounts)):
             lines += [
-                f"[accounts.a{n}]", f'access_key_id_env = "A{n}_KEY_ID"', f'access_key_secret_env = "A{n}_KEY_SECRET"',
-                f'endpoints = {{ {DEFAULT_REGION} = "{svc.endpoint}" }}', f"calls_per_second = {limit}", f"concurrency = {concurrency}", "",
+                f"[accounts.a{n}]",
+                f'access_key_id_env = "A{n}_KEY_ID"',
+                f'access_key_secret_env = "A{n}_KEY_SECRET"',
+                f'endpoints = {{ {DEFAULT_REGION} = "{svc.endpoint}" }}',
+                f"calls_per_second = {limit}",
+                f"concurrency = {concurrency}",
+                "",
             ]
             environ |= {f"A{n}_KEY_ID": key_id, f"A{n}_KEY_SECRET": secret}
         accounts_file.write_text("\n".join(lines))
@@ -319,14 +333,19 @@ def refresh_week(videos: int, days: int, change_rate: float, loss_rate: float, e
     (``change_rate`` of the videos a day) and whose callbacks are partly lost, fetched by the refresh plan
     and compared each day with the account's truth (``simulation.simulate``)."""
     from pipeline import refresh
-    from pipeline.vod.local.simulation import as_dict, simulate
+    from tests.support.simulation import as_dict, simulate
 
     with tempfile.TemporaryDirectory() as tmp:
         checks = [
             as_dict(check)
             for check in simulate(
-                Path(tmp), videos_per_region=videos // 2, days=days, change_rate=change_rate, loss_rate=loss_rate,
-                policy=refresh.RefreshPolicy(every_days=every_days), calls_per_second=calls_per_second,
+                Path(tmp),
+                videos_per_region=videos // 2,
+                days=days,
+                change_rate=change_rate,
+                loss_rate=loss_rate,
+                policy=refresh.RefreshPolicy(every_days=every_days),
+                calls_per_second=calls_per_second,
             )
         ]
     return {"days": checks}
@@ -391,7 +410,12 @@ def normalize_pipeline(rows: int) -> dict[str, Any]:
         wall = time.perf_counter()
         report = snapshot.normalize_day(layout, data.DAY)
         wall = time.perf_counter() - wall
-    return {"rows": report.stickers + report.quarantined, "seconds": wall, "rows_per_s": (report.stickers + report.quarantined) / wall, "rss_before_mb": rss_before / 1024}
+    return {
+        "rows": report.stickers + report.quarantined,
+        "seconds": wall,
+        "rows_per_s": (report.stickers + report.quarantined) / wall,
+        "rss_before_mb": rss_before / 1024,
+    }
 
 
 NATIVE_SQL = """
@@ -484,6 +508,7 @@ def publish_copy(videos: int, days: int, repeat: int = 1) -> dict[str, Any]:
 
 # --- a year of days, queried as the dashboard does -------------------------------------------------------
 
+
 def dashboard_queries() -> dict[str, str]:
     """Each chart's SQL as Superset sends it, by chart, with ``{since}`` and ``{until}`` to fill."""
     from benchmarks.dashboard import queries
@@ -510,10 +535,9 @@ def dashboard_year(videos: int, days: int, default_days: int, repeat: int) -> di
     through it (a read-only connection per query, as a dashboard's pool without reuse) over the default
     range, the whole span and the newest day alone: seconds per run of each."""
     import datetime as dt
+    import shutil
 
     from pipeline.publish import warehouse
-
-    import shutil
 
     layout = data.year_lake(videos, days)
     summaries = layout.root / "summaries"
@@ -631,8 +655,8 @@ def end_to_end(videos: int, limit: float, latency_ms: float, sigma: float) -> di
     """A whole day through Dagster (videos, sticker_responses, stickers with its checks, warehouse)."""
     import dagster as dg
 
+    from localvod import write_videos_csv
     from pipeline import snapshot
-    from pipeline.vod.local import write_videos_csv
 
     with tempfile.TemporaryDirectory() as tmp, service(**_service_config(videos, limit, latency_ms, sigma)) as svc:
         root = Path(tmp)
@@ -674,8 +698,8 @@ def celery_day(videos: int, limit: float, latency_ms: float, sigma: float, worke
     ``workers`` Celery workers with a Redis broker (tests/local_celery.py); each into a data directory of its own."""
     import dagster as dg
 
+    from localvod import write_videos_csv
     from pipeline import snapshot
-    from pipeline.vod.local import write_videos_csv
     from tests import local_celery
 
     day = snapshot.utc_today().isoformat()
@@ -740,7 +764,9 @@ def receiver_siege(hostile: int, callbacks: int) -> dict[str, Any]:
         env = {**os.environ, "PIPELINE_DATA_DIR": tmp, "VOD_CALLBACK_URL": url, "VOD_CALLBACK_KEYS": key, "VOD_ACCOUNTS_FILE": ""}
         receiver = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "events", "--host", "127.0.0.1", "--port", "0"],
-            env=env, stdout=subprocess.PIPE, text=True,
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             endpoint = re.search(r"http://[\d.]+:\d+", receiver.stdout.readline()).group(0)
@@ -752,11 +778,20 @@ def receiver_siege(hostile: int, callbacks: int) -> dict[str, Any]:
                 for _ in range(callbacks):
                     n = next(sent)
                     stamp = str(int(time.time()))
-                    body = {"EventType": "DynamicImageComplete", "EventTime": "2026-12-05T00:00:00Z", "VideoId": f"v{n:06d}",
-                            "Status": "success", "JobId": f"job{n:06d}"}
+                    body = {
+                        "EventType": "DynamicImageComplete",
+                        "EventTime": "2026-12-05T00:00:00Z",
+                        "VideoId": f"v{n:06d}",
+                        "Status": "success",
+                        "JobId": f"job{n:06d}",
+                    }
                     started = time.perf_counter()
-                    answer = requests.post(endpoint + "/vod/events", json=body, timeout=10, headers={
-                        "X-VOD-TIMESTAMP": stamp, "X-VOD-SIGNATURE": callback_signature(url, stamp, key), "Connection": "close"})
+                    answer = requests.post(
+                        endpoint + "/vod/events",
+                        json=body,
+                        timeout=10,
+                        headers={"X-VOD-TIMESTAMP": stamp, "X-VOD-SIGNATURE": callback_signature(url, stamp, key), "Connection": "close"},
+                    )
                     seconds.append(time.perf_counter() - started if answer.status_code == 200 else float("inf"))
                 return seconds
 
@@ -773,15 +808,24 @@ def receiver_siege(hostile: int, callbacks: int) -> dict[str, Any]:
             receiver.wait(timeout=30)
         with Inbox(Path(tmp) / "events" / "inbox.sqlite") as inbox:
             kept, rejected = len(inbox), len(inbox.rejected())
+
     def pct(values: list[float], q: float) -> float:
         return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
 
     return {
-        "hostile_open": held, "hostile_reconnects": reconnects, "callbacks": 2 * callbacks,
-        "alone_p50_ms": pct(alone, 0.5), "alone_p99_ms": pct(alone, 0.99),
-        "besieged_p50_ms": pct(besieged, 0.5), "besieged_p99_ms": pct(besieged, 0.99), "besieged_max_ms": max(besieged) * 1000,
-        "receiver_idle_rss_mb": idle["VmRSS"], "receiver_rss_mb": rss["VmRSS"], "receiver_peak_rss_mb": rss["VmHWM"],
-        "kept": kept, "rejected": rejected,
+        "hostile_open": held,
+        "hostile_reconnects": reconnects,
+        "callbacks": 2 * callbacks,
+        "alone_p50_ms": pct(alone, 0.5),
+        "alone_p99_ms": pct(alone, 0.99),
+        "besieged_p50_ms": pct(besieged, 0.5),
+        "besieged_p99_ms": pct(besieged, 0.99),
+        "besieged_max_ms": max(besieged) * 1000,
+        "receiver_idle_rss_mb": idle["VmRSS"],
+        "receiver_rss_mb": rss["VmRSS"],
+        "receiver_peak_rss_mb": rss["VmHWM"],
+        "kept": kept,
+        "rejected": rejected,
     }
 
 

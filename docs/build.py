@@ -81,8 +81,7 @@ class Reader:
 READERS = (
     Reader(
         "DuckDB",
-        'import duckdb\n'
-        "stickers = duckdb.sql(\"SELECT * FROM read_parquet('data/lake/stickers/*/*.parquet', hive_partitioning = true)\")",
+        "import duckdb\nstickers = duckdb.sql(\"SELECT * FROM read_parquet('data/lake/stickers/*/*.parquet', hive_partitioning = true)\")",
         lambda rel: {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)},
     ),
     Reader(
@@ -99,8 +98,7 @@ READERS = (
     ),
     Reader(
         "Polars",
-        "import polars as pl\n"
-        'stickers = pl.scan_parquet("data/lake/stickers/*/*.parquet", hive_partitioning=True)',
+        'import polars as pl\nstickers = pl.scan_parquet("data/lake/stickers/*/*.parquet", hive_partitioning=True)',
         lambda lazy: {name: str(dtype) for name, dtype in lazy.collect_schema().items()},
     ),
 )
@@ -108,13 +106,13 @@ READERS = (
 # The readers' shortest spellings, and what they make of the partition column.
 PLAIN_READERS = (
     Reader(
-        "pyarrow, `partitioning=\"hive\"`",
-        "import pyarrow.dataset as ds\n" 'stickers = ds.dataset("data/lake/stickers", partitioning="hive")',
+        'pyarrow, `partitioning="hive"`',
+        'import pyarrow.dataset as ds\nstickers = ds.dataset("data/lake/stickers", partitioning="hive")',
         READERS[1].types,
     ),
     Reader(
         "pandas, no options",
-        "import pandas as pd\n" 'stickers = pd.read_parquet("data/lake/stickers")',
+        'import pandas as pd\nstickers = pd.read_parquet("data/lake/stickers")',
         READERS[2].types,
     ),
 )

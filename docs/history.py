@@ -13,11 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from localvod import LocalVodService, ServiceConfig, write_videos_csv
 from pipeline import account, refresh, snapshot
 from pipeline.publish import warehouse
 from pipeline.store.layout import Layout
 from pipeline.vod.client import Credentials, VodClient
-from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
 
 KEY_ID = "demo-access-key-id"
 KEY_SECRET = "demo-access-key-secret"
@@ -76,9 +76,7 @@ DEMO = History(
 
 def build(layout: Layout, history: History = DEMO) -> dict[str, int]:
     """Takes, fetches and types every day of ``history`` into ``layout``, then publishes the warehouse."""
-    write_videos_csv(
-        layout.videos_csv, unknown=history.unknown, seed=history.catalog_seed, size=history.days[0].catalog_size
-    )
+    write_videos_csv(layout.videos_csv, unknown=history.unknown, seed=history.catalog_seed, size=history.days[0].catalog_size)
     for n, day in enumerate(history.days):
         _snapshot(layout, history, day, fault_seed=history.fault_seed + n)
     return warehouse.publish(layout)

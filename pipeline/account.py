@@ -109,13 +109,18 @@ def _discover_day(
         full = {r for r, p in plan.items() if p.kind == "full"}
         known = previous[~previous["deleted_upstream"]] if previous is not None else None
         # An id that is not a VOD video id is never sent back to VOD: it would split GetVideoInfos' list
-        missing = {
-            region: {
-                video_id for video_id in set(known.loc[known["region"] == region, "video_id"]) - set(listed[region].videos)
-                if video_id_problem(video_id) is None
+        missing = (
+            {
+                region: {
+                    video_id
+                    for video_id in set(known.loc[known["region"] == region, "video_id"]) - set(listed[region].videos)
+                    if video_id_problem(video_id) is None
+                }
+                for region in full
             }
-            for region in full
-        } if known is not None else {}
+            if known is not None
+            else {}
+        )
         checked = discovery.confirm_gone(clients, missing, on_answer=on_answer, concurrency=concurrency)
         log.commit()
     gone = set().union(*(ids for _, ids in checked.values()))
@@ -222,8 +227,14 @@ class _Typist:
 
 
 # VOD's names of the video fields the table keeps, and the table's.
-_FIELDS = {"VideoId": "video_id", "Title": "title", "Status": "status", "CreationTime": "creation_time",
-           "Duration": "duration_s", "Size": "size_bytes"}
+_FIELDS = {
+    "VideoId": "video_id",
+    "Title": "title",
+    "Status": "status",
+    "CreationTime": "creation_time",
+    "Duration": "duration_s",
+    "Size": "size_bytes",
+}
 
 
 def _typed(found: list[tuple[str, Iterable[dict[str, Any]]]], now: dt.datetime) -> pd.DataFrame:
@@ -236,12 +247,14 @@ def _typed(found: list[tuple[str, Iterable[dict[str, Any]]]], now: dt.datetime) 
         for api, name in _FIELDS.items():
             values[name] += [video.get(api) for video in videos]
     text = {name: pd.Series(values[name], dtype=pd.ArrowDtype(pa.string())) for name in ("region", "video_id", "title", "status")}
-    raw = pd.DataFrame({
-        **text,
-        "creation_time": _utc(utc_times(pd.Series([_text(v) for v in values["creation_time"]], dtype=pd.ArrowDtype(pa.string())))),
-        "duration_s": pd.to_numeric(pd.Series(values["duration_s"], dtype=object), errors="coerce").astype("float64"),
-        "size_bytes": pd.to_numeric(pd.Series(values["size_bytes"], dtype=object), errors="coerce").astype("Int64"),
-    })
+    raw = pd.DataFrame(
+        {
+            **text,
+            "creation_time": _utc(utc_times(pd.Series([_text(v) for v in values["creation_time"]], dtype=pd.ArrowDtype(pa.string())))),
+            "duration_s": pd.to_numeric(pd.Series(values["duration_s"], dtype=object), errors="coerce").astype("float64"),
+            "size_bytes": pd.to_numeric(pd.Series(values["size_bytes"], dtype=object), errors="coerce").astype("Int64"),
+        }
+    )
     instant = pd.Series(pd.Timestamp(now), index=raw.index, dtype="datetime64[us, UTC]")
     return raw.assign(
         first_seen=instant,
@@ -284,9 +297,15 @@ class _AnswerLog:
 
     def write(self, region: str, action: str, params: Mapping[str, str], answer: Answer) -> None:
         head = json.dumps(
-            {"region": region, "action": action, "params": dict(params), "request_id": answer.request_id,
-             "received_at": answer.received_at},
-            ensure_ascii=False, separators=(",", ":"),
+            {
+                "region": region,
+                "action": action,
+                "params": dict(params),
+                "request_id": answer.request_id,
+                "received_at": answer.received_at,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
         # VOD's answer as it came (it was read as one JSON object); re-written only if it spans lines
         body = answer.body if answer.body and b"\n" not in answer.body else json.dumps(answer.document).encode()

@@ -69,8 +69,7 @@ def webhook(url: str, kind: str | None = None, secret: str | None = None) -> Web
         kind = KIND_OF_HOST.get(parts.hostname)
         if kind is None:
             raise ConfigurationError(
-                f"ALERT_WEBHOOK_KIND is not set and {parts.hostname} is not a known robot host: "
-                f"set it to {', '.join(KINDS)}"
+                f"ALERT_WEBHOOK_KIND is not set and {parts.hostname} is not a known robot host: set it to {', '.join(KINDS)}"
             )
     elif kind not in KINDS:
         raise ConfigurationError(f"ALERT_WEBHOOK_KIND={kind!r} is not a webhook kind: use one of {', '.join(KINDS)}")
@@ -202,4 +201,3 @@ def _network_problem(exc: requests.RequestException) -> str:
     if isinstance(exc, requests.ConnectionError):
         return "could not connect"
     return type(exc).__name__
-

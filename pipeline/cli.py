@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -15,29 +14,21 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from pipeline import settings, snapshot
 from pipeline.errors import ConfigurationError, PipelineError
-from pipeline.publish import shell, warehouse
 from pipeline.events import mns
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
 from pipeline.events.inbox import Inbox
+from pipeline.publish import shell, warehouse
 from pipeline.store.layout import Layout
 from pipeline.store.videos import read_video_set
-from pipeline.vod.local import (
-    FAULT_KINDS,
-    FLOW_CONTROLS,
-    LocalMnsService,
-    LocalVodAccount,
-    MnsQueueSink,
-    ServiceConfig,
-    serve_forever,
-    write_videos_csv,
-)
-from pipeline.vod.regions import REGIONS
+
+if TYPE_CHECKING:  # the local VOD service is imported by the demo and dev commands only, when they run
+    from localvod import LocalVodAccount
 
 EXIT_CONFIG = 2
 EXIT_RUN_FAILED = 3
@@ -60,66 +51,6 @@ DEMO_KEY_SECRET = "demo-access-key-secret"
 DEMO_DATA_DIR, DEMO_DAGSTER_HOME = Path("demo/data"), Path("demo/dagster_home")
 DEMO_MARK = ".vod-stickers-demo"
 INSTANCE_CONFIG = Path(__file__).resolve().parents[1] / "dagster_home" / "dagster.yaml"
-
-
-def _service_args(parser: argparse.ArgumentParser) -> None:
-    defaults = ServiceConfig()
-    add = parser.add_argument
-    add("--host", default=defaults.host, help="address to bind (default: loopback only)")
-    add("--port", type=int, default=18080, help="port (0: any free port)")
-    add("--access-key-id", default=defaults.access_key_id, help="the AccessKeyId it accepts")
-    add("--access-key-secret", default=defaults.access_key_secret, help="the AccessKey secret it accepts")
-    add("--security-token", default=None, help="require this STS token on every call")
-    add("--catalog-size", type=int, default=defaults.catalog_size, help="videos in the synthetic catalog")
-    add("--catalog-seed", type=int, default=defaults.catalog_seed, help="seed of the synthetic catalog")
-    add("--calls-per-second", type=float, default=defaults.calls_per_second, help="flow-control limit (0: none)")
-    add("--flow-control", choices=FLOW_CONTROLS, default=defaults.flow_control,
-        help="how the limit is counted: a token bucket holding one second of calls, or at most the limit in any "
-        "second (sliding_window) or in each whole second (fixed_window)")
-    add("--latency-ms", type=float, default=defaults.latency_ms, help="median answer latency")
-    for fault in FAULT_KINDS:
-        add(f"--{fault.replace('_', '-')}-rate", type=float, default=0.0, help=f"share of calls answered with a {fault} fault")
-    add("--fault-seed", type=int, default=defaults.fault_seed, help="seed of the injected faults")
-    add("--regions", default=None, help="comma list of regions, one port each from --port (default: one region)")
-    add("--separate-limits", action="store_true", help="each region has its own flow control (default: shared)")
-    add("--same-second-videos", type=int, default=defaults.same_second_videos,
-        help="videos sharing one CreationTime second")
-    add("--account", action="append", default=[], metavar="NAME=KEY_ID:SECRET", dest="other_accounts",
-        help="another account served beside the first, signing with its own AccessKey, with a catalog of its own "
-        "(repeatable; for trying VOD_ACCOUNTS_FILE)")
-
-
-def _service_config(args: argparse.Namespace) -> ServiceConfig:
-    """The service's configuration from the options _service_args declares (same names)."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(ServiceConfig) if hasattr(args, f.name)}
-    accounts = {}
-    for spec in getattr(args, "other_accounts", []):
-        name, _, keys = spec.partition("=")
-        key_id, _, secret = keys.partition(":")
-        if not (name and key_id and secret):
-            raise ConfigurationError(f"--account {name or '?'}=...: give NAME=KEY_ID:SECRET")
-        accounts[name] = {"access_key_id": key_id, "access_key_secret": secret}
-    try:
-        return ServiceConfig(**{**given, "calls_per_second": args.calls_per_second or None, "accounts": accounts})
-    except ValueError as err:
-        raise ConfigurationError(f"the local VOD service cannot start: {err}") from None
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    regions = [r.strip() for r in args.regions.split(",") if r.strip()] if args.regions else None
-    if unknown := [r for r in regions or () if r not in REGIONS]:
-        raise ConfigurationError(f"--regions: unknown region {unknown[0]!r}; choose from {', '.join(sorted(REGIONS))}")
-    serve_forever(_service_config(args), regions, shared_limits=not args.separate_limits)
-    return 0
-
-
-def cmd_videos(args: argparse.Namespace) -> int:
-    regions = tuple(r.strip() for r in (args.regions or "").split(",") if r.strip())
-    write_videos_csv(
-        Path(args.out), count=args.count, unknown=args.unknown, seed=args.catalog_seed, size=args.catalog_size, regions=regions
-    )
-    print(f"Wrote {args.out}")
-    return 0
 
 
 def demo_folders(data_dir: Path, dagster_home: Path) -> None:
@@ -164,6 +95,8 @@ def _demo_account(args: argparse.Namespace, **events: object) -> LocalVodAccount
     """The demo's VOD account: ``--videos`` videos, three fifths in cn-shanghai and the rest in
     ap-southeast-1, sharing the account's calls per second. ``events`` are ServiceConfig's settings of
     sticker changes and callbacks (none: a catalog that does not change)."""
+    from localvod import LocalVodAccount, ServiceConfig
+
     first = args.videos * 3 // 5
     return LocalVodAccount(
         ServiceConfig(port=args.port, access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_KEY_SECRET, latency_ms=50.0, **events),  # type: ignore[arg-type]
@@ -181,6 +114,8 @@ def _dev_events(layout: Layout, args: argparse.Namespace) -> Iterator[LocalVodAc
     """The dev account, its stickers changing through the day, and its events received as in production:
     signed HTTP callbacks to a receiver, and a local MNS queue read through the MNS SDK, both into the
     data directory's inbox."""
+    from localvod import LocalMnsService, MnsQueueSink
+
     stop = threading.Event()
     with (
         Inbox(layout.events_inbox) as inbox,
@@ -199,7 +134,9 @@ def _dev_events(layout: Layout, args: argparse.Namespace) -> Iterator[LocalVodAc
         reader.start()
         try:
             with account.start():
-                print(f"VOD's events: signed callbacks to {url}, and the MNS queue {DEV_QUEUE} at {queue.endpoint}, kept in {layout.events_inbox}")
+                print(
+                    f"VOD's events: signed callbacks to {url}, and the MNS queue {DEV_QUEUE} at {queue.endpoint}, kept in {layout.events_inbox}"
+                )
                 yield account
         finally:
             stop.set()
@@ -286,9 +223,16 @@ def materialize(layout: Layout, day: dt.date, env: dict[str, str], assets: tuple
     interactive = sys.stderr.isatty()
     level = "WARNING" if interactive else "INFO"
     command = [
-        str(Path(sys.executable).parent / "dg"), "launch", "-m", "pipeline.definitions",
-        "--assets", ",".join(assets), "--partition", _partition(day, layout.account),
-        "--config-json", f'{{"loggers": {{"console": {{"config": {{"log_level": "{level}"}}}}}}}}',
+        str(Path(sys.executable).parent / "dg"),
+        "launch",
+        "-m",
+        "pipeline.definitions",
+        "--assets",
+        ",".join(assets),
+        "--partition",
+        _partition(day, layout.account),
+        "--config-json",
+        f'{{"loggers": {{"console": {{"config": {{"log_level": "{level}"}}}}}}}}',
     ]
     close_dead_runs(Path(env["DAGSTER_HOME"]))  # a killed run's pool slot would make this one wait for ever
     run = subprocess.Popen(command, env=env)
@@ -358,7 +302,7 @@ def summary(layout: Layout) -> str:
             "FROM fetch_log ORDER BY snapshot_date DESC LIMIT 1"
         )
         names = [d[0] for d in log.description]
-        newest = dict(zip(names, log.fetchall()[0]))
+        newest = dict(zip(names, log.fetchall()[0], strict=False))
         formats = con.sql(
             "SELECT format, stickers, videos, round(total_bytes / 1e6, 1) AS total_mb, "
             "round(avg_duration_s, 2) AS avg_duration_s FROM format_stats ORDER BY format"
@@ -415,8 +359,13 @@ def cmd_events(args: argparse.Namespace) -> int:
             def read_queue() -> None:
                 try:
                     mns.consume(
-                        config.mns_endpoint, config.mns_queue, credentials.access_key_id, credentials.access_key_secret,
-                        inbox, stop=stop, security_token=credentials.security_token,
+                        config.mns_endpoint,
+                        config.mns_queue,
+                        credentials.access_key_id,
+                        credentials.access_key_secret,
+                        inbox,
+                        stop=stop,
+                        security_token=credentials.security_token,
                     )
                 except Exception as err:  # noqa: BLE001 - said in one line below
                     failure.append(err)
@@ -449,7 +398,8 @@ def cmd_staged(args: argparse.Namespace) -> int:
     for it; each with its files."""
     layout = settings.lake_from_env().layout()
     staged = [
-        s for s in snapshot.staged_days(layout)
+        s
+        for s in snapshot.staged_days(layout)
         if (args.account is None or s.account == args.account) and (args.day is None or s.day == args.day)
     ]
     if not any(s.held for s in staged):
@@ -539,7 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     run = command(
-        "run", cmd_run, "run one snapshot day through Dagster with this environment's settings",
+        "run",
+        cmd_run,
+        "run one snapshot day through Dagster with this environment's settings",
         "Runs the daily_snapshot assets for one day (video set, ListDynamicImage for every video, Parquet,\n"
         "warehouse, report) through Dagster, recorded in DAGSTER_HOME so the UI shows the run.\n"
         "Configuration comes from the environment (ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET,\n"
@@ -549,72 +501,88 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--day", type=_day, default=None, help="snapshot day, YYYY-MM-DD (default: today, UTC)")
     run.add_argument("--account", default=None, help="the account whose day to run, one VOD_ACCOUNTS_FILE lists (needed when it is set)")
     run.add_argument(
-        "--assets", default=None, metavar="A,B",
+        "--assets",
+        default=None,
+        metavar="A,B",
         help=f"only these assets, comma-separated (default: all, {','.join(DAY_ASSETS)}); "
         "e.g. stickers,warehouse,report to redo a day from its kept raw answers without calling VOD",
     )
 
     for name, func, text, description in [
-        ("demo", cmd_demo, "local VOD service + today's snapshot through Dagster + a summary",
-         "Starts the local VOD service, writes a video set for its catalog, runs today's snapshot through\n"
-         "Dagster (a progress bar in a terminal), then prints what the warehouse holds and where the report is."),
-        ("dev", cmd_dev, "local VOD service + the Dagster UI and daemon (dg dev)",
-         "Starts the local VOD service and `dg dev` (UI on http://127.0.0.1:3000, plus the daemon that\n"
-         "runs the schedule and backfills) against it, with the demo's data and Dagster instance. Ctrl-C stops both."),
+        (
+            "demo",
+            cmd_demo,
+            "local VOD service + today's snapshot through Dagster + a summary",
+            "Starts the local VOD service, writes a video set for its catalog, runs today's snapshot through\n"
+            "Dagster (a progress bar in a terminal), then prints what the warehouse holds and where the report is.",
+        ),
+        (
+            "dev",
+            cmd_dev,
+            "local VOD service + the Dagster UI and daemon (dg dev)",
+            "Starts the local VOD service and `dg dev` (UI on http://127.0.0.1:3000, plus the daemon that\n"
+            "runs the schedule and backfills) against it, with the demo's data and Dagster instance. Ctrl-C stops both.",
+        ),
     ]:
         p = command(name, func, text, description)
         p.add_argument("--videos", type=int, default=1000, help="videos of the demo account, in two regions (default: 1000)")
-        p.add_argument("--port", type=int, default=0, help="port of the local VOD service's first region, the second on the next (0: free ones)")
-        p.add_argument("--data-dir", type=Path, default=DEMO_DATA_DIR, help=f"the demo's data directory (default: {DEMO_DATA_DIR}; "
-                       "never PIPELINE_DATA_DIR, and a folder with data the demo did not make is refused)")
-        p.add_argument("--dagster-home", type=Path, default=DEMO_DAGSTER_HOME,
-                       help=f"the demo's Dagster instance (default: {DEMO_DAGSTER_HOME}; never DAGSTER_HOME)")
+        p.add_argument(
+            "--port", type=int, default=0, help="port of the local VOD service's first region, the second on the next (0: free ones)"
+        )
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=DEMO_DATA_DIR,
+            help=f"the demo's data directory (default: {DEMO_DATA_DIR}; "
+            "never PIPELINE_DATA_DIR, and a folder with data the demo did not make is refused)",
+        )
+        p.add_argument(
+            "--dagster-home",
+            type=Path,
+            default=DEMO_DAGSTER_HOME,
+            help=f"the demo's Dagster instance (default: {DEMO_DAGSTER_HOME}; never DAGSTER_HOME)",
+        )
         if name == "dev":
             p.add_argument("--ui-port", type=int, default=3000, help="port of the Dagster UI (default: 3000)")
 
-    serve = command(
-        "serve", cmd_serve, "run the local VOD service until Ctrl-C",
-        "Runs the local VOD service, a stand-in for Alibaba Cloud VOD's ListDynamicImage over HTTP on\n"
-        "loopback: both signature methods, error codes, flow control, latency and seeded faults.",
-    )
-    _service_args(serve)
-
-    videos = command(
-        "videos", cmd_videos, "write a videos.csv matching the local service's catalog",
-        "Writes a video set (a video_id column) of the local VOD service's synthetic catalog,\n"
-        "optionally with ids the catalog does not know (they end as 'not found').",
-    )
-    videos.add_argument("--out", default="data/videos.csv", help="where to write (default: data/videos.csv)")
-    videos.add_argument("--catalog-size", type=int, default=ServiceConfig().catalog_size, help="videos in the catalog")
-    videos.add_argument("--catalog-seed", type=int, default=ServiceConfig().catalog_seed, help="seed of the catalog")
-    videos.add_argument("--count", type=int, default=None, help="catalog videos to include (default: all)")
-    videos.add_argument("--unknown", type=int, default=0, help="extra ids the catalog does not know")
-    videos.add_argument("--regions", default=None,
-                        help="comma-separated regions (as in serve --regions): each region's ids, with a region column")
+    for name, summary in [
+        ("serve", "run the local VOD service until Ctrl-C (python -m localvod serve --help)"),
+        ("videos", "write a videos.csv matching the local service's catalog (python -m localvod videos --help)"),
+    ]:
+        sub.add_parser(name, help=summary)  # listed in --help; main() hands its arguments to localvod.cli
     events = command(
-        "events", cmd_events, "receive VOD's event notifications (HTTP callbacks, an MNS queue) until Ctrl-C",
+        "events",
+        cmd_events,
+        "receive VOD's event notifications (HTTP callbacks, an MNS queue) until Ctrl-C",
         "Receives VOD's events into the data directory's inbox (PIPELINE_DATA_DIR/events/inbox.sqlite), where the\n"
         "next day's refresh plan finds which videos changed. HTTP callbacks on VOD_EVENTS_PORT (default 9090),\n"
         "signatures checked with VOD_CALLBACK_URL and VOD_CALLBACK_KEYS; and the MNS queue VOD_MNS_QUEUE at\n"
         "VOD_MNS_ENDPOINT when set. Each event is durable before it is acknowledged, and kept once.",
     )
     events.add_argument(
-        "--host", default=None,
+        "--host",
+        default=None,
         help="address to listen on (default: 0.0.0.0 when VOD_CALLBACK_KEYS is set, else 127.0.0.1: callbacks nobody "
         "signs are taken from this machine only)",
     )
     events.add_argument("--port", type=int, default=None, help="port (default: VOD_EVENTS_PORT, else 9090)")
-    events.add_argument("--account", default=None, help="the account whose events these are, one VOD_ACCOUNTS_FILE lists (needed when it is set)")
+    events.add_argument(
+        "--account", default=None, help="the account whose events these are, one VOD_ACCOUNTS_FILE lists (needed when it is set)"
+    )
     query = command(
-        "query", cmd_query, "open the warehouse read-only in the DuckDB shell (on disk or on an object store)",
+        "query",
+        cmd_query,
+        "open the warehouse read-only in the DuckDB shell (on disk or on an object store)",
         "Opens PIPELINE_DATA_DIR's warehouse.duckdb read-only in the DuckDB CLI. On an object store the file is\n"
         "fetched first and the lake's s3:// files are read through httpfs loaded from its installed package\n"
         "(no download), with the store's keys taken from the environment. Arguments after the options go to\n"
-        "duckdb, e.g. vod-stickers query -c \"SELECT * FROM format_stats\".",
+        'duckdb, e.g. vod-stickers query -c "SELECT * FROM format_stats".',
     )
     query.set_defaults(takes_extra=True)  # the arguments it does not know go to duckdb
     staged = command(
-        "staged", cmd_staged, "list the days held in staging after failing their audit, with what failed",
+        "staged",
+        cmd_staged,
+        "list the days held in staging after failing their audit, with what failed",
         "A day whose new files fail a blocking check is not committed into the lake: its files are held under\n"
         "PIPELINE_DATA_DIR/staging/, laid out as the lake is, and the lake keeps the day's previous audited\n"
         "version. This lists each held day of each account: the checks it failed, its files and their rows;\n"
@@ -623,24 +591,37 @@ def build_parser() -> argparse.ArgumentParser:
     staged.add_argument("--account", default=None, help="only this account's days ('default' in a deployment of one)")
     staged.add_argument("--day", type=_day, default=None, help="only this day, YYYY-MM-DD")
     recover = command(
-        "recover", cmd_recover, "mark failed the Dagster runs whose process was killed, freeing their pool slots",
+        "recover",
+        cmd_recover,
+        "mark failed the Dagster runs whose process was killed, freeing their pool slots",
         "A run whose process was killed (SIGKILL, out of memory, a restart) stays 'Started' and keeps its\n"
         "vod_api or warehouse pool slot, so later runs wait behind it. This marks such runs failed and frees\n"
         "their slots; re-running their day then resumes the fetch where it stopped.",
     )
     recover.add_argument(
-        "--dagster-home", default=os.environ.get("DAGSTER_HOME") or "dagster_home",
+        "--dagster-home",
+        default=os.environ.get("DAGSTER_HOME") or "dagster_home",
         help="Dagster instance directory (default: $DAGSTER_HOME, else dagster_home)",
     )
     command(
-        "alert-test", cmd_alert_test, "post a test message to the alert webhook (ALERT_WEBHOOK_URL)",
+        "alert-test",
+        cmd_alert_test,
+        "post a test message to the alert webhook (ALERT_WEBHOOK_URL)",
         "Posts a test message to the webhook the alert sensors use (ALERT_WEBHOOK_URL, ALERT_WEBHOOK_KIND,\n"
         "ALERT_WEBHOOK_SECRET), signed as they sign, retried as they retry, and says whether it arrived.",
     )
     return parser
 
 
+LOCAL_SERVICE_COMMANDS = ("serve", "videos")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] and argv[0] in LOCAL_SERVICE_COMMANDS:  # its options are the local service's own
+        from localvod.cli import main as local_main
+
+        return local_main(argv, prog="vod-stickers")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "takes_extra", False):

@@ -118,7 +118,11 @@ def plan_day(
             log.warning(
                 "%s: the events inbox %s is not the one the last plan read (it holds events up to %d, the plan "
                 "took up to %d): every event it holds is taken. Keep one inbox per data directory "
-                "(PIPELINE_DATA_DIR/events/inbox.sqlite, on local disk)", day, inbox.path, inbox.last_seq(), through,
+                "(PIPELINE_DATA_DIR/events/inbox.sqlite, on local disk)",
+                day,
+                inbox.path,
+                inbox.last_seq(),
+                through,
             )
             through = 0
         events = inbox.since(through)
@@ -146,14 +150,19 @@ def plan_day(
             log.warning(
                 "%s: %d videos must be asked (new, announced, failed or due) beyond the budget of %d calls%s: all "
                 "are asked; raise VOD_REFRESH_BUDGET or VOD_REFRESH_DAYS to stay within it",
-                day, over, policy.budget, " a region" if policy.per_region else "",
+                day,
+                over,
+                policy.budget,
+                " a region" if policy.per_region else "",
             )
         _write_events(layout.day_events(day), events, actions)
     if kept is not None and (kept.every_days, kept.budget) != (policy.every_days, policy.budget):
         log.warning(
             "%s: the day's plan was made with VOD_REFRESH_DAYS=%d and a budget of %s calls; it is kept (only new "
             "videos and events are added), the settings now given apply from the next day",
-            day, kept.every_days, kept.budget,
+            day,
+            kept.every_days,
+            kept.budget,
         )
     plan.events_through = events[-1].seq if events else through
     plan.inbox_id = inbox.id if inbox is not None else inbox_id
@@ -226,7 +235,10 @@ def _read_last(source: Any) -> pa.Table:
 
 
 def _no_answers() -> pd.DataFrame:
-    return pd.DataFrame({"status": pd.Series(dtype="str"), "answered_on": pd.Series(dtype="datetime64[ns]")}, index=pd.Index([], name="video_id", dtype="str"))
+    return pd.DataFrame(
+        {"status": pd.Series(dtype="str"), "answered_on": pd.Series(dtype="datetime64[ns]")},
+        index=pd.Index([], name="video_id", dtype="str"),
+    )
 
 
 def _announced(events: list[StoredEvent], members: set[str]) -> tuple[set[str], list[str]]:

@@ -36,9 +36,7 @@ def close_dead_runs(instance: dg.DagsterInstance) -> list[DeadRun]:
         pid = _worker_pid(instance, run.run_id)
         if pid is None or _alive(pid):
             continue
-        instance.report_run_failed(
-            run, message=f"The run's process (pid {pid}) ended without reporting: it was killed or crashed."
-        )
+        instance.report_run_failed(run, message=f"The run's process (pid {pid}) ended without reporting: it was killed or crashed.")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         closed.append(DeadRun(run.run_id, pid, run.tags.get("dagster/partition")))
     return closed

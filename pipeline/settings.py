@@ -144,9 +144,7 @@ class LakeSettings:
             probe.write_text("")
             probe.unlink()
         except OSError as exc:
-            raise ConfigurationError(
-                f"The data directory {root} (PIPELINE_DATA_DIR) cannot be written: {exc.strerror}"
-            ) from None
+            raise ConfigurationError(f"The data directory {root} (PIPELINE_DATA_DIR) cannot be written: {exc.strerror}") from None
         return Layout(root, lease_s=self.lease_s, inbox=self.inbox, account=account)
 
 
@@ -254,7 +252,7 @@ def _account_entry(path: str, name: str, table: Any) -> AccountEntry:
     if missing := [key for key in ("access_key_id_env", "access_key_secret_env") if not table.get(key)]:
         raise ConfigurationError(
             f"{where}: {' and '.join(missing)} missing: name the variables holding the account's AccessKey "
-            f"(e.g. access_key_id_env = \"{name.upper().replace('-', '_')}_ACCESS_KEY_ID\")"
+            f'(e.g. access_key_id_env = "{name.upper().replace("-", "_")}_ACCESS_KEY_ID")'
         )
     # The value is a variable's name; one that is not may be the key itself, which is never repeated
     if wrong := [key for key in _VARIABLE_KEYS if key in table and not VARIABLE_NAME.fullmatch(table[key])]:
@@ -270,7 +268,7 @@ def _account_entry(path: str, name: str, table: Any) -> AccountEntry:
         raise ConfigurationError(f"{where}: events_port = {table['events_port']!r} is not a TCP port, 0 to 65535")
     regions = table.get("regions") or [DEFAULT_REGION]
     if not all(isinstance(r, str) for r in regions) or not all(isinstance(v, str) for v in table.get("endpoints", {}).values()):
-        raise ConfigurationError(f"{where}: regions is a list of region ids, endpoints a table of region = \"address\"")
+        raise ConfigurationError(f'{where}: regions is a list of region ids, endpoints a table of region = "address"')
     return AccountEntry(name=name, **{**table, "regions": tuple(regions)})  # the keys are the fields, checked above
 
 
@@ -321,11 +319,12 @@ def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None
     method = _get(environ, "VOD_SIGNATURE_METHOD") or signing.ACS3_HMAC_SHA256
     if method not in signing.SIGNATURE_METHODS:
         raise ConfigurationError(
-            f"VOD_SIGNATURE_METHOD={method!r} is not a signature method VOD knows: use one of "
-            f"{', '.join(signing.SIGNATURE_METHODS)}"
+            f"VOD_SIGNATURE_METHOD={method!r} is not a signature method VOD knows: use one of {', '.join(signing.SIGNATURE_METHODS)}"
         )
     limits = _choice(
-        environ, "VOD_RATE_LIMITS", RATE_LIMITS,
+        environ,
+        "VOD_RATE_LIMITS",
+        RATE_LIMITS,
         "'shared' (the default) has the regions share the account's calls per second; 'per-region' gives each its own",
     )
     return VodSettings(
@@ -337,7 +336,9 @@ def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None
         endpoints=endpoints,
         shared_limits=limits == "shared",
         signature_method=method,
-        calls_per_second=_number(environ, "VOD_CALLS_PER_SECOND", float, 100.0, "a positive number of calls per second", lambda v: 0 < v < float("inf")),
+        calls_per_second=_number(
+            environ, "VOD_CALLS_PER_SECOND", float, 100.0, "a positive number of calls per second", lambda v: 0 < v < float("inf")
+        ),
         concurrency=_number(environ, "VOD_CONCURRENCY", int, 16, "a whole number of calls in flight, at least 1", lambda v: v >= 1),
     )
 
@@ -353,16 +354,12 @@ def endpoints_from_env(environ: Mapping[str, str] = os.environ, *, account: str 
     listed = [r.strip() for r in _get(environ, "VOD_REGIONS").split(",") if r.strip()]
     single = _get(environ, "VOD_REGION")
     if listed and single and listed != [single]:
-        raise ConfigurationError(
-            f"VOD_REGION={single} and VOD_REGIONS={','.join(listed)} disagree: set VOD_REGIONS alone"
-        )
+        raise ConfigurationError(f"VOD_REGION={single} and VOD_REGIONS={','.join(listed)} disagree: set VOD_REGIONS alone")
     overrides = {}
     for pair in filter(None, (p.strip() for p in _get(environ, "VOD_ENDPOINTS").split(","))):
         region, sep, address = pair.partition("=")
         if not sep or not region.strip() or not address.strip():
-            raise ConfigurationError(
-                f"VOD_ENDPOINTS holds {pair!r}: give region=address pairs, e.g. cn-shanghai=http://127.0.0.1:18080"
-            )
+            raise ConfigurationError(f"VOD_ENDPOINTS holds {pair!r}: give region=address pairs, e.g. cn-shanghai=http://127.0.0.1:18080")
         overrides[region.strip()] = address.strip()
     endpoint = _get(environ, "VOD_ENDPOINT")
     # An endpoint at a region's own VOD host says which region it is
@@ -381,26 +378,22 @@ def endpoints_from_env(environ: Mapping[str, str] = os.environ, *, account: str 
     if len(set(regions)) != len(regions):
         raise ConfigurationError(f"VOD_REGIONS={','.join(regions)} lists a region twice")
     if strange := sorted(set(overrides) - set(regions)):
-        raise ConfigurationError(
-            f"VOD_ENDPOINTS names {', '.join(strange)}, which VOD_REGIONS ({', '.join(regions)}) does not list"
-        )
+        raise ConfigurationError(f"VOD_ENDPOINTS names {', '.join(strange)}, which VOD_REGIONS ({', '.join(regions)}) does not list")
     if endpoint and (len(regions) > 1 or overrides):
-        raise ConfigurationError(
-            "VOD_ENDPOINT is for one region; with several, give each its address in VOD_ENDPOINTS=region=address,..."
-        )
+        raise ConfigurationError("VOD_ENDPOINT is for one region; with several, give each its address in VOD_ENDPOINTS=region=address,...")
     endpoints = {region: resolve_endpoint(region, overrides.get(region) or endpoint or None) for region in regions}
     shared = [r for r in regions if list(endpoints.values()).count(endpoints[r]) > 1]
     if shared:
-        raise ConfigurationError(
-            f"The regions {', '.join(shared)} are served by one endpoint ({endpoints[shared[0]]}): list each once"
-        )
+        raise ConfigurationError(f"The regions {', '.join(shared)} are served by one endpoint ({endpoints[shared[0]]}): list each once")
     return endpoints
 
 
 def source_from_env(environ: Mapping[str, str] = os.environ) -> SourceSettings:
     """Where the video set comes from (VIDEO_SOURCE) and the full walks' period (VOD_FULL_WALK_DAYS)."""
     source = _choice(
-        environ, "VIDEO_SOURCE", VIDEO_SOURCES,
+        environ,
+        "VIDEO_SOURCE",
+        VIDEO_SOURCES,
         "'csv' (the default) reads videos.csv in the data directory, 'vod' discovers every video of the account in VOD_REGIONS",
     )
     return SourceSettings(
@@ -419,14 +412,24 @@ def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) 
     video every day), and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit
     allows in VOD_REFRESH_WINDOW_HOURS (default 4); each region's when VOD_RATE_LIMITS=per-region."""
     every = _number(
-        environ, "VOD_REFRESH_DAYS", int, DEFAULT_EVERY_DAYS, "a whole number of days, at least 1 (1: every video every day)", lambda v: v >= 1
+        environ,
+        "VOD_REFRESH_DAYS",
+        int,
+        DEFAULT_EVERY_DAYS,
+        "a whole number of days, at least 1 (1: every video every day)",
+        lambda v: v >= 1,
     )
     if _get(environ, "VOD_REFRESH_BUDGET") and _get(environ, "VOD_REFRESH_WINDOW_HOURS"):
         raise ConfigurationError("VOD_REFRESH_BUDGET and VOD_REFRESH_WINDOW_HOURS both set the day's calls: set one")
     budget = _number(environ, "VOD_REFRESH_BUDGET", int, 0, "a whole number of calls a day, at least 1", lambda v: v >= 1)
     if not budget:
         hours = _number(
-            environ, "VOD_REFRESH_WINDOW_HOURS", float, DEFAULT_REFRESH_WINDOW_HOURS, "a number of hours, more than 0 and at most 24", lambda v: 0 < v <= 24
+            environ,
+            "VOD_REFRESH_WINDOW_HOURS",
+            float,
+            DEFAULT_REFRESH_WINDOW_HOURS,
+            "a number of hours, more than 0 and at most 24",
+            lambda v: 0 < v <= 24,
         )
         budget = int(vod.calls_per_second * 3600 * hours)
     # With limits per region, the budget is each region's: a region's calls are spent against its own limit
@@ -475,7 +478,9 @@ def events_from_env(environ: Mapping[str, str] = os.environ, *, account: str | N
         )
     endpoint, queue = _get(environ, "VOD_MNS_ENDPOINT"), _get(environ, "VOD_MNS_QUEUE")
     if bool(endpoint) != bool(queue):
-        raise ConfigurationError(f"{'VOD_MNS_QUEUE' if endpoint else 'VOD_MNS_ENDPOINT'} is not set: an MNS queue needs both VOD_MNS_ENDPOINT and VOD_MNS_QUEUE")
+        raise ConfigurationError(
+            f"{'VOD_MNS_QUEUE' if endpoint else 'VOD_MNS_ENDPOINT'} is not set: an MNS queue needs both VOD_MNS_ENDPOINT and VOD_MNS_QUEUE"
+        )
     credentials = None
     if endpoint:
         key_id, secret = _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"), _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
@@ -502,9 +507,7 @@ def lake_from_env(environ: Mapping[str, str] = os.environ) -> LakeSettings:
             environ, "VOD_URL_VALIDITY_S", int, DEFAULT_URL_VALIDITY_S, "a whole number of seconds, 0 or more", lambda v: v >= 0
         ),
         store=objects.store_from_env(environ) if remote else None,
-        lease_s=_number(
-            environ, "PIPELINE_LEASE_SECONDS", float, DEFAULT_LEASE_S, "a number of seconds, 5 or more", lambda v: v >= 5
-        ),
+        lease_s=_number(environ, "PIPELINE_LEASE_SECONDS", float, DEFAULT_LEASE_S, "a number of seconds, 5 or more", lambda v: v >= 5),
         inbox=Path(inbox).resolve() if inbox else None,
     )
 
@@ -549,7 +552,9 @@ EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
 def executor_from_env(environ: Mapping[str, str] = os.environ) -> str:
     """Where a run's steps execute (PIPELINE_EXECUTOR), one of EXECUTORS; docs/deployment.md says when to choose which."""
     return _choice(
-        environ, "PIPELINE_EXECUTOR", EXECUTORS,
+        environ,
+        "PIPELINE_EXECUTOR",
+        EXECUTORS,
         "'in_process' (the default) runs every step in the run's process, 'multiprocess' one process per step, "
         "'celery' each step on a Celery worker, 'k8s' each step in a Kubernetes Job (docs/deployment.md)",
     )

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pipeline import account, refresh
-from pipeline.events.inbox import Inbox
 from pipeline.errors import ConfigurationError
-from pipeline.normalize.events import type_events
+from pipeline.events.inbox import Inbox
 from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer, quality
+from pipeline.normalize.events import type_events
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
@@ -27,8 +27,8 @@ from pipeline.store.schema import DAY_TABLES, DEFAULT_ACCOUNT, STICKERS, pandas_
 from pipeline.store.videos import VideoSet, listed_set, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
-from pipeline.vod.regions import DEFAULT_REGION
 from pipeline.vod.outcome import FetchSummary, Outcome, utc_now_iso
+from pipeline.vod.regions import DEFAULT_REGION
 
 
 def utc_today() -> dt.date:
@@ -85,9 +85,7 @@ def discover_video_set(
             check_observable(layout, day, today=today)
             raise DayIsOver(f"{day} is over and took no video set: only today can be discovered")
         return read_day_set(layout.day_videos(day), next(iter(clients))), None
-    table, summary = account.discover_day(
-        layout, day, clients, full_walk_days=full_walk_days, concurrency=concurrency, run_id=run_id
-    )
+    table, summary = account.discover_day(layout, day, clients, full_walk_days=full_walk_days, concurrency=concurrency, run_id=run_id)
     alive = table[~table["deleted_upstream"] & table["region"].isin(list(clients))]
     videos = listed_set(alive["video_id"], alive["region"])  # an id that is no VOD video id is set aside
     write_video_set(layout.day_videos(day), videos.ids, videos.regions)
@@ -104,8 +102,7 @@ def check_observable(layout: Layout, day: dt.date, *, today: dt.date | None = No
     raise DayIsOver(
         f"{day} is over and its fetch never finished: VOD answers only about now, so asking it today would file "
         f"today's stickers under {day}; only today can be fetched. Days with kept answers, which can be "
-        "redone without calling VOD: "
-        + (f"{shown}{f' (and {len(redo) - 10} earlier)' if len(redo) > 10 else ''}" if redo else "none")
+        "redone without calling VOD: " + (f"{shown}{f' (and {len(redo) - 10} earlier)' if len(redo) > 10 else ''}" if redo else "none")
     )
 
 
@@ -166,9 +163,7 @@ def _fetch(
     writer = AnswerWriter(layout.answers(day), layout.answers_in_progress(day))
     kept = {video_id: writer.done[video_id] for video_id in ids if video_id in plan.asks and video_id in writer.done}
     todo = [
-        (video_id, region)
-        for video_id, region in zip(ids, videos.regions, strict=True)
-        if video_id in plan.asks and video_id not in kept
+        (video_id, region) for video_id, region in zip(ids, videos.regions, strict=True) if video_id in plan.asks and video_id not in kept
     ]
 
     def keep(outcome: Outcome) -> None:
@@ -184,9 +179,7 @@ def _fetch(
     else:  # a budget each: a queue each
         calls = {region: [v for v, r in todo if r == region] for region in clients}
     try:
-        summary = fetch_all(
-            clients, calls, total=len(todo), concurrency=concurrency, on_outcome=keep, on_progress=on_progress
-        )
+        summary = fetch_all(clients, calls, total=len(todo), concurrency=concurrency, on_outcome=keep, on_progress=on_progress)
     except BaseException as err:
         writer.close()  # keeps what arrived; the day stays unfinished and the next fetch resumes it
         if isinstance(getattr(err, "summary", None), FetchSummary):
@@ -197,6 +190,7 @@ def _fetch(
     carry = Carry(layout.answers(previous), previous) if previous else None
     regions = dict(zip(ids, videos.regions, strict=True))
     lease.check()
+
     # The summary is written before the answers are put into place (the day's commit point), so a finished
     # day always has it: killed in between, the day is unfinished and the next fetch writes both again.
     def keep_summary(carried: int, carried_stickers: int) -> None:
@@ -237,9 +231,7 @@ def normalize_day(
     lake keeps its previous version of the day; ``report.audit`` says which."""
     answers = layout.answers(day)
     if not answers.exists():
-        raise ConfigurationError(
-            f"No finished answers for {day} at {answers}: materialize sticker_responses for that day first"
-        )
+        raise ConfigurationError(f"No finished answers for {day} at {answers}: materialize sticker_responses for that day first")
     report = DayReport(videos=collections.Counter())
     with (
         DayLease(layout, day, run_id=run_id) as lease,

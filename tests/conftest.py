@@ -11,11 +11,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from localvod import LocalVodService, ServiceConfig, write_videos_csv
 from pipeline.store import objects
 from pipeline.store.layout import Layout
-from pipeline.store.local_s3 import LocalS3
 from pipeline.vod.client import Credentials, VodClient
-from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
+from tests.support.seaweedfs import LocalS3
 
 KEY_ID = "test-access-key-id"
 KEY_SECRET = "test-secret-Zq8Lw3Kp9Vx2"

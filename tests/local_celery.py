@@ -37,7 +37,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(ready: Callable[[], bool], what: str, process: subprocess.Popen | None = None, log: Path | None = None, timeout: float = 60) -> None:
+def wait_for(
+    ready: Callable[[], bool], what: str, process: subprocess.Popen | None = None, log: Path | None = None, timeout: float = 60
+) -> None:
     """Polls ``ready`` until it holds; fails naming ``what``, with the end of its log, if the process ends first
     or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
@@ -71,18 +73,27 @@ class Processes:
     def __init__(self, stack: contextlib.ExitStack, logs: Path):
         self.stack, self.logs = stack, logs
 
-    def start(self, name: str, command: list[str], *, env: Mapping[str, str] | None = None, stop: int = signal.SIGTERM) -> tuple[subprocess.Popen, Path]:
+    def start(
+        self, name: str, command: list[str], *, env: Mapping[str, str] | None = None, stop: int = signal.SIGTERM
+    ) -> tuple[subprocess.Popen, Path]:
         return self.start_batch({name: command}, env=env, stop=stop)[0]
 
-    def start_batch(self, commands: Mapping[str, list[str]], *, env: Mapping[str, str] | None = None, stop: int = signal.SIGTERM) -> list[tuple[subprocess.Popen, Path]]:
+    def start_batch(
+        self, commands: Mapping[str, list[str]], *, env: Mapping[str, str] | None = None, stop: int = signal.SIGTERM
+    ) -> list[tuple[subprocess.Popen, Path]]:
         started: list[tuple[subprocess.Popen, Path]] = []
         self.stack.callback(self._stop, started, stop)
         for name, command in commands.items():
             log = self.logs / f"{name}.log"
             with open(log, "wb") as out:
                 process = subprocess.Popen(
-                    command, env=dict(env) if env is not None else None, cwd=REPO, stdin=subprocess.DEVNULL,
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                    command,
+                    env=dict(env) if env is not None else None,
+                    cwd=REPO,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             started.append((process, log))
         return started
@@ -124,15 +135,20 @@ class Postgres:
     def env(self) -> dict[str, str]:
         """The variables deploy/celery/dagster.yaml reads its database from."""
         return {
-            "DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(self.port), "DAGSTER_PG_USER": self.user,
-            "DAGSTER_PG_PASSWORD": self.password, "DAGSTER_PG_DB": self.db,
+            "DAGSTER_PG_HOST": "127.0.0.1",
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USER": self.user,
+            "DAGSTER_PG_PASSWORD": self.password,
+            "DAGSTER_PG_DB": self.db,
         }
 
 
 def _postgres_bin() -> Path:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name))
     if not found:
-        raise RuntimeError("No PostgreSQL under /usr/lib/postgresql: install Debian's package (sudo apt-get install -y --no-install-recommends postgresql)")
+        raise RuntimeError(
+            "No PostgreSQL under /usr/lib/postgresql: install Debian's package (sudo apt-get install -y --no-install-recommends postgresql)"
+        )
     return found[-1].parent
 
 
@@ -150,7 +166,9 @@ def postgres(processes: Processes, stack: contextlib.ExitStack) -> Postgres:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            raise RuntimeError("Running as root and there is no 'postgres' user to run PostgreSQL as: install Debian's postgresql package") from None
+            raise RuntimeError(
+                "Running as root and there is no 'postgres' user to run PostgreSQL as: install Debian's postgresql package"
+            ) from None
         os.chown(folder, owner.pw_uid, owner.pw_gid)
         as_user = ["setpriv", f"--reuid={owner.pw_uid}", f"--regid={owner.pw_gid}", "--init-groups"]
     server = Postgres(port=free_port(), user="dagster", password=secrets.token_urlsafe(12))
@@ -159,19 +177,48 @@ def postgres(processes: Processes, stack: contextlib.ExitStack) -> Postgres:
     if as_user:
         os.chown(password_file, owner.pw_uid, owner.pw_gid)
     initdb = subprocess.run(
-        [*as_user, str(bin_dir / "initdb"), "-D", str(folder / "data"), "-U", server.user, f"--pwfile={password_file}",
-         "--auth=scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions"],
-        capture_output=True, text=True, cwd=folder,
+        [
+            *as_user,
+            str(bin_dir / "initdb"),
+            "-D",
+            str(folder / "data"),
+            "-U",
+            server.user,
+            f"--pwfile={password_file}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=folder,
     )
     if initdb.returncode != 0:
         raise RuntimeError(f"initdb failed:\n{initdb.stdout}{initdb.stderr}")
     password_file.unlink()
     process, log = processes.start(
         "postgres",
-        [*as_user, str(bin_dir / "postgres"), "-D", str(folder / "data"), "-p", str(server.port),
-         "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-         # A throwaway database: durability is not what is tested.
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+        [
+            *as_user,
+            str(bin_dir / "postgres"),
+            "-D",
+            str(folder / "data"),
+            "-p",
+            str(server.port),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "unix_socket_directories=",
+            # A throwaway database: durability is not what is tested.
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ],
         stop=signal.SIGINT,  # fast shutdown: connections left open do not hold it up
     )
     wait_for(lambda: "ready to accept connections" in log.read_text(errors="replace"), "postgres", process, log)
@@ -196,7 +243,11 @@ def launch_day(env: Mapping[str, str], day: str, timeout: float = 600) -> subpro
     process, which, with ``PIPELINE_EXECUTOR=celery``, hands the steps to the workers and follows them."""
     return subprocess.run(
         [str(BIN / "dg"), "launch", "-m", "pipeline.definitions", "--job", "daily_snapshot", "--partition", day],
-        env=dict(env), cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        env=dict(env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -241,12 +292,25 @@ def deployment(workdir: Path, env: Mapping[str, str], workers: int = 2) -> Itera
         names = tuple(f"worker{i}" for i in range(1, workers + 1))
         started = processes.start_batch(
             {
-                name: [str(BIN / "dagster-celery"), "worker", "start", "-A", CELERY_APP, "-y", str(config), "-n", name,
-                       "--", "--concurrency=1", "--without-mingle", "--without-gossip"]
+                name: [
+                    str(BIN / "dagster-celery"),
+                    "worker",
+                    "start",
+                    "-A",
+                    CELERY_APP,
+                    "-y",
+                    str(config),
+                    "-n",
+                    name,
+                    "--",
+                    "--concurrency=1",
+                    "--without-mingle",
+                    "--without-gossip",
+                ]
                 for name in names
             },
             env=shared,
         )
-        for name, (process, log) in zip(names, started):
+        for name, (process, log) in zip(names, started, strict=False):
             wait_for(lambda log=log, name=name: f"{name}@" in _ready_line(log), f"celery worker {name}", process, log)
         yield Deployment(env=shared, home=home, workers=names)

@@ -19,12 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from localvod import LocalVodService, ServiceConfig, catalog_ids, write_videos_csv
 from pipeline import settings
 from pipeline.errors import ConfigurationError
 from pipeline.store.layout import Layout
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.vod.errors import VideoNotFound
-from pipeline.vod.local import LocalVodService, ServiceConfig, catalog_ids, write_videos_csv
 from tests.conftest import KEY_ID, KEY_SECRET, REPO, TODAY
 from tests.test_alerts import Ticks, alert_env, due_day, receiver  # noqa: F401 - fixtures
 from tests.test_secrets import dagster_places
@@ -175,9 +175,7 @@ def test_an_accounts_day_is_redone_alone_and_the_others_files_stay(deployment, i
     assert after["part-retail.parquet"] == before["part-retail.parquet"]
     assert after["part-games.parquet"] != before["part-games.parquet"]
     materialized = instance.fetch_materializations(dg.AssetKey("stickers"), limit=10).records
-    assert sorted(r.partition_key for r in materialized) == sorted(
-        [f"games|{TODAY}", f"games|{TODAY}", f"retail|{TODAY}"]
-    )
+    assert sorted(r.partition_key for r in materialized) == sorted([f"games|{TODAY}", f"games|{TODAY}", f"retail|{TODAY}"])
 
 
 def test_the_schedule_runs_each_accounts_day_and_the_ui_shows_day_by_account(deployment):
@@ -191,9 +189,7 @@ def test_the_schedule_runs_each_accounts_day_and_the_ui_shows_day_by_account(dep
     assert loaded.resolve_assets_def("sticker_responses").backfill_policy is None
     schedule = loaded.resolve_schedule_def("daily_snapshot_schedule")
     with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=dt.datetime.combine(TODAY, dt.time(2), dt.UTC)
-        )
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=dt.datetime.combine(TODAY, dt.time(2), dt.UTC))
         requests = schedule.evaluate_tick(context).run_requests
     assert sorted((r.tags["dagster/partition/account"], r.tags["dagster/partition/day"]) for r in requests) == [
         ("broken", TODAY.isoformat()),
@@ -233,7 +229,9 @@ def test_the_cli_runs_an_accounts_day_refuses_one_without_an_account_and_keeps_e
     assert [p.name for p in deployment.lake_partition("stickers", TODAY).iterdir()] == ["part-games.parquet"]
     # Redoing the day from its kept answers calls no VOD, so it needs none of the account's keys
     keyless = {k: v for k, v in env.items() if not k.startswith("GAMES_")}
-    redone = subprocess.run([*cli, "--account", "games", "--assets", "stickers,warehouse,report"], env=keyless, capture_output=True, text=True, timeout=600)
+    redone = subprocess.run(
+        [*cli, "--account", "games", "--assets", "stickers,warehouse,report"], env=keyless, capture_output=True, text=True, timeout=600
+    )
     assert redone.returncode == 0, redone.stderr[-2000:]
     failed = subprocess.run([*cli, "--account", "broken"], env=env, capture_output=True, text=True, timeout=600)
     assert failed.returncode == 3
@@ -257,12 +255,18 @@ def test_the_cli_runs_an_accounts_day_refuses_one_without_an_account_and_keeps_e
         ('[accounts.retail]\naccess_key_id_env = "A"\n', "access_key_secret_env missing"),
         ('[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\nregion = "cn-shanghai"\n', "unknown key 'region'"),
         ('[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\nregions = ["mars-1"]\n', "Unknown VOD region 'mars-1'"),
-        ('[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\ncalls_per_second = "fast"\n', "calls_per_second = 'fast' is not a number"),
+        (
+            '[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\ncalls_per_second = "fast"\n',
+            "calls_per_second = 'fast' is not a number",
+        ),
         ("[retail]\n", "unknown table 'retail'"),
         ("accounts = 3\n", "lists no account"),
         ("[accounts.retail\n", "is not valid TOML"),
         ('[accounts.default]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\n', "not 'default'"),
-        ('[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\ncalls_per_second = 0\n', "calls_per_second = 0 is not a positive"),
+        (
+            '[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\ncalls_per_second = 0\n',
+            "calls_per_second = 0 is not a positive",
+        ),
         ('[accounts.retail]\naccess_key_id_env = "A"\naccess_key_secret_env = "B"\nconcurrency = 0\n', "concurrency = 0 is not"),
     ],
 )
@@ -290,7 +294,9 @@ def test_each_accounts_videos_are_discovered_with_its_own_keys(deployment, servi
     assert not run(instance, "broken").success  # its walk of the account is refused: nothing of it is written
     assert sorted(p.name for p in deployment.lake_partition("videos", TODAY).iterdir()) == ["part-games.parquet", "part-retail.parquet"]
     with duckdb.connect(str(deployment.warehouse), read_only=True) as con:
-        found = con.execute("SELECT account, list(video_id ORDER BY video_id) FROM latest_videos GROUP BY account ORDER BY account").fetchall()
+        found = con.execute(
+            "SELECT account, list(video_id ORDER BY video_id) FROM latest_videos GROUP BY account ORDER BY account"
+        ).fetchall()
     assert found == [
         ("games", sorted(service.accounts["b"].catalog.video_ids())),
         ("retail", sorted(service.catalog.video_ids())),
@@ -320,9 +326,24 @@ def test_alerts_name_the_account_whose_run_failed_or_whose_day_is_late(deploymen
 
 def test_the_local_service_serves_another_account_from_the_command_line():
     serve = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "serve", "--port", "0", "--catalog-size", "5", "--access-key-id", KEY_ID,
-         "--access-key-secret", KEY_SECRET, "--account", f"games={B_KEY}:{B_SECRET}"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipeline.cli",
+            "serve",
+            "--port",
+            "0",
+            "--catalog-size",
+            "5",
+            "--access-key-id",
+            KEY_ID,
+            "--access-key-secret",
+            KEY_SECRET,
+            "--account",
+            f"games={B_KEY}:{B_SECRET}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         banner = [serve.stdout.readline(), serve.stdout.readline()]
@@ -357,14 +378,24 @@ def test_each_account_receives_its_own_events(tmp_path):
         '[accounts.games]\naccess_key_id_env = "G_ID"\naccess_key_secret_env = "G_SECRET"\n'
     )
     environ = {
-        "VOD_ACCOUNTS_FILE": str(path), "R_ID": "rk", "R_SECRET": "rs", "R_CALLBACK": "retail-auth-key", "G_ID": "gk", "G_SECRET": "gs",
+        "VOD_ACCOUNTS_FILE": str(path),
+        "R_ID": "rk",
+        "R_SECRET": "rs",
+        "R_CALLBACK": "retail-auth-key",
+        "G_ID": "gk",
+        "G_SECRET": "gs",
         # the deployment's own settings are no account's
-        "VOD_MNS_ENDPOINT": "http://127.0.0.1:8", "VOD_MNS_QUEUE": "deployment-queue", "VOD_CALLBACK_KEYS": "deployment-key",
+        "VOD_MNS_ENDPOINT": "http://127.0.0.1:8",
+        "VOD_MNS_QUEUE": "deployment-queue",
+        "VOD_CALLBACK_KEYS": "deployment-key",
         "VOD_CALLBACK_URL": "https://hooks.example.com/deployment",
     }
     retail = settings.events_from_env(environ, account="retail")
     assert (retail.port, retail.mns_queue, retail.callback.url, retail.callback.keys) == (
-        9091, "retail-events", "https://hooks.example.com/retail", ("retail-auth-key",)
+        9091,
+        "retail-events",
+        "https://hooks.example.com/retail",
+        ("retail-auth-key",),
     )
     assert retail.credentials.access_key_id == "rk"  # its queue is read with its own keys
     games = settings.events_from_env(environ, account="games")

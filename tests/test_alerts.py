@@ -15,8 +15,8 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -66,12 +66,19 @@ class Receiver:
 
     def answer(self, query: dict, body: dict) -> tuple[int, dict]:
         signed = self.signature_ok(query, body)
-        text = body.get("text") if self.kind == "slack" else (body.get("text") or body.get("content"))["text" if self.kind == "feishu" else "content"]
+        text = (
+            body.get("text")
+            if self.kind == "slack"
+            else (body.get("text") or body.get("content"))["text" if self.kind == "feishu" else "content"]
+        )
         self.posts.append({"text": text, "signed": signed, "raw": json.dumps(body), "query": query})
         if self.statuses:
             return self.statuses.pop(0), {"errcode": 1, "errmsg": "busy"}
         if not signed:  # DingTalk and Feishu answer 200 with an error code
-            return 200, {"errcode": 310000, "errmsg": "sign not match"} if self.kind == "dingtalk" else {"code": 19021, "msg": "sign match fail"}
+            return 200, {"errcode": 310000, "errmsg": "sign not match"} if self.kind == "dingtalk" else {
+                "code": 19021,
+                "msg": "sign match fail",
+            }
         self.accepted.append(text)
         return 200, {"errcode": 0, "errmsg": "ok"} if self.kind == "dingtalk" else {"code": 0, "msg": "success"}
 
@@ -151,7 +158,9 @@ class Ticks:
 def run_day(instance, assets=None, raise_on_error=False):
     job = load_defs().resolve_job_def("daily_snapshot")
     return job.execute_in_process(
-        partition_key=DAY, instance=instance, raise_on_error=raise_on_error,
+        partition_key=DAY,
+        instance=instance,
+        raise_on_error=raise_on_error,
         asset_selection=[dg.AssetKey(a) for a in assets] if assets else None,
     )
 
@@ -231,8 +240,10 @@ def test_a_late_day_posts_one_signed_message_and_a_day_on_time_none(env, vod_ser
     alert_env(robot, SNAPSHOT_DEADLINE_HOUR="7")
     day = due_day(7)  # the newest day whose 07:00 UTC has passed
     ticks = Ticks(instance, "alert_on_late_day")
-    failed = load_defs().resolve_job_def("daily_snapshot").execute_in_process(
-        partition_key=day, instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey("videos")]
+    failed = (
+        load_defs()
+        .resolve_job_def("daily_snapshot")
+        .execute_in_process(partition_key=day, instance=instance, raise_on_error=False, asset_selection=[dg.AssetKey("videos")])
     )
     materialize_day(instance, day, "stickers")  # stickers made it, the warehouse did not
 
@@ -302,8 +313,11 @@ def test_alert_test_posts_a_slack_message_and_a_bad_kind_stops_in_one_line(recei
     assert "Delivered (1 attempt)." in sent.stdout and TOKEN not in sent.stdout + sent.stderr
 
     wrong = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "alert-test"], env={**env, "ALERT_WEBHOOK_KIND": "teams"},
-        capture_output=True, text=True, cwd=REPO,
+        [sys.executable, "-m", "pipeline.cli", "alert-test"],
+        env={**env, "ALERT_WEBHOOK_KIND": "teams"},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert wrong.returncode == 2
     assert wrong.stderr.strip().splitlines() == [
@@ -325,15 +339,21 @@ for name in ("stickers", "warehouse"):
 def test_stickers_and_warehouse_are_due_by_the_configured_hour_which_the_daemon_checks(instance, receiver, alert_env):
     # The code location reads SNAPSHOT_DEADLINE_HOUR when it loads, as the UI and the daemon load it.
     loaded = subprocess.run(
-        [sys.executable, "-c", POLICIES], env={"PATH": "/usr/bin:/bin", "SNAPSHOT_DEADLINE_HOUR": "9"},
-        capture_output=True, text=True, cwd=REPO,
+        [sys.executable, "-c", POLICIES],
+        env={"PATH": "/usr/bin:/bin", "SNAPSHOT_DEADLINE_HOUR": "9"},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert loaded.stdout.splitlines() == ["stickers 0 9 * * * 9:00:00 UTC", "warehouse 0 9 * * * 9:00:00 UTC"], loaded.stderr
     # A wrong hour keeps the code loading (the default stands) and makes the late-day sensor's ticks fail,
     # naming the variable.
     checked = subprocess.run(
-        [DG, "check", "defs"], env={"PATH": "/usr/bin:/bin", "SNAPSHOT_DEADLINE_HOUR": "25"},
-        capture_output=True, text=True, cwd=REPO,
+        [DG, "check", "defs"],
+        env={"PATH": "/usr/bin:/bin", "SNAPSHOT_DEADLINE_HOUR": "25"},
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert checked.returncode == 0 and "All definitions loaded successfully" in checked.stdout + checked.stderr
     robot = receiver("dingtalk")
@@ -371,14 +391,24 @@ def test_the_daemon_posts_one_message_for_a_run_that_dg_launch_failed_and_one_fo
     data.mkdir()
     write_videos(service, data / "videos.csv")
     env = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "DAGSTER_HOME": str(dagster_home), "PIPELINE_DATA_DIR": str(data),
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "test-access-key-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": VOD_SECRET,
-        "VOD_ENDPOINT": service.endpoint, "ALERT_WEBHOOK_URL": robot.url, "ALERT_WEBHOOK_KIND": "feishu",
-        "ALERT_WEBHOOK_SECRET": ROBOT_SECRET, "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "DAGSTER_HOME": str(dagster_home),
+        "PIPELINE_DATA_DIR": str(data),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "test-access-key-id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": VOD_SECRET,
+        "VOD_ENDPOINT": service.endpoint,
+        "ALERT_WEBHOOK_URL": robot.url,
+        "ALERT_WEBHOOK_KIND": "feishu",
+        "ALERT_WEBHOOK_SECRET": ROBOT_SECRET,
+        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
     }
     daemon = subprocess.Popen(
         [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         # The sensors are on from the start; the failure sensor's first tick marks where it starts watching.
@@ -389,7 +419,11 @@ def test_the_daemon_posts_one_message_for_a_run_that_dg_launch_failed_and_one_fo
 
         launched = subprocess.run(
             [DG, "launch", "--assets", "videos,sticker_responses", "--partition", DAY],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert launched.returncode != 0  # the wrong VOD secret fails the run
         wait_for(lambda: len(robot.accepted) == 2, "the failed run's message")
@@ -401,12 +435,13 @@ def test_the_daemon_posts_one_message_for_a_run_that_dg_launch_failed_and_one_fo
             materialize_day(instance, DAY, "stickers")
             keys = [dg.AssetKey(n) for n in ("videos", "stickers", "warehouse")]
             states = wait_for(
-                lambda: (s := instance.get_freshness_state_records(keys)).get(keys[1])
-                and s[keys[1]].freshness_state.value == "PASS" and s,
+                lambda: (s := instance.get_freshness_state_records(keys)).get(keys[1]) and s[keys[1]].freshness_state.value == "PASS" and s,
                 "stickers to pass its deadline",
             )
         assert {k.to_user_string(): r.freshness_state.value for k, r in states.items()} == {
-            "videos": "NOT_APPLICABLE", "stickers": "PASS", "warehouse": "UNKNOWN"
+            "videos": "NOT_APPLICABLE",
+            "stickers": "PASS",
+            "warehouse": "UNKNOWN",
         }
     finally:
         daemon.terminate()
@@ -434,9 +469,13 @@ def test_a_bad_alert_setting_stops_vod_stickers_run_before_the_first_call(vod_se
     (tmp_path / "data").mkdir()
     write_videos(service, tmp_path / "data" / "videos.csv")
     env = {
-        "PATH": "/usr/bin:/bin", "PIPELINE_DATA_DIR": str(tmp_path / "data"), "DAGSTER_HOME": str(tmp_path / "home"),
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "test-access-key-id", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "test-secret-Zq8Lw3Kp9Vx2",
-        "VOD_ENDPOINT": service.endpoint, **variables,
+        "PATH": "/usr/bin:/bin",
+        "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "test-access-key-id",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "test-secret-Zq8Lw3Kp9Vx2",
+        "VOD_ENDPOINT": service.endpoint,
+        **variables,
     }
     run = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--day", DAY], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 2

@@ -10,17 +10,19 @@ import pytest
 
 from docs import build as docs
 from docs.history import History, SnapshotDay, build
+from localvod import Catalog
 from pipeline import refresh, snapshot
 from pipeline.publish import warehouse
 from pipeline.store.layout import Layout
-from pipeline.vod.local import Catalog
 from tests.conftest import make_client
 from tests.test_lake_and_warehouse import write_day
 from tests.test_lake_reads import D1, D2, SMALL
 
 ROOT = Path(__file__).resolve().parent.parent
 D3 = dt.date(2026, 11, 23)
-HISTORY_COLUMNS = "video_id, dynamic_image_id, first_seen, last_seen, snapshots_seen, present, disappeared, disappeared_on, newest_fetch_status"
+HISTORY_COLUMNS = (
+    "video_id, dynamic_image_id, first_seen, last_seen, snapshots_seen, present, disappeared, disappeared_on, newest_fetch_status"
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,5 +112,7 @@ def test_every_table_view_and_column_says_what_it_means(small_warehouse):
 def test_the_analysts_page_is_what_the_code_and_data_give_today(tmp_path):
     fresh = docs.build(tmp_path / "analysts.md", tmp_path)
     committed = (ROOT / docs.PAGE).read_text(encoding="utf-8").splitlines()
-    diff = list(difflib.unified_diff(committed, fresh.read_text(encoding="utf-8").splitlines(), "docs/analysts.md", "fresh", lineterm="", n=1))
+    diff = list(
+        difflib.unified_diff(committed, fresh.read_text(encoding="utf-8").splitlines(), "docs/analysts.md", "fresh", lineterm="", n=1)
+    )
     assert not diff, "docs/analysts.md is stale: run `make docs`\n" + "\n".join(diff[:40])

@@ -169,9 +169,19 @@ def test_the_callback_key_and_signed_urls_reach_no_log_inbox_lake_or_warehouse(t
 
     key = "CallbackKEY7Hq2Zp"
     port = _free_port()
-    env = {**os.environ, "PIPELINE_DATA_DIR": str(tmp_path / "data"), "VOD_CALLBACK_URL": URL, "VOD_CALLBACK_KEYS": f"{key},Old{key}", "VOD_EVENTS_PORT": str(port)}
+    env = {
+        **os.environ,
+        "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+        "VOD_CALLBACK_URL": URL,
+        "VOD_CALLBACK_KEYS": f"{key},Old{key}",
+        "VOD_EVENTS_PORT": str(port),
+    }
     receiver = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "events", "--host", "127.0.0.1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", "pipeline.cli", "events", "--host", "127.0.0.1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     videos = service.catalog.video_ids()
     try:

@@ -14,17 +14,19 @@ import pandas as pd
 import pytest
 import yaml
 
+from localvod import LocalVodService, ServiceConfig
 from pipeline import settings
 from pipeline.store import lake
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import Layout
-from pipeline.vod.local import LocalVodService, ServiceConfig
 from tests import local_celery
 from tests.conftest import KEY_ID, KEY_SECRET, REPO, TODAY, expected_stickers, write_videos
 from tests.test_crash import PER_RUN, warehouse_tables
 
 DAY = TODAY
-CHECKS = {f"stickers_{name}" for name in ("stickers_schema", "unique_sticker_ids", "known_formats", "positive_measures", "fetch_reconciles")}
+CHECKS = {
+    f"stickers_{name}" for name in ("stickers_schema", "unique_sticker_ids", "known_formats", "positive_measures", "fetch_reconciles")
+}
 STEPS = {"videos", "sticker_responses", "stickers", "warehouse", "report"} | CHECKS
 LAKE_TABLES = ("stickers", "quarantine", "video_fetches")
 
@@ -187,9 +189,16 @@ def test_an_unknown_executor_still_loads_the_code_and_fails_the_run_naming_it(mo
     assert not (tmp_path / "data").exists()  # no step ran
     checked = subprocess.run(
         [str(local_celery.BIN / "vod-stickers"), "run", "--day", DAY.isoformat()],
-        env={**os.environ, "DAGSTER_HOME": str(dagster_home), "PIPELINE_DATA_DIR": str(tmp_path / "data"),
-             "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET},
-        capture_output=True, text=True, timeout=120,
+        env={
+            **os.environ,
+            "DAGSTER_HOME": str(dagster_home),
+            "PIPELINE_DATA_DIR": str(tmp_path / "data"),
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert checked.returncode == 2 and "PIPELINE_EXECUTOR='threads' is not one of" in checked.stderr  # before any run
 

@@ -116,7 +116,12 @@ def damaged(monkeypatch, defect):
         ),
         (a_lost_sticker, "fetch_reconciles", "stickers + 0 quarantined were written", {"asked": 30, "quarantined": 0}),
         (a_lost_video, "fetch_reconciles", "30 videos asked but 29 rows in video_fetches", {"asked": 30, "answered": 30}),
-        (an_answer_that_does_not_add_up, "fetch_reconciles", "30 videos asked but 29 settled", {"answered": 29, "not_found": 0, "failed": 0}),
+        (
+            an_answer_that_does_not_add_up,
+            "fetch_reconciles",
+            "30 videos asked but 29 settled",
+            {"answered": 29, "not_found": 0, "failed": 0},
+        ),
     ],
     ids=["schema", "unique-ids", "formats", "measures", "items", "video-rows", "outcomes"],
 )

@@ -15,9 +15,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import localvod.cli
+from localvod import Catalog
 from pipeline import cli
 from pipeline.store.videos import read_video_set
-from pipeline.vod.local import Catalog
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY, write_videos
 
 CLI = [sys.executable, "-m", "pipeline.cli"]
@@ -41,7 +42,10 @@ def test_demo_runs_a_day_in_its_own_folders_and_never_touches_real_data(tmp_path
     before = snapshot_of(tmp_path)
     run = subprocess.run(
         [*CLI, "demo", "--videos", "150"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=clean_env(PIPELINE_DATA_DIR=str(real_data), DAGSTER_HOME=str(real_home)),
     )
     assert run.returncode == 0, run.stderr[-3000:]
@@ -67,7 +71,11 @@ def test_demo_and_dev_refuse_a_folder_holding_real_data(tmp_path, command):
     before = snapshot_of(tmp_path)
     run = subprocess.run(
         [*CLI, command, "--data-dir", str(real_data), "--dagster-home", str(tmp_path / "home")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=clean_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
     )
     assert run.returncode == 2, run.stderr
     assert "--data-dir" in run.stderr and "videos.csv" in run.stderr and "never writes over real data" in run.stderr
@@ -76,7 +84,9 @@ def test_demo_and_dev_refuse_a_folder_holding_real_data(tmp_path, command):
 
 def test_videos_command_writes_the_catalog_ids(tmp_path):
     out = tmp_path / "videos.csv"
-    subprocess.run([*CLI, "videos", "--out", str(out), "--catalog-size", "40", "--count", "10", "--unknown", "2"], check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "videos", "--out", str(out), "--catalog-size", "40", "--count", "10", "--unknown", "2"], check=True, capture_output=True
+    )
     with open(out, newline="") as f:
         ids = [row["video_id"] for row in csv.DictReader(f)]
     catalog = set(Catalog(size=40).video_ids())
@@ -86,7 +96,9 @@ def test_videos_command_writes_the_catalog_ids(tmp_path):
 def test_videos_command_writes_each_region_ids_with_their_region(tmp_path):
     out = tmp_path / "videos.csv"
     regions = ("cn-shanghai", "ap-southeast-1")
-    subprocess.run([*CLI, "videos", "--out", str(out), "--catalog-size", "20", "--regions", ",".join(regions)], check=True, capture_output=True)
+    subprocess.run(
+        [*CLI, "videos", "--out", str(out), "--catalog-size", "20", "--regions", ",".join(regions)], check=True, capture_output=True
+    )
     videos = read_video_set(out, regions)
     assert sorted(zip(videos.regions, videos.ids, strict=True)) == sorted(
         (region, video_id) for region in regions for video_id in Catalog(size=20, region=region).video_ids()
@@ -94,6 +106,7 @@ def test_videos_command_writes_each_region_ids_with_their_region(tmp_path):
 
 
 SUBCOMMANDS = ("run", "demo", "dev", "serve", "videos", "events", "staged", "recover", "alert-test", "query")
+LOCAL_SERVICE_COMMANDS = ("serve", "videos")  # the local VOD service's own command line (localvod.cli)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -110,14 +123,19 @@ def test_every_subcommand_has_help_with_the_exit_codes():
     for command in SUBCOMMANDS:
         run = subprocess.run([*CLI, command, "--help"], capture_output=True, text=True)
         assert run.returncode == 0 and run.stdout.startswith(f"usage: vod-stickers {command}")
-        assert "2  bad configuration" in run.stdout and "3  the Dagster run failed" in run.stdout
+        if command in LOCAL_SERVICE_COMMANDS:
+            assert "2  an option to fix" in run.stdout
+        else:
+            assert "2  bad configuration" in run.stdout and "3  the Dagster run failed" in run.stdout
 
 
 def test_every_option_of_every_subcommand_says_what_it_is_for():
     parser = cli.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     assert set(commands) == set(SUBCOMMANDS)
-    for name, command in commands.items():
+    local = next(a for a in localvod.cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    assert set(local) == set(LOCAL_SERVICE_COMMANDS)
+    for name, command in [*((n, c) for n, c in commands.items() if n not in LOCAL_SERVICE_COMMANDS), *local.items()]:
         assert command.description, name
         unexplained = [a.option_strings for a in command._actions if not a.help]
         assert unexplained == [], name
@@ -126,7 +144,10 @@ def test_every_option_of_every_subcommand_says_what_it_is_for():
 def test_run_with_a_missing_credential_exits_2_naming_the_variable(tmp_path):
     data = tmp_path / "data"
     run = subprocess.run(
-        [*CLI, "run", "--day", TODAY.isoformat()], capture_output=True, text=True, cwd=tmp_path,
+        [*CLI, "run", "--day", TODAY.isoformat()],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
         env=clean_env(ALIBABA_CLOUD_ACCESS_KEY_ID="some-id", PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home")),
     )
     assert run.returncode == 2
@@ -138,7 +159,10 @@ def test_run_with_a_bad_day_or_no_video_set_exits_2(tmp_path):
     bad_day = subprocess.run([*CLI, "run", "--day", "2026-13-01"], capture_output=True, text=True)
     assert bad_day.returncode == 2 and "not a day (YYYY-MM-DD)" in bad_day.stderr
     no_set = subprocess.run(
-        [*CLI, "run"], capture_output=True, text=True, cwd=tmp_path,
+        [*CLI, "run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
         env=clean_env(ALIBABA_CLOUD_ACCESS_KEY_ID="id", ALIBABA_CLOUD_ACCESS_KEY_SECRET="secret", PIPELINE_DATA_DIR=str(tmp_path / "data")),
     )
     assert no_set.returncode == 2 and "No video set at" in no_set.stderr
@@ -149,10 +173,17 @@ def test_a_run_that_fails_exits_3_and_says_why(tmp_path, vod_service):
     data = tmp_path / "data"
     write_videos(service, data / "videos.csv")
     run = subprocess.run(
-        [*CLI, "run", "--day", TODAY.isoformat()], capture_output=True, text=True, cwd=REPO, timeout=300,
+        [*CLI, "run", "--day", TODAY.isoformat()],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
         env=clean_env(
-            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET="a-wrong-secret-Xy7",
-            VOD_ENDPOINT=service.endpoint, PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home"),
+            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID,
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET="a-wrong-secret-Xy7",
+            VOD_ENDPOINT=service.endpoint,
+            PIPELINE_DATA_DIR=str(data),
+            DAGSTER_HOME=str(tmp_path / "home"),
         ),
     )
     assert run.returncode == 3
@@ -169,10 +200,17 @@ def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_servi
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
     run = subprocess.Popen(
-        [*CLI, "run", "--day", TODAY.isoformat()], cwd=REPO, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+        [*CLI, "run", "--day", TODAY.isoformat()],
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
         env=clean_env(
-            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET,
-            VOD_ENDPOINT=service.endpoint, PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home"),
+            ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID,
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET,
+            VOD_ENDPOINT=service.endpoint,
+            PIPELINE_DATA_DIR=str(data),
+            DAGSTER_HOME=str(tmp_path / "home"),
         ),
     )
     os.close(follower)
@@ -195,7 +233,10 @@ def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_servi
 
 def test_run_with_an_unknown_asset_exits_2_naming_it(tmp_path):
     run = subprocess.run(
-        [*CLI, "run", "--day", TODAY.isoformat(), "--assets", "stickers,stikers"], capture_output=True, text=True, cwd=tmp_path,
+        [*CLI, "run", "--day", TODAY.isoformat(), "--assets", "stickers,stikers"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
         env=clean_env(PIPELINE_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "home")),
     )
     assert run.returncode == 2
@@ -210,9 +251,16 @@ def test_run_of_a_past_day_never_fetched_exits_2_naming_the_days_that_can_be_red
     (data / "videos.csv").parent.mkdir(exist_ok=True)
     (data / "videos.csv").write_text("video_id\nsome-video\n")
     run = subprocess.run(
-        [*CLI, "run", "--day", "2026-11-03"], capture_output=True, text=True, cwd=tmp_path,
-        env=clean_env(ALIBABA_CLOUD_ACCESS_KEY_ID="id", ALIBABA_CLOUD_ACCESS_KEY_SECRET="secret",
-                      PIPELINE_DATA_DIR=str(data), DAGSTER_HOME=str(tmp_path / "home")),
+        [*CLI, "run", "--day", "2026-11-03"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(
+            ALIBABA_CLOUD_ACCESS_KEY_ID="id",
+            ALIBABA_CLOUD_ACCESS_KEY_SECRET="secret",
+            PIPELINE_DATA_DIR=str(data),
+            DAGSTER_HOME=str(tmp_path / "home"),
+        ),
     )
     assert run.returncode == 2
     first = run.stderr.splitlines()[0]
@@ -235,8 +283,12 @@ def test_a_day_is_redone_from_its_kept_answers_without_videos_csv_or_credentials
         snapshot.fetch_day(layout, day, client, today=day)
     layout.videos_csv.unlink()  # the set has changed since; the day's answers are what count
     run = subprocess.run(
-        [*CLI, "run", "--day", day.isoformat(), "--assets", "stickers,warehouse"], capture_output=True, text=True,
-        cwd=REPO, timeout=300, env=clean_env(PIPELINE_DATA_DIR=str(layout.root), DAGSTER_HOME=str(tmp_path / "home")),
+        [*CLI, "run", "--day", day.isoformat(), "--assets", "stickers,warehouse"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        env=clean_env(PIPELINE_DATA_DIR=str(layout.root), DAGSTER_HOME=str(tmp_path / "home")),
     )
     assert run.returncode == 0, run.stderr[-3000:]
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:

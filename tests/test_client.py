@@ -19,7 +19,19 @@ from pipeline.vod.errors import (
 from pipeline.vod.regions import resolve_endpoint
 from tests.conftest import KEY_ID, KEY_SECRET, make_client
 
-STRING_FIELDS = {"CreationTime", "Duration", "DynamicImageId", "FileSize", "FileURL", "Format", "Fps", "Height", "Width", "JobId", "VideoId"}
+STRING_FIELDS = {
+    "CreationTime",
+    "Duration",
+    "DynamicImageId",
+    "FileSize",
+    "FileURL",
+    "Format",
+    "Fps",
+    "Height",
+    "Width",
+    "JobId",
+    "VideoId",
+}
 
 
 @pytest.mark.parametrize("method", signing.SIGNATURE_METHODS)
@@ -103,7 +115,7 @@ def test_a_throttled_answer_never_speeds_the_pace_up(vod_service):
             rates.append(client.limiter.rate)
     assert client.throttled.value == 7
     assert rates[1] < rates[0]
-    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:], strict=False))
 
 
 def test_each_throttled_answer_waits_the_retry_after_the_service_asks_for(vod_service):
@@ -174,7 +186,9 @@ def test_endpoints_from_regions():
         resolve_endpoint("mars-north-1")
 
 
-@pytest.mark.parametrize(("key_id", "secret", "variable"), [("", "s", "ALIBABA_CLOUD_ACCESS_KEY_ID"), ("id", " ", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")])
+@pytest.mark.parametrize(
+    ("key_id", "secret", "variable"), [("", "s", "ALIBABA_CLOUD_ACCESS_KEY_ID"), ("id", " ", "ALIBABA_CLOUD_ACCESS_KEY_SECRET")]
+)
 def test_missing_credentials_name_the_variable(key_id, secret, variable):
     with pytest.raises(ConfigurationError, match=variable):
         Credentials(key_id, secret)

@@ -31,8 +31,18 @@ with VodClient(Credentials(key_id, secret), endpoint=endpoint, calls_per_second=
 """
 
 # Warehouse columns that depend on how the fetch went rather than on what VOD holds.
-PER_RUN = {"calls", "retries", "throttled_answers", "seconds", "started_at", "finished_at", "request_id", "fetched_at",
-           "url_expires_at", "attempts"}
+PER_RUN = {
+    "calls",
+    "retries",
+    "throttled_answers",
+    "seconds",
+    "started_at",
+    "finished_at",
+    "request_id",
+    "fetched_at",
+    "url_expires_at",
+    "attempts",
+}
 
 
 def kill_mid_fetch(layout: Layout, command: list[str], env: dict[str, str] | None = None, *, after: int = 200) -> int:
@@ -40,8 +50,11 @@ def kill_mid_fetch(layout: Layout, command: list[str], env: dict[str, str] | Non
     answers are on disk; returns how many whole outcomes the partial file holds."""
     partial = layout.answers_in_progress(DAY)
     child = subprocess.Popen(
-        command, env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        command,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120

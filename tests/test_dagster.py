@@ -35,7 +35,13 @@ def run_day(instance, assets=None, day=DAY, raise_on_error=True):
 def test_definitions_load_with_a_daily_schedule_and_todays_partition(env, vod_service):
     env(vod_service(catalog_size=1))
     defs = load_defs()
-    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {"videos", "sticker_responses", "stickers", "warehouse", "report"}
+    assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} == {
+        "videos",
+        "sticker_responses",
+        "stickers",
+        "warehouse",
+        "report",
+    }
     schedule = defs.resolve_schedule_def("daily_snapshot_schedule")
     assert schedule.cron_schedule == "0 2 * * *"
     for name in ("videos", "sticker_responses", "stickers", "warehouse", "report"):
@@ -82,7 +88,9 @@ def test_a_day_end_to_end(env, vod_service, instance):
 
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM stickers").fetchone()[0] == expected
-        log = con.execute("SELECT videos_asked, videos_answered, videos_not_found, videos_failed, stickers_typed, rows_quarantined FROM fetch_log").fetchall()
+        log = con.execute(
+            "SELECT videos_asked, videos_answered, videos_not_found, videos_failed, stickers_typed, rows_quarantined FROM fetch_log"
+        ).fetchall()
         assert log == [(125, 120, 5, 0, expected, 0)]
         assert con.execute("SELECT count(*) FROM video_sticker_stats").fetchone()[0] == 125
         per_format = dict(con.execute("SELECT format, stickers FROM format_stats").fetchall())
@@ -183,7 +191,8 @@ def test_a_setting_that_is_not_a_number_still_loads_the_code_and_fails_the_run_n
     # What the UI does when it loads the code location.
     loaded = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipeline.definitions"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert loaded.returncode == 0, loaded.stdout + loaded.stderr
     result = run_day(instance, raise_on_error=False)

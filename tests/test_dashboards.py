@@ -167,7 +167,11 @@ def superset(tmp_path) -> Iterator[tuple[Superset, Layout]]:
     env.pop("SUPERSET_SECRET_KEY", None)  # generated into the data directory, as for a first `make dashboards`
     process = subprocess.Popen(
         [python, str(SUPERSET / "start.py"), "--data-dir", str(layout.root), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
     )
     log: list[str] = []
     ready = threading.Event()
@@ -301,8 +305,8 @@ print(json.dumps({"lake": [list(r) for r in lake], "views": [list(r) for r in vi
 
 @pytest.mark.slow
 def test_superset_reads_a_lake_on_an_object_store_through_the_packaged_httpfs(vod_service, s3_layout, local_s3, tmp_path):
-    from tests.test_object_store import DAY, run_day
     from tests.conftest import write_videos
+    from tests.test_object_store import DAY, run_day
 
     service = vod_service(catalog_size=40, calls_per_second=None)
     write_videos(service, tmp_path / "videos.csv")
@@ -317,8 +321,13 @@ def test_superset_reads_a_lake_on_an_object_store_through_the_packaged_httpfs(vo
 
     env = {**os.environ, **local_s3.env(), "SUPERSET_HOME": str(tmp_path), "SUPERSET_SECRET_KEY": secrets.token_urlsafe(16)}
     lake = f"s3://{s3_layout.root.path}/lake"
-    done = subprocess.run([superset_python(), "-c", STORE_READ, str(SUPERSET / "superset_config.py"), str(local), lake],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [superset_python(), "-c", STORE_READ, str(SUPERSET / "superset_config.py"), str(local), lake],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     read = json.loads(done.stdout)
     assert read == {"lake": [[DAY.isoformat(), expected]], "views": [[DAY.isoformat(), expected]], "pool": "NullPool"}

@@ -13,8 +13,8 @@ import pytest
 from pipeline import snapshot
 from pipeline.publish import warehouse
 from pipeline.store import files, lake
-from pipeline.store.lease import DayBusy, DayLease
 from pipeline.store.layout import PARTITION_KEY
+from pipeline.store.lease import DayBusy, DayLease
 from pipeline.store.schema import DAY_TABLES, VIDEOS, arrow_schema
 from tests.conftest import TODAY, make_client, write_videos
 from tests.test_discovery import account, discover
@@ -49,7 +49,9 @@ def test_two_commits_of_one_day_interleaved_both_land(layout, monkeypatch):
 
 def _two_videos() -> pa.Table:
     seen = dt.datetime(2026, 11, 20, 8, tzinfo=dt.UTC)
-    rows = [{"video_id": v, "region": "cn-shanghai", "first_seen": seen, "last_seen": seen, "deleted_upstream": False} for v in ("v1", "v2")]
+    rows = [
+        {"video_id": v, "region": "cn-shanghai", "first_seen": seen, "last_seen": seen, "deleted_upstream": False} for v in ("v1", "v2")
+    ]
     return pa.Table.from_pylist(rows, schema=arrow_schema(VIDEOS, without=(PARTITION_KEY,)))
 
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from localvod import LocalVodAccount, ServiceConfig
 from pipeline import snapshot
 from pipeline.errors import ConfigurationError
 from pipeline.settings import VodSettings, endpoints_from_env, source_from_env, vod_from_env
@@ -15,7 +16,6 @@ from pipeline.store import lake
 from pipeline.store.videos import read_video_set, write_video_set
 from pipeline.vod.client import Credentials
 from pipeline.vod.errors import CredentialsRejected, PermissionDenied, UnusableListing
-from pipeline.vod.local import LocalVodAccount, ServiceConfig
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY
 from tests.test_report import svg_texts
 
@@ -144,7 +144,10 @@ def test_a_listing_that_ignores_start_time_stops_the_walk_instead_of_going_round
 def test_a_scroll_token_expiring_mid_walk_restarts_the_crowded_walk_then_stops_with_a_clear_message(layout):
     # the token outlives no request here: every walk of the crowded second fails on its second page
     with account(regions=("cn-shanghai",), catalog_size=5600, same_second_videos=5200, scroll_token_ttl_s=0.0) as local:
-        with pytest.raises(UnusableListing, match=r"^VOD \(cn-shanghai\) answered UnusableListing: SearchMedia's ScrollToken expired during each of 4 walks"):
+        with pytest.raises(
+            UnusableListing,
+            match=r"^VOD \(cn-shanghai\) answered UnusableListing: SearchMedia's ScrollToken expired during each of 4 walks",
+        ):
             discover(layout, local, DAY2)
         search = local.stats["cn-shanghai"]["actions"]["SearchMedia"]
     assert (search["answered"], search["rejected"]) == (4, 4)  # four first pages, four expired second pages
@@ -249,8 +252,13 @@ def test_through_dagster_the_account_is_discovered_and_analysts_see_titles_next_
     from tests.test_dagster import run_day
 
     with account(catalog_size=60) as local:
-        layout = env(local.services["cn-shanghai"], VIDEO_SOURCE="vod", VOD_ENDPOINT=None, VOD_REGIONS=",".join(REGIONS),
-                     VOD_ENDPOINTS=",".join(f"{r}={e}" for r, e in local.endpoints.items()))
+        layout = env(
+            local.services["cn-shanghai"],
+            VIDEO_SOURCE="vod",
+            VOD_ENDPOINT=None,
+            VOD_REGIONS=",".join(REGIONS),
+            VOD_ENDPOINTS=",".join(f"{r}={e}" for r, e in local.endpoints.items()),
+        )
         run_day(instance, day=TODAY.isoformat())
         titles = {v: local.services[r].catalog.video(v)["Title"] for r in REGIONS for v in catalog(local, r)}
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
@@ -267,8 +275,13 @@ def test_through_dagster_a_region_refusing_the_credentials_fails_the_run_with_on
     from tests.test_dagster import run_day
 
     with account(regions={"cn-shanghai": {}, "ap-southeast-1": {"access_key_id": "another-account-key"}}) as local:
-        env(local.services["cn-shanghai"], VIDEO_SOURCE="vod", VOD_ENDPOINT=None, VOD_REGIONS=",".join(REGIONS),
-            VOD_ENDPOINTS=",".join(f"{r}={e}" for r, e in local.endpoints.items()))
+        env(
+            local.services["cn-shanghai"],
+            VIDEO_SOURCE="vod",
+            VOD_ENDPOINT=None,
+            VOD_REGIONS=",".join(REGIONS),
+            VOD_ENDPOINTS=",".join(f"{r}={e}" for r, e in local.endpoints.items()),
+        )
         result = run_day(instance, day=TODAY.isoformat(), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -306,7 +319,10 @@ def test_videos_csv_names_each_video_region_and_a_contradiction_stops_before_any
         ({"VOD_REGIONS": "cn-shanghai,mars-1"}, "Unknown VOD region 'mars-1'"),
         ({"VOD_REGIONS": "cn-shanghai,cn-shanghai"}, "lists a region twice"),
         ({"VOD_REGIONS": "cn-shanghai,cn-hangzhou"}, "served by one endpoint"),
-        ({"VOD_REGIONS": "cn-shanghai", "VOD_ENDPOINTS": "ap-southeast-1=http://127.0.0.1:1"}, "which VOD_REGIONS (cn-shanghai) does not list"),
+        (
+            {"VOD_REGIONS": "cn-shanghai", "VOD_ENDPOINTS": "ap-southeast-1=http://127.0.0.1:1"},
+            "which VOD_REGIONS (cn-shanghai) does not list",
+        ),
         ({"VOD_REGIONS": "cn-shanghai,ap-southeast-1", "VOD_ENDPOINT": "http://127.0.0.1:1"}, "VOD_ENDPOINT is for one region"),
         ({"VOD_ENDPOINTS": "cn-shanghai"}, "give region=address pairs"),
         ({"VOD_ENDPOINTS": "cn-shangai=http://127.0.0.1:1"}, "Unknown VOD region 'cn-shangai' (VOD_ENDPOINTS)"),

@@ -75,9 +75,7 @@ def test_every_fault_at_once_leaves_each_video_in_one_state_and_answered_rows_ex
     take_day(quiet, quiet_layout)
 
     # Seeded per video and attempt, so the figures of docs/reliability.md repeat exactly.
-    assert faulty.stats["faults"] == {
-        "server_error": 48, "throttle": 38, "slow": 12, "drop": 23, "truncated": 26, "html": 24, "xml": 16
-    }
+    assert faulty.stats["faults"] == {"server_error": 48, "throttle": 38, "slow": 12, "drop": 23, "truncated": 26, "html": 24, "xml": 16}
     assert (summary.calls, summary.retries, summary.throttled) == (595, 175, 38)
     assert (summary.asked, summary.answered, summary.not_found, summary.failed) == (420, 389, 19, 12)
 
@@ -88,13 +86,20 @@ def test_every_fault_at_once_leaves_each_video_in_one_state_and_answered_rows_ex
     assert len(unknown) == 20 and by_status["not_found"] <= unknown  # unknown ids end not found (or failed)
     assert not (by_status["answered"] & unknown)
     assert {k: len(v) for k, v in by_status.items()} == {
-        "answered": summary.answered, "not_found": summary.not_found, "failed": summary.failed
+        "answered": summary.answered,
+        "not_found": summary.not_found,
+        "failed": summary.failed,
     }
     failed = fetches[fetches["status"] == "failed"]
     assert failed["error_code"].notna().all() and failed["error_message"].notna().all()
     assert failed["error_code"].value_counts().to_dict() == {
-        "Timeout": 2, "MalformedAnswer": 2, "Throttling": 2, "HTTP502": 2, "ServiceUnavailable": 2,
-        "ConnectionError": 1, "InternalError": 1,
+        "Timeout": 2,
+        "MalformedAnswer": 2,
+        "Throttling": 2,
+        "HTTP502": 2,
+        "ServiceUnavailable": 2,
+        "ConnectionError": 1,
+        "InternalError": 1,
     }
     assert len(by_status["failed"] & unknown) == 1  # failed on faults before VOD could say "not found"
 
@@ -159,9 +164,7 @@ def test_after_a_stop_the_rerun_asks_only_the_videos_still_missing(vod_service, 
     # The state a stopped fetch leaves: 120 whole answers, one failed video, and a line cut short.
     failed = json.loads(finished[120]) | {"status": "failed", "error_code": "ServiceUnavailable", "response": None}
     layout.answers(DAY).unlink()
-    layout.answers_in_progress(DAY).write_text(
-        "".join(finished[:120]) + json.dumps(failed) + "\n" + finished[121][:40]
-    )
+    layout.answers_in_progress(DAY).write_text("".join(finished[:120]) + json.dumps(failed) + "\n" + finished[121][:40])
     before = service.stats["requests"]
     with make_client(service) as client:
         resumed = snapshot.fetch_day(layout, DAY, client, concurrency=4, today=DAY)

@@ -15,24 +15,30 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from localvod import LocalVodAccount, ServiceConfig
 from pipeline import refresh, snapshot
 from pipeline.events.inbox import Inbox, event_key, parse_event
 from pipeline.normalize.events import type_events
 from pipeline.publish import report, warehouse
+from pipeline.settings import VodSettings
 from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.store.videos import write_video_set
 from pipeline.vod.api import API_FIELDS
 from pipeline.vod.client import Credentials
-from pipeline.settings import VodSettings
-from pipeline.vod.local import LocalVodAccount, ServiceConfig
 from tests.conftest import KEY_ID, KEY_SECRET, TODAY
 from tests.test_report import svg_texts
 
 REGION = "cn-shanghai"
 # Few examples, no example database, the same examples on every run: fast and repeatable in CI
-FAST = settings(max_examples=12, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 # --- hostile text ---------------------------------------------------------------------------------------------
 
@@ -89,9 +95,17 @@ def upload(local, **given) -> list[str]:
 
 def good_item(video_id: str, n: int) -> dict[str, str]:
     return {
-        "CreationTime": "2026-11-30T10:00:00Z", "Duration": "2.5", "DynamicImageId": f"img{n:04d}-{video_id}",
-        "FileSize": "12345", "FileURL": f"https://cdn.example.test/{video_id}/{n}.gif?auth_key=1764500000-0-0-abc",
-        "Format": "gif", "Fps": "10", "Height": "360", "Width": "640", "JobId": f"job{n:04d}", "VideoId": video_id,
+        "CreationTime": "2026-11-30T10:00:00Z",
+        "Duration": "2.5",
+        "DynamicImageId": f"img{n:04d}-{video_id}",
+        "FileSize": "12345",
+        "FileURL": f"https://cdn.example.test/{video_id}/{n}.gif?auth_key=1764500000-0-0-abc",
+        "Format": "gif",
+        "Fps": "10",
+        "Height": "360",
+        "Width": "640",
+        "JobId": f"job{n:04d}",
+        "VideoId": video_id,
     }
 
 

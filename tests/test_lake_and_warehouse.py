@@ -28,7 +28,15 @@ def write_day(layout, day, n_stickers, *, bad=0):
     items = [item(DynamicImageId=f"s{i}", VideoId="v1", Format="gif" if i % 3 else "webp") for i in range(n_stickers)]
     items += [item(DynamicImageId=f"b{i}", VideoId="v1", FileSize="N/A") for i in range(bad)]
     layout.answers(day).parent.mkdir(parents=True, exist_ok=True)
-    summary = FetchSummary(asked=2, answered=2, stickers=len(items), calls=2, seconds=0.5, started_at="2026-11-20T08:00:00Z", finished_at="2026-11-20T08:00:01Z")
+    summary = FetchSummary(
+        asked=2,
+        answered=2,
+        stickers=len(items),
+        calls=2,
+        seconds=0.5,
+        started_at="2026-11-20T08:00:00Z",
+        finished_at="2026-11-20T08:00:01Z",
+    )
     write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
     write_answers(layout.answers(day), [answered("v1", *items), answered("v2")])
     return snapshot.normalize_day(layout, day)
@@ -175,7 +183,12 @@ def test_the_duckdb_cli_opens_the_warehouse_read_only(layout):
     write_day(layout, D1, 3)
     warehouse.publish(layout)
     cli = os.path.join(os.path.dirname(sys.executable), "duckdb")
-    out = subprocess.run([cli, "-readonly", "-csv", str(layout.warehouse), "-c", "SELECT count(*) AS n FROM stickers"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [cli, "-readonly", "-csv", str(layout.warehouse), "-c", "SELECT count(*) AS n FROM stickers"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.split() == ["n", "3"]
 
 
@@ -219,10 +232,12 @@ def test_days_written_before_accounts_say_default_and_still_join(layout, upgrade
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         assert con.execute("SELECT DISTINCT account FROM stickers").fetchall() == [("default",)]
         assert con.execute("SELECT account, video_id, stickers FROM video_sticker_stats ORDER BY video_id").fetchall() == [
-            ("default", "v1", 2), ("default", "v2", 0)
+            ("default", "v1", 2),
+            ("default", "v2", 0),
         ]
         assert con.execute("SELECT account, videos, stickers_typed FROM fetch_log ORDER BY snapshot_date").fetchall() == [
-            ("default", 2, 3), ("default", 2, 2)
+            ("default", 2, 3),
+            ("default", 2, 2),
         ]
         gone = con.execute("SELECT dynamic_image_id, present, disappeared FROM sticker_history ORDER BY 1").fetchall()
     assert gone == [("s0", True, False), ("s1", True, False), ("s2", False, True)]

@@ -12,10 +12,10 @@ import pytest
 
 from docs import build as docs
 from docs.history import History, SnapshotDay, build
+from localvod import Catalog
 from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.store.schema import TABLES, UTC_TIMESTAMP, arrow_schema
-from pipeline.vod.local import Catalog
 
 D1, D2 = dt.date(2026, 11, 21), dt.date(2026, 11, 22)
 # 40 videos on day 1; on day 2 the last 6 are deleted upstream. Plus 3 ids VOD never knew, both days.

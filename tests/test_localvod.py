@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from localvod import Catalog, LocalVodService, ServiceConfig, write_videos_csv
+from localvod.cli import build_parser
+from localvod.server import _FixedWindow, _SlidingWindow, _TokenBucket
 from pipeline.vod import signing
 from pipeline.vod.api import API_FIELDS
-from pipeline.cli import build_parser
-from pipeline.vod.local import Catalog, LocalVodService, ServiceConfig, write_videos_csv
-from pipeline.vod.local.server import _FixedWindow, _SlidingWindow, _TokenBucket
 from tests.test_signing import VOD_DOC_PARAMS
 
 KEY_ID = ServiceConfig.access_key_id
@@ -86,9 +86,7 @@ def call_v3(
         **(extra_headers or {}),
     }
     canonical = signing.acs3_canonical_request("POST", "/", query, headers, list(headers), headers["x-acs-content-sha256"])
-    headers["Authorization"] = signing.acs3_authorization(
-        KEY_ID, list(headers), signing.acs3_signature(canonical, secret)
-    )
+    headers["Authorization"] = signing.acs3_authorization(KEY_ID, list(headers), signing.acs3_signature(canonical, secret))
     return session.post(endpoint + "/?" + signing.canonical_query(query), headers=headers, data=body)
 
 
@@ -232,9 +230,7 @@ def test_wrong_secret_shows_the_servers_string_to_sign(service, session, video_i
 def test_v3_wrong_secret_and_wrong_body_hash_are_refused(service, session, video_id):
     wrong_secret = call_v3(session, service.endpoint, {"VideoId": video_id}, secret="nope")
     assert_error(wrong_secret, 400, "SignatureDoesNotMatch")
-    wrong_hash = call_v3(
-        session, service.endpoint, {"VideoId": video_id}, extra_headers={"x-acs-content-sha256": "0" * 64}
-    )
+    wrong_hash = call_v3(session, service.endpoint, {"VideoId": video_id}, extra_headers={"x-acs-content-sha256": "0" * 64})
     assert_error(wrong_hash, 400, "SignatureDoesNotMatch")
 
 
@@ -262,9 +258,7 @@ def test_sts_token_is_required_when_configured(start, session, video_id):
         assert_error(call_rpc(session, svc.endpoint, params), 400, "InvalidSecurityToken.Mismatch")
     assert call_rpc(session, svc.endpoint, rpc_params(video_id, SecurityToken="sts-token")).status_code == 200
     assert_error(call_v3(session, svc.endpoint, {"VideoId": video_id}), 400, "InvalidSecurityToken.Mismatch")
-    with_token = call_v3(
-        session, svc.endpoint, {"VideoId": video_id}, extra_headers={"x-acs-security-token": "sts-token"}
-    )
+    with_token = call_v3(session, svc.endpoint, {"VideoId": video_id}, extra_headers={"x-acs-security-token": "sts-token"})
     assert with_token.status_code == 200
     assert svc.stats["auth_errors"] == 3
 
@@ -286,7 +280,8 @@ def test_published_signature_vectors_pass_authentication(start, session):
         "x-acs-date": "2023-10-26T10:22:32Z",
         "x-acs-signature-nonce": "3156853299f313e23d1673dc12e1703d",
         "x-acs-content-sha256": signing.EMPTY_BODY_SHA256,
-        "Authorization": "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders=" + names
+        "Authorization": "ACS3-HMAC-SHA256 Credential=YourAccessKeyId,SignedHeaders="
+        + names
         + ",Signature=06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0",
     }
     response = session.post(f"{svc.endpoint}/?{query}", headers=headers)
@@ -335,9 +330,17 @@ def test_token_bucket_lets_its_capacity_through_at_once_then_refills_at_the_rate
     clock = StepClock()
     bucket = _TokenBucket(10, 3, clock)
     assert admitted_at(bucket, clock, [0, 0, 0, 0, 0.05, 0.1, 0.1, 10, 10, 10, 10]) == [
-        True, True, True, False,  # the capacity, then nothing left
-        False, True, False,  # a tenth of a second refills one call
-        True, True, True, False,  # idle time is not saved up beyond the capacity
+        True,
+        True,
+        True,
+        False,  # the capacity, then nothing left
+        False,
+        True,
+        False,  # a tenth of a second refills one call
+        True,
+        True,
+        True,
+        False,  # idle time is not saved up beyond the capacity
     ]
 
 
@@ -345,11 +348,17 @@ def test_sliding_window_refuses_the_call_over_the_limit_inside_any_second():
     clock = StepClock()
     window = _SlidingWindow(3, clock)
     assert admitted_at(window, clock, [0, 0.125, 0.25, 0.5, 0.875, 1.0, 1.0625, 1.125, 1.25, 1.375, 1.99]) == [
-        True, True, True,
-        False, False,  # a fourth call less than a second after the first; refused calls do not count
+        True,
+        True,
+        True,
+        False,
+        False,  # a fourth call less than a second after the first; refused calls do not count
         True,  # one second after the first call, it is out of the window
-        False, True, True,  # 0.125 and 0.25 leave the window in turn
-        False, False,  # 1.0, 1.125 and 1.25 are all within the second before 1.99
+        False,
+        True,
+        True,  # 0.125 and 0.25 leave the window in turn
+        False,
+        False,  # 1.0, 1.125 and 1.25 are all within the second before 1.99
     ]
 
 
@@ -367,9 +376,21 @@ def test_fixed_window_counts_each_whole_second_afresh():
     clock = StepClock()
     window = _FixedWindow(3, clock)
     assert admitted_at(window, clock, [0.0, 0.1, 0.2, 0.3, 0.99, 1.0, 1.0, 1.0, 1.5, 2.7, 2.8, 2.9, 3.0, 3.1, 3.2]) == [
-        True, True, True, False, False,  # the second [0, 1) is spent
-        True, True, True, False,  # a new second, a new count
-        True, True, True, True, True, True,  # twice the limit within half a second across a boundary
+        True,
+        True,
+        True,
+        False,
+        False,  # the second [0, 1) is spent
+        True,
+        True,
+        True,
+        False,  # a new second, a new count
+        True,
+        True,
+        True,
+        True,
+        True,
+        True,  # twice the limit within half a second across a boundary
     ]
 
 
@@ -379,7 +400,7 @@ def test_unknown_flow_control_is_refused():
 
 
 def test_serve_takes_the_flow_control_option():
-    from pipeline.cli import _service_config
+    from localvod.cli import _service_config
 
     args = build_parser().parse_args(["serve", "--flow-control", "fixed_window", "--calls-per-second", "20"])
     config = _service_config(args)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import requests
 
+from localvod import LocalVodAccount, LocalVodService, ServiceConfig, catalog_ids
 from pipeline.vod import signing
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.vod.errors import CredentialsRejected, VideoNotFound
-from pipeline.vod.local import LocalVodAccount, LocalVodService, ServiceConfig, catalog_ids
 from tests.test_localvod import call_rpc, rpc_params, without_auth_key
 
 A_KEY, A_SECRET = "account-a-key-id", "account-a-secret-Hq2"
@@ -100,8 +100,10 @@ def test_an_accounts_regions_share_its_budget_and_no_other_accounts():
     [
         ({"b": {"access_key_id": B_KEY}}, "needs its own access_key_secret"),
         ({"b": {"access_key_id": A_KEY, "access_key_secret": "x"}}, "AccessKeyId of another account"),
-        ({"b": {"access_key_id": B_KEY, "access_key_secret": "x"}, "c": {"access_key_id": B_KEY, "access_key_secret": "y"}},
-         "AccessKeyId of another account"),
+        (
+            {"b": {"access_key_id": B_KEY, "access_key_secret": "x"}, "c": {"access_key_id": B_KEY, "access_key_secret": "y"}},
+            "AccessKeyId of another account",
+        ),
         ({"b": {"access_key_id": B_KEY, "access_key_secret": "x", "port": 8080}}, "cannot set port"),
         ({"b": {"access_key_id": B_KEY, "access_key_secret": "x", "calls_per_second": 0}}, "calls_per_second"),
     ],

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.vod.local import Catalog, Clock, LocalVodAccount, ServiceConfig, callback_lost
-from pipeline.vod.local import account as account_module
-from pipeline.vod.local.changes import ADDED, DELETED
+from localvod import Catalog, Clock, LocalVodAccount, ServiceConfig, callback_lost
+from localvod import account as account_module
+from localvod.changes import ADDED, DELETED
 from tests.conftest import KEY_ID, KEY_SECRET, make_client
 
 START = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)  # midnight: the first day's changes come after it
@@ -53,7 +53,7 @@ def test_the_same_seed_says_the_same_truth_on_every_day_whatever_was_asked_befor
 def test_each_day_about_the_change_rate_of_the_videos_change_and_a_quarter_of_the_changes_delete():
     catalog = changing_catalog(size=4000, rate=0.1)
     truths = [catalog.truth(START + n * DAY) for n in range(4)]
-    for before, after in zip(truths, truths[1:]):
+    for before, after in zip(truths, truths[1:], strict=False):
         assert 0.085 < changed_share(before, after) < 0.115
     # Of the changes of videos with a sticker to delete, a quarter delete one (sticker_delete_share's default).
     kinds, truth = Counter(), truths[0]
@@ -258,9 +258,7 @@ def test_every_dynamic_image_complete_names_a_sticker_that_list_dynamic_image_th
     announced = local.advance_to(START + DAY, wait=True)
     added = [c for c in local.changes(START, START + DAY) if c.kind == ADDED]
     assert announced == len(added) == len(events) > 10
-    assert [(e["VideoId"], e["EventTime"]) for e in events] == [
-        (c.video_id, moment(c.at).strftime("%Y-%m-%dT%H:%M:%SZ")) for c in added
-    ]
+    assert [(e["VideoId"], e["EventTime"]) for e in events] == [(c.video_id, moment(c.at).strftime("%Y-%m-%dT%H:%M:%SZ")) for c in added]
     with make_client(service) as client:
         for event in events:
             assert set(event) == {"EventTime", "EventType", "VideoId", "Status", "JobId", "DynamicImageJobInfo"}
@@ -289,6 +287,7 @@ def test_a_sticker_deletion_announces_nothing_and_the_sticker_leaves_list_dynami
     deleted = [c for c in local.changes(START, START + DAY) if c.kind == DELETED]
     assert deleted
     with make_client(service) as client:
+
         def listed(video_id: str) -> set[str]:
             return {item["DynamicImageId"] for item in client.list_dynamic_image(video_id).items}
 
@@ -321,7 +320,7 @@ def test_a_callback_answered_500_is_tried_three_times_about_retry_s_apart_then_d
     assert local.wait_for_deliveries(10)
     assert [r["event"] for r in receiver.requests] == events * 3
     times = [r["at"] for r in receiver.requests]
-    assert all(0.09 < later - earlier < 1.0 for earlier, later in zip(times, times[1:]))
+    assert all(0.09 < later - earlier < 1.0 for earlier, later in zip(times, times[1:], strict=False))
     assert local.event_stats["callbacks"] == {"delivered": 0, "retried": 2, "dropped": 1, "lost": 0}
     # A receiver that recovers gets it on the second attempt.
     receiver.status = lambda n: 500 if n == 3 else 200

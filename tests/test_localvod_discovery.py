@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 import requests
 
-from pipeline.cli import _service_config, build_parser
-from pipeline.vod.local import Catalog, LocalVodAccount, LocalVodService, ServiceConfig, catalog_ids
+from localvod import Catalog, LocalVodAccount, LocalVodService, ServiceConfig, catalog_ids
+from localvod.cli import _service_config, build_parser
 from tests.test_localvod import assert_error, call_rpc, rpc_params
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -91,8 +91,7 @@ def test_video_list_window_is_inclusive_at_both_ends(service, session):
 
 def test_video_list_sorts_ascending_with_ties_broken_by_video_id(service, session):
     pages = [
-        listed(ok(call(session, service.endpoint, "GetVideoList", SortBy="CreationTime:Asc", PageNo=n, PageSize=100)))
-        for n in (1, 2, 3)
+        listed(ok(call(session, service.endpoint, "GetVideoList", SortBy="CreationTime:Asc", PageNo=n, PageSize=100))) for n in (1, 2, 3)
     ]
     ascending = [v for page in pages for v in page]
     assert ascending == in_order(service.catalog)
@@ -370,9 +369,7 @@ def test_shared_limits_are_one_budget_for_every_region(start, session, shared, a
 
 
 def test_a_region_with_its_own_access_key_refuses_the_shared_one(start, session):
-    account = start(
-        LocalVodAccount(ServiceConfig(catalog_size=10), {"cn-shanghai": {}, "ap-southeast-1": {"access_key_id": "other"}})
-    )
+    account = start(LocalVodAccount(ServiceConfig(catalog_size=10), {"cn-shanghai": {}, "ap-southeast-1": {"access_key_id": "other"}}))
     ok(call(session, account.endpoints["cn-shanghai"], "GetVideoList"))
     refused = call(session, account.endpoints["ap-southeast-1"], "GetVideoList")
     assert_error(refused, 404, "InvalidAccessKeyId.NotFound")
@@ -380,9 +377,7 @@ def test_a_region_with_its_own_access_key_refuses_the_shared_one(start, session)
 
 
 def test_serve_takes_regions_and_same_second_videos():
-    args = build_parser().parse_args(
-        ["serve", "--regions", "cn-shanghai,ap-southeast-1", "--separate-limits", "--same-second-videos", "3"]
-    )
+    args = build_parser().parse_args(["serve", "--regions", "cn-shanghai,ap-southeast-1", "--separate-limits", "--same-second-videos", "3"])
     assert (args.regions, args.separate_limits) == ("cn-shanghai,ap-southeast-1", True)
     assert _service_config(args).same_second_videos == 3
     plain = build_parser().parse_args(["serve"])

@@ -24,11 +24,11 @@ from mns.account import Account
 from mns.mns_exception import MNSServerException
 from mns.queue import Message, Queue, QueueMeta
 
+from localvod import LocalMnsService, MnsQueueSink
 from pipeline import settings
 from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import Inbox
 from pipeline.events.mns import ConsumeCounts, MnsRefused, consume
-from pipeline.vod.local import LocalMnsService, MnsQueueSink
 from tests.conftest import KEY_ID, KEY_SECRET, REPO
 
 QUEUE = "vod-events"
@@ -38,8 +38,9 @@ LONG_POLL_SCALE = 0.1  # the consumer's 1 s long polls last 0.1 s on an empty qu
 
 @pytest.fixture
 def mns() -> Iterator[LocalMnsService]:
-    with LocalMnsService((QUEUE,), access_key_id=KEY_ID, access_key_secret=KEY_SECRET,
-                         visibility_timeout=VISIBILITY_S, long_poll_scale=LONG_POLL_SCALE) as service:
+    with LocalMnsService(
+        (QUEUE,), access_key_id=KEY_ID, access_key_secret=KEY_SECRET, visibility_timeout=VISIBILITY_S, long_poll_scale=LONG_POLL_SCALE
+    ) as service:
         yield service
 
 
@@ -56,8 +57,7 @@ def sdk_queue(service: LocalMnsService, *, key_id: str = KEY_ID, secret: str = K
 
 
 def vod_event(video_id: str, event_type: str = "FileUploadComplete", **fields: Any) -> dict[str, Any]:
-    return {"EventType": event_type, "EventTime": "2026-03-20T07:49:17Z", "VideoId": video_id, "Status": "success",
-            **fields}
+    return {"EventType": event_type, "EventTime": "2026-03-20T07:49:17Z", "VideoId": video_id, "Status": "success", **fields}
 
 
 def consume_until(service: LocalMnsService, inbox: Inbox, done: Callable[[], bool], **options: Any) -> ConsumeCounts:
@@ -67,8 +67,7 @@ def consume_until(service: LocalMnsService, inbox: Inbox, done: Callable[[], boo
 
     def run() -> None:
         try:
-            outcome["counts"] = consume(service.endpoint, QUEUE, KEY_ID, KEY_SECRET, inbox, stop=stop, wait_seconds=1,
-                                        **options)
+            outcome["counts"] = consume(service.endpoint, QUEUE, KEY_ID, KEY_SECRET, inbox, stop=stop, wait_seconds=1, **options)
         except BaseException as err:  # handed to the test
             outcome["error"] = err
 
@@ -273,7 +272,9 @@ def test_a_consumer_killed_between_receive_and_delete_loses_nothing(mns, tmp_pat
     path = tmp_path / "inbox.sqlite"
     child = subprocess.Popen(
         [sys.executable, "-c", CONSUMER_IN_A_CHILD, mns.endpoint, QUEUE, KEY_ID, KEY_SECRET, str(path), when],
-        cwd=REPO, stdout=subprocess.PIPE, start_new_session=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         ready, _, _ = select.select([child.stdout], [], [], 30)
@@ -302,8 +303,7 @@ def test_a_consumer_killed_between_receive_and_delete_loses_nothing(mns, tmp_pat
         (KEY_ID, KEY_SECRET, "no-such-queue", "VOD_MNS_QUEUE"),
     ],
 )
-def test_refused_credentials_or_queue_stop_the_consumer_naming_what_to_set(mns, inbox, caplog, key_id, secret,
-                                                                          queue, names):
+def test_refused_credentials_or_queue_stop_the_consumer_naming_what_to_set(mns, inbox, caplog, key_id, secret, queue, names):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(MnsRefused) as refused:
         consume(mns.endpoint, queue, key_id, secret, inbox, stop=threading.Event(), wait_seconds=1)
@@ -328,10 +328,11 @@ def test_a_message_that_is_not_an_event_is_kept_aside_and_deleted(mns, inbox, ca
 
     rejected = inbox.rejected()
     assert [(channel, body) for _, channel, _, body in rejected] == [
-        ("mns", b"hello"), ("mns", b'{"VideoId":"v1"}'), ("mns", long_text.encode())
+        ("mns", b"hello"),
+        ("mns", b'{"VideoId":"v1"}'),
+        ("mns", long_text.encode()),
     ]
-    assert [reason for _, _, reason, _ in rejected] == ["not JSON, nor base64 of JSON", "no EventType",
-                                                        "not JSON, nor base64 of JSON"]
+    assert [reason for _, _, reason, _ in rejected] == ["not JSON, nor base64 of JSON", "no EventType", "not JSON, nor base64 of JSON"]
     assert len(inbox) == 0 and counts.rejected == 3
     assert long_text not in caplog.text  # the log shows the start of a long body only
     assert "is not a VOD event" in caplog.text
@@ -351,8 +352,7 @@ def test_setting_stop_ends_the_loop(mns, inbox):
     stop = threading.Event()
     outcome: list[ConsumeCounts] = []
     thread = threading.Thread(
-        target=lambda: outcome.append(consume(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET, inbox, stop=stop,
-                                              wait_seconds=1)),
+        target=lambda: outcome.append(consume(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET, inbox, stop=stop, wait_seconds=1)),
     )
     thread.start()
     deadline = time.monotonic() + 10
@@ -377,7 +377,11 @@ def _events_command(tmp_path, mns: LocalMnsService, secret: str) -> subprocess.P
     }
     return subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "events", "--host", "127.0.0.1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
 
 
@@ -412,8 +416,14 @@ def test_vod_stickers_events_with_a_wrong_secret_stops_in_one_line_naming_it(tmp
 def test_an_account_on_temporary_credentials_reads_its_queue_with_its_sts_token(inbox, caplog):
     caplog.set_level(logging.DEBUG)
     token = "CAIS-sts-token-of-the-account-0000"
-    with LocalMnsService((QUEUE,), access_key_id=KEY_ID, access_key_secret=KEY_SECRET, security_token=token,
-                         visibility_timeout=VISIBILITY_S, long_poll_scale=LONG_POLL_SCALE) as service:
+    with LocalMnsService(
+        (QUEUE,),
+        access_key_id=KEY_ID,
+        access_key_secret=KEY_SECRET,
+        security_token=token,
+        visibility_timeout=VISIBILITY_S,
+        long_poll_scale=LONG_POLL_SCALE,
+    ) as service:
         with pytest.raises(MnsRefused, match="ALIBABA_CLOUD_SECURITY_TOKEN"):  # the pair alone is refused
             consume(service.endpoint, QUEUE, KEY_ID, KEY_SECRET, inbox, stop=threading.Event(), wait_seconds=1)
         queue = Account(service.endpoint, KEY_ID, KEY_SECRET, token).get_queue(QUEUE)
@@ -426,8 +436,11 @@ def test_an_account_on_temporary_credentials_reads_its_queue_with_its_sts_token(
 
 def test_the_events_settings_carry_the_sts_token_to_the_queue_reader():
     environ = {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
-        "ALIBABA_CLOUD_SECURITY_TOKEN": "CAIS-token", "VOD_MNS_ENDPOINT": "http://127.0.0.1:9", "VOD_MNS_QUEUE": QUEUE,
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        "ALIBABA_CLOUD_SECURITY_TOKEN": "CAIS-token",
+        "VOD_MNS_ENDPOINT": "http://127.0.0.1:9",
+        "VOD_MNS_QUEUE": QUEUE,
     }
     events = settings.events_from_env(environ)
     assert events.credentials.security_token == "CAIS-token"

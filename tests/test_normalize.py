@@ -14,10 +14,10 @@ from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer, r
 from pipeline.snapshot import normalize_day
 from pipeline.store import lake
 from pipeline.store.schema import (
-    QUARANTINE,
-    STICKERS,
     ANSWER_TABLES,
+    QUARANTINE,
     ROWS,
+    STICKERS,
     arrow_schema,
     pandas_dtypes,
 )
@@ -117,9 +117,7 @@ def test_a_good_item_becomes_one_typed_row(normalize):
 
 
 def test_url_validity_is_configurable_and_a_url_without_auth_key_has_no_expiry(normalize):
-    result = normalize(
-        answered("v1", item(), item(DynamicImageId="plain", FileURL="https://cdn.example.com/a.gif")), validity=600
-    )
+    result = normalize(answered("v1", item(), item(DynamicImageId="plain", FileURL="https://cdn.example.com/a.gif")), validity=600)
     assert result.stickers["url_expires_at"].iloc[0] == pd.Timestamp(SIGNED_AT + 600, unit="s", tz="UTC")
     assert pd.isna(result.stickers["url_expires_at"].iloc[1])
 
@@ -137,7 +135,9 @@ def test_file_url_loses_its_fragment_and_expiry_comes_from_auth_key_wherever_it_
     )
     rows = result.stickers.set_index("dynamic_image_id")
     assert rows["file_url"].to_dict() == {
-        "a": "https://cdn.example.com/a.gif", "b": "https://cdn.example.com/b.gif", "c": "https://cdn.example.com/c.gif"
+        "a": "https://cdn.example.com/a.gif",
+        "b": "https://cdn.example.com/b.gif",
+        "c": "https://cdn.example.com/c.gif",
     }
     assert pd.isna(rows.loc["a", "url_expires_at"])
     assert rows.loc["b", "url_expires_at"] == rows.loc["c", "url_expires_at"] == pd.Timestamp(SIGNED_AT, unit="s", tz="UTC")
@@ -159,41 +159,44 @@ def test_format_is_lower_cased_and_blank_optional_numbers_are_null(normalize):
 
 # Bad items, each with the words its quarantine reason must hold.
 BAD_ITEMS = [
-        ({"FileSize": "N/A"}, "FileSize 'N/A' is not a positive whole number of bytes"),
-        ({"FileSize": ...}, "FileSize is missing"),
-        ({"FileSize": "-5"}, "FileSize '-5' is not a positive whole number"),
-        ({"FileSize": "99999999999999999999999"}, "FileSize '99999999999999999999999' is not a positive whole number"),
-        ({"Width": "12.5"}, "Width '12.5' is not a positive whole number of pixels"),
-        ({"Height": "0"}, "Height '0' is not a positive whole number of pixels"),
-        ({"Fps": "3000000000"}, "Fps '3000000000' is not a positive whole number"),
-        ({"Duration": "abc"}, "Duration 'abc' is not a positive number of seconds"),
-        ({"Format": "png"}, "Format 'png' is not gif or webp"),
-        ({"CreationTime": "2020-07-28 02:01:06"}, "CreationTime '2020-07-28 02:01:06' is not a UTC time"),
-        ({"CreationTime": "2020-07-28T10:01:06+08:00"}, "is not a UTC time"),
-        ({"DynamicImageId": ""}, "DynamicImageId is missing"),
-        ({"DynamicImageId": "é" * 5}, "DynamicImageId 'ééééé' is not a VOD id (1 to 128 letters, digits, - or _)"),
-        ({"DynamicImageId": "a" * 200}, "DynamicImageId '" + "a" * 60 + "...' is not a VOD id"),
-        ({"JobId": "任务-1"}, "JobId '任务-1' is not a VOD id"),
-        ({"FileSize": ""}, "FileSize is missing"),
-        ({"FileSize": "1.5"}, "FileSize '1.5' is not a positive whole number of bytes"),
-        ({"Format": ""}, "Format is missing"),
-        ({"Format": "ｇｉｆ"}, "Format 'ｇｉｆ' is not gif or webp"),
-        ({"Width": "N/A"}, "Width 'N/A' is not a positive whole number of pixels"),
-        ({"Width": "99999999999"}, "Width '99999999999' is not a positive whole number of pixels"),
-        ({"Fps": "29.97"}, "Fps '29.97' is not a positive whole number of frames per second"),
-        ({"Duration": "-1"}, "Duration '-1' is not a positive number of seconds"),
-        ({"Duration": "inf"}, "Duration 'inf' is not a positive number of seconds"),
-        ({"Duration": "1e400"}, "Duration '1e400' is not a positive number of seconds"),
-        ({"Duration": ...}, "Duration is missing"),
-        ({"CreationTime": "N/A"}, "CreationTime 'N/A' is not a UTC time like 2020-07-28T02:01:06Z"),
-        ({"CreationTime": "2020-13-45T99:00:00Z"}, "CreationTime '2020-13-45T99:00:00Z' is not a UTC time"),
-        ({"CreationTime": "1595901666"}, "CreationTime '1595901666' is not a UTC time"),
-        ({"CreationTime": ""}, "CreationTime is missing"),
-        ({"FileURL": ""}, "FileURL is missing"),
-        ({"FileURL": "ftp://cdn.example.com/a.gif?auth_key=1-0-0-0a1b2c"}, "FileURL 'ftp://cdn.example.com/a.gif?auth_key=<redacted>' is not an http(s) address"),
-        ({"VideoId": ...}, "VideoId is missing"),
-        ({"VideoId": "v2"}, "VideoId 'v2' is not the video asked for (v1)"),
-        ({"FileURL": "https://x/" + "a" * 3000}, "FileURL is longer than 2048 characters"),
+    ({"FileSize": "N/A"}, "FileSize 'N/A' is not a positive whole number of bytes"),
+    ({"FileSize": ...}, "FileSize is missing"),
+    ({"FileSize": "-5"}, "FileSize '-5' is not a positive whole number"),
+    ({"FileSize": "99999999999999999999999"}, "FileSize '99999999999999999999999' is not a positive whole number"),
+    ({"Width": "12.5"}, "Width '12.5' is not a positive whole number of pixels"),
+    ({"Height": "0"}, "Height '0' is not a positive whole number of pixels"),
+    ({"Fps": "3000000000"}, "Fps '3000000000' is not a positive whole number"),
+    ({"Duration": "abc"}, "Duration 'abc' is not a positive number of seconds"),
+    ({"Format": "png"}, "Format 'png' is not gif or webp"),
+    ({"CreationTime": "2020-07-28 02:01:06"}, "CreationTime '2020-07-28 02:01:06' is not a UTC time"),
+    ({"CreationTime": "2020-07-28T10:01:06+08:00"}, "is not a UTC time"),
+    ({"DynamicImageId": ""}, "DynamicImageId is missing"),
+    ({"DynamicImageId": "é" * 5}, "DynamicImageId 'ééééé' is not a VOD id (1 to 128 letters, digits, - or _)"),
+    ({"DynamicImageId": "a" * 200}, "DynamicImageId '" + "a" * 60 + "...' is not a VOD id"),
+    ({"JobId": "任务-1"}, "JobId '任务-1' is not a VOD id"),
+    ({"FileSize": ""}, "FileSize is missing"),
+    ({"FileSize": "1.5"}, "FileSize '1.5' is not a positive whole number of bytes"),
+    ({"Format": ""}, "Format is missing"),
+    ({"Format": "ｇｉｆ"}, "Format 'ｇｉｆ' is not gif or webp"),
+    ({"Width": "N/A"}, "Width 'N/A' is not a positive whole number of pixels"),
+    ({"Width": "99999999999"}, "Width '99999999999' is not a positive whole number of pixels"),
+    ({"Fps": "29.97"}, "Fps '29.97' is not a positive whole number of frames per second"),
+    ({"Duration": "-1"}, "Duration '-1' is not a positive number of seconds"),
+    ({"Duration": "inf"}, "Duration 'inf' is not a positive number of seconds"),
+    ({"Duration": "1e400"}, "Duration '1e400' is not a positive number of seconds"),
+    ({"Duration": ...}, "Duration is missing"),
+    ({"CreationTime": "N/A"}, "CreationTime 'N/A' is not a UTC time like 2020-07-28T02:01:06Z"),
+    ({"CreationTime": "2020-13-45T99:00:00Z"}, "CreationTime '2020-13-45T99:00:00Z' is not a UTC time"),
+    ({"CreationTime": "1595901666"}, "CreationTime '1595901666' is not a UTC time"),
+    ({"CreationTime": ""}, "CreationTime is missing"),
+    ({"FileURL": ""}, "FileURL is missing"),
+    (
+        {"FileURL": "ftp://cdn.example.com/a.gif?auth_key=1-0-0-0a1b2c"},
+        "FileURL 'ftp://cdn.example.com/a.gif?auth_key=<redacted>' is not an http(s) address",
+    ),
+    ({"VideoId": ...}, "VideoId is missing"),
+    ({"VideoId": "v2"}, "VideoId 'v2' is not the video asked for (v1)"),
+    ({"FileURL": "https://x/" + "a" * 3000}, "FileURL is longer than 2048 characters"),
 ]
 
 
@@ -238,7 +241,12 @@ def test_spaces_around_a_value_are_trimmed_but_a_tab_or_a_line_break_makes_it_fa
 
 def test_a_duration_is_any_positive_number_of_seconds(normalize):
     result = normalize(
-        answered("v1", item(DynamicImageId="a", Duration="0.5"), item(DynamicImageId="b", Duration=" 2.5\t"), item(DynamicImageId="c", Duration="0"))
+        answered(
+            "v1",
+            item(DynamicImageId="a", Duration="0.5"),
+            item(DynamicImageId="b", Duration=" 2.5\t"),
+            item(DynamicImageId="c", Duration="0"),
+        )
     )
     assert result.stickers["duration_s"].tolist() == [0.5, 2.5]
     assert result.quarantine["reason"].tolist() == ["Duration '0' is not a positive number of seconds"]
@@ -371,7 +379,9 @@ def bad_day():
         bad = item(**{"DynamicImageId": f"bad{i}", **overrides, "VideoId": overrides.get("VideoId", video)})
         records.append(answered(video, item(DynamicImageId=f"good{i}", VideoId=video), bad, request_id=f"REQ-{i}"))
     records.append(answered("video-objects", "garbage", None, item(DynamicImageId="good-x", VideoId="video-objects")))
-    records.append({"video_id": "video-gone", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "InvalidVideo.NotFound"})
+    records.append(
+        {"video_id": "video-gone", "status": "not_found", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "InvalidVideo.NotFound"}
+    )
     records.append({"video_id": "video-failed", "status": "failed", "fetched_at": "2026-11-20T08:00:00Z", "error_code": "Timeout"})
     return records
 
@@ -415,7 +425,9 @@ def test_an_answer_file_is_typed_in_chunks_in_order_even_after_an_item_of_anothe
     assert "came more than once" in quarantine[1][2]
     fetches = [f for c in chunks for f in c.video_fetches.to_pylist()]
     assert [(f["video_id"], f["status"], f["stickers_returned"]) for f in fetches] == [
-        *((f"v{i}", "answered", 2 if i == 3 else 1) for i in range(5)), ("v9", "answered", 1), ("v10", "not_found", 0)
+        *((f"v{i}", "answered", 2 if i == 3 else 1) for i in range(5)),
+        ("v9", "answered", 1),
+        ("v10", "not_found", 0),
     ]
 
 
@@ -432,7 +444,7 @@ def test_the_outcome_does_not_depend_on_the_chunk_size(tmp_path):
             pd.testing.assert_frame_equal(getattr(result, table), getattr(results[0], table))
     first = results[0]
     assert first.video_fetches["video_id"].tolist() == [r["video_id"] for r in records]  # in file order
-    kept = list(zip(first.stickers["video_id"], first.stickers["dynamic_image_id"]))
+    kept = list(zip(first.stickers["video_id"], first.stickers["dynamic_image_id"], strict=False))
     assert kept[-1] == ("numbers", "n") and len(kept) == len(BAD_ITEMS) + 1 + sum(i % 4 for i in range(30)) + 1 + 1
     assert ("again", "bad5") in kept  # its first item was quarantined for another reason: this one is kept
     assert first.quarantine.set_index("video_id").loc["again", "reason"] == (

@@ -29,8 +29,8 @@ from pipeline.publish import warehouse
 from pipeline.store import lake, objects
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DayBusy
-from tests.conftest import KEY_ID, KEY_SECRET, TODAY, make_client, write_videos
 from tests import test_lake_and_warehouse as on_disk
+from tests.conftest import KEY_ID, KEY_SECRET, TODAY, make_client, write_videos
 from tests.test_checks import damaged, replaced, rewrite_file
 from tests.test_discovery import account, clients, discover
 from tests.test_lake_and_warehouse import D1, day_as_read, write_day
@@ -94,7 +94,7 @@ def test_the_readme_readers_read_a_day_on_the_store(vod_service, s3_layout, loca
     con = duckdb.connect()
     con.register_filesystem(s3fs.S3FileSystem())
     stickers = con.sql(f"SELECT * FROM read_parquet('{lake}/*/*.parquet', hive_partitioning = true)")
-    assert len(stickers) == expected and dict(zip(stickers.columns, stickers.types))["snapshot_date"] == "DATE"
+    assert len(stickers) == expected and dict(zip(stickers.columns, stickers.types, strict=False))["snapshot_date"] == "DATE"
 
     stickers = ds.dataset(lake, partitioning=HIVE)
     assert stickers.count_rows() == expected and stickers.schema.field("snapshot_date").type == pa.date32()
@@ -138,15 +138,24 @@ else:
 
 def child_env(local_s3, layout, **extra):
     return {
-        **os.environ, **local_s3.env(), "PIPELINE_DATA_DIR": f"s3://{layout.root.path}", "PIPELINE_LEASE_SECONDS": "5",
-        "VOD_EVENTS_INBOX": str(layout.events_inbox), "PYTHONWARNINGS": "ignore", **extra,
+        **os.environ,
+        **local_s3.env(),
+        "PIPELINE_DATA_DIR": f"s3://{layout.root.path}",
+        "PIPELINE_LEASE_SECONDS": "5",
+        "VOD_EVENTS_INBOX": str(layout.events_inbox),
+        "PYTHONWARNINGS": "ignore",
+        **extra,
     }
 
 
 def day_in_a_child(service, local_s3, layout, steps="fetch,normalize"):
     return subprocess.Popen(
         [sys.executable, "-c", DAY_IN_A_CHILD, service.endpoint, KEY_ID, KEY_SECRET, DAY.isoformat(), steps],
-        env=child_env(local_s3, layout), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        env=child_env(local_s3, layout),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -271,13 +280,22 @@ def test_readers_scanning_while_a_day_is_rewritten_see_the_old_day_or_the_new_wh
         ({"AWS_SECRET_ACCESS_KEY": None}, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"),
     ],
 )
-def test_a_store_that_refuses_stops_the_run_before_the_first_call_saying_what_to_fix(vod_service, s3_layout, local_s3, tmp_path, change, expected):
+def test_a_store_that_refuses_stops_the_run_before_the_first_call_saying_what_to_fix(
+    vod_service, s3_layout, local_s3, tmp_path, change, expected
+):
     service = vod_service(catalog_size=20, calls_per_second=None)
-    env = {k: v for k, v in child_env(local_s3, s3_layout, **{k: v for k, v in change.items() if v}).items() if change.get(k, "") is not None}
-    env.update(ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET, VOD_ENDPOINT=service.endpoint,
-               DAGSTER_HOME=str(tmp_path / "home"))
-    run = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", "--day", DAY.isoformat()], env=env,
-                         capture_output=True, text=True, timeout=120)
+    env = {
+        k: v for k, v in child_env(local_s3, s3_layout, **{k: v for k, v in change.items() if v}).items() if change.get(k, "") is not None
+    }
+    env.update(
+        ALIBABA_CLOUD_ACCESS_KEY_ID=KEY_ID,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=KEY_SECRET,
+        VOD_ENDPOINT=service.endpoint,
+        DAGSTER_HOME=str(tmp_path / "home"),
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "run", "--day", DAY.isoformat()], env=env, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 2, run.stderr
     assert expected in run.stderr.splitlines()[0]
     assert "a-wrong-secret-Qz4" not in run.stdout + run.stderr and local_s3.secret not in run.stdout + run.stderr
@@ -296,7 +314,10 @@ def test_the_analysts_shell_queries_a_warehouse_on_the_store_offline(vod_service
     query = "SELECT (SELECT count(*) FROM stickers) AS rows, (SELECT sum(stickers_typed) FROM fetch_log) AS typed"
     run = subprocess.run(
         [sys.executable, "-m", "pipeline.cli", "query", "-csv", "-c", query],
-        env=child_env(local_s3, s3_layout), capture_output=True, text=True, timeout=120,
+        env=child_env(local_s3, s3_layout),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == f"{expected[0]},{expected[1]}"
@@ -309,13 +330,30 @@ def test_a_day_through_dagster_on_the_store_keeps_every_secret_out(vod_service, 
     write_videos(service, tmp_path / "videos.csv")
     s3_layout.videos_csv.write_bytes((tmp_path / "videos.csv").read_bytes())
     env = {
-        **child_env(local_s3, s3_layout), "DAGSTER_HOME": str(dagster_home), "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": vod_secret, "VOD_ENDPOINT": service.endpoint,
+        **child_env(local_s3, s3_layout),
+        "DAGSTER_HOME": str(dagster_home),
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": vod_secret,
+        "VOD_ENDPOINT": service.endpoint,
     }
     run = subprocess.run(
-        [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
-         "--tags", json.dumps({"dagster/partition": TODAY.isoformat()})],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "execute",
+            "-m",
+            "pipeline.definitions",
+            "-j",
+            "daily_snapshot",
+            "--tags",
+            json.dumps({"dagster/partition": TODAY.isoformat()}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     answers = s3_layout.answers(TODAY).read_text()
@@ -326,7 +364,9 @@ def test_a_day_through_dagster_on_the_store_keeps_every_secret_out(vod_service, 
     for key in s3_layout.root.fs.find(s3_layout.root.path):
         name = key.removeprefix(s3_layout.root.path + "/")
         if name.endswith(".parquet"):
-            places[name] = json.dumps(pq.read_table(key, filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(s3_layout.root.fs))).to_pylist(), default=str)
+            places[name] = json.dumps(
+                pq.read_table(key, filesystem=pafs.PyFileSystem(pafs.FSSpecHandler(s3_layout.root.fs))).to_pylist(), default=str
+            )
         elif not name.endswith(".duckdb"):
             places[name] = s3_layout.root.fs.cat_file(key).decode("utf-8", "replace")
     with warehouse.connect(s3_layout.warehouse) as con:
@@ -338,7 +378,9 @@ def test_a_day_through_dagster_on_the_store_keeps_every_secret_out(vod_service, 
     everywhere = [(place, secret[:10]) for place, text in places.items() for secret in (local_s3.secret, vod_secret) if secret in text]
     assert everywhere == []
     # VOD's signed URLs stay in raw/, which keeps VOD's answers as they came
-    outside_raw = [(place, token[:8]) for place, text in places.items() if not place.startswith("raw/") for token in tokens if token in text]
+    outside_raw = [
+        (place, token[:8]) for place, text in places.items() if not place.startswith("raw/") for token in tokens if token in text
+    ]
     assert outside_raw == []
 
 

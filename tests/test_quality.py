@@ -23,7 +23,11 @@ def day(layout: Layout, summary: FetchSummary | None = None) -> lake.DayFiles:
     """The lake's files of the day, their fetch summary replaced by ``summary`` when given."""
     if summary is not None:
         summarized = json.dumps(dataclasses.asdict(summary)).encode()
-        rewrite(layout, "video_fetches", lambda t: t.replace_schema_metadata({**(t.schema.metadata or {}), lake.FETCH_SUMMARY_KEY.encode(): summarized}))
+        rewrite(
+            layout,
+            "video_fetches",
+            lambda t: t.replace_schema_metadata({**(t.schema.metadata or {}), lake.FETCH_SUMMARY_KEY.encode(): summarized}),
+        )
     return lake.committed(layout, DAY, DAY_TABLES)
 
 
@@ -49,7 +53,15 @@ def test_a_good_day_passes_every_check_saying_what_was_counted(layout):
         "reconciles": (True, "2 asked = 2 answered + 0 not found + 0 failed; 6 items = 6 stickers + 0 quarantined"),
     }
     assert results["reconciles"].metadata == {
-        "asked": 2, "answered": 2, "not_found": 0, "failed": 0, "carried": 0, "items_returned": 6, "items_carried": 0, "stickers": 6, "quarantined": 0
+        "asked": 2,
+        "answered": 2,
+        "not_found": 0,
+        "failed": 0,
+        "carried": 0,
+        "items_returned": 6,
+        "items_carried": 0,
+        "stickers": 6,
+        "quarantined": 0,
     }
 
 
@@ -126,7 +138,15 @@ def test_a_day_that_does_not_add_up_names_every_difference(layout):
         "video_fetches; VOD returned 8 items but 5 stickers + 2 quarantined were written"
     )
     assert result.metadata == {
-        "asked": 4, "answered": 2, "not_found": 1, "failed": 0, "carried": 0, "items_returned": 8, "items_carried": 0, "stickers": 5, "quarantined": 2
+        "asked": 4,
+        "answered": 2,
+        "not_found": 1,
+        "failed": 0,
+        "carried": 0,
+        "items_returned": 8,
+        "items_carried": 0,
+        "stickers": 5,
+        "quarantined": 2,
     }
     settled = dataclasses.replace(summary, asked=2, answered=1, not_found=0, failed=1, stickers=7)
     assert quality.fetch_reconciles(day(layout, settled)).summary.startswith("2 asked = 1 answered + 0 not found + 1 failed")

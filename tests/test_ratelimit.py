@@ -39,7 +39,7 @@ def test_calls_leave_evenly_spaced_at_the_rate():
     starts = start_times(*paced(100, headroom=0), 201)
     # 201 calls at 100/s span exactly 2 seconds: never faster than the rate, never slower.
     assert starts[-1] == pytest.approx(2.0)
-    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) == pytest.approx(0.01)
 
 

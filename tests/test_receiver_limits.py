@@ -141,7 +141,10 @@ def test_a_kept_alive_connection_serves_several_callbacks_then_is_closed_when_id
 
 
 def test_past_its_connections_the_receiver_answers_busy_at_once_and_serves_again_when_they_go(tmp_path):
-    with Inbox(tmp_path / "inbox.sqlite") as inbox, CallbackReceiver(inbox, auth=CallbackAuth(URL, (KEY,)), limits=Limits(connections=5)) as receiver:
+    with (
+        Inbox(tmp_path / "inbox.sqlite") as inbox,
+        CallbackReceiver(inbox, auth=CallbackAuth(URL, (KEY,)), limits=Limits(connections=5)) as receiver,
+    ):
         stalled = [connect(receiver) for _ in range(5)]
         for sock in stalled:
             sock.sendall(b"POST /vod HTTP/1.1\r\n")

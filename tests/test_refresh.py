@@ -57,8 +57,10 @@ def test_a_day_asks_the_new_videos_and_a_sweep_and_carries_the_rest_unchanged(se
     carried = day2[day2["status"] == "carried"]
     assert (carried["carried_from"] == DAY).all() and carried["reason"].isna().all()
     # The day is a complete snapshot: every sticker of every video, those carried exactly as last answered
-    assert stickers(layout, DAY + dt.timedelta(days=1)).drop(columns=["request_id", "fetched_at", "url_expires_at"]).equals(
-        stickers(layout, DAY).drop(columns=["request_id", "fetched_at", "url_expires_at"])
+    assert (
+        stickers(layout, DAY + dt.timedelta(days=1))
+        .drop(columns=["request_id", "fetched_at", "url_expires_at"])
+        .equals(stickers(layout, DAY).drop(columns=["request_id", "fetched_at", "url_expires_at"]))
     )
     old, new = stickers(layout, DAY), stickers(layout, DAY + dt.timedelta(days=1))
     kept = new["video_id"].isin(carried.index)
@@ -103,10 +105,21 @@ def test_an_event_has_its_video_asked_that_day_and_is_recorded_with_the_run(serv
     run_day(layout, client, DAY, inbox=inbox)
     ids = service.catalog.video_ids()
     plan1 = refresh.read_plan(layout, DAY)
-    inbox.add({"EventType": "DynamicImageComplete", "VideoId": ids[5], "Status": "Success", "JobId": "j1", "EventTime": "2026-11-02T10:00:00Z"}, channel="http")
-    inbox.add({"EventType": "DynamicImageComplete", "VideoId": ids[6], "Status": "fail", "JobId": "j2", "EventTime": "2026-11-02T10:00:01Z"}, channel="mns")
-    inbox.add({"EventType": "DynamicImageComplete", "VideoId": "not-in-the-set", "Status": "success", "JobId": "j3", "EventTime": "x"}, channel="http")
-    inbox.add({"EventType": "SnapshotComplete", "VideoId": ids[7], "Status": "success", "EventTime": "2026-11-02T10:00:03Z"}, channel="http")
+    inbox.add(
+        {"EventType": "DynamicImageComplete", "VideoId": ids[5], "Status": "Success", "JobId": "j1", "EventTime": "2026-11-02T10:00:00Z"},
+        channel="http",
+    )
+    inbox.add(
+        {"EventType": "DynamicImageComplete", "VideoId": ids[6], "Status": "fail", "JobId": "j2", "EventTime": "2026-11-02T10:00:01Z"},
+        channel="mns",
+    )
+    inbox.add(
+        {"EventType": "DynamicImageComplete", "VideoId": "not-in-the-set", "Status": "success", "JobId": "j3", "EventTime": "x"},
+        channel="http",
+    )
+    inbox.add(
+        {"EventType": "SnapshotComplete", "VideoId": ids[7], "Status": "success", "EventTime": "2026-11-02T10:00:03Z"}, channel="http"
+    )
     day2 = DAY + dt.timedelta(days=1)
     run_day(layout, client, day2, inbox=inbox)
     reasons = fetches(layout, day2)["reason"]
@@ -152,7 +165,16 @@ def test_a_week_run_in_order_then_any_day_redone_from_its_answers_gives_the_same
     days = [DAY + dt.timedelta(days=n) for n in range(7)]
     digests = {}
     for n, day in enumerate(days):
-        inbox.add({"EventType": "DynamicImageComplete", "VideoId": service.catalog.video_ids()[n], "Status": "success", "JobId": f"j{n}", "EventTime": f"{day}T01:00:00Z"}, channel="http")
+        inbox.add(
+            {
+                "EventType": "DynamicImageComplete",
+                "VideoId": service.catalog.video_ids()[n],
+                "Status": "success",
+                "JobId": f"j{n}",
+                "EventTime": f"{day}T01:00:00Z",
+            },
+            channel="http",
+        )
         run_day(layout, client, day, inbox=inbox)
         digests[day] = _digests(layout, day)
     before = calls(service)
@@ -207,7 +229,10 @@ def test_an_inbox_that_is_not_the_one_the_last_plan_read_has_all_its_events_take
         run_day(layout, client, DAY, inbox=inbox)
     layout.events_inbox.unlink()  # lost, and started again empty
     with Inbox(layout.events_inbox) as fresh:
-        fresh.add({"EventType": "DynamicImageComplete", "VideoId": service.catalog.video_ids()[3], "Status": "success", "JobId": "j"}, channel="http")
+        fresh.add(
+            {"EventType": "DynamicImageComplete", "VideoId": service.catalog.video_ids()[3], "Status": "success", "JobId": "j"},
+            channel="http",
+        )
         run_day(layout, client, DAY + dt.timedelta(days=1), inbox=fresh)
     assert "is not the one the last plan read" in caplog.text
     assert fetches(layout, DAY + dt.timedelta(days=1))["reason"][service.catalog.video_ids()[3]] == "event"
@@ -239,7 +264,6 @@ def _digests(layout: Layout, day: dt.date) -> dict[str, str]:
     }
 
 
-
 def test_a_video_deleted_upstream_with_its_event_leaves_the_snapshot_that_day(service, layout):
     write_videos(service, layout.videos_csv)  # the set still lists it: videos.csv, or discovery before its full walk
     client = make_client(service)
@@ -249,7 +273,17 @@ def test_a_video_deleted_upstream_with_its_event_leaves_the_snapshot_that_day(se
     gone = next(v for v in service.catalog.video_ids() if service.catalog.stickers(v, 0))
     assert gone in plan.asks and not stickers(layout, DAY)[lambda s: s["video_id"] == gone].empty
     service.catalog.delete(gone)
-    inbox.add({"EventType": "DeleteMediaComplete", "MediaId": gone, "MediaType": "video", "DeleteType": "all", "Status": "success", "EventTime": "2026-11-02T20:00:00Z"}, channel="mns")
+    inbox.add(
+        {
+            "EventType": "DeleteMediaComplete",
+            "MediaId": gone,
+            "MediaType": "video",
+            "DeleteType": "all",
+            "Status": "success",
+            "EventTime": "2026-11-02T20:00:00Z",
+        },
+        channel="mns",
+    )
     day2 = DAY + dt.timedelta(days=1)
     run_day(layout, client, day2, inbox=inbox)
     outcome = fetches(layout, day2).loc[gone]
@@ -259,9 +293,9 @@ def test_a_video_deleted_upstream_with_its_event_leaves_the_snapshot_that_day(se
 
 
 def test_with_limits_per_region_each_region_sweeps_within_its_own_budget(tmp_path):
+    from localvod import LocalVodAccount, ServiceConfig, write_videos_csv
     from pipeline.settings import VodSettings
     from pipeline.vod.client import Credentials
-    from pipeline.vod.local import LocalVodAccount, ServiceConfig, write_videos_csv
     from tests.conftest import KEY_ID, KEY_SECRET
 
     layout = Layout(tmp_path / "data")
@@ -291,7 +325,7 @@ def test_a_kept_plan_of_60000_videos_is_resumed_as_it_was_made(layout):
     # is the guard; what it asserts is that the resumed plan asks exactly what the new one did.
     previous, day = DAY, DAY + dt.timedelta(days=1)
     ids = [hashlib.md5(str(n).encode()).hexdigest() for n in range(60_000)]
-    answered, new = ids[:50_000], ids[50_000:]
+    answered = ids[:50_000]  # the other 10,000 are new on the day
     lines = []
     for n, video_id in enumerate(answered):
         status = "failed" if n % 50 == 0 else "answered"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pipeline import refresh
-from pipeline.vod.local.simulation import simulate
+from tests.support.simulation import simulate
 
 K = 3
 
@@ -14,8 +14,15 @@ K = 3
 def test_a_week_keeps_every_promise_of_the_snapshot(tmp_path):
     checks = list(
         simulate(
-            tmp_path / "data", videos_per_region=150, days=7, change_rate=0.15, loss_rate=0.25,
-            policy=refresh.RefreshPolicy(every_days=K), calls_per_second=3000.0, uploads_per_day=4, deletes_per_day=3,
+            tmp_path / "data",
+            videos_per_region=150,
+            days=7,
+            change_rate=0.15,
+            loss_rate=0.25,
+            policy=refresh.RefreshPolicy(every_days=K),
+            calls_per_second=3000.0,
+            uploads_per_day=4,
+            deletes_per_day=3,
         )
     )
     assert [c.day for c in checks] == [dt.date(2026, 11, 2) + dt.timedelta(days=n) for n in range(7)]

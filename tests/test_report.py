@@ -17,8 +17,13 @@ from tests.conftest import make_client, write_videos
 DAYS = (dt.date(2026, 11, 19), dt.date(2026, 11, 20))
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 CHARTS = {
     "stickers-per-day": "Stickers per day by format",
@@ -84,8 +89,7 @@ def test_the_report_draws_every_chart_in_a_headless_browser(two_days):
                 assert box is not None and box["width"] > 300 and box["height"] > 150, (slug, box)
                 # Marks the browser actually laid out with an area (bars, histogram bins, lines).
                 drawn[slug] = figure.locator("svg [id^='mark-']").evaluate_all(
-                    "marks => marks.filter(m => { const b = m.getBoundingClientRect(); "
-                    "return b.width > 0 && b.height > 0; }).length"
+                    "marks => marks.filter(m => { const b = m.getBoundingClientRect(); return b.width > 0 && b.height > 0; }).length"
                 )
             assert all(n > 0 for n in drawn.values()), drawn
 
@@ -117,10 +121,14 @@ def test_a_day_missing_from_the_warehouse_is_refused_saying_what_to_run(two_days
 def _report_data(titles: dict[str, str], formats: tuple[str, ...] = ("gif", "webp")) -> report.ReportData:
     """A day's report data as the warehouse answers it, with the given titles (video id -> title) on top."""
     day = DAYS[-1]
-    top = pd.DataFrame({
-        "video_id": list(titles), "stickers": range(len(titles), 0, -1), "total_bytes": [1_000_000] * len(titles),
-        "title": list(titles.values()),
-    })
+    top = pd.DataFrame(
+        {
+            "video_id": list(titles),
+            "stickers": range(len(titles), 0, -1),
+            "total_bytes": [1_000_000] * len(titles),
+            "title": list(titles.values()),
+        }
+    )
     return report.ReportData(
         day=day,
         headline={},
@@ -128,10 +136,16 @@ def _report_data(titles: dict[str, str], formats: tuple[str, ...] = ("gif", "web
         measures=pd.DataFrame({"file_size_bytes": [50_000] * len(formats), "duration_s": [2.5] * len(formats), "format": list(formats)}),
         top_by_stickers=top,
         top_by_bytes=top,
-        fetch_health=pd.DataFrame({
-            "snapshot_date": [day], "videos_answered": [3], "videos_not_found": [0], "videos_failed": [0],
-            "retries": [0], "throttled_answers": [0],
-        }),
+        fetch_health=pd.DataFrame(
+            {
+                "snapshot_date": [day],
+                "videos_answered": [3],
+                "videos_not_found": [0],
+                "videos_failed": [0],
+                "retries": [0],
+                "throttled_answers": [0],
+            }
+        ),
     )
 
 

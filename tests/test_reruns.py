@@ -51,9 +51,9 @@ def test_rerunning_each_step_any_number_of_times_gives_the_same_outputs(env, vod
     again = warehouse_rows(layout, "video_sticker_stats", "format_stats", "daily_sticker_stats")
     assert again == {k: v for k, v in first.items() if k != "stickers"}
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
-        assert con.execute("SELECT count(*), count(DISTINCT dynamic_image_id) FROM stickers").fetchone() == (
-            expected_stickers(service),
-        ) * 2
+        assert (
+            con.execute("SELECT count(*), count(DISTINCT dynamic_image_id) FROM stickers").fetchone() == (expected_stickers(service),) * 2
+        )
         assert con.execute("SELECT count(*) FROM fetch_log").fetchone()[0] == 1
 
 
@@ -65,9 +65,7 @@ def fetched_on_its_day(service, layout, day: dt.date) -> None:
         snapshot.fetch_day(layout, day, client, policy=refresh.RefreshPolicy(every_days=1), today=day)
 
 
-def test_runs_at_once_then_a_backfill_redo_kept_days_and_refuse_a_day_never_fetched(
-    env, vod_service, instance, dagster_home
-):
+def test_runs_at_once_then_a_backfill_redo_kept_days_and_refuse_a_day_never_fetched(env, vod_service, instance, dagster_home):
     service = vod_service(catalog_size=200, calls_per_second=100)
     layout = env(service, VOD_REFRESH_DAYS="1")  # today asks every video, carrying none from the kept days
     write_videos(service, layout.videos_csv, unknown=4)
@@ -80,10 +78,23 @@ def test_runs_at_once_then_a_backfill_redo_kept_days_and_refuse_a_day_never_fetc
     # Today and a kept day at once, in two processes sharing one Dagster instance and data dir.
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
-             "--tags", json.dumps({"dagster/partition": day})],
+            [
+                sys.executable,
+                "-m",
+                "dagster",
+                "job",
+                "execute",
+                "-m",
+                "pipeline.definitions",
+                "-j",
+                "daily_snapshot",
+                "--tags",
+                json.dumps({"dagster/partition": day}),
+            ],
             env={**os.environ, "DAGSTER_HOME": str(dagster_home), "PYTHONWARNINGS": "ignore"},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for day in (TODAY.isoformat(), kept[0])
     ]
@@ -162,9 +173,7 @@ def test_a_step_waits_while_another_run_holds_its_pool(env, vod_service, dagster
     layout = env(service)
     write_videos(service, layout.videos_csv)
     other_run = "0" * 32
-    with dg.DagsterInstance.from_config(str(dagster_home)) as observer, dg.DagsterInstance.from_config(
-        str(dagster_home)
-    ) as instance:
+    with dg.DagsterInstance.from_config(str(dagster_home)) as observer, dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         slots = observer.event_log_storage
         slots.initialize_concurrency_limit_to_default(pool)
         assert slots.claim_concurrency_slot(pool, other_run, step).is_claimed  # another day's run is at this step

@@ -38,20 +38,42 @@ def dagster_places(dagster_home):
 @pytest.mark.parametrize(("method", "source"), [("ACS3-HMAC-SHA256", "csv"), ("HMAC-SHA1", "csv"), ("ACS3-HMAC-SHA256", "vod")])
 def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(vod_service, tmp_path, dagster_home, method, source):
     service = vod_service(
-        catalog_size=120, calls_per_second=None, access_key_secret=SECRET, security_token=STS_TOKEN,
-        server_error_rate=0.1, drop_rate=0.05,  # failed attempts must not leak either
+        catalog_size=120,
+        calls_per_second=None,
+        access_key_secret=SECRET,
+        security_token=STS_TOKEN,
+        server_error_rate=0.1,
+        drop_rate=0.05,  # failed attempts must not leak either
     )
     layout = Layout(tmp_path / "data")
     write_videos(service, layout.videos_csv, unknown=5)
     env = process_env(
-        service, layout, dagster_home,
-        ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET, ALIBABA_CLOUD_SECURITY_TOKEN=STS_TOKEN, VOD_SIGNATURE_METHOD=method,
+        service,
+        layout,
+        dagster_home,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=SECRET,
+        ALIBABA_CLOUD_SECURITY_TOKEN=STS_TOKEN,
+        VOD_SIGNATURE_METHOD=method,
         VIDEO_SOURCE=source,  # vod: the account's videos discovered too (GetVideoList, signed the same way)
     )
     run = subprocess.run(
-        [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot",
-         "--tags", json.dumps({"dagster/partition": DAY})],
-        env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "job",
+            "execute",
+            "-m",
+            "pipeline.definitions",
+            "-j",
+            "daily_snapshot",
+            "--tags",
+            json.dumps({"dagster/partition": DAY}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert layout.warehouse.exists()

@@ -8,9 +8,9 @@ import shutil
 import duckdb
 import pytest
 
+from localvod import LocalVodService, ServiceConfig, write_videos_csv
 from pipeline import snapshot
 from pipeline.store.layout import Layout
-from pipeline.vod.local import LocalVodService, ServiceConfig, write_videos_csv
 from tests.conftest import KEY_ID, KEY_SECRET, make_client
 
 pyspark = pytest.importorskip("pyspark", reason="pyspark is in the test extra: pip install -r requirements.txt")
@@ -37,8 +37,12 @@ def lake(tmp_path_factory):
     write_videos_csv(layout.videos_csv, unknown=3, seed=7, size=60)
     for day, size in ((D1, 60), (D2, 50)):
         config = ServiceConfig(
-            access_key_id=KEY_ID, access_key_secret=KEY_SECRET, catalog_size=size, calls_per_second=None,
-            drop_rate=0.2, fault_seed=day.day,
+            access_key_id=KEY_ID,
+            access_key_secret=KEY_SECRET,
+            catalog_size=size,
+            calls_per_second=None,
+            drop_rate=0.2,
+            fault_seed=day.day,
         )
         with LocalVodService(config).start() as service:
             snapshot.take_video_set(layout, day, today=day)
@@ -98,10 +102,7 @@ def test_spark_reads_the_instants_as_utc_timestamps_equal_to_duckdbs(lake, spark
         assert frame.schema[column].dataType == T.TimestampType(), column
         # Rendered in the session's zone (UTC) and counted from the epoch: both must match DuckDB's
         ours = {
-            (row[0], row[1])
-            for row in frame.select(
-                F.unix_micros(column), F.date_format(column, "yyyy-MM-dd HH:mm:ss.SSSSSS")
-            ).collect()
+            (row[0], row[1]) for row in frame.select(F.unix_micros(column), F.date_format(column, "yyyy-MM-dd HH:mm:ss.SSSSSS")).collect()
         }
         theirs = set(duck(lake, table, f"SELECT epoch_us({column}), strftime({column}, '%Y-%m-%d %H:%M:%S.%f') FROM {{source}}"))
         assert ours == theirs, column

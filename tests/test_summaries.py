@@ -56,7 +56,9 @@ def test_each_summary_answers_as_the_whole_lake_does(layout, summary):
 
 
 def test_the_deleted_videos_stickers_are_counted_vanished_on_the_day_vod_said_so(layout):
-    changes = {row[0]: row[1:] for row in answers(layout, "SELECT snapshot_date, new_stickers, vanished_stickers FROM sticker_changes_per_day")}
+    changes = {
+        row[0]: row[1:] for row in answers(layout, "SELECT snapshot_date, new_stickers, vanished_stickers FROM sticker_changes_per_day")
+    }
     first_day = answers(layout, f"SELECT count(*) FROM stickers WHERE snapshot_date = '{D1}'")[0][0]
     assert changes[D1] == (first_day, 0)  # every sticker is new on the first day
     assert changes[D2][1] > 0 and changes[D3][1] > 0

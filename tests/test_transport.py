@@ -11,10 +11,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from localvod import LocalVodService, ServiceConfig
 from pipeline.errors import ConfigurationError
 from pipeline.vod.client import Credentials, VodClient
 from pipeline.vod.errors import TlsRejected, VideoNotFound
-from pipeline.vod.local import LocalVodService, ServiceConfig
 from pipeline.vod.regions import resolve_endpoint
 from tests.conftest import KEY_ID, KEY_SECRET
 
@@ -40,9 +40,26 @@ def https_endpoint(tmp_path):
     """An HTTPS server on loopback whose certificate no public CA signed; yields (endpoint, its cert)."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -40,9 +40,12 @@ def warehouse_rows(layout: Layout, account: str | None = None) -> dict[str, list
     """What analysts read: every table and view of the warehouse, each in a stable order (one account's rows
     only, where the relation says its account)."""
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
-        names = [r[0] for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE NOT internal UNION SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
-        ).fetchall()]
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE NOT internal UNION SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+            ).fetchall()
+        ]
         found = {}
         for name in names:
             columns = [r[0] for r in con.execute(f'DESCRIBE "{name}"').fetchall()]

@@ -65,12 +65,12 @@ def import_dashboard(contents: dict[str, str]) -> None:
     """Imports the bundle, replacing the database, datasets, charts and dashboard of earlier starts (a
     dashboard import alone keeps the charts and datasets it finds, so an edited file would not show)."""
     from flask import g
+    from sqlalchemy.exc import SAWarning
     from superset import security_manager
     from superset.commands.chart.importers.v1 import ImportChartsCommand
     from superset.commands.dashboard.importers.v1 import ImportDashboardsCommand
     from superset.commands.database.importers.v1 import ImportDatabasesCommand
     from superset.commands.dataset.importers.v1 import ImportDatasetsCommand
-    from sqlalchemy.exc import SAWarning
 
     g.user = security_manager.find_user(username=ADMIN)
     with warnings.catch_warnings():  # SQLAlchemy's notes on Superset's own import code, of no use to the reader
@@ -123,7 +123,9 @@ def serve(warehouse: Path, host: str, port: int, password: str, password_from_en
     try:
         server = make_server(host, port, app, threaded=True)
     except OSError as error:
-        raise SystemExit(f"Cannot serve on {host}:{port} ({error.strerror}): set SUPERSET_PORT to a free port, or 0 to let the system choose") from None
+        raise SystemExit(
+            f"Cannot serve on {host}:{port} ({error.strerror}): set SUPERSET_PORT to a free port, or 0 to let the system choose"
+        ) from None
     url = f"http://{host}:{server.server_port}"
     shown = "(from SUPERSET_ADMIN_PASSWORD)" if password_from_env else password
     print(f"Superset: {url}/superset/dashboard/{SLUG}/", flush=True)
@@ -137,10 +139,16 @@ def serve(warehouse: Path, host: str, port: int, password: str, password_from_en
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default = os.environ.get("PIPELINE_DATA_DIR") or str(DEMO_DATA_DIR)
-    parser.add_argument("--data-dir", default=default, help=f"the pipeline's data directory (default: PIPELINE_DATA_DIR, else {DEMO_DATA_DIR})")
+    parser.add_argument(
+        "--data-dir", default=default, help=f"the pipeline's data directory (default: PIPELINE_DATA_DIR, else {DEMO_DATA_DIR})"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to serve on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("SUPERSET_PORT", "8088")),
-                        help="port to serve on; 0 lets the system choose (default: SUPERSET_PORT, else 8088)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SUPERSET_PORT", "8088")),
+        help="port to serve on; 0 lets the system choose (default: SUPERSET_PORT, else 8088)",
+    )
     args = parser.parse_args(argv)
     if "://" in args.data_dir:
         raise SystemExit(

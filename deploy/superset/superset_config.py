@@ -58,7 +58,9 @@ def _store_settings(environ: dict[str, str]) -> dict[str, str]:
     return settings
 
 
-def DB_CONNECTION_MUTATOR(uri: Any, params: dict[str, Any], username: Any, security_manager: Any, source: Any) -> tuple[Any, dict[str, Any]]:  # noqa: N802 - Superset's name
+def DB_CONNECTION_MUTATOR(
+    uri: Any, params: dict[str, Any], username: Any, security_manager: Any, source: Any
+) -> tuple[Any, dict[str, Any]]:  # noqa: N802 - Superset's name
     """Every DuckDB connection: read-only, and, when the lake is on an object store, httpfs loaded with the
     store's keys taken from this process's environment (never kept in Superset's database)."""
     if uri.drivername != "duckdb":

@@ -142,7 +142,9 @@ def alert_on_late_day(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         title=f"Snapshot day {key}{of} is late",
         day=key,
         what=f"{' and '.join(missing)} for {key}{of} not materialized by {config.deadline_hour:02d}:00 UTC (SNAPSHOT_DEADLINE_HOUR)",
-        error=f"the day's latest run {RUN_STATES.get(latest[0].status, latest[0].status.value)}" if latest else "no run of the day was started",
+        error=f"the day's latest run {RUN_STATES.get(latest[0].status, latest[0].status.value)}"
+        if latest
+        else "no run of the day was started",
         link=f"{config.ui_url}/runs/{latest[0].run_id}" if latest else f"{config.ui_url}/assets/{missing[0]}",
     )
     outcome = _send(context.log, config, alert)
@@ -151,7 +153,5 @@ def alert_on_late_day(context: dg.SensorEvaluationContext) -> dg.SkipReason:
 
 
 def _materialized(instance: dg.DagsterInstance, asset: str, partition: str) -> bool:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1
-    )
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[partition]), limit=1)
     return bool(records.records)

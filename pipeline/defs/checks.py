@@ -18,9 +18,7 @@ BLOCKS = (
 
 
 def _blocking_check(check: quality.Check) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=stickers, name=check.name, blocking=True, partitions_def=partitions, description=check.description + BLOCKS
-    )
+    @dg.asset_check(asset=stickers, name=check.name, blocking=True, partitions_def=partitions, description=check.description + BLOCKS)
     def _check(context: dg.AssetCheckExecutionContext, lake: LakeResource) -> dg.AssetCheckResult:
         audit = snapshot.day_audit(lake.layout(account_of(context)), day_of(context))
         outcome = audit.checks[check.name]

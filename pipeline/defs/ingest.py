@@ -140,7 +140,9 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             f"(every video asked at least every {plan.every_days} days)"
         )
     if snapshot.is_over(day, today):
-        context.log.info(f"{day} is over: its answers, fetched {summary.started_at} to {summary.finished_at}, stand; VOD is not asked again")
+        context.log.info(
+            f"{day} is over: its answers, fetched {summary.started_at} to {summary.finished_at}, stand; VOD is not asked again"
+        )
     context.log.info(
         f"{summary.asked} videos: {summary.answered} answered, {summary.not_found} not found, "
         f"{summary.failed} failed; {summary.calls} calls ({summary.retries} retries, "
@@ -196,8 +198,7 @@ def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materi
         report = snapshot.normalize_day(layout, day_of(context), url_validity_s=settings.url_validity_s, run_id=context.run.run_id)
     if report.quarantined:
         context.log.warning(
-            f"{report.quarantined} rows quarantined: "
-            + "; ".join(f"{reason} ({n})" for reason, n in report.reasons.most_common(5))
+            f"{report.quarantined} rows quarantined: " + "; ".join(f"{reason} ({n})" for reason, n in report.reasons.most_common(5))
         )
     audit = report.audit
     if audit.committed:

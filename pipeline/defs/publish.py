@@ -1,6 +1,5 @@
 """Publish: the DuckDB warehouse analysts query, rebuilt and swapped in whole, and the HTML report."""
 
-
 import dagster as dg
 
 from pipeline.defs.alerts import snapshot_deadline

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import dagster as dg
 
+from pipeline.refresh import RefreshPolicy
 from pipeline.settings import (
     LakeSettings,
-    account_entry,
     SourceSettings,
     VodSettings,
+    account_entry,
     endpoints_from_env,
     lake_from_env,
     refresh_from_env,
     source_from_env,
     vod_from_env,
 )
-from pipeline.refresh import RefreshPolicy
 from pipeline.store.layout import Layout
 
 

@@ -54,9 +54,13 @@ class CallbackAuth:
 
     def __post_init__(self) -> None:
         if not self.url:
-            raise ConfigurationError("VOD_CALLBACK_URL is not set: give the callback URL exactly as configured in VOD (it is part of the signature)")
+            raise ConfigurationError(
+                "VOD_CALLBACK_URL is not set: give the callback URL exactly as configured in VOD (it is part of the signature)"
+            )
         if not self.keys or not all(self.keys):
-            raise ConfigurationError("VOD_CALLBACK_KEYS is empty: give the AuthKey configured in VOD (and the previous one during a rotation)")
+            raise ConfigurationError(
+                "VOD_CALLBACK_KEYS is empty: give the AuthKey configured in VOD (and the previous one during a rotation)"
+            )
 
     def refusal(self, timestamp: str | None, signature: str | None, now: float) -> str | None:
         """Why a callback with these headers is refused, or None when it is authentic and fresh."""
@@ -208,7 +212,7 @@ class CallbackReceiver:
                 if not keep_alive or conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
                 conn.start_next_cycle()
-        except (ConnectionError, TimeoutError, asyncio.TimeoutError, h11.LocalProtocolError):
+        except (ConnectionError, TimeoutError, h11.LocalProtocolError):
             pass  # the client went away or would not take the answer: nothing more to say to it
         finally:
             self._open -= 1
@@ -250,7 +254,9 @@ class CallbackReceiver:
         await self._send(writer, conn, status, text)
         return True
 
-    async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader, timeout: float, what: str, *, body: bool = False) -> h11.Event | None:
+    async def _next_event(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, timeout: float, what: str, *, body: bool = False
+    ) -> h11.Event | None:
         """The next event of the request, reading within ``timeout`` seconds; None if the client closed
         before a new request began."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -268,7 +274,7 @@ class CallbackReceiver:
                     if remaining <= 0:
                         raise TimeoutError
                     data = await asyncio.wait_for(reader.read(16_384), remaining)
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     raise _Refused(408, f"Request timeout: {what} took too long", "timeout") from None
                 conn.receive_data(data)  # b"": the client closed its side
                 continue
@@ -281,7 +287,9 @@ class CallbackReceiver:
     async def _drain_request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> None:
         """Reads to the end of a request that has no body to keep (a GET)."""
         deadline = asyncio.get_running_loop().time() + self.limits.body_timeout_s
-        while not isinstance(await self._next_event(conn, reader, deadline - asyncio.get_running_loop().time(), "its body", body=True), h11.EndOfMessage):
+        while not isinstance(
+            await self._next_event(conn, reader, deadline - asyncio.get_running_loop().time(), "its body", body=True), h11.EndOfMessage
+        ):
             pass
 
     async def _send(self, writer: asyncio.StreamWriter, conn: h11.Connection, status: int, text: str, *, close: bool = False) -> None:
@@ -289,5 +297,7 @@ class CallbackReceiver:
         headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(data)))]
         if close:
             headers.append(("Connection", "close"))
-        writer.write(conn.send(h11.Response(status_code=status, headers=headers)) + conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage()))
+        writer.write(
+            conn.send(h11.Response(status_code=status, headers=headers)) + conn.send(h11.Data(data=data)) + conn.send(h11.EndOfMessage())
+        )
         await asyncio.wait_for(writer.drain(), self.limits.send_timeout_s)

@@ -181,4 +181,3 @@ class Inbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-

@@ -106,8 +106,7 @@ def consume(
                 failures += 1
                 counts.errors += 1
                 delay = random.uniform(0.5, 1.0) * min(retry_wait_max_s, retry_wait_s * 2 ** (failures - 1))
-                log.warning("MNS receive from %s failed (%s); trying again in %.1f s", queue_name, _describe(err),
-                            delay)
+                log.warning("MNS receive from %s failed (%s); trying again in %.1f s", queue_name, _describe(err), delay)
                 stop.wait(delay)
                 continue
             failures = 0
@@ -120,18 +119,23 @@ def consume(
 
 
 def _open_queue(endpoint: str, queue_name: str, access_key_id: str, access_key_secret: str, security_token: str | None = None) -> Queue:
-    missing = [name for name, value in (
-        ("VOD_MNS_ENDPOINT", endpoint), ("VOD_MNS_QUEUE", queue_name),
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", access_key_id), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", access_key_secret),
-    ) if not value]
+    missing = [
+        name
+        for name, value in (
+            ("VOD_MNS_ENDPOINT", endpoint),
+            ("VOD_MNS_QUEUE", queue_name),
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", access_key_id),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", access_key_secret),
+        )
+        if not value
+    ]
     if missing:
         raise ConfigurationError(f"reading VOD's events from MNS needs {', '.join(missing)}")
     try:
         queue = Account(endpoint, access_key_id, access_key_secret, security_token or "").get_queue(queue_name)
     except MNSClientParameterException:
         raise ConfigurationError(
-            f"VOD_MNS_ENDPOINT must start with http:// or https:// (like http://<uid>.mns.<region>.aliyuncs.com), "
-            f"got {endpoint!r}"
+            f"VOD_MNS_ENDPOINT must start with http:// or https:// (like http://<uid>.mns.<region>.aliyuncs.com), got {endpoint!r}"
         ) from None
     queue.set_encoding(False)  # bodies as they are: the SDK's default base64-decodes them, and VOD's are JSON
     return queue
@@ -148,8 +152,7 @@ def _receive(queue: Queue, batch: int, wait_seconds: int) -> list[Message]:
         raise
 
 
-def _keep(message: Message, inbox: Inbox, counts: ConsumeCounts, on_event: Callable[[dict[str, Any]], None] | None
-          ) -> bool:
+def _keep(message: Message, inbox: Inbox, counts: ConsumeCounts, on_event: Callable[[dict[str, Any]], None] | None) -> bool:
     """Puts the message in the inbox; True once it is durable there (and may be deleted from the queue)."""
     body = message.message_body
     event: dict[str, Any] | None = None
@@ -166,14 +169,15 @@ def _keep(message: Message, inbox: Inbox, counts: ConsumeCounts, on_event: Calla
     except Exception as err:  # whatever the inbox failed on, the message stays in the queue and comes back
         counts.failed += 1
         log.error(
-            "could not keep MNS message %s (%s: %s); it stays in the queue and comes back after its visibility "
-            "timeout", message.message_id, type(err).__name__, err,
+            "could not keep MNS message %s (%s: %s); it stays in the queue and comes back after its visibility timeout",
+            message.message_id,
+            type(err).__name__,
+            err,
         )
         return False
     if event is None:
         counts.rejected += 1
-        log.warning("MNS message %s is not a VOD event (%s); kept aside: %s", message.message_id, reason,
-                    _preview(body))
+        log.warning("MNS message %s is not a VOD event (%s); kept aside: %s", message.message_id, reason, _preview(body))
         return True
     if new:
         counts.kept += 1
@@ -198,12 +202,15 @@ def _delete(queue: Queue, handles: list[str], counts: ConsumeCounts) -> None:
         counts.deleted += len(handles) - failed
         log.warning(
             "MNS did not delete %d of %d messages kept (%s); they will be received again, and kept once",
-            failed, len(handles), _describe(err),
+            failed,
+            len(handles),
+            _describe(err),
         )
     except MNSClientNetworkException as err:
         log.warning(
             "could not delete %d messages kept (%s); they will be received again, and kept once",
-            len(handles), _describe(err),
+            len(handles),
+            _describe(err),
         )
 
 

@@ -7,8 +7,6 @@ import json
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from pipeline.store import objects
-from pipeline.store.objects import Location
 from typing import Any
 
 import numpy as np
@@ -16,6 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from pipeline.store import objects
+from pipeline.store.objects import Location
 from pipeline.store.schema import UTC_TIMESTAMP, VIDEO_FETCHES, arrow_schema
 from pipeline.vod.api import API_FIELDS
 

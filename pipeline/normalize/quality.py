@@ -58,7 +58,9 @@ def known_formats(files: DayFiles) -> CheckResult:
     unknown = formats[~formats.isin(FORMATS)]
     if unknown.empty:
         return CheckResult(True, f"formats: {', '.join(sorted(formats.unique())) or 'none'}")
-    return CheckResult(False, f"{len(unknown)} rows with a format other than {' or '.join(FORMATS)}", {"examples": ", ".join(unknown.unique()[:5])})
+    return CheckResult(
+        False, f"{len(unknown)} rows with a format other than {' or '.join(FORMATS)}", {"examples": ", ".join(unknown.unique()[:5])}
+    )
 
 
 def positive_measures(files: DayFiles) -> CheckResult:
@@ -77,7 +79,9 @@ def fetch_reconciles(files: DayFiles) -> CheckResult:
     or carried) is a sticker row or a quarantined row, by the fetch the day was typed from."""
     summary = files.fetch_summary()
     if summary is None:
-        return CheckResult(False, f"the day's video_fetches file does not say which fetch it was typed from: re-run stickers for {files.day}")
+        return CheckResult(
+            False, f"the day's video_fetches file does not say which fetch it was typed from: re-run stickers for {files.day}"
+        )
     stickers = files.parquet("stickers").metadata.num_rows
     quarantined = files.parquet("quarantine").metadata.num_rows
     videos = files.parquet("video_fetches").metadata.num_rows

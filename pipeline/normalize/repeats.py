@@ -54,7 +54,7 @@ class KeptIds:
         if hits.size:
             asked = ids.take(pa.array(order[hits]))
             same = pc.equal(self._stored(self._rows[at[hits]]), asked).to_numpy(zero_copy_only=False)
-            for i, sticker_id in zip(hits[~same], asked.filter(pa.array(~same)).to_pylist()):
+            for i, sticker_id in zip(hits[~same], asked.filter(pa.array(~same)).to_pylist(), strict=False):
                 found[i] = self._kept_under(hashes[i], at[i], sticker_id)  # a hash collision: another may be it
         return found
 

@@ -199,9 +199,7 @@ def _checked(items: pa.Table) -> tuple[dict[str, pd.Series], list[_Failure]]:
         _Failure(_present(format_) & ~_mask(format_.isin(FORMATS)), "Format ", raw["Format"], " is not gif or webp"),
     ]
     created = utc_times(text["CreationTime"])
-    failures += _missing_or_bad(
-        text["CreationTime"], "CreationTime", ~_present(created), " is not a UTC time like 2020-07-28T02:01:06Z"
-    )
+    failures += _missing_or_bad(text["CreationTime"], "CreationTime", ~_present(created), " is not a UTC time like 2020-07-28T02:01:06Z")
     duration = _seconds(text["Duration"])
     seconds = duration.to_numpy(dtype=float, na_value=np.nan)
     positive = np.isfinite(seconds) & (seconds > 0)

@@ -80,8 +80,7 @@ def read(warehouse: Location, day: dt.date) -> ReportData:
         headline = query("report_headline")
         if headline.empty:
             raise ConfigurationError(
-                f"Snapshot {day} is not in the warehouse: materialize sticker_responses, stickers and warehouse "
-                "for that day first"
+                f"Snapshot {day} is not in the warehouse: materialize sticker_responses, stickers and warehouse for that day first"
             )
         return ReportData(
             day=day,
@@ -114,20 +113,43 @@ def render(layout: Layout, day: dt.date, *, now: dt.datetime | None = None) -> R
 
 def draw_charts(data: ReportData) -> list[Chart]:
     specs: list[tuple[str, str, str, Callable[[Figure, ReportData], int], tuple[float, float]]] = [
-        ("stickers-per-day", "Stickers per day by format",
-         "Stickers of this snapshot by the UTC day they were made, stacked by format (summed per week or "
-         "month when they span many months).", _per_day, (9, 3.6)),
-        ("size-distribution", "Size distribution",
-         "How many stickers have each file size, stacked by format.", _sizes, (9, 3.6)),
-        ("duration-distribution", "Duration distribution",
-         "How many stickers last each number of seconds, stacked by format.", _durations, (9, 3.6)),
-        ("top-videos-by-stickers", f"Top {TOP_VIDEOS} videos by stickers",
-         "The videos with the most stickers in this snapshot.", _top_by_stickers, (9, 4.6)),
-        ("top-videos-by-bytes", f"Top {TOP_VIDEOS} videos by bytes",
-         "The videos whose stickers take the most space in this snapshot.", _top_by_bytes, (9, 4.6)),
-        ("fetch-health", "Fetch health over time",
-         "Every snapshot up to this one: how each video's ListDynamicImage call ended, and the retries "
-         "and throttled answers it took.", _fetch_health, (9, 5.2)),
+        (
+            "stickers-per-day",
+            "Stickers per day by format",
+            "Stickers of this snapshot by the UTC day they were made, stacked by format (summed per week or "
+            "month when they span many months).",
+            _per_day,
+            (9, 3.6),
+        ),
+        ("size-distribution", "Size distribution", "How many stickers have each file size, stacked by format.", _sizes, (9, 3.6)),
+        (
+            "duration-distribution",
+            "Duration distribution",
+            "How many stickers last each number of seconds, stacked by format.",
+            _durations,
+            (9, 3.6),
+        ),
+        (
+            "top-videos-by-stickers",
+            f"Top {TOP_VIDEOS} videos by stickers",
+            "The videos with the most stickers in this snapshot.",
+            _top_by_stickers,
+            (9, 4.6),
+        ),
+        (
+            "top-videos-by-bytes",
+            f"Top {TOP_VIDEOS} videos by bytes",
+            "The videos whose stickers take the most space in this snapshot.",
+            _top_by_bytes,
+            (9, 4.6),
+        ),
+        (
+            "fetch-health",
+            "Fetch health over time",
+            "Every snapshot up to this one: how each video's ListDynamicImage call ended, and the retries and throttled answers it took.",
+            _fetch_health,
+            (9, 5.2),
+        ),
     ]
     charts = []
     # Titles, ids and formats are VOD's data: drawn as written, never read as mathtext or TeX. The texts
@@ -153,8 +175,15 @@ def _per_day(fig: Figure, data: ReportData) -> int:
     bottom = np.zeros(len(table))
     bars = []
     for fmt in _formats(table.columns):
-        bars += ax.bar(table.index, table[fmt], width=width, bottom=bottom, label=shown(fmt), color=FORMAT_COLORS.get(fmt, OTHER_COLOR),
-                       align="edge" if period != "D" else "center").patches
+        bars += ax.bar(
+            table.index,
+            table[fmt],
+            width=width,
+            bottom=bottom,
+            label=shown(fmt),
+            color=FORMAT_COLORS.get(fmt, OTHER_COLOR),
+            align="edge" if period != "D" else "center",
+        ).patches
         bottom += table[fmt].to_numpy()
     _date_axis(ax)
     ax.set_ylabel(f"stickers per {PERIOD_NAMES[period]}")
@@ -312,7 +341,7 @@ def _svg(fig: Figure, slug: str) -> str:
         warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
         fig.savefig(buffer, format="svg", metadata=dict.fromkeys(("Creator", "Date", "Format", "Type")))
     text = buffer.getvalue()
-    return text[text.index("<svg"):]  # no XML prolog or doctype inside HTML
+    return text[text.index("<svg") :]  # no XML prolog or doctype inside HTML
 
 
 def _plain(value: object) -> object:

@@ -23,7 +23,6 @@ from pipeline.store import objects
 from pipeline.store.layout import Layout
 from pipeline.store.objects import StoreSettings
 
-
 # Where `make` installs the extension's package, without the Python duckdb it asks for (requirements-shell.in)
 EXTENSIONS = Path(sys.prefix) / "duckdb-extensions"
 
@@ -49,8 +48,11 @@ def httpfs_extension(folder: Path = EXTENSIONS) -> Path:
 def startup_sql(store: StoreSettings, environ: Mapping[str, str]) -> str:
     """The shell's start-up: httpfs loaded from its package, and a secret for the store whose keys DuckDB
     reads from the environment when the shell starts."""
-    names = ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN") if store.oss else (
-        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    names = (
+        ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN")
+        if store.oss
+        else ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    )
     if not (environ.get(names[0]) and environ.get(names[1])):
         raise ConfigurationError(
             f"The DuckDB shell reads the store with the keys in {names[0]} and {names[1]}: set both "

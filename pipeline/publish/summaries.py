@@ -100,7 +100,9 @@ def _write(con, name: str, target: Path, stamp: str, stickers: Location, before:
         SUMMARIES[name]
         .replace("$stickers", _read(stickers))
         .replace("$previous", _read(before))
-        .replace("$fetches", _read(fetches) if fetches is not None else "(SELECT ''::VARCHAR AS video_id, ''::VARCHAR AS status WHERE false)")
+        .replace(
+            "$fetches", _read(fetches) if fetches is not None else "(SELECT ''::VARCHAR AS video_id, ''::VARCHAR AS status WHERE false)"
+        )
     )
     table = con.sql(query).to_arrow_table()
     account = lake.account_of(stickers) or DEFAULT_ACCOUNT
@@ -125,9 +127,7 @@ def create_views(con: duckdb.DuckDBPyConnection, files: dict[str, list[Path]]) -
     for name, paths in files.items():
         if paths:
             literal = "[" + ", ".join("'" + str(p.resolve()).replace("'", "''") + "'" for p in paths) + "]"
-            source = (
-                f"read_parquet({literal}, hive_partitioning = true, hive_types = {{'snapshot_date': DATE}}, union_by_name = true)"
-            )
+            source = f"read_parquet({literal}, hive_partitioning = true, hive_types = {{'snapshot_date': DATE}}, union_by_name = true)"
         else:
             source = f"({FROM_LAKE[name]})"
         con.execute(f"CREATE VIEW {name} AS SELECT snapshot_date, account, * EXCLUDE (snapshot_date, account) FROM {source}")

@@ -40,7 +40,17 @@ from pipeline.vod.outcome import FetchSummary
 # Written in DuckDB 1.0's storage format, so every DuckDB since 1.0 (CLI, drivers, BI tools) can open it.
 STORAGE_VERSION = "v1.0.0"
 
-TABLE_NAMES = ("stickers", "quarantine", "video_fetches", "videos", "events", "fetch_log", "video_sticker_stats", "daily_sticker_stats", "format_stats")
+TABLE_NAMES = (
+    "stickers",
+    "quarantine",
+    "video_fetches",
+    "videos",
+    "events",
+    "fetch_log",
+    "video_sticker_stats",
+    "daily_sticker_stats",
+    "format_stats",
+)
 
 
 def publish(layout: Layout) -> dict[str, int]:
@@ -173,7 +183,7 @@ def _lake_view(
         if c.name not in present:
             return f'CAST(NULL AS {_SQL_TYPES[c.arrow]}) AS "{c.name}"'
         if c.name == ACCOUNT.name and c.name not in everywhere:
-            return f"coalesce(\"{c.name}\", '{DEFAULT_ACCOUNT}') AS \"{c.name}\""
+            return f'coalesce("{c.name}", \'{DEFAULT_ACCOUNT}\') AS "{c.name}"'
         return f'"{c.name}"'
 
     con.execute(

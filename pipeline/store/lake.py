@@ -20,8 +20,8 @@ import os
 import tempfile
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -381,7 +381,9 @@ def partitions(layout: Layout, tables: Iterable[str], listing: list[Location] | 
     found: dict[str, dict[dt.date, list[Location]]] = {table: {} for table in tables}
     if objects.is_remote(layout.root):
         lake_root = layout.lake_root
-        for path in listing if listing is not None else [objects.at(layout.root, key) for key in sorted(layout.root.fs.find(lake_root.path))]:
+        for path in (
+            listing if listing is not None else [objects.at(layout.root, key) for key in sorted(layout.root.fs.find(lake_root.path))]
+        ):
             parts = path.path.removeprefix(lake_root.path + "/").split("/")
             if len(parts) == 3 and parts[0] in found and parts[1].startswith(f"{PARTITION_KEY}=") and is_part_file(parts[2]):
                 day = dt.date.fromisoformat(parts[1].split("=", 1)[1])

@@ -99,7 +99,9 @@ def store_from_env(environ: Mapping[str, str]) -> StoreSettings:
         parts = urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             name = "OSS_ENDPOINT" if oss else "AWS_ENDPOINT_URL"
-            raise ConfigurationError(f"{name}={endpoint!r} is not an http(s) address: give the store's endpoint, e.g. https://oss-cn-shanghai.aliyuncs.com")
+            raise ConfigurationError(
+                f"{name}={endpoint!r} is not an http(s) address: give the store's endpoint, e.g. https://oss-cn-shanghai.aliyuncs.com"
+            )
     style = (get("S3_ADDRESSING_STYLE") or "").lower()
     if style and style not in ("virtual", "path", "auto"):
         raise ConfigurationError(f"S3_ADDRESSING_STYLE={style!r}: use virtual, path or auto")
@@ -402,9 +404,7 @@ def complete(ref: UPath, pending: PendingUpload) -> bool:
     bucket, key = pending.key.split("/", 1)
     parts = [{"PartNumber": n, "ETag": etag} for n, etag in pending.parts]
     try:
-        ref.fs.call_s3(
-            "complete_multipart_upload", Bucket=bucket, Key=key, UploadId=pending.upload_id, MultipartUpload={"Parts": parts}
-        )
+        ref.fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=pending.upload_id, MultipartUpload={"Parts": parts})
     except Exception as exc:
         if error_code(exc) in ("NoSuchUpload", "404") or isinstance(exc, FileNotFoundError):
             return False
@@ -424,9 +424,7 @@ def abandoned_uploads(ref: UPath, prefix: str, before: float) -> list[PendingUpl
     bucket, key_prefix = prefix.split("/", 1)
     answer = ref.fs.call_s3("list_multipart_uploads", Bucket=bucket, Prefix=key_prefix)
     return [
-        PendingUpload(f"{bucket}/{u['Key']}", u["UploadId"], ())
-        for u in answer.get("Uploads", [])
-        if u["Initiated"].timestamp() < before
+        PendingUpload(f"{bucket}/{u['Key']}", u["UploadId"], ()) for u in answer.get("Uploads", []) if u["Initiated"].timestamp() < before
     ]
 
 

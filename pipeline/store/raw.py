@@ -232,8 +232,7 @@ def _video_id_of(line: bytes) -> str:
 def finished_days(root: Location) -> list[dt.date]:
     """The days whose fetch finished (their ``answers.jsonl`` is kept under ``root``/raw), oldest first."""
     return sorted(
-        dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
-        for path in (root / "raw").glob(f"{PARTITION_KEY}=*/answers.jsonl")
+        dt.date.fromisoformat(path.parent.name.split("=", 1)[1]) for path in (root / "raw").glob(f"{PARTITION_KEY}=*/answers.jsonl")
     )
 
 
@@ -252,7 +251,9 @@ def summary_of(answers: Location) -> FetchSummary:
                 summary.carried_stickers += sticker_count(record.get("response"))
                 continue
             summary.asked += 1
-            summary.count(Outcome(**{k: record.get(k) for k in ("video_id", "status", "fetched_at", "attempts")}, response=record.get("response")))
+            summary.count(
+                Outcome(**{k: record.get(k) for k in ("video_id", "status", "fetched_at", "attempts")}, response=record.get("response"))
+            )
             attempts = int(record.get("attempts") or 1)
             summary.calls += attempts
             summary.retries += attempts - 1

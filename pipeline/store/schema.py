@@ -60,7 +60,13 @@ VIDEO_FETCHES: tuple[Column, ...] = (
     Column("snapshot_date", pa.date32(), "date32[pyarrow]", False, "Day of the snapshot (partition key)"),
     Column("video_id", pa.string(), "str", False, "The video that was asked for", distinct=True),
     Column("region", pa.string(), "str", True, "VOD storage region asked (null for days fetched before regions were recorded)"),
-    Column("status", pa.string(), "str", False, "answered, not_found or failed when asked that day; carried when not (its last answer, of carried_from)"),
+    Column(
+        "status",
+        pa.string(),
+        "str",
+        False,
+        "answered, not_found or failed when asked that day; carried when not (its last answer, of carried_from)",
+    ),
     Column("stickers_returned", pa.int32(), "int32", False, "Items in VOD's answer (0 unless answered or carried)"),
     Column("error_code", pa.string(), "str", True, "VOD's error code, or the client's (Timeout, ...) when failed"),
     Column("error_message", pa.string(), "str", True, "The error in words"),
@@ -68,9 +74,17 @@ VIDEO_FETCHES: tuple[Column, ...] = (
     Column("http_status", pa.int32(), "Int32", True, "HTTP status of the last answer"),
     Column("attempts", pa.int32(), "int32", False, "Calls made for this video"),
     Column("fetched_at", UTC_TIMESTAMP, "datetime64[us, UTC]", False, "When the outcome was settled (UTC)", distinct=True),
-    Column("reason", pa.string(), "str", True, "Why the day's refresh plan asked VOD: new, event, failed, due or sweep (null when carried, and for days before plans)"),
+    Column(
+        "reason",
+        pa.string(),
+        "str",
+        True,
+        "Why the day's refresh plan asked VOD: new, event, failed, due or sweep (null when carried, and for days before plans)",
+    ),
     Column("carried_from", pa.date32(), "date32[pyarrow]", True, "For a carried video, the day of the answer it carries (null otherwise)"),
-    Column("carried_status", pa.string(), "str", True, "For a carried video, that answer's outcome: answered or not_found (null otherwise)"),
+    Column(
+        "carried_status", pa.string(), "str", True, "For a carried video, that answer's outcome: answered or not_found (null otherwise)"
+    ),
 )
 
 VIDEOS: tuple[Column, ...] = (

@@ -7,10 +7,10 @@ import csv
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pipeline.store.objects import Location
 
 from pipeline.errors import ConfigurationError
 from pipeline.store.files import atomic_write
+from pipeline.store.objects import Location
 from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
 # What a VOD video id is made of. Checked with fullmatch: a $ anchor would let a trailing line break through.
@@ -66,9 +66,7 @@ def read_video_set(path: Location, regions: Sequence[str] = (DEFAULT_REGION,)) -
             raise ConfigurationError(f"The video set {path} is empty: it needs a header line with video_id")
         names = {name.strip(): name for name in reader.fieldnames}
         if "video_id" not in names:
-            raise ConfigurationError(
-                f"The video set {path} has no video_id column (columns: {', '.join(reader.fieldnames)})"
-            )
+            raise ConfigurationError(f"The video set {path} has no video_id column (columns: {', '.join(reader.fieldnames)})")
         key, region_key = names["video_id"], names.get("region")
         if region_key is None and len(regions) > 1:
             raise ConfigurationError(

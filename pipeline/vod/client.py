@@ -47,9 +47,7 @@ class Credentials:
 
     def __post_init__(self) -> None:
         if not (self.access_key_id or "").strip():
-            raise ConfigurationError(
-                "No VOD AccessKeyId: set ALIBABA_CLOUD_ACCESS_KEY_ID (and ALIBABA_CLOUD_ACCESS_KEY_SECRET)"
-            )
+            raise ConfigurationError("No VOD AccessKeyId: set ALIBABA_CLOUD_ACCESS_KEY_ID (and ALIBABA_CLOUD_ACCESS_KEY_SECRET)")
         if not (self.access_key_secret or "").strip():
             raise ConfigurationError("No VOD AccessKey secret: set ALIBABA_CLOUD_ACCESS_KEY_SECRET")
 
@@ -81,6 +79,7 @@ class Answer:
     attempts: int
     received_at: float  # unix seconds
     body: bytes = field(default=b"", repr=False)  # the answer as it came, for a raw store
+
 
 class _Counter:
     def __init__(self) -> None:
@@ -122,9 +121,7 @@ class VodClient:
         pool_size: int = 32,
     ):
         if signature_method not in signing.SIGNATURE_METHODS:
-            raise ConfigurationError(
-                f"Unknown signature method {signature_method!r}; use one of {signing.SIGNATURE_METHODS}"
-            )
+            raise ConfigurationError(f"Unknown signature method {signature_method!r}; use one of {signing.SIGNATURE_METHODS}")
         for name, value in [
             ("calls_per_second", calls_per_second),
             ("connect_timeout_s", connect_timeout_s),
@@ -292,8 +289,9 @@ class VodClient:
             if resp.status_code < 500 and resp.status_code not in (403, 429):
                 # An error answer that cannot be read (cut short, an HTML page): what VOD meant is
                 # unknown, so it is asked again rather than taken as the video's fate.
-                return MalformedAnswer(code, f"{message}: an error answer that could not be read",
-                                       http_status=resp.status_code, request_id=request_id)
+                return MalformedAnswer(
+                    code, f"{message}: an error answer that could not be read", http_status=resp.status_code, request_id=request_id
+                )
         return error_from_answer(
             code, message, http_status=resp.status_code, request_id=request_id, retry_after_s=retry_after_s, action=action
         )
@@ -331,9 +329,7 @@ class VodClient:
             headers["x-acs-security-token"] = creds.security_token
         signed = sorted(headers)
         canonical_query = signing.canonical_query(query)
-        canonical = signing.acs3_canonical_request(
-            "POST", "/", canonical_query, headers, signed, signing.EMPTY_BODY_SHA256
-        )
+        canonical = signing.acs3_canonical_request("POST", "/", canonical_query, headers, signed, signing.EMPTY_BODY_SHA256)
         signature = signing.acs3_signature(canonical, creds.access_key_secret)
         headers["Authorization"] = signing.acs3_authorization(creds.access_key_id, signed, signature)
         return f"{self._base_url}?{canonical_query}", {**self._session_headers, **headers, "Accept": "application/json"}

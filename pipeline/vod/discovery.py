@@ -185,8 +185,7 @@ class _Walker:
                     ).in_region(self.region) from None
 
     def _scroll(self, match: str) -> Iterator[dict[str, Any]]:
-        params = {"SearchType": "video", "Match": match, "Fields": SEARCH_FIELDS, "SortBy": "CreationTime:Asc",
-                  "PageSize": str(PAGE_SIZE)}
+        params = {"SearchType": "video", "Match": match, "Fields": SEARCH_FIELDS, "SortBy": "CreationTime:Asc", "PageSize": str(PAGE_SIZE)}
         token, page = None, 1
         while True:
             answer = self.call(SEARCH_MEDIA, {**params, "PageNo": str(page), **({"ScrollToken": token} if token else {})})

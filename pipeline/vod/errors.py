@@ -121,8 +121,7 @@ class FailingTooOften(FatalVodError):
 
 
 _CREDENTIALS_HINT = (
-    "check ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET "
-    "(and ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials)"
+    "check ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET (and ALIBABA_CLOUD_SECURITY_TOKEN for STS credentials)"
 )
 
 # code -> (error class, what the operator should do). The one place that knows VOD's error codes.

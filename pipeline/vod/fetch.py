@@ -36,10 +36,7 @@ class Progress:
 
     def __str__(self) -> str:
         eta = f"{self.eta_s:.0f} s left" if self.eta_s is not None else "time left unknown"
-        return (
-            f"{self.done}/{self.total} videos ({self.done / max(self.total, 1):.0%}), "
-            f"{self.calls_per_s:.1f} calls/s, {eta}"
-        )
+        return f"{self.done}/{self.total} videos ({self.done / max(self.total, 1):.0%}), {self.calls_per_s:.1f} calls/s, {eta}"
 
 
 Clients = Mapping[str, VodClient]  # region -> the client calling it

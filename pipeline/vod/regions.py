@@ -32,9 +32,7 @@ def resolve_endpoint(region: str | None = None, endpoint: str | None = None, *, 
     if not endpoint:
         region = region or DEFAULT_REGION
         if region not in REGIONS:
-            raise ConfigurationError(
-                f"Unknown VOD region {region!r} (VOD_REGION); choose one of: {', '.join(sorted(REGIONS))}"
-            )
+            raise ConfigurationError(f"Unknown VOD region {region!r} (VOD_REGION); choose one of: {', '.join(sorted(REGIONS))}")
         return f"https://{REGIONS[region]}"
     parts = urlsplit(endpoint.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -44,8 +42,7 @@ def resolve_endpoint(region: str | None = None, endpoint: str | None = None, *, 
         )
     if parts.scheme == "http" and not allow_http and not _is_loopback(parts.hostname):
         raise ConfigurationError(
-            f"VOD endpoint {endpoint!r} uses plain http to a non-loopback host; use https "
-            "(or allow plain http explicitly)"
+            f"VOD endpoint {endpoint!r} uses plain http to a non-loopback host; use https (or allow plain http explicitly)"
         )
     return f"{parts.scheme}://{parts.netloc}"
 

@@ -29,10 +29,7 @@ def percent_encode(value: str) -> str:
 
 def canonical_query(params: Mapping[str, str]) -> str:
     """Parameters sorted by name (byte order), percent-encoded, joined with '&'."""
-    return "&".join(
-        f"{percent_encode(k)}={percent_encode(v)}"
-        for k, v in sorted(params.items(), key=lambda kv: kv[0].encode())
-    )
+    return "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items(), key=lambda kv: kv[0].encode()))
 
 
 # --- RPC style, SignatureMethod=HMAC-SHA1, SignatureVersion=1.0 -------------------------------------------
@@ -46,9 +43,7 @@ def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
 
 def rpc_signature(method: str, params: Mapping[str, str], secret: str) -> str:
     """Base64(HMAC-SHA1(secret + '&', string to sign))."""
-    digest = hmac.new(
-        f"{secret}&".encode(), rpc_string_to_sign(method, params).encode(), hashlib.sha1
-    ).digest()
+    digest = hmac.new(f"{secret}&".encode(), rpc_string_to_sign(method, params).encode(), hashlib.sha1).digest()
     return base64.b64encode(digest).decode()
 
 
@@ -86,9 +81,7 @@ def acs3_string_to_sign(canonical_request: str) -> str:
 
 def acs3_signature(canonical_request: str, secret: str) -> str:
     """hex(HMAC-SHA256(secret, string to sign)); the key has no trailing '&'."""
-    return hmac.new(
-        secret.encode(), acs3_string_to_sign(canonical_request).encode(), hashlib.sha256
-    ).hexdigest()
+    return hmac.new(secret.encode(), acs3_string_to_sign(canonical_request).encode(), hashlib.sha256).hexdigest()
 
 
 def acs3_authorization(access_key_id: str, signed_headers: list[str], signature: str) -> str:

@@ -33,7 +33,7 @@ from xml.sax.saxutils import escape
 from mns.account import Account
 from mns.queue import Message
 
-from pipeline.vod.local.http import Serving, TrackedHandler, TrackedServer
+from localvod.http import Serving, TrackedHandler, TrackedServer
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ _ATTRIBUTE_RANGES = {
     "DelaySeconds": (0, 604800),
     "PollingWaitSeconds": (0, MAX_WAIT_SECONDS),
 }
-_STATS = ("requests", "auth_errors", "sent", "received", "redelivered", "deleted", "stale_handles", "empty_receives",
-          "injected_errors")
+_STATS = ("requests", "auth_errors", "sent", "received", "redelivered", "deleted", "stale_handles", "empty_receives", "injected_errors")
 
 
 class _MnsError(Exception):
@@ -224,8 +223,7 @@ class LocalMnsService(Serving):
         with self._lock:
             return dict(self._stats)
 
-    def inject_errors(self, count: int = 1, *, status: int = 500, code: str = "InternalError",
-                      message: str = "Interal error.") -> None:
+    def inject_errors(self, count: int = 1, *, status: int = 500, code: str = "InternalError", message: str = "Interal error.") -> None:
         """The next ``count`` authenticated requests get this error instead of their answer."""
         with self._lock:
             self._injected.extend(_MnsError(status, code, message) for _ in range(count))
@@ -281,8 +279,7 @@ class LocalMnsService(Serving):
             raise _MnsError(
                 403,
                 "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided. "
-                "Check your key and signing method.",
+                "The request signature we calculated does not match the signature you provided. Check your key and signing method.",
             )
 
     def _route(self, method: str, target: str, body: bytes) -> _Answer:
@@ -347,10 +344,16 @@ class LocalMnsService(Serving):
             inactive = len(queue.messages) - active - delayed
             attributes = dict(queue.attributes)
             doc = _fields(
-                QueueName=name, CreateTime=queue.created, LastModifyTime=queue.modified,
-                ActiveMessages=active, InactiveMessages=inactive, DelayMessages=delayed,
-                VisibilityTimeout=attributes["VisibilityTimeout"], MaximumMessageSize=attributes["MaximumMessageSize"],
-                MessageRetentionPeriod=attributes["MessageRetentionPeriod"], DelaySeconds=attributes["DelaySeconds"],
+                QueueName=name,
+                CreateTime=queue.created,
+                LastModifyTime=queue.modified,
+                ActiveMessages=active,
+                InactiveMessages=inactive,
+                DelayMessages=delayed,
+                VisibilityTimeout=attributes["VisibilityTimeout"],
+                MaximumMessageSize=attributes["MaximumMessageSize"],
+                MessageRetentionPeriod=attributes["MessageRetentionPeriod"],
+                DelaySeconds=attributes["DelaySeconds"],
                 PollingWaitSeconds=attributes["PollingWaitSeconds"],
                 LoggingEnabled="True" if attributes["LoggingEnabled"] else "False",
             )
@@ -498,8 +501,15 @@ class LocalMnsService(Serving):
 
 def _new_queue(name: str, given: Mapping[str, int]) -> _Queue:
     """A queue with MNS's default attributes, but those ``given``."""
-    attributes = {"VisibilityTimeout": 30, "MaximumMessageSize": 65536, "MessageRetentionPeriod": 345600,
-                  "DelaySeconds": 0, "PollingWaitSeconds": 0, "LoggingEnabled": 0, **given}
+    attributes = {
+        "VisibilityTimeout": 30,
+        "MaximumMessageSize": 65536,
+        "MessageRetentionPeriod": 345600,
+        "DelaySeconds": 0,
+        "PollingWaitSeconds": 0,
+        "LoggingEnabled": 0,
+        **given,
+    }
     return _Queue(name, attributes, visibility_timeout_s=float(attributes["VisibilityTimeout"]))
 
 
@@ -508,9 +518,12 @@ def signature_of(method: str, target: str, headers: Mapping[str, str], secret: s
     with the AccessKey secret, of ``METHOD\\nContent-MD5\\nContent-Type\\nDate\\n``, then each ``x-mns-*``
     header as ``name:value\\n`` (names lower-case, sorted), then the request target (path and query, as sent)."""
     mns_headers = sorted((name.lower(), value) for name, value in headers.items() if name.lower().startswith("x-mns-"))
-    string_to_sign = "\n".join(
-        [method, headers.get("content-md5", ""), headers.get("content-type", ""), headers.get("date", "")]
-    ) + "\n" + "".join(f"{name}:{value}\n" for name, value in mns_headers) + target
+    string_to_sign = (
+        "\n".join([method, headers.get("content-md5", ""), headers.get("content-type", ""), headers.get("date", "")])
+        + "\n"
+        + "".join(f"{name}:{value}\n" for name, value in mns_headers)
+        + target
+    )
     digest = hmac.new(secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1).digest()
     return base64.b64encode(digest).decode("ascii")
 
@@ -555,8 +568,7 @@ def _parse(body: bytes, *roots: str) -> ElementTree.Element:
         raise _MnsError(400, "MalformedXML", "The XML you provided was not well-formed.") from None
     if _local(root.tag) not in roots:
         raise _MnsError(
-            400, "InvalidArgument", f"The XML you provided did not validate against our published schema, cause by "
-            f"{_local(root.tag)}."
+            400, "InvalidArgument", f"The XML you provided did not validate against our published schema, cause by {_local(root.tag)}."
         )
     return root
 
@@ -596,8 +608,7 @@ class MnsQueueSink:
     message whose body is the event's JSON (``base64_bodies``: the base64 of it, a reading the documentation
     leaves open). Through the official SDK; thread-safe; raises the SDK's errors."""
 
-    def __init__(self, endpoint: str, queue_name: str, access_key_id: str, access_key_secret: str, *,
-                 base64_bodies: bool = False):
+    def __init__(self, endpoint: str, queue_name: str, access_key_id: str, access_key_secret: str, *, base64_bodies: bool = False):
         self.queue_name = queue_name
         self._queue = Account(endpoint, access_key_id, access_key_secret).get_queue(queue_name)
         self._queue.set_encoding(base64_bodies)  # the SDK base64-encodes the body itself when True
@@ -626,8 +637,7 @@ class _Handler(TrackedHandler):
             answer = self.server.service._answer(self.command, self.path, self.headers, body)
         except Exception:
             log.exception("local MNS service failed on %s %s", self.command, self.path)
-            answer = _Answer(500, _document("Error", _fields(Code="InternalError", Message="Interal error.",
-                                                             RequestId="", HostId="")))
+            answer = _Answer(500, _document("Error", _fields(Code="InternalError", Message="Interal error.", RequestId="", HostId="")))
         self.send_response(answer.status)
         self.send_header("Content-Type", _XML_TYPE)
         self.send_header("Content-Length", str(len(answer.body)))

@@ -29,13 +29,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
+from localvod import discovery, events
+from localvod.catalog import Catalog
+from localvod.changes import ADDED
+from localvod.clock import Clock
+from localvod.http import Serving, TrackedHandler, TrackedServer
+from localvod.notify import Notifier
 from pipeline.vod import signing
-from pipeline.vod.local import discovery, events
-from pipeline.vod.local.catalog import Catalog
-from pipeline.vod.local.changes import ADDED
-from pipeline.vod.local.clock import Clock
-from pipeline.vod.local.http import Serving, TrackedHandler, TrackedServer
-from pipeline.vod.local.notify import Notifier
 from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ _XML_TYPE = "text/xml;charset=utf-8"
 _HTML_TYPE = "text/html"
 _XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 _BAD_GATEWAY_PAGE = (
-    "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html>\n<head><title>502 Bad Gateway</title></head>\n"
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html>\n<head><title>502 Bad Gateway</title></head>\n'
     "<body>\n<h1>502 Bad Gateway</h1>\n<p>The proxy server received an invalid response from an upstream "
     "server.</p>\n<hr/>Powered by Tengine</body>\n</html>\n"
 )
@@ -69,8 +69,20 @@ _NONCE_LOG_LIMIT = 1_000_000
 _ANSWER_TIMES_LIMIT = 200_000  # admitted calls remembered per action
 # Parameters that say nothing about what a call asks for: left out of the key its fault is drawn from.
 _COMMON_PARAMS = frozenset(
-    ("Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion",
-     "SignatureNonce", "Timestamp", "SecurityToken", "ScrollToken", "RegionId")
+    (
+        "Action",
+        "Version",
+        "Format",
+        "AccessKeyId",
+        "Signature",
+        "SignatureMethod",
+        "SignatureVersion",
+        "SignatureNonce",
+        "Timestamp",
+        "SecurityToken",
+        "ScrollToken",
+        "RegionId",
+    )
 )
 
 
@@ -182,8 +194,7 @@ class ServiceConfig:
 # What belongs to the listener and its region rather than to an account; the callback and the clock are the
 # first account's (a LocalVodAccount sends its events).
 _LISTENER_FIELDS = frozenset(
-    ("host", "port", "region", "accounts", "clock_start", "callback_url", "callback_auth_key", "callback_retry_s",
-     "callback_loss_rate")
+    ("host", "port", "region", "accounts", "clock_start", "callback_url", "callback_auth_key", "callback_retry_s", "callback_loss_rate")
 )
 
 
@@ -408,9 +419,7 @@ class LocalVodService(Serving):
                 discovery.get_video_list(self.catalog, params, ignore_start=self.config.list_ignores_start_time),
                 "GetVideoListResponse",
             ),
-            "SearchMedia": lambda params: (
-                discovery.search_media(self.catalog, self._walks, params), "SearchMediaResponse"
-            ),
+            "SearchMedia": lambda params: (discovery.search_media(self.catalog, self._walks, params), "SearchMediaResponse"),
             "GetVideoInfos": lambda params: (
                 discovery.get_video_infos(self.catalog, params, not_found=self.config.infos_not_found),
                 "GetVideoInfosResponse",
@@ -434,9 +443,7 @@ class LocalVodService(Serving):
         }
         self._stopping = threading.Event()
         self.accounts: dict[str, LocalVodService] = {
-            name: LocalVodService(
-                account, shared_flow_controls=(account_flow_controls or {}).get(name), clock=self.clock
-            )
+            name: LocalVodService(account, shared_flow_controls=(account_flow_controls or {}).get(name), clock=self.clock)
             for name, account in self.config.account_configs().items()
         }
         for account in self.accounts.values():
@@ -481,9 +488,7 @@ class LocalVodService(Serving):
     def due_events(self, since: int, until: int) -> list[tuple[int, dict[str, Any]]]:
         """(time, event) of the sticker jobs that finished with since < time <= until (unix seconds), oldest
         first: each new sticker's DynamicImageComplete. Deleted stickers announce nothing."""
-        changes = self.catalog.changes(
-            dt.datetime.fromtimestamp(since, dt.UTC), dt.datetime.fromtimestamp(until, dt.UTC)
-        )
+        changes = self.catalog.changes(dt.datetime.fromtimestamp(since, dt.UTC), dt.datetime.fromtimestamp(until, dt.UTC))
         signed_at = int(time.time())
         return [
             (change.at, events.dynamic_image_complete(self.catalog.added_sticker(change, signed_at), change.at))
@@ -586,9 +591,7 @@ class LocalVodService(Serving):
                     "The request processing has failed due to some unknown error, exception or failure.",
                     "faults",
                 )
-            raise _Refusal(
-                503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", "faults"
-            )
+            raise _Refusal(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", "faults")
         return None
 
     def _route(self, action: str | None, version: str | None) -> Callable[[dict[str, str]], tuple[dict[str, Any], str]]:
@@ -600,9 +603,7 @@ class LocalVodService(Serving):
         if version != API_VERSION:
             raise _Refusal(400, "InvalidVersion", f"Specified parameter Version is not valid: {version}.", "rejected")
         if action not in self._actions:
-            raise _Refusal(
-                404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.", "rejected"
-            )
+            raise _Refusal(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.", "rejected")
         return self._actions[action]
 
     def _admit(self, action: str) -> None:
@@ -678,7 +679,8 @@ class LocalVodService(Serving):
                 raise _missing(name, "auth_errors")
         signed = {h.lower() for h in signed_headers}
         unsigned = sorted(
-            name for name in {k.lower() for k in request.headers.keys()} | {"host"}
+            name
+            for name in {k.lower() for k in request.headers.keys()} | {"host"}
             if (name == "host" or name.startswith("x-acs-")) and name not in signed
         )
         if unsigned:
@@ -725,9 +727,7 @@ class LocalVodService(Serving):
     def _check_token(self, token: str | None) -> None:
         expected = self.config.security_token
         if expected is not None and not hmac.compare_digest((token or "").encode(), expected.encode()):
-            raise _Refusal(
-                400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey.", "auth_errors"
-            )
+            raise _Refusal(400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey.", "auth_errors")
         if self.config.permission_denied:
             raise _Refusal(403, "Forbidden", "User not authorized to operate on the specified resource.", "auth_errors")
 
@@ -837,12 +837,10 @@ class _Handler(TrackedHandler):
         return self.rfile.read(length) if length else b""
 
 
-def serve_forever(
-    config: ServiceConfig | None = None, regions: Sequence[str] | None = None, *, shared_limits: bool = True
-) -> None:
+def serve_forever(config: ServiceConfig | None = None, regions: Sequence[str] | None = None, *, shared_limits: bool = True) -> None:
     """Run the service in the foreground until Ctrl-C, after printing its endpoint and AccessKeyId. With
     ``regions``, one service per region on consecutive ports, and a ``VOD_ENDPOINTS=`` line to paste."""
-    from pipeline.vod.local.account import LocalVodAccount  # the account is made of services
+    from localvod.account import LocalVodAccount  # the account is made of services
 
     cfg = config or ServiceConfig()
     account = LocalVodAccount(cfg, regions or (cfg.region,), shared_limits=shared_limits).start()

@@ -1,13 +1,13 @@
 """A local stand-in for ApsaraVideo VOD (ListDynamicImage and video discovery, one or several regions), and for
 the MNS queues its events go to, for the demo, the tests and benchmarks."""
 
-from pipeline.vod.local.account import LocalVodAccount
-from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
-from pipeline.vod.local.changes import StickerChange
-from pipeline.vod.local.clock import Clock
-from pipeline.vod.local.mns import LocalMnsService, MnsQueueSink, QueuedMessage
-from pipeline.vod.local.notify import Notifier, callback_lost, callback_signature
-from pipeline.vod.local.server import (
+from localvod.account import LocalVodAccount
+from localvod.catalog import VIDEO_STATUSES, Catalog, VideoQuery, catalog_ids, write_videos_csv
+from localvod.changes import StickerChange
+from localvod.clock import Clock
+from localvod.mns import LocalMnsService, MnsQueueSink, QueuedMessage
+from localvod.notify import Notifier, callback_lost, callback_signature
+from localvod.server import (
     ACTION_LIMITS,
     FAULT_KINDS,
     FLOW_CONTROLS,

@@ -101,9 +101,7 @@ class Serving:
             return self
         self._stopping.clear()
         self._server = self._new_server()
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self._name, daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self._name, daemon=True)
         self._thread.start()
         return self
 

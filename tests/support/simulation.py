@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from localvod.account import LocalVodAccount
+from localvod.server import ServiceConfig
 from pipeline import refresh, snapshot
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
 from pipeline.events.inbox import Inbox
@@ -28,8 +30,6 @@ from pipeline.store import lake
 from pipeline.store.layout import Layout
 from pipeline.store.videos import write_video_set
 from pipeline.vod.client import Credentials
-from pipeline.vod.local.account import LocalVodAccount
-from pipeline.vod.local.server import ServiceConfig
 
 CALLBACK_KEY = "SimulatedCallbackKey1"
 CALLBACK_PATH = "/vod/events"

@@ -18,14 +18,14 @@ import itertools
 import random
 import re
 import threading
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from localvod.changes import ADDED, StickerChange, StickerTimeline
+from localvod.clock import Clock, as_utc
 from pipeline.vod.api import API_FIELDS, FORMATS
-from pipeline.vod.local.changes import ADDED, StickerChange, StickerTimeline
-from pipeline.vod.local.clock import Clock, as_utc
 from pipeline.vod.regions import DEFAULT_REGION
 
 DEFAULT_SIZE = 1000
@@ -52,15 +52,38 @@ _BYTES_PER_PIXEL = {"gif": 0.10, "webp": 0.04}
 APP_ID = "app-1000000"
 # Every Status GetVideoList documents; the catalog draws the ones of _STATUS_SHARES, and Normal for the rest.
 VIDEO_STATUSES = (
-    "Uploading", "UploadFail", "UploadSucc", "Transcoding", "TranscodeFail",
-    "Checking", "Blocked", "Normal", "ProduceFail",
+    "Uploading",
+    "UploadFail",
+    "UploadSucc",
+    "Transcoding",
+    "TranscodeFail",
+    "Checking",
+    "Blocked",
+    "Normal",
+    "ProduceFail",
 )
-_STATUS_SHARES = (
-    ("Transcoding", 0.015), ("UploadSucc", 0.01), ("Checking", 0.015), ("Blocked", 0.01), ("UploadFail", 0.01)
-)
+_STATUS_SHARES = (("Transcoding", 0.015), ("UploadSucc", 0.01), ("Checking", 0.015), ("Blocked", 0.01), ("UploadFail", 0.01))
 _TITLE_WORDS = (
-    "sunset", "harbor", "kitten", "mountain", "recipe", "match", "concert", "review", "tutorial", "drone",
-    "street", "garden", "festival", "launch", "interview", "trailer", "workout", "journey", "river", "city",
+    "sunset",
+    "harbor",
+    "kitten",
+    "mountain",
+    "recipe",
+    "match",
+    "concert",
+    "review",
+    "tutorial",
+    "drone",
+    "street",
+    "garden",
+    "festival",
+    "launch",
+    "interview",
+    "trailer",
+    "workout",
+    "journey",
+    "river",
+    "city",
 )
 _CATEGORIES = ((1000001, "Sports"), (1000002, "Music"), (1000003, "Food"), (1000004, "Travel"), (1000005, "News"))
 
@@ -410,9 +433,7 @@ class Catalog:
             for keys in (self._by_time[None], self._by_time[_status(video_id)]):
                 del keys[bisect.bisect_left(keys, (created, video_id))]
 
-    def _sticker(
-        self, draw: _StickerDraw, video_id: str, created: dt.datetime, signed_at: int
-    ) -> dict[str, str]:
+    def _sticker(self, draw: _StickerDraw, video_id: str, created: dt.datetime, signed_at: int) -> dict[str, str]:
         """A ListDynamicImage item (all values strings) of the drawn sticker, made at ``created``."""
         path = f"/{video_id}/image/dynamic/{draw.image_id}.{draw.fmt}"
         values = {
@@ -544,4 +565,3 @@ def write_videos_csv(
         writer.writerow(["video_id", "region"] if regions else ["video_id"])
         writer.writerows(row if regions else row[:1] for row in rows)
     return path
-

@@ -15,10 +15,10 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pipeline.vod.local.changes import StickerChange
-from pipeline.vod.local.clock import Clock
-from pipeline.vod.local.notify import Notifier, Sink
-from pipeline.vod.local.server import LocalVodService, ServiceConfig, flow_controls
+from localvod.changes import StickerChange
+from localvod.clock import Clock
+from localvod.notify import Notifier, Sink
+from localvod.server import LocalVodService, ServiceConfig, flow_controls
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +50,7 @@ class LocalVodAccount:
         if not overrides:
             raise ValueError("an account needs at least one region")
         shared = flow_controls(config) if shared_limits else None
-        shared_by_account = (
-            {name: flow_controls(account) for name, account in config.account_configs().items()} if shared_limits else None
-        )
+        shared_by_account = {name: flow_controls(account) for name, account in config.account_configs().items()} if shared_limits else None
         self.shared_limits = shared_limits
         self.clock = clock or Clock(config.clock_start)
         self.notifier = Notifier(
@@ -177,11 +175,7 @@ class LocalVodAccount:
     def _announce(self) -> int:
         """Under ``_announcing``: publish the sticker jobs finished after the last announcement, up to now."""
         since, until = self._announced, self.clock.timestamp()
-        due = [
-            (at, region, event)
-            for region, service in self.services.items()
-            for at, event in service.due_events(since, until)
-        ]
+        due = [(at, region, event) for region, service in self.services.items() for at, event in service.due_events(since, until)]
         due.sort(key=lambda item: item[0])  # stable: a region's own order stays
         for _, region, event in due:
             self.notifier.publish(event, region)

