@@ -5,10 +5,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 SUPERSET_VENV := .venv-superset
 SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
 
-.PHONY: demo test system-packages dev serve docs dashboards bench mutants lock clean
+.PHONY: demo test test-fast check system-packages dev serve docs dashboards bench mutants lock clean
 
 $(STAMP): requirements.txt requirements-shell.txt pyproject.toml
 	@PYTHON=$(PYTHON) sh scripts/system-packages venv
@@ -21,8 +22,28 @@ $(STAMP): requirements.txt requirements-shell.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vod-stickers demo
 
-test: $(STAMP) $(SUPERSET_STAMP) system-packages
-	$(BIN)/python -m pytest
+# What the tests and checks add to the demo's environment: pytest and its plugins, the SeaweedFS server,
+# chromium's driver, Spark, ruff, mypy, and the celery extra (the Celery test's workers).
+$(TEST_STAMP): $(STAMP) requirements-test.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $(TEST_STAMP)
+
+# CI's command: the checks, then the whole suite, its files spread over both cores (pytest-xdist).
+test: $(TEST_STAMP) $(SUPERSET_STAMP) system-packages
+	$(MAKE) --no-print-directory check
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+TEST_WORKERS ?= auto
+
+# The tests that need no server, browser, Spark or Dagster instance (docs/testing.md), in seconds.
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -m "not (server or dagster or browser)"
+
+# Lint and format (ruff) over the repository, types (mypy) over pipeline/.
+check: $(TEST_STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Debian's chromium, openssl and a Java runtime for the report, TLS and Spark tests: installed when missing
 # (as root or with sudo), or a one-line message saying what to run.
@@ -54,7 +75,7 @@ docs: $(STAMP)
 # Benchmarks against the local VOD service; writes docs/benchmarks.md. BENCH_ARGS=--quick for small sizes.
 BENCH_STAMP := $(VENV)/.installed-bench
 
-$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+$(BENCH_STAMP): $(TEST_STAMP) requirements-bench.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	touch $(BENCH_STAMP)
 
@@ -65,7 +86,7 @@ bench: $(BENCH_STAMP)
 # tests ([tool.mutmut] in pyproject.toml); one child process, results under mutants/ (docs/testing.md).
 MUTATION_STAMP := $(VENV)/.installed-mutation
 
-$(MUTATION_STAMP): $(STAMP) requirements-mutation.txt
+$(MUTATION_STAMP): $(TEST_STAMP) requirements-mutation.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
 	touch $(MUTATION_STAMP)
 
@@ -76,10 +97,12 @@ mutants: $(MUTATION_STAMP)
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:
 	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.txt
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra bench --python-version 3.11 -c requirements.txt -o requirements-bench.txt
-	$(BIN)/uv pip compile pyproject.toml --extra test --extra mutation --python-version 3.11 -c requirements.txt -o requirements-mutation.txt
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 -o requirements.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra celery --python-version 3.11 -c requirements.txt -o requirements-test.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra celery --extra bench --python-version 3.11 -c requirements-test.txt -o requirements-bench.txt
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra celery --extra mutation --python-version 3.11 -c requirements-test.txt -o requirements-mutation.txt
 	$(BIN)/uv pip compile requirements-shell.in --no-deps --python-version 3.11 -o requirements-shell.txt
+	$(BIN)/uv pip compile pyproject.toml --extra celery --python-version 3.11 -c requirements.txt -o requirements-celery.txt
 	$(BIN)/uv pip compile pyproject.toml --extra k8s --python-version 3.11 -c requirements.txt -o requirements-k8s.txt
 	$(BIN)/uv pip compile deploy/superset/requirements.in --python-version 3.11 -o deploy/superset/requirements.txt
 

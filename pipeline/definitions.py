@@ -29,7 +29,13 @@ def executor_from_env() -> dg.ExecutorDefinition:
         if name == "multiprocess":
             return dg.multiprocess_executor
         if name == "celery":
-            from dagster_celery import celery_executor
+            try:
+                from dagster_celery import celery_executor
+            except ImportError:
+                raise ConfigurationError(
+                    "PIPELINE_EXECUTOR=celery needs dagster-celery and dagster-postgres, which are not installed: "
+                    "install the celery extra (pip install -r requirements-celery.txt)"
+                ) from None
 
             # Celery's own variables, read by the run's process and by every worker loading this code.
             return celery_executor.configured(

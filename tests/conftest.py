@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +39,55 @@ def _today_with_time_to_spare(spare: dt.timedelta = dt.timedelta(minutes=20)) ->
 
 
 TODAY = _today_with_time_to_spare()
+
+
+# What a test needs beyond this process, as markers (pyproject.toml lists them): `make test-fast` runs the
+# tests with none of them. Tests taking these fixtures are marked by the fixture; a module that starts its
+# own says so with `pytestmark`; and a test that is not marked but starts one fails, naming its marker.
+SERVER_FIXTURES = frozenset({"vod_service", "service", "local_s3", "s3_layout", "dagster_home"})
+DAGSTER_FIXTURES = frozenset({"instance", "dagster_home"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SERVER_FIXTURES:
+            item.add_marker("server")
+        if used & DAGSTER_FIXTURES:
+            item.add_marker("dagster")
+
+
+def _refuse(marker: str, what: str) -> Callable[..., None]:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"this test {what}: mark it {marker} (@pytest.mark.{marker}), so make test-fast leaves it out")
+
+    return refuse
+
+
+@contextlib.contextmanager
+def _in_process_only(item: pytest.Item) -> Iterator[None]:
+    """While a test make test-fast runs (marked neither server, dagster nor browser) is set up and runs, with
+    the fixtures of any scope it needs: no socket listens, no process starts, no Dagster instance is made."""
+    if any(item.get_closest_marker(marker) for marker in ("server", "dagster", "browser")):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(socket.socket, "listen", _refuse("server", "starts a server"))
+        patch.setattr(subprocess.Popen, "__init__", _refuse("server", "starts a process"))
+        patch.setattr(dg.DagsterInstance, "__init__", _refuse("dagster", "makes a Dagster instance"))
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _in_process_only(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _in_process_only(item):
+        return (yield)
 
 
 @pytest.fixture

@@ -324,6 +324,7 @@ def test_alerts_name_the_account_whose_run_failed_or_whose_day_is_late(deploymen
     assert "retail" not in robot.accepted[1] and "games" not in robot.accepted[1]
 
 
+@pytest.mark.server
 def test_the_local_service_serves_another_account_from_the_command_line():
     serve = subprocess.Popen(
         [

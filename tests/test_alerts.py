@@ -24,6 +24,8 @@ import pytest
 from pipeline import alerts
 from tests.conftest import REPO, TODAY, write_videos
 
+pytestmark = pytest.mark.server
+
 DAY = TODAY.isoformat()
 ROBOT_SECRET = "SEC-robot-secret-Hq71Nd4Kz"
 DG = str(Path(sys.executable).parent / "dg")

@@ -53,6 +53,7 @@ def test_there_are_ten_questions_each_titled_with_its_question():
 
 
 @pytest.mark.parametrize("question", docs.questions(), ids=lambda q: q.path.stem)
+@pytest.mark.server
 def test_every_question_of_the_docs_answers_on_a_fresh_warehouse(small_warehouse, question):
     with duckdb.connect(str(small_warehouse), read_only=True) as con:
         rows = con.execute(question.sql).fetchall()
@@ -98,6 +99,7 @@ def test_history_shows_a_sticker_deleted_from_a_video_that_remains(layout):
     assert seen["s2"] == ("v1", "s2", D1, D1, 1, False, True, D2, "answered")
 
 
+@pytest.mark.server
 def test_every_table_view_and_column_says_what_it_means(small_warehouse):
     with duckdb.connect(str(small_warehouse), read_only=True) as con:
         described = docs.relations(con)
@@ -109,6 +111,7 @@ def test_every_table_view_and_column_says_what_it_means(small_warehouse):
         assert not undescribed, f"{rel.name} columns without a description: {undescribed}"
 
 
+@pytest.mark.server
 def test_the_analysts_page_is_what_the_code_and_data_give_today(tmp_path):
     fresh = docs.build(tmp_path / "analysts.md", tmp_path)
     committed = (ROOT / docs.PAGE).read_text(encoding="utf-8").splitlines()

@@ -14,10 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 import requests
 
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver, callback_signature
 from pipeline.events.inbox import Inbox
+
+pytestmark = pytest.mark.server
 
 URL = "https://events.example.com/vod?app=stickers"  # as configured in VOD: hashed verbatim, query included
 KEY = "AuthKey0rotation1"

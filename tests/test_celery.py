@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 
 import dagster as dg
@@ -16,6 +17,7 @@ import yaml
 
 from localvod import LocalVodService, ServiceConfig
 from pipeline import settings
+from pipeline.errors import ConfigurationError
 from pipeline.store import lake
 from pipeline.store.files import atomic_write
 from pipeline.store.layout import Layout
@@ -208,3 +210,16 @@ def test_every_instance_file_keeps_the_same_pools():
     files = [REPO / "dagster_home" / "dagster.yaml", local_celery.INSTANCE_YAML, REPO / "deploy" / "k8s" / "dagster.yaml"]
     sections = [yaml.safe_load(path.read_text())["concurrency"] for path in files]
     assert all(section == sections[0] for section in sections) and sections[0]["pools"]["default_limit"] == 1
+
+
+@pytest.mark.parametrize(("executor", "module", "extra"), [("celery", "dagster_celery", "celery"), ("k8s", "dagster_k8s", "k8s")])
+def test_an_executor_whose_extra_is_not_installed_fails_the_run_naming_the_extra(monkeypatch, executor, module, extra):
+    """A single machine installs neither extra (make demo); choosing their executor says what to install."""
+    from pipeline import definitions
+
+    monkeypatch.setenv("PIPELINE_EXECUTOR", executor)
+    monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed: importing it fails
+    refusing = definitions.executor_from_env()
+    assert refusing.name == "misconfigured"
+    with pytest.raises(ConfigurationError, match=f"install the {extra} extra .*requirements-{extra}.txt"):
+        refusing.executor_creation_fn(None)

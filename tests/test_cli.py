@@ -30,6 +30,7 @@ def snapshot_of(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.server
 def test_demo_runs_a_day_in_its_own_folders_and_never_touches_real_data(tmp_path):
     # A user's real deployment in the working directory: a video set, a day of the lake, a Dagster instance.
     real_data, real_home = tmp_path / "data", tmp_path / "dagster_home"
@@ -64,6 +65,7 @@ def test_demo_runs_a_day_in_its_own_folders_and_never_touches_real_data(tmp_path
 
 
 @pytest.mark.parametrize("command", ["demo", "dev"])
+@pytest.mark.server
 def test_demo_and_dev_refuse_a_folder_holding_real_data(tmp_path, command):
     real_data = tmp_path / "data"
     real_data.mkdir()
@@ -82,6 +84,7 @@ def test_demo_and_dev_refuse_a_folder_holding_real_data(tmp_path, command):
     assert snapshot_of(tmp_path) == before  # nothing written, not even the demo's own Dagster home
 
 
+@pytest.mark.server
 def test_videos_command_writes_the_catalog_ids(tmp_path):
     out = tmp_path / "videos.csv"
     subprocess.run(
@@ -93,6 +96,7 @@ def test_videos_command_writes_the_catalog_ids(tmp_path):
     assert len(ids) == 12 and sum(i in catalog for i in ids) == 10
 
 
+@pytest.mark.server
 def test_videos_command_writes_each_region_ids_with_their_region(tmp_path):
     out = tmp_path / "videos.csv"
     regions = ("cn-shanghai", "ap-southeast-1")
@@ -115,6 +119,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+@pytest.mark.server
 def test_every_subcommand_has_help_with_the_exit_codes():
     top = subprocess.run([*CLI, "--help"], capture_output=True, text=True)
     assert top.returncode == 0
@@ -141,6 +146,7 @@ def test_every_option_of_every_subcommand_says_what_it_is_for():
         assert unexplained == [], name
 
 
+@pytest.mark.server
 def test_run_with_a_missing_credential_exits_2_naming_the_variable(tmp_path):
     data = tmp_path / "data"
     run = subprocess.run(
@@ -155,6 +161,7 @@ def test_run_with_a_missing_credential_exits_2_naming_the_variable(tmp_path):
     assert not (tmp_path / "home").exists()  # nothing was run
 
 
+@pytest.mark.server
 def test_run_with_a_bad_day_or_no_video_set_exits_2(tmp_path):
     bad_day = subprocess.run([*CLI, "run", "--day", "2026-13-01"], capture_output=True, text=True)
     assert bad_day.returncode == 2 and "not a day (YYYY-MM-DD)" in bad_day.stderr
@@ -231,6 +238,7 @@ def test_run_in_a_terminal_shows_a_progress_bar_of_the_fetch(tmp_path, vod_servi
     assert "INFO" not in text  # in a terminal, Dagster's INFO lines give way to the bar
 
 
+@pytest.mark.server
 def test_run_with_an_unknown_asset_exits_2_naming_it(tmp_path):
     run = subprocess.run(
         [*CLI, "run", "--day", TODAY.isoformat(), "--assets", "stickers,stikers"],
@@ -244,6 +252,7 @@ def test_run_with_an_unknown_asset_exits_2_naming_it(tmp_path):
     assert not (tmp_path / "home").exists()  # nothing was run
 
 
+@pytest.mark.server
 def test_run_of_a_past_day_never_fetched_exits_2_naming_the_days_that_can_be_redone(tmp_path):
     data = tmp_path / "data"
     (data / "raw" / "snapshot_date=2026-11-02").mkdir(parents=True)

@@ -57,6 +57,7 @@ def columns_used(params: dict) -> list[str]:
 
 
 @pytest.mark.parametrize("name", sorted(datasets()))
+@pytest.mark.server
 def test_every_dataset_answers_on_a_fresh_warehouse_with_the_columns_its_charts_use(two_days, name):
     dataset = datasets()[name]
     sql = (SUPERSET / "datasets" / f"{name}.sql").read_text(encoding="utf-8")
@@ -254,7 +255,7 @@ def save_small(png: Path, target: Path) -> None:
         image.convert("RGB").quantize(colors=64).save(target, optimize=True)
 
 
-@pytest.mark.slow
+@pytest.mark.browser
 def test_the_dashboard_shows_what_duckdb_answers_and_a_new_day_after_a_refresh(superset, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -303,7 +304,7 @@ print(json.dumps({"lake": [list(r) for r in lake], "views": [list(r) for r in vi
 """
 
 
-@pytest.mark.slow
+@pytest.mark.browser
 def test_superset_reads_a_lake_on_an_object_store_through_the_packaged_httpfs(vod_service, s3_layout, local_s3, tmp_path):
     from tests.conftest import write_videos
     from tests.test_object_store import DAY, run_day

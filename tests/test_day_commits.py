@@ -55,6 +55,7 @@ def _two_videos() -> pa.Table:
     return pa.Table.from_pylist(rows, schema=arrow_schema(VIDEOS, without=(PARTITION_KEY,)))
 
 
+@pytest.mark.server
 def test_discovery_waits_for_no_one_holding_the_day_and_writes_nothing(layout):
     local = account(regions=("cn-shanghai",))
     with local, DayLease(layout, TODAY, run_id="another-run"):

@@ -46,6 +46,7 @@ def videos_table(layout, day):
     return lake.read_partition(layout, "videos", day, path=lake.staged_or_committed(layout, "videos", day))
 
 
+@pytest.mark.server
 def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_second(layout):
     with account(regions=("cn-shanghai",), catalog_size=8000, same_second_videos=5200) as local:
         videos, found = discover(layout, local, DAY2)
@@ -59,6 +60,7 @@ def test_a_walk_finds_every_video_when_more_than_5000_were_created_within_one_se
     assert titles.notna().all()  # SearchMedia was asked for the fields the table keeps
 
 
+@pytest.mark.server
 def test_a_video_deleted_while_the_pages_are_read_costs_no_other_video():
     from pipeline.vod import discovery
 
@@ -78,6 +80,7 @@ def test_a_video_deleted_while_the_pages_are_read_costs_no_other_video():
     assert walked.rereads == 1
 
 
+@pytest.mark.server
 def test_discovery_retries_throttling_and_server_faults_like_the_fetch_and_loses_no_video(layout):
     # 0.2 of calls faulty: a call fails all six attempts once in 64,000 (at 0.4, once in 244, which a walk
     # of some hundred calls met on some days)
@@ -88,6 +91,7 @@ def test_discovery_retries_throttling_and_server_faults_like_the_fetch_and_loses
     assert faults > 0 and found.retries >= faults
 
 
+@pytest.mark.server
 def test_a_video_uploaded_between_two_runs_is_found_by_the_next_walk_without_walking_everything_again(layout):
     with account(catalog_size=900) as local:
         first, _ = discover(layout, local, DAY1)
@@ -104,6 +108,7 @@ def test_a_video_uploaded_between_two_runs_is_found_by_the_next_walk_without_wal
     assert table.loc[new[0], "first_seen"] > table.loc[first.ids[0], "first_seen"]
 
 
+@pytest.mark.server
 def test_a_full_walk_notices_a_deleted_video_keeps_it_marked_and_leaves_it_out_of_the_day(layout):
     with account() as local:
         first, _ = discover(layout, local, DAY1)
@@ -120,6 +125,7 @@ def test_a_full_walk_notices_a_deleted_video_keeps_it_marked_and_leaves_it_out_o
 
 
 @pytest.mark.parametrize("not_found", ["list", "all"])
+@pytest.mark.server
 def test_a_deletion_is_confirmed_whichever_way_get_video_infos_answers_for_ids_it_does_not_know(layout, not_found):
     # VOD documents NonExistVideoIds and also InvalidVideo.NotFound, without saying when it answers which
     with account(regions=("cn-shanghai",), infos_not_found=not_found) as local:
@@ -132,6 +138,7 @@ def test_a_deletion_is_confirmed_whichever_way_get_video_infos_answers_for_ids_i
     assert asked["answered"] + asked["rejected"] == (1 if not_found == "list" else 4)  # 20 ids a call; then one by one
 
 
+@pytest.mark.server
 def test_a_listing_that_ignores_start_time_stops_the_walk_instead_of_going_round_forever(layout):
     with account(regions=("cn-shanghai",), catalog_size=5200, list_ignores_start_time=True) as local:
         with pytest.raises(UnusableListing, match=r"^VOD \(cn-shanghai\) answered UnusableListing: GetVideoList listed video"):
@@ -141,6 +148,7 @@ def test_a_listing_that_ignores_start_time_stops_the_walk_instead_of_going_round
     assert not layout.day_videos(DAY2).exists()
 
 
+@pytest.mark.server
 def test_a_scroll_token_expiring_mid_walk_restarts_the_crowded_walk_then_stops_with_a_clear_message(layout):
     # the token outlives no request here: every walk of the crowded second fails on its second page
     with account(regions=("cn-shanghai",), catalog_size=5600, same_second_videos=5200, scroll_token_ttl_s=0.0) as local:
@@ -153,6 +161,7 @@ def test_a_scroll_token_expiring_mid_walk_restarts_the_crowded_walk_then_stops_w
     assert (search["answered"], search["rejected"]) == (4, 4)  # four first pages, four expired second pages
 
 
+@pytest.mark.server
 def test_a_permission_taken_away_mid_walk_stops_every_region_at_once_with_its_error(layout):
     with account(catalog_size=3000, forbidden_after_calls=12) as local:  # 30 pages a region
         with pytest.raises(PermissionDenied, match=r"^VOD \((cn-shanghai|ap-southeast-1)\) answered Forbidden"):
@@ -161,6 +170,7 @@ def test_a_permission_taken_away_mid_walk_stops_every_region_at_once_with_its_er
     assert calls < 2 * 30  # the pages after the refusal were never asked
 
 
+@pytest.mark.server
 def test_a_lake_restored_without_the_videos_table_gets_a_full_walk_not_an_account_of_new_videos_only(layout):
     import shutil
 
@@ -172,6 +182,7 @@ def test_a_lake_restored_without_the_videos_table_gets_a_full_walk_not_an_accoun
     assert set(second.ids) == set(first.ids)
 
 
+@pytest.mark.server
 def test_the_incremental_walk_does_not_notice_deletions_until_the_weekly_full_walk(layout):
     with account() as local:
         first, _ = discover(layout, local, DAY1)
@@ -182,6 +193,7 @@ def test_the_incremental_walk_does_not_notice_deletions_until_the_weekly_full_wa
     assert not bool(table.loc[first.ids[0], "deleted_upstream"])  # still known: ListDynamicImage will say not found
 
 
+@pytest.mark.server
 def test_a_region_whose_credentials_are_refused_stops_the_walk_with_one_message_naming_it(layout):
     with account(regions={"cn-shanghai": {}, "ap-southeast-1": {"access_key_id": "another-account-key"}}) as local:
         with pytest.raises(CredentialsRejected) as caught:
@@ -192,6 +204,7 @@ def test_a_region_whose_credentials_are_refused_stops_the_walk_with_one_message_
     assert not layout.day_videos(DAY2).exists()  # no video set for the day from half an account
 
 
+@pytest.mark.server
 def test_a_day_over_two_regions_asks_each_video_in_its_own_region_and_every_lake_row_says_it(layout):
     with account(catalog_size=150) as local:
         videos, _ = discover(layout, local, DAY2)
@@ -207,6 +220,7 @@ def test_a_day_over_two_regions_asks_each_video_in_its_own_region_and_every_lake
         assert len(rows) and (rows["region"] == rows["video_id"].map(home)).all(), table
 
 
+@pytest.mark.server
 def test_a_day_written_before_regions_were_recorded_still_publishes_with_a_null_region(layout):
     from pipeline.publish import warehouse
 
@@ -234,6 +248,7 @@ def test_regions_sharing_the_budget_are_interleaved_by_need_so_they_finish_toget
         assert order[:first].count("a") == pytest.approx(first * 3 / 4, abs=1)
 
 
+@pytest.mark.server
 def test_with_a_budget_each_a_slow_region_never_holds_another_back(layout):
     # ap-southeast-1 answers in 150 ms, cn-shanghai at once: in one queue, the slow region's calls would
     # take every worker in turn and hold cn-shanghai to its pace
@@ -290,6 +305,7 @@ def test_through_dagster_a_region_refusing_the_credentials_fails_the_run_with_on
     assert "VOD (ap-southeast-1) refused the call with InvalidAccessKeyId.NotFound: check ALIBABA_CLOUD_ACCESS_KEY_ID" in first_line
 
 
+@pytest.mark.server
 def test_a_day_set_kept_before_regions_were_recorded_is_fetched_in_the_deployment_region(layout):
     with account(regions=("ap-southeast-1",), catalog_size=30) as local, clients(local) as by_region:
         ids = sorted(catalog(local, "ap-southeast-1"))
@@ -370,6 +386,7 @@ HOSTILE_IDS = {
 }
 
 
+@pytest.mark.server
 def test_a_discovered_id_that_is_not_a_vod_video_id_is_set_aside_with_its_reason_and_the_day_goes_on(layout):
     from pipeline.publish import report, warehouse
 

@@ -115,6 +115,7 @@ ITEM = st.dictionaries(st.sampled_from(list(API_FIELDS)), HOSTILE, max_size=3)
 
 @FAST
 @given(items=st.lists(ITEM, min_size=1, max_size=4))
+@pytest.mark.server
 def test_every_sticker_field_vod_sends_is_kept_exactly_or_quarantined_with_its_reason(local, items):
     video_id = upload(local, titles=["t"])[0]
     sent = [good_item(video_id, n) | hostile for n, hostile in enumerate(items)]
@@ -157,6 +158,7 @@ def test_every_sticker_field_vod_sends_is_kept_exactly_or_quarantined_with_its_r
 
 @FAST
 @given(titles=st.lists(HOSTILE, min_size=1, max_size=3), ids=st.lists(HOSTILE, max_size=2, unique_by=as_escapes))
+@pytest.mark.server
 def test_hostile_titles_and_ids_leave_the_day_whole_and_the_report_drawn_as_written(local, titles, ids):
     good = upload(local, titles=titles)
     with_stickers = [v for v in good if local.services[REGION].catalog.stickers(v, 0)]

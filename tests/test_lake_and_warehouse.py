@@ -169,6 +169,7 @@ def test_an_open_reader_keeps_its_view_and_never_blocks_a_publish(layout):
     assert sorted(p.name for p in layout.warehouse.parent.glob("*warehouse*")) == ["warehouse.duckdb"]
 
 
+@pytest.mark.server
 def test_the_warehouse_opens_read_only_from_another_directory_and_process(layout, tmp_path):
     write_day(layout, D1, 3)
     warehouse.publish(layout)
@@ -179,6 +180,7 @@ def test_the_warehouse_opens_read_only_from_another_directory_and_process(layout
     assert out.stdout.strip() == "3"
 
 
+@pytest.mark.server
 def test_the_duckdb_cli_opens_the_warehouse_read_only(layout):
     write_day(layout, D1, 3)
     warehouse.publish(layout)

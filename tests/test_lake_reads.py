@@ -87,6 +87,7 @@ def for_table(reader: docs.Reader, table: str) -> docs.Reader:
 
 @pytest.mark.parametrize("table", ["stickers", "video_fetches"])
 @pytest.mark.parametrize("reader", docs.READERS, ids=lambda r: r.name)
+@pytest.mark.server
 def test_each_documented_one_liner_reads_every_row_with_the_partition_as_a_date(workdir, reader, table):
     arrow = docs.read_lake(for_table(reader, table), workdir, AS_ARROW[reader.name])
     assert arrow.schema.field("snapshot_date").type == pa.date32()
@@ -97,11 +98,13 @@ def test_each_documented_one_liner_reads_every_row_with_the_partition_as_a_date(
 
 @pytest.mark.parametrize("table", ["stickers", "video_fetches", "quarantine"])
 @pytest.mark.parametrize("reader", docs.READERS, ids=lambda r: r.name)
+@pytest.mark.server
 def test_each_documented_one_liner_gives_the_schemas_types(workdir, reader, table):
     types = docs.read_lake(for_table(reader, table), workdir, lambda result: reported_types(reader.name, result))
     assert types == expected_types(reader.name, table)
 
 
+@pytest.mark.server
 def test_null_integers_stay_integers_through_the_documented_pandas_line(workdir):
     pandas = next(r for r in docs.READERS if r.name == "pandas")
     frame = docs.read_lake(for_table(pandas, "video_fetches"), workdir, lambda f: f)
@@ -112,6 +115,7 @@ def test_null_integers_stay_integers_through_the_documented_pandas_line(workdir)
 
 
 @pytest.mark.parametrize("reader", docs.PLAIN_READERS, ids=lambda r: r.name)
+@pytest.mark.server
 def test_the_shorter_spellings_give_the_day_as_text_as_the_docs_say(workdir, reader):
     library = reader.name.split(",")[0]  # the same library as a documented reader, without its options
     column = docs.read_lake(reader, workdir, lambda result: AS_ARROW[library](result)["snapshot_date"])
@@ -120,6 +124,7 @@ def test_the_shorter_spellings_give_the_day_as_text_as_the_docs_say(workdir, rea
     assert not pa.types.is_date(column.type)
 
 
+@pytest.mark.server
 def test_a_day_being_rewritten_does_not_disturb_the_documented_readers(workdir):
     layout = Layout(workdir / "data")
     with lake.PartitionWriter(layout, "stickers", D2) as writer:

@@ -263,6 +263,7 @@ def test_sts_token_is_required_when_configured(start, session, video_id):
     assert svc.stats["auth_errors"] == 3
 
 
+@pytest.mark.server
 def test_published_signature_vectors_pass_authentication(start, session):
     """Requests signed by Alibaba's own examples get past authentication to the action check."""
     forever = 1e10  # the vectors' timestamps are years old
@@ -424,6 +425,7 @@ def test_each_flow_control_answers_throttling_user_over_http(start, session, vid
         assert assert_error(r, 400, "Throttling.User")["Message"] == "Request was denied due to user flow control."
 
 
+@pytest.mark.server
 def test_server_errors_are_deterministic_per_video(start, session):
     videos = Catalog().video_ids()[:10]
     calls = 10

@@ -69,6 +69,7 @@ def signed_call(session: requests.Session, endpoint: str, key_id: str, secret: s
     return call_rpc(session, endpoint, rpc_params(video_id, AccessKeyId=key_id, secret=secret)).status_code
 
 
+@pytest.mark.server
 def test_one_account_throttled_does_not_throttle_another():
     # Each account: 5 calls at once, then 1 a second.
     with LocalVodService(two_accounts(catalog_size=5, calls_per_second=1, burst=5)) as svc, requests.Session() as session:
@@ -79,6 +80,7 @@ def test_one_account_throttled_does_not_throttle_another():
     assert b_codes == [200] * 5 and svc.accounts["b"].stats["throttled"] == 0
 
 
+@pytest.mark.server
 def test_an_accounts_regions_share_its_budget_and_no_other_accounts():
     config = two_accounts(catalog_size=5, calls_per_second=1, burst=4)
     with LocalVodAccount(config, ["cn-shanghai", "cn-beijing"], shared_limits=True) as local, requests.Session() as session:

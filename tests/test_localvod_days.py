@@ -251,6 +251,7 @@ def without_query(url: str) -> str:
     return url.split("?")[0]
 
 
+@pytest.mark.server
 def test_every_dynamic_image_complete_names_a_sticker_that_list_dynamic_image_then_returns(account, receiver):
     local = account(callback_url=receiver.url)
     events = recorder(local)
@@ -280,6 +281,7 @@ def test_every_dynamic_image_complete_names_a_sticker_that_list_dynamic_image_th
     assert local.stats["cn-shanghai"]["events"] == stats
 
 
+@pytest.mark.server
 def test_a_sticker_deletion_announces_nothing_and_the_sticker_leaves_list_dynamic_image(account):
     local = account(sticker_delete_share=1.0)
     events = recorder(local)
@@ -298,6 +300,7 @@ def test_a_sticker_deletion_announces_nothing_and_the_sticker_leaves_list_dynami
     assert len(events) == sum(c.kind == ADDED for c in local.changes(START, START + DAY))  # videos without a sticker
 
 
+@pytest.mark.server
 def test_callbacks_are_signed_with_the_configured_url_verbatim(account, receiver):
     url = receiver.url + "?app=vod&token=a%2Fb"  # hashed as configured, query string included
     local = account(callback_url=url, callback_auth_key="Key4Callbacks")
@@ -312,6 +315,7 @@ def test_callbacks_are_signed_with_the_configured_url_verbatim(account, receiver
         assert headers["Content-Type"] == "application/json"
 
 
+@pytest.mark.server
 def test_a_callback_answered_500_is_tried_three_times_about_retry_s_apart_then_dropped(account, receiver):
     receiver.status = lambda n: 500
     local = account(callback_url=receiver.url, sticker_change_rate=0.0)
@@ -330,6 +334,7 @@ def test_a_callback_answered_500_is_tried_three_times_about_retry_s_apart_then_d
     assert local.event_stats["callbacks"] == {"delivered": 1, "retried": 3, "dropped": 1, "lost": 0}
 
 
+@pytest.mark.server
 def test_a_redirected_callback_is_not_delivered(account, receiver):
     receiver.status = lambda n: 302
     local = account(callback_url=receiver.url, sticker_change_rate=0.0)
@@ -338,6 +343,7 @@ def test_a_redirected_callback_is_not_delivered(account, receiver):
     assert len(receiver.requests) == 3 and local.event_stats["callbacks"]["dropped"] == 1
 
 
+@pytest.mark.server
 def test_lost_callbacks_are_a_seeded_share_never_sent_while_every_event_reaches_the_sinks(account, receiver):
     received = []
     for _ in range(2):
@@ -356,6 +362,7 @@ def test_lost_callbacks_are_a_seeded_share_never_sent_while_every_event_reaches_
     assert sum(callback_lost(e, 4, 0.3) != callback_lost(e, 3, 0.3) for e in events) > 0  # another seed, others
 
 
+@pytest.mark.server
 def test_upload_and_delete_announce_the_video(account, receiver):
     local = account(("cn-shanghai", "ap-southeast-1"), callback_url=receiver.url, sticker_change_rate=0.0)
     events = recorder(local)
@@ -388,6 +395,7 @@ def test_upload_and_delete_announce_the_video(account, receiver):
     assert local.stats["cn-shanghai"]["events"]["events_by_type"] == {"DeleteMediaComplete": 1}
 
 
+@pytest.mark.server
 def test_an_account_moves_every_region_at_once_and_announces_their_jobs_in_time_order(account, receiver):
     regions = ("cn-shanghai", "ap-southeast-1")
     local = account(regions, callback_url=receiver.url)
@@ -405,6 +413,7 @@ def test_an_account_moves_every_region_at_once_and_announces_their_jobs_in_time_
     assert sum(local.stats[r]["events"]["events"] for r in regions) == local.event_stats["events"] == len(events)
 
 
+@pytest.mark.server
 def test_on_the_wall_clock_a_ticker_announces_the_jobs_as_they_finish(monkeypatch):
     monkeypatch.setattr(account_module, "TICK_S", 0.05)
     began = time.monotonic()

@@ -130,6 +130,7 @@ def test_video_list_refuses_bad_parameters_by_name(service, session, params, nam
     assert body["Message"] == f"The specified parameter {named} is not valid."
 
 
+@pytest.mark.server
 def test_only_the_first_5000_matches_can_be_listed(start, session):
     svc = start(LocalVodService(ServiceConfig(catalog_size=5100)))
     last = ok(call(session, svc.endpoint, "GetVideoList", PageNo=50, PageSize=100))
@@ -196,6 +197,7 @@ def test_search_answer_shape_and_fields(service, session):
     assert images["Total"] == 0 and images["MediaList"] == []
 
 
+@pytest.mark.server
 def test_scroll_token_walks_past_5000_returning_every_video_once(start, session):
     svc = start(LocalVodService(ServiceConfig(catalog_size=5250, search_media_calls_per_second=None)))
     first = ok(call(session, svc.endpoint, "SearchMedia", PageSize=100, SortBy="CreationTime:Asc"))
@@ -237,6 +239,7 @@ def test_scroll_token_may_jump_at_most_100_records_and_retry_its_page(service, s
     assert assert_error(refused, 400, "InvalidParameter")["Message"] == "The specified parameter PageNo is not valid."
 
 
+@pytest.mark.server
 def test_scroll_token_expires(start, session):
     svc = start(LocalVodService(ServiceConfig(catalog_size=50, scroll_token_ttl_s=0)))
     token = ok(call(session, svc.endpoint, "SearchMedia", PageSize=10))["ScrollToken"]
@@ -271,6 +274,7 @@ def test_video_infos_takes_at_most_20_ids(service, session):
 # --- changes, faults, stats ----------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_uploads_and_deletions_show_in_every_action(start, session):
     svc = start(LocalVodService(ServiceConfig(catalog_size=40)))
     at = dt.datetime(2030, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
@@ -316,6 +320,7 @@ def test_same_second_videos_share_one_creation_second(service, session):
     assert sorted(searched(body)) == sorted(service.catalog.video_ids()[:4])
 
 
+@pytest.mark.server
 def test_injected_faults_and_stats_cover_every_action(start, session):
     svc = start(LocalVodService(ServiceConfig(catalog_size=20, server_error_rate=1.0)))
     assert call(session, svc.endpoint, "GetVideoList").status_code in (500, 503)
@@ -334,6 +339,7 @@ def test_injected_faults_and_stats_cover_every_action(start, session):
 # --- regions -------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_regions_have_their_own_endpoints_and_disjoint_ids(start, session):
     account = start(LocalVodAccount(ServiceConfig(catalog_size=30), ["cn-shanghai", "ap-southeast-1"]))
     shanghai, singapore = account.services["cn-shanghai"], account.services["ap-southeast-1"]
@@ -354,6 +360,7 @@ def test_regions_have_their_own_endpoints_and_disjoint_ids(start, session):
 
 
 @pytest.mark.parametrize(("shared", "admitted"), [(True, 3), (False, 6)])
+@pytest.mark.server
 def test_shared_limits_are_one_budget_for_every_region(start, session, shared, admitted):
     config = ServiceConfig(catalog_size=10, calls_per_second=3, flow_control="sliding_window")
     account = start(LocalVodAccount(config, ["cn-shanghai", "cn-beijing"], shared_limits=shared))
@@ -368,6 +375,7 @@ def test_shared_limits_are_one_budget_for_every_region(start, session, shared, a
     assert throttled == 10 - admitted
 
 
+@pytest.mark.server
 def test_a_region_with_its_own_access_key_refuses_the_shared_one(start, session):
     account = start(LocalVodAccount(ServiceConfig(catalog_size=10), {"cn-shanghai": {}, "ap-southeast-1": {"access_key_id": "other"}}))
     ok(call(session, account.endpoints["cn-shanghai"], "GetVideoList"))

@@ -93,6 +93,7 @@ def queue_is_empty(service: LocalMnsService) -> Callable[[], bool]:
 # --- the stand-in, as the SDK sees it ------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_a_received_message_comes_back_after_the_visibility_timeout_with_a_new_handle(mns):
     queue = sdk_queue(mns)
     body = json.dumps(vod_event("v1", Title="贴纸"), ensure_ascii=False)
@@ -118,6 +119,7 @@ def test_a_received_message_comes_back_after_the_visibility_timeout_with_a_new_h
     assert mns.stats["redelivered"] == 1 and mns.stats["stale_handles"] == 1
 
 
+@pytest.mark.server
 def test_batches_hold_at_most_16_messages_each_with_its_own_id(mns):
     queue = sdk_queue(mns)
     bodies = [f'{{"EventType":"FileUploadComplete","VideoId":"v{i}"}}' for i in range(20)]
@@ -134,6 +136,7 @@ def test_batches_hold_at_most_16_messages_each_with_its_own_id(mns):
     assert too_many.value.type == "InvalidArgument"
 
 
+@pytest.mark.server
 def test_a_long_poll_gets_the_message_sent_while_it_waits(mns):
     queue = sdk_queue(mns)
     sender = threading.Timer(0.2, lambda: sdk_queue(mns).send_message(Message('{"EventType":"FileUploadComplete"}')))
@@ -143,6 +146,7 @@ def test_a_long_poll_gets_the_message_sent_while_it_waits(mns):
     assert message.message_body == '{"EventType":"FileUploadComplete"}'
 
 
+@pytest.mark.server
 def test_a_batch_delete_deletes_the_valid_handles_and_names_the_stale_ones(mns):
     queue = sdk_queue(mns)
     queue.batch_send_message([Message("a"), Message("b")])
@@ -158,6 +162,7 @@ def test_a_batch_delete_deletes_the_valid_handles_and_names_the_stale_ones(mns):
     ("key_id", "secret", "code"),
     [(KEY_ID, "not-the-secret", "SignatureDoesNotMatch"), ("someone-else", KEY_SECRET, "InvalidAccessKeyId")],
 )
+@pytest.mark.server
 def test_a_wrong_secret_or_key_is_refused_with_the_error_the_sdk_raises(mns, key_id, secret, code):
     with pytest.raises(MNSServerException) as refused:
         sdk_queue(mns, key_id=key_id, secret=secret).send_message(Message('{"EventType":"FileUploadComplete"}'))
@@ -166,6 +171,7 @@ def test_a_wrong_secret_or_key_is_refused_with_the_error_the_sdk_raises(mns, key
     assert mns.messages(QUEUE) == [] and mns.stats["auth_errors"] == 1
 
 
+@pytest.mark.server
 def test_the_sink_sends_each_event_as_one_message_of_its_json_or_of_base64_of_it(mns):
     event = vod_event("v1", Title="贴纸")
     MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)(event)
@@ -176,6 +182,7 @@ def test_the_sink_sends_each_event_as_one_message_of_its_json_or_of_base64_of_it
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK's own, on attributes MNS is retiring
+@pytest.mark.server
 def test_queues_can_be_created_and_read_through_the_sdk(mns):
     other = Account(mns.endpoint, KEY_ID, KEY_SECRET).get_queue("vod-events-eu")
     assert other.create(QueueMeta(vis_timeout=45)) == f"{mns.endpoint}/queues/vod-events-eu"
@@ -186,6 +193,7 @@ def test_queues_can_be_created_and_read_through_the_sdk(mns):
 # --- the consumer ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.server
 def test_events_sent_by_vod_arrive_in_the_inbox_once_each(mns, inbox):
     sink = MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)
     events = [vod_event("v1"), vod_event("v2", "StreamTranscodeComplete", JobId="j2"), vod_event("v3")]
@@ -201,6 +209,7 @@ def test_events_sent_by_vod_arrive_in_the_inbox_once_each(mns, inbox):
     assert (counts.received, counts.kept, counts.duplicates, counts.deleted) == (4, 3, 1, 4)
 
 
+@pytest.mark.server
 def test_raw_json_and_base64_bodies_are_both_read(mns, inbox):
     MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)(vod_event("raw"))
     MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET, base64_bodies=True)(vod_event("encoded"))
@@ -223,6 +232,7 @@ class FailingInbox(Inbox):
         return super().add(event, **kwargs)
 
 
+@pytest.mark.server
 def test_a_message_is_deleted_only_once_the_inbox_holds_it(mns, tmp_path, caplog):
     sink = MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)
     for video in ("v1", "v2", "v3"):
@@ -266,6 +276,7 @@ consume(endpoint, queue, key_id, secret, Stalling(Path(path)), stop=threading.Ev
 
 
 @pytest.mark.parametrize("when", ["before-commit", "after-commit"])
+@pytest.mark.server
 def test_a_consumer_killed_between_receive_and_delete_loses_nothing(mns, tmp_path, when):
     event = vod_event("v1")
     MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)(event)
@@ -303,6 +314,7 @@ def test_a_consumer_killed_between_receive_and_delete_loses_nothing(mns, tmp_pat
         (KEY_ID, KEY_SECRET, "no-such-queue", "VOD_MNS_QUEUE"),
     ],
 )
+@pytest.mark.server
 def test_refused_credentials_or_queue_stop_the_consumer_naming_what_to_set(mns, inbox, caplog, key_id, secret, queue, names):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(MnsRefused) as refused:
@@ -318,6 +330,7 @@ def test_an_endpoint_that_is_not_a_url_is_named(inbox):
         consume("mns.cn-shanghai.aliyuncs.com", QUEUE, KEY_ID, KEY_SECRET, inbox, stop=threading.Event())
 
 
+@pytest.mark.server
 def test_a_message_that_is_not_an_event_is_kept_aside_and_deleted(mns, inbox, caplog):
     queue = sdk_queue(mns)
     long_text = "not an event " * 200
@@ -338,6 +351,7 @@ def test_a_message_that_is_not_an_event_is_kept_aside_and_deleted(mns, inbox, ca
     assert "is not a VOD event" in caplog.text
 
 
+@pytest.mark.server
 def test_server_errors_are_waited_out(mns, inbox, caplog):
     MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)(vod_event("v1"))
     mns.inject_errors(2, status=503, code="ServiceUnavailable", message="Service is busy.")
@@ -348,6 +362,7 @@ def test_server_errors_are_waited_out(mns, inbox, caplog):
     assert "ServiceUnavailable" in caplog.text
 
 
+@pytest.mark.server
 def test_setting_stop_ends_the_loop(mns, inbox):
     stop = threading.Event()
     outcome: list[ConsumeCounts] = []
@@ -385,6 +400,7 @@ def _events_command(tmp_path, mns: LocalMnsService, secret: str) -> subprocess.P
     )
 
 
+@pytest.mark.server
 def test_vod_stickers_events_reads_the_queue_into_the_data_directorys_inbox(tmp_path, mns):
     sink = MnsQueueSink(mns.endpoint, QUEUE, KEY_ID, KEY_SECRET)
     for n in range(5):
@@ -404,6 +420,7 @@ def test_vod_stickers_events_reads_the_queue_into_the_data_directorys_inbox(tmp_
         assert sorted((e.video_id, e.channel) for e in kept.since(0)) == [(f"video{n}", "mns") for n in range(5)]
 
 
+@pytest.mark.server
 def test_vod_stickers_events_with_a_wrong_secret_stops_in_one_line_naming_it(tmp_path, mns):
     command = _events_command(tmp_path, mns, "not-the-secret")
     out, err = command.communicate(timeout=60)
@@ -413,6 +430,7 @@ def test_vod_stickers_events_with_a_wrong_secret_stops_in_one_line_naming_it(tmp
     assert "not-the-secret" not in out + err
 
 
+@pytest.mark.server
 def test_an_account_on_temporary_credentials_reads_its_queue_with_its_sts_token(inbox, caplog):
     caplog.set_level(logging.DEBUG)
     token = "CAIS-sts-token-of-the-account-0000"

@@ -15,6 +15,8 @@ from pipeline.events.callbacks import CallbackAuth, CallbackReceiver, Limits, ca
 from pipeline.events.inbox import Inbox
 from tests.test_callbacks import KEY, URL, event, post
 
+pytestmark = pytest.mark.server
+
 QUICK = Limits(header_timeout_s=0.5, body_timeout_s=0.5)
 
 

@@ -292,6 +292,7 @@ def test_a_video_deleted_upstream_with_its_event_leaves_the_snapshot_that_day(se
     assert lake.read_partition(layout, "events", day2)["action"].tolist() == ["asked"]
 
 
+@pytest.mark.server
 def test_with_limits_per_region_each_region_sweeps_within_its_own_budget(tmp_path):
     from localvod import LocalVodAccount, ServiceConfig, write_videos_csv
     from pipeline.settings import VodSettings

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from pipeline import refresh
 from tests.support.simulation import simulate
+
+pytestmark = pytest.mark.server
 
 K = 3
 

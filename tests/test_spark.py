@@ -22,7 +22,11 @@ from pyspark.sql import functions as F  # noqa: E402
 from pyspark.sql import types as T  # noqa: E402
 
 # pyspark warns that it is not tested with pandas 3; these tests hand it no pandas frame.
-pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+pytestmark = [
+    pytest.mark.browser,  # a JVM
+    pytest.mark.server,  # the lake it reads is a day fetched from the local VOD service
+    pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning"),
+]
 
 D1, D2 = dt.date(2026, 11, 21), dt.date(2026, 11, 22)
 INSTANTS = {"stickers": ("creation_time", "url_expires_at", "fetched_at"), "video_fetches": ("fetched_at",)}

@@ -12,6 +12,8 @@ from pipeline.publish import summaries, warehouse
 from pipeline.store import lake
 from pipeline.store.layout import Layout
 
+pytestmark = pytest.mark.server
+
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
 # 40 videos, 6 deleted upstream on day 2 (their stickers vanish), 3 more on day 3.
 HISTORY = History(days=(SnapshotDay(D1, 40), SnapshotDay(D2, 34), SnapshotDay(D3, 31)), unknown=3)

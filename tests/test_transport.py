@@ -70,6 +70,7 @@ def https_endpoint(tmp_path):
     server.shutdown()
 
 
+@pytest.mark.server
 def test_an_untrusted_certificate_stops_the_run_at_the_first_call(https_endpoint):
     endpoint, _ = https_endpoint
     with VodClient(Credentials(KEY_ID, KEY_SECRET), endpoint=endpoint) as client:
@@ -79,6 +80,7 @@ def test_an_untrusted_certificate_stops_the_run_at_the_first_call(https_endpoint
     assert client.calls.value == 1  # fatal: not retried, and the fan-out stops
 
 
+@pytest.mark.server
 def test_a_certificate_signed_by_a_trusted_ca_is_accepted(https_endpoint, monkeypatch):
     endpoint, cert = https_endpoint
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
@@ -100,6 +102,7 @@ def test_plain_http_is_accepted_for_loopback(host):
     assert resolve_endpoint(endpoint=f"http://{host}:18080") == f"http://{host}:18080"
 
 
+@pytest.mark.server
 def test_the_local_service_listens_on_loopback_only_by_default():
     service = LocalVodService(ServiceConfig()).start()
     try:

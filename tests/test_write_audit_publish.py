@@ -10,6 +10,7 @@ import hashlib
 import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 from pipeline import cli, snapshot
 from pipeline.store import lake
@@ -20,6 +21,8 @@ from tests.test_accounts import deployment, run, service  # noqa: F401 - fixture
 from tests.test_checks import damaged, replaced, rewrite_file
 from tests.test_dagster import run_day
 from tests.test_discovery import account, clients, discover
+
+pytestmark = pytest.mark.server
 
 DEFECT = "defect-format"  # a format no typing rule lets through: known_formats fails on it
 
