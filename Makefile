@@ -33,17 +33,19 @@ test: $(TEST_STAMP) $(SUPERSET_STAMP) system-packages
 	$(MAKE) --no-print-directory check
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-TEST_WORKERS ?= auto
+TEST_WORKERS ?= 4  # the tests wait on servers and child processes more than they compute: 4 on 2 cores
 
 # The tests that need no server, browser, Spark or Dagster instance (docs/testing.md), in seconds.
 test-fast: $(TEST_STAMP)
 	$(BIN)/python -m pytest -m "not (server or dagster or browser)"
 
-# Lint and format (ruff) over the repository, types (mypy) over pipeline/.
+# Lint and format (ruff) over the repository, types (mypy) over pipeline/, and which package imports which
+# (lint-imports: the product's layers, no circles, the local VOD service apart; pyproject.toml lists them).
 check: $(TEST_STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 # Debian's chromium, openssl and a Java runtime for the report, TLS and Spark tests: installed when missing
 # (as root or with sudo), or a one-line message saying what to run.

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import shutil
 import socket
@@ -171,6 +172,12 @@ def env(monkeypatch, tmp_path):
         return Layout(tmp_path / "data")
 
     return apply
+
+
+def daily_snapshot_command(partition: str) -> list[str]:
+    """The command an operator runs to execute one partition of the daily job with the ``dagster`` CLI."""
+    tags = json.dumps({"dagster/partition": partition})
+    return [sys.executable, "-m", "dagster", "job", "execute", "-m", "pipeline.definitions", "-j", "daily_snapshot", "--tags", tags]
 
 
 def process_env(service: LocalVodService, layout: Layout, dagster_home: Path, **variables: str) -> dict[str, str]:

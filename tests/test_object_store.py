@@ -30,7 +30,7 @@ from pipeline.store import lake, objects
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DayBusy
 from tests import test_lake_and_warehouse as on_disk
-from tests.conftest import KEY_ID, KEY_SECRET, TODAY, make_client, write_videos
+from tests.conftest import KEY_ID, KEY_SECRET, TODAY, daily_snapshot_command, make_client, write_videos
 from tests.test_checks import damaged, replaced, rewrite_file
 from tests.test_discovery import account, clients, discover
 from tests.test_lake_and_warehouse import D1, day_as_read, write_day
@@ -337,19 +337,7 @@ def test_a_day_through_dagster_on_the_store_keeps_every_secret_out(vod_service, 
         "VOD_ENDPOINT": service.endpoint,
     }
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "job",
-            "execute",
-            "-m",
-            "pipeline.definitions",
-            "-j",
-            "daily_snapshot",
-            "--tags",
-            json.dumps({"dagster/partition": TODAY.isoformat()}),
-        ],
+        daily_snapshot_command(TODAY.isoformat()),
         env=env,
         capture_output=True,
         text=True,

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import subprocess
-import sys
 import threading
 
 import dagster as dg
@@ -15,7 +14,7 @@ import pytest
 
 from pipeline import refresh, snapshot
 from pipeline.store import lake
-from tests.conftest import TODAY, expected_stickers, make_client, write_videos
+from tests.conftest import TODAY, daily_snapshot_command, expected_stickers, make_client, write_videos
 from tests.test_dagster import DAY, run_day
 
 ANSWER_TABLES = ("stickers", "quarantine", "video_fetches")
@@ -78,19 +77,7 @@ def test_runs_at_once_then_a_backfill_redo_kept_days_and_refuse_a_day_never_fetc
     # Today and a kept day at once, in two processes sharing one Dagster instance and data dir.
     runs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dagster",
-                "job",
-                "execute",
-                "-m",
-                "pipeline.definitions",
-                "-j",
-                "daily_snapshot",
-                "--tags",
-                json.dumps({"dagster/partition": day}),
-            ],
+            daily_snapshot_command(day),
             env={**os.environ, "DAGSTER_HOME": str(dagster_home), "PYTHONWARNINGS": "ignore"},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -5,7 +5,6 @@ import datetime as dt
 import json
 import re
 import subprocess
-import sys
 
 import dagster as dg
 import duckdb
@@ -13,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.store.layout import Layout
-from tests.conftest import TODAY, process_env, write_videos
+from tests.conftest import TODAY, daily_snapshot_command, process_env, write_videos
 
 DAY = TODAY.isoformat()
 SECRET = "SECRET-ak-7Yq2Wm9Rt4Lp"
@@ -57,19 +56,7 @@ def test_no_secret_reaches_logs_event_storage_metadata_parquet_or_the_warehouse(
         VIDEO_SOURCE=source,  # vod: the account's videos discovered too (GetVideoList, signed the same way)
     )
     run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "job",
-            "execute",
-            "-m",
-            "pipeline.definitions",
-            "-j",
-            "daily_snapshot",
-            "--tags",
-            json.dumps({"dagster/partition": DAY}),
-        ],
+        daily_snapshot_command(DAY),
         env=env,
         capture_output=True,
         text=True,
