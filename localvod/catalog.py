@@ -270,7 +270,8 @@ class Catalog:
                 if video_id in uploaded:
                     self.timeline.of_video(video_id, created, ids, until)
         for change in self.timeline.listed(-1, until):
-            if (ids := truth.get(change.video_id)) is not None:
+            if (found := truth.get(change.video_id)) is not None:
+                ids = found
                 if change.kind == ADDED:
                     ids.append(change.image_id)
                 else:

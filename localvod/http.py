@@ -130,4 +130,4 @@ class Serving:
         if self._server is None:
             raise RuntimeError(f"the {self._name} service is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"

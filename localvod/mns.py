@@ -496,7 +496,7 @@ class LocalMnsService(Serving):
 
     def _host_id(self) -> str:
         server = self._server
-        return f"{server.server_address[0]}:{server.server_address[1]}" if server else "mns.local"
+        return f"{server.server_address[0]!s}:{server.server_address[1]}" if server else "mns.local"
 
 
 def _new_queue(name: str, given: Mapping[str, int]) -> _Queue:

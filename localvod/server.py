@@ -25,6 +25,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.message import Message
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
@@ -212,7 +213,7 @@ class _Request:
     method: str
     path: str
     query: dict[str, str]
-    headers: Mapping[str, str]  # case-insensitive (http.client.HTTPMessage)
+    headers: Mapping[str, str] | Message  # case-insensitive (http.client.HTTPMessage)
     body: bytes
 
 
@@ -522,7 +523,7 @@ class LocalVodService(Serving):
         params = dict(request.query)
         if _is_form(request):
             params.update(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
-        account = self._by_key_id.get(_access_key_id(request, params, v3), self) if self._by_key_id else self
+        account = self._by_key_id.get(_access_key_id(request, params, v3) or "", self) if self._by_key_id else self
         return account._answer_as_account(request, params, v3)
 
     def _answer_as_account(self, request: _Request, params: dict[str, str], v3: bool) -> _Answer:
@@ -537,7 +538,7 @@ class LocalVodService(Serving):
             else:
                 self._authenticate_rpc(request, params)
                 action, version = params.get("Action"), params.get("Version")
-            handler = self._route(action, version)
+            action, handler = self._route(action, version)
             self._admit(action)
             self._check_revoked()
             fault, rng = self._draw_fault(_call_key(action, params))
@@ -594,8 +595,8 @@ class LocalVodService(Serving):
             raise _Refusal(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.", "faults")
         return None
 
-    def _route(self, action: str | None, version: str | None) -> Callable[[dict[str, str]], tuple[dict[str, Any], str]]:
-        """The handler of the named action, which answers (document without RequestId, XML root)."""
+    def _route(self, action: str | None, version: str | None) -> tuple[str, Callable[[dict[str, str]], tuple[dict[str, Any], str]]]:
+        """The named action and its handler, which answers (document without RequestId, XML root)."""
         if not action:
             raise _missing("Action")
         if not version:
@@ -604,7 +605,7 @@ class LocalVodService(Serving):
             raise _Refusal(400, "InvalidVersion", f"Specified parameter Version is not valid: {version}.", "rejected")
         if action not in self._actions:
             raise _Refusal(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.", "rejected")
-        return self._actions[action]
+        return action, self._actions[action]
 
     def _admit(self, action: str) -> None:
         """Spend one call of the action's flow control, or refuse it with Throttling.User."""

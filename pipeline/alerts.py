@@ -183,9 +183,10 @@ def deliver(
                 # The exception's text quotes the URL and its token: name the kind of failure only.
                 problem = _network_problem(exc)
             else:
-                problem = _refusal(hook, response)
-                if problem is None:
+                refused = _refusal(hook, response)
+                if refused is None:
                     return attempt
+                problem = refused
                 if not _retryable(response):
                     raise AlertNotDelivered(f"The {hook.kind} webhook at {hook.host} refused the alert: {problem}")
             if attempt < attempts:

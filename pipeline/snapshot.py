@@ -7,7 +7,7 @@ import collections
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -26,6 +26,7 @@ from pipeline.store.raw import AnswerWriter, Carry, day_summary, finished_days
 from pipeline.store.schema import DAY_TABLES, DEFAULT_ACCOUNT, STICKERS, pandas_dtypes
 from pipeline.store.videos import VideoSet, listed_set, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
+from pipeline.vod.errors import FatalVodError
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
 from pipeline.vod.outcome import FetchSummary, Outcome, utc_now_iso
 from pipeline.vod.regions import DEFAULT_REGION
@@ -170,19 +171,20 @@ def _fetch(
         outcome.reason = plan.asks.get(outcome.video_id)
         writer.write(outcome)
 
+    queues: list[Iterable[tuple[str, str]]]
     if isinstance(clients, VodClient):
         only = clients
         clients = {only.region or region: only for _, region in todo}
-        calls = ((only.region or region, video_id) for video_id, region in todo)
+        queues = [((only.region or region, video_id) for video_id, region in todo)]
     elif len({id(client.limiter) for client in clients.values()}) == 1:  # one budget: one queue, by need
-        calls = by_need([v for v, _ in todo], [r for _, r in todo])
+        queues = [by_need([v for v, _ in todo], [r for _, r in todo])]
     else:  # a budget each: a queue each
-        calls = {region: [v for v, r in todo if r == region] for region in clients}
+        queues = [[(region, v) for v, r in todo if r == region] for region in clients]
     try:
-        summary = fetch_all(clients, calls, total=len(todo), concurrency=concurrency, on_outcome=keep, on_progress=on_progress)
+        summary = fetch_all(clients, queues, total=len(todo), concurrency=concurrency, on_outcome=keep, on_progress=on_progress)
     except BaseException as err:
         writer.close()  # keeps what arrived; the day stays unfinished and the next fetch resumes it
-        if isinstance(getattr(err, "summary", None), FetchSummary):
+        if isinstance(err, FatalVodError) and err.summary is not None:
             err.summary.carry_over(kept)
         raise
     summary.carry_over(kept)

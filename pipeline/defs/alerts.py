@@ -66,11 +66,12 @@ def failure_alert(context: dg.RunFailureSensorContext, ui_url: str) -> alerts.Al
     if account := tags.get(f"dagster/partition/{ACCOUNT}"):
         day = f"{day} of account {account}"
     link = f"{ui_url}/runs/{run.run_id}"
-    failed_checks = [
-        evaluation
+    evaluations = [
+        record.dagster_event.event_specific_data
         for record in context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-        if not (evaluation := record.dagster_event.event_specific_data).passed
+        if record.dagster_event is not None
     ]
+    failed_checks = [e for e in evaluations if isinstance(e, dg.AssetCheckEvaluation) and not e.passed]
     if failed_checks:
         names = ", ".join(f"{c.check_name} on {c.asset_key.to_user_string()}" for c in failed_checks)
         return alerts.Alert(
@@ -84,7 +85,7 @@ def failure_alert(context: dg.RunFailureSensorContext, ui_url: str) -> alerts.Al
         )
     steps = context.get_step_failure_events()
     if steps:
-        what = f"step {', '.join(e.step_key for e in steps)} of run of {run.job_name}"
+        what = f"step {', '.join(e.step_key or '?' for e in steps)} of run of {run.job_name}"
         error = _error_line(steps[0])
     else:
         what = f"run of {run.job_name}"
@@ -98,7 +99,7 @@ def _error_line(step_failure: dg.DagsterEvent) -> str:
     if data.user_failure_data and data.user_failure_data.description:
         return alerts.first_line(data.user_failure_data.description)
     error = data.error
-    while error is not None and error.cause is not None and error.cls_name.startswith("DagsterExecution"):
+    while error is not None and error.cause is not None and (error.cls_name or "").startswith("DagsterExecution"):
         error = error.cause
     return alerts.first_line(error.message if error else None)
 
@@ -125,12 +126,12 @@ def alert_on_late_day(context: dg.SensorEvaluationContext) -> dg.SkipReason:
     key = day.isoformat()
     if context.cursor and context.cursor >= key:
         return dg.SkipReason(f"Snapshot day {key} was already reported late")
-    if key < snapshot_days.get_first_partition_key():
+    if key < (snapshot_days.get_first_partition_key() or key):
         return dg.SkipReason(f"Snapshot day {key} is before the first partition")
     # In a deployment of several accounts, each account's day is due
     late = {
         account: missing
-        for account in (ACCOUNTS or [None])
+        for account in (list[str | None](ACCOUNTS) or [None])
         if (missing := [name for name in DUE_ASSETS if not _materialized(context.instance, name, partition_key(day, account))])
     }
     if not late:

@@ -282,6 +282,8 @@ class CallbackReceiver:
                 if body:
                     raise _Refused(400, "The body ended before its Content-Length", "bad_request")
                 return None
+            if not isinstance(event, h11.Event):  # h11.PAUSED: asked for more than one request holds
+                raise _Refused(400, "Bad request", "bad_request")
             return event
 
     async def _drain_request(self, conn: h11.Connection, reader: asyncio.StreamReader) -> None:

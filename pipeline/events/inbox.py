@@ -162,7 +162,20 @@ class Inbox:
                 " FROM events WHERE seq > ? ORDER BY seq",
                 (seq,),
             ).fetchall()
-        return [StoredEvent(*row[:-1], body=json.loads(row[-1])) for row in rows]
+        return [
+            StoredEvent(
+                seq=seq,
+                key=key,
+                event_type=event_type,
+                video_id=video_id,
+                status=status,
+                event_time=event_time,
+                received_at=received_at,
+                channel=channel,
+                body=json.loads(body),
+            )
+            for seq, key, event_type, video_id, status, event_time, received_at, channel, body in rows
+        ]
 
     def last_seq(self) -> int:
         with self._lock:

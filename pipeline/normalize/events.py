@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pandas as pd
 
+from pipeline.store.objects import Location
 from pipeline.store.schema import EVENTS, pandas_dtypes
 
 
-def type_events(path: Path, day: dt.date, run_id: str | None) -> pd.DataFrame:
+def type_events(path: Location, day: dt.date, run_id: str | None) -> pd.DataFrame:
     """One row per event, in arrival order; an EventTime that is not a time is null (the event is kept)."""
     # split at line feeds only: splitlines() would also cut at U+0085, U+2028 and others a body may hold
     lines = path.read_text(encoding="utf-8").split("\n") if path.exists() else []

@@ -14,7 +14,6 @@ import string
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 
 from pipeline.normalize.answers import HOLD_ANSWERS, RAW_COLUMNS, items_of, read_records
 from pipeline.normalize.repeats import KeptIds
+from pipeline.store.objects import Location
 from pipeline.store.schema import ROWS, arrow_schema
 from pipeline.vod.api import FORMATS
 
@@ -78,7 +78,7 @@ class Normalizer:
     def close(self) -> None:
         self._kept = KeptIds()
 
-    def normalize_file(self, answers: Path, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
+    def normalize_file(self, answers: Location, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
         """Types a finished answer file (JSON lines) in one streamed pass, in file order: each chunk holds
         the outcome of some videos (``video_fetches``) and at most ``chunk_rows`` of their items, typed
         (``stickers``) or not (``quarantine``)."""

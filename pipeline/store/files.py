@@ -34,12 +34,12 @@ def atomic_write(target: Location, *, spool: Path | None = None) -> Iterator[Pat
     object store the temporary file is local, and put as ``target`` in one request.
     """
     if objects.is_remote(target):
-        with tempfile.TemporaryDirectory(prefix="vod-stickers-") as folder:
-            tmp = Path(folder) / target.name
+        with tempfile.TemporaryDirectory(prefix="vod-stickers-") as local_folder:
+            tmp = Path(local_folder) / target.name
             yield tmp
             objects.upload(tmp, target)
         return
-    folder = spool or target.parent
+    folder: Path = spool or target.parent
     folder.mkdir(parents=True, exist_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     # Named for what it will become, so a file left by a killed writer says what it was
@@ -82,12 +82,13 @@ def replace_together(moves: list[tuple[Location | PendingUpload, Location]], jou
     if objects.is_remote(journal):
         _replace_remote(moves, journal)
         return
-    for tmp, _ in moves:
+    local = [(objects.local(tmp), objects.local(target)) for tmp, target in moves]
+    for tmp, _ in local:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
     root = journal.parent
     with atomic_write(journal) as staged, open(staged, "w", encoding="utf-8") as f:
-        json.dump({"moves": [[os.path.relpath(tmp, root), os.path.relpath(target, root)] for tmp, target in moves]}, f)
+        json.dump({"moves": [[os.path.relpath(tmp, root), os.path.relpath(target, root)] for tmp, target in local]}, f)
         durable(f)
     _roll_forward(journal)
 
@@ -96,7 +97,9 @@ def _replace_remote(moves: list[tuple[Location | PendingUpload, Location]], jour
     # A finished object (a file waiting under staging/) has no rename on a store: it is copied by the store
     # itself, then removed; both steps can be redone, so a journal cut short is finished the same way.
     uploads = [pending.to_json() for pending, _ in moves if isinstance(pending, PendingUpload)]
-    copies = [[source.path, target.path] for source, target in moves if not isinstance(source, PendingUpload)]
+    copies = [
+        [objects.remote(source).path, objects.remote(target).path] for source, target in moves if not isinstance(source, PendingUpload)
+    ]
     journal.write_bytes(json.dumps({"uploads": uploads, "copies": copies}).encode("utf-8"))
     _roll_forward(journal)
 
@@ -104,7 +107,7 @@ def _replace_remote(moves: list[tuple[Location | PendingUpload, Location]], jour
 def finish_replacements(folder: Location) -> list[Location]:
     """Completes the replacements a failed or killed writer left half done in ``folder`` (their journals,
     ``*.replace.json``); returns the journals it finished."""
-    journals = sorted(folder.glob("*.replace.json")) if objects.is_remote(folder) or folder.is_dir() else []
+    journals: list[Location] = sorted(folder.glob("*.replace.json")) if objects.is_remote(folder) or folder.is_dir() else []
     for journal in journals:
         _roll_forward(journal)
     return journals

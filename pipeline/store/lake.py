@@ -20,7 +20,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,10 +68,10 @@ class PartitionWriter:
         if objects.is_remote(spool):
             self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-")
             self.tmp = Path(self._local.name) / self.staged.name
-            self._upload = objects.GrowingUpload(self.tmp, self.path)
+            self._upload = objects.GrowingUpload(self.tmp, objects.remote(self.path))
         else:
             spool.mkdir(parents=True, exist_ok=True)
-            self.tmp = self.staged
+            self.tmp = objects.local(self.staged)
         self._uploaded = False
         self._writer = pq.ParquetWriter(
             self.tmp,
@@ -130,11 +130,11 @@ class PartitionWriter:
         self.finish()
         if self._upload is None:
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(self.tmp, target)
+            os.replace(self.tmp, objects.local(target))
         else:
-            objects.upload(self.tmp, target)
-            objects.abort(self.path, self.staged)
-            self._local.cleanup()
+            objects.upload(self.tmp, objects.remote(target))
+            self._abort_upload()
+            self._release_local()
         self.journaled = True  # nothing left to remove
         return target
 
@@ -142,6 +142,12 @@ class PartitionWriter:
         """Publishes the partition alone (see ``DayWriter`` for several tables of a day)."""
         replace_partitions([self])
         return self.rows
+
+    def _abort_upload(self) -> None:
+        """Aborts the finished upload of the file under its final key, never completed."""
+        if not isinstance(self.staged, objects.PendingUpload):
+            raise TypeError(f"{self.path} has no upload to abort")
+        objects.abort(objects.remote(self.path), self.staged)
 
     def _release_local(self) -> None:
         if self._local is not None:
@@ -171,7 +177,7 @@ class PartitionWriter:
         if self._upload is None:
             self.tmp.unlink(missing_ok=True)
         elif self._uploaded:
-            objects.abort(self.path, self.staged)
+            self._abort_upload()
         else:
             self._upload.abort()
 
@@ -214,8 +220,8 @@ class DayWriter:
         """Publishes every table's partition of the day together, and the day's files of ``with_staged``
         tables that wait under staging/ (``staging=True``), if any; returns the rows of each table written.
         A version of the day held in staging before is then dropped: the lake's is newer."""
-        waiting = [(staged_path(self._layout, t, self._day), t) for t in with_staged]
-        waiting = [(path, partition_path(self._layout, t, self._day)) for path, t in waiting if path.exists()]
+        staged = {t: staged_path(self._layout, t, self._day) for t in with_staged}
+        waiting = [(path, partition_path(self._layout, t, self._day)) for t, path in staged.items() if path.exists()]
         replace_partitions(list(self._writers.values()), also=waiting)
         if not self._staging:
             drop_held(self._layout, self._day, tuple(self._writers))
@@ -238,7 +244,7 @@ class DayWriter:
             self.abort()
 
 
-def replace_partitions(writers: list[PartitionWriter], also: list[tuple[Location, Location]] = ()) -> None:
+def replace_partitions(writers: list[PartitionWriter], also: Sequence[tuple[Location, Location]] = ()) -> None:
     """Finishes the writers' files and renames them into their folders as one change, with the finished
     files of ``also`` (from, to), moved in the same change.
 
@@ -283,7 +289,8 @@ def staged_days(layout: Layout) -> dict[tuple[str, dt.date], dict[str, Location]
     root = layout.staging_root
     if not objects.is_remote(root) and not root.exists():
         return found
-    for path in sorted(root.glob(f"*/{PARTITION_KEY}=*/{PART_FILES}")):
+    paths: list[Location] = sorted(root.glob(f"*/{PARTITION_KEY}=*/{PART_FILES}"))
+    for path in paths:
         account = account_of(path) or DEFAULT_ACCOUNT
         day = dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
         found.setdefault((account, day), {})[path.parent.parent.name] = path
@@ -308,7 +315,7 @@ def _remove_leftovers(layout: Layout, day: dt.date, tables: tuple[str, ...], idl
     if objects.is_remote(layout.root):  # uploads begun and never completed: invisible, but they take space
         for table in tables:
             partition = layout.staging_partition(table, day) if staging else layout.lake_partition(table, day)
-            for pending in objects.abandoned_uploads(layout.root, f"{partition.path}/{layout.part_file}", cutoff):
+            for pending in objects.abandoned_uploads(layout.root, f"{objects.remote(partition).path}/{layout.part_file}", cutoff):
                 objects.abort(layout.root, pending)
         return
     for table in tables:
@@ -380,18 +387,19 @@ def partitions(layout: Layout, tables: Iterable[str], listing: list[Location] | 
     finish_interrupted(layout)
     found: dict[str, dict[dt.date, list[Location]]] = {table: {} for table in tables}
     if objects.is_remote(layout.root):
-        lake_root = layout.lake_root
+        lake_root = objects.remote(layout.lake_root)
         for path in (
             listing if listing is not None else [objects.at(layout.root, key) for key in sorted(layout.root.fs.find(lake_root.path))]
         ):
-            parts = path.path.removeprefix(lake_root.path + "/").split("/")
+            parts = objects.remote(path).path.removeprefix(lake_root.path + "/").split("/")
             if len(parts) == 3 and parts[0] in found and parts[1].startswith(f"{PARTITION_KEY}=") and is_part_file(parts[2]):
                 day = dt.date.fromisoformat(parts[1].split("=", 1)[1])
                 found[parts[0]].setdefault(day, []).append(path)
     else:
         for table in found:
             folder = layout.lake_table(table)
-            for path in sorted(folder.glob(f"{PARTITION_KEY}=*/{PART_FILES}")) if folder.exists() else []:
+            paths: list[Location] = sorted(folder.glob(f"{PARTITION_KEY}=*/{PART_FILES}")) if folder.exists() else []
+            for path in paths:
                 found[table].setdefault(dt.date.fromisoformat(path.parent.name.split("=", 1)[1]), []).append(path)
     return {table: dict(sorted(days.items())) for table, days in found.items()}
 

@@ -94,9 +94,10 @@ class Layout:
         """VOD's events as they arrive (``events.inbox.Inbox``)."""
         if self.inbox is not None:  # one file given for the deployment: an account's events in a file of its own beside it
             return self.inbox if self.account is None else self.inbox.with_name(f"{self.inbox.stem}-{self.account}{self.inbox.suffix}")
-        if not isinstance(self.root, Path):
+        base = self.base
+        if not isinstance(base, Path):
             raise ValueError("a data directory on an object store keeps VOD's events in a local file: give Layout(inbox=...)")
-        return self.base / "events" / "inbox.sqlite"
+        return base / "events" / "inbox.sqlite"
 
     @property
     def lake_root(self) -> Location:

@@ -19,8 +19,8 @@ import os
 import socket
 import threading
 import time
-from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from pipeline.errors import PipelineError
 from pipeline.store import objects
@@ -45,7 +45,7 @@ class DayLease:
         self.day = day
         self.ttl_s = ttl_s or layout.lease_s
         self.holder = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid()}
-        self._file: object | None = None
+        self._file: IO[str] | None = None
         self._etag: str | None = None
         self._lost: str | None = None
         self._renewed_at = 0.0
@@ -76,7 +76,7 @@ class DayLease:
             self._renewer.join()
             self._renewer = None
             if self._lost is None and self._etag is not None:
-                current = objects.read_versioned(self.path)
+                current = objects.read_versioned(objects.remote(self.path))
                 if current is not None and current[1] == self._etag:
                     objects.remove(self.path)
             self._etag = None
@@ -85,7 +85,7 @@ class DayLease:
             self._file = None
 
     def _acquire_local(self) -> None:
-        path = Path(self.path)
+        path = objects.local(self.path)
         path.parent.mkdir(parents=True, exist_ok=True)
         file = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the lease's life
         try:
@@ -105,7 +105,7 @@ class DayLease:
         body = self._body()
         self._etag = objects.create(self.path, body)
         if self._etag is None:
-            current = objects.read_versioned(self.path)
+            current = objects.read_versioned(objects.remote(self.path))
             if current is None:  # released meanwhile: try once more
                 self._etag = objects.create(self.path, body)
             else:
@@ -113,7 +113,7 @@ class DayLease:
                 expires = _expiry(held)
                 if expires is not None and expires > time.time():
                     raise DayBusy(self._busy(held, expires))
-                self._etag = objects.replace_if(self.path, body, etag)  # None: another run took it over first
+                self._etag = objects.replace_if(objects.remote(self.path), body, etag)  # None: another run took it over first
             if self._etag is None:
                 raise DayBusy(self._busy(None, None))
         self._renewed_at = time.time()
@@ -124,7 +124,7 @@ class DayLease:
         while not self._stop.wait(self.ttl_s / 4):
             body, sent = self._body(), time.time()
             try:
-                renewed = objects.replace_if(self.path, body, self._etag or "")
+                renewed = objects.replace_if(objects.remote(self.path), body, self._etag or "")
             except Exception:  # noqa: BLE001 - a store hiccup: try again at the next beat, the lease still runs
                 continue
             if renewed is not None:

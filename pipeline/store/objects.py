@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 from fsspec.asyn import sync
+from typing_extensions import TypeIs
 from upath import UPath
 
 from pipeline.errors import ConfigurationError
@@ -153,8 +154,23 @@ def at(ref: UPath, path: str) -> UPath:
     return UPath(f"{ref.protocol}://{posixpath.normpath(path)}", **ref.storage_options)
 
 
-def is_remote(path: Location) -> bool:
+def is_remote(path: Location) -> TypeIs[UPath]:
+    """Whether ``path`` is on an object store: ``location`` makes a local place a ``pathlib.Path``."""
     return isinstance(path, UPath) and path.protocol in SCHEMES
+
+
+def remote(path: Location | PendingUpload) -> UPath:
+    """``path``, which the caller knows is on an object store (a local one here is a bug, named)."""
+    if not isinstance(path, UPath) or not is_remote(path):
+        raise TypeError(f"{path!r} is not on an object store")
+    return path
+
+
+def local(path: Location | PendingUpload) -> Path:
+    """``path``, which the caller knows is on local disk (one on an object store here is a bug, named)."""
+    if not isinstance(path, Path):
+        raise TypeError(f"{path!r} is not on local disk")
+    return path
 
 
 def check(root: Location) -> None:

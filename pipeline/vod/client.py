@@ -203,8 +203,7 @@ class VodClient:
                     attempts += 1
                     return self._call(action, params, attempts, expect)
         except VodError as err:
-            err.attempts = attempts
-            raise err.in_region(self.region) from None
+            raise err.replace(attempts=attempts, region=self.region) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _wait(self, state: tenacity.RetryCallState) -> float:

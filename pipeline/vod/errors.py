@@ -6,11 +6,17 @@ Catch at the level you care about: ``VodError`` for anything the service or the 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Self
+
 from pipeline.errors import PipelineError
+
+if TYPE_CHECKING:
+    from pipeline.vod.outcome import FetchSummary
 
 
 class VodError(PipelineError):
-    """An answer (or the lack of one) from VOD. Keeps the code, the HTTP status and the request id."""
+    """An answer (or the lack of one) from VOD. Keeps the code, the HTTP status, the request id, the region
+    that answered and how many calls were made for it (``attempts``, the retries included)."""
 
     def __init__(
         self,
@@ -22,9 +28,11 @@ class VodError(PipelineError):
         hint: str = "",
         retry_after_s: float | None = None,
         region: str | None = None,
+        attempts: int = 1,
     ):
         self.code = code
         self.region = region
+        self.attempts = attempts
         self.message = message
         self.request_id = request_id
         self.http_status = http_status
@@ -32,11 +40,26 @@ class VodError(PipelineError):
         self.retry_after_s = retry_after_s
         super().__init__(str(self))
 
-    def in_region(self, region: str | None) -> VodError:
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "request_id": self.request_id,
+            "http_status": self.http_status,
+            "hint": self.hint,
+            "retry_after_s": self.retry_after_s,
+            "region": self.region,
+            "attempts": self.attempts,
+        }
+
+    def replace(self, **changes: Any) -> Self:
+        """The same error with ``changes`` (the region that answered, the attempts made, ...), made anew by
+        its class's constructor."""
+        return type(self)(**{**self._fields(), **changes})
+
+    def in_region(self, region: str | None) -> Self:
         """The same error, saying which region answered it."""
-        self.region = region
-        self.args = (str(self),)
-        return self
+        return self.replace(region=region)
 
     def __str__(self) -> str:
         text = f"VOD{f' ({self.region})' if self.region else ''} answered {self.code}"
@@ -92,7 +115,15 @@ class NonceReused(RetryableError):
 
 
 class FatalVodError(VodError):
-    """Every further call would fail the same way: the run stops."""
+    """Every further call would fail the same way: the run stops. Raised by a fetch, it carries what was
+    fetched before the stop (``summary``), for the caller to record."""
+
+    def __init__(self, code: str, message: str = "", *, summary: FetchSummary | None = None, **details: Any):
+        self.summary = summary
+        super().__init__(code, message, **details)
+
+    def _fields(self) -> dict[str, Any]:
+        return {**super()._fields(), "summary": self.summary}
 
 
 class CredentialsRejected(FatalVodError):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import heapq
-import itertools
 import queue
 import threading
 import time
@@ -91,7 +90,7 @@ def _outcome_from_error(video_id: str, region: str | None, status: str, err: Vod
         region=region,
         status=status,  # type: ignore[arg-type]
         fetched_at=utc_now_iso(),
-        attempts=getattr(err, "attempts", 1),
+        attempts=err.attempts,
         request_id=err.request_id,
         http_status=err.http_status,
         error_code=err.code,
@@ -104,8 +103,8 @@ def _iso(unix_s: float) -> str:
 
 
 def fetch_all(
-    clients: VodClient | Clients,
-    videos: Iterable[str] | Iterable[tuple[str, str]] | Mapping[str, Iterable[str]],
+    clients: Clients,
+    queues: Sequence[Iterable[tuple[str, str]]],
     *,
     total: int,
     concurrency: int = 16,
@@ -117,9 +116,10 @@ def fetch_all(
 ) -> FetchSummary:
     """Fetches every video, handing each outcome to ``on_outcome`` (from this thread) as it arrives.
 
-    ``videos`` are ids for one client; or (region, id) pairs for ``clients`` by region, in one queue (regions
-    sharing a budget: see ``by_need``); or ids by region, each region a queue of its own with ``concurrency``
-    workers (regions with budgets of their own, so that one slowed by throttling never holds another back).
+    Each of ``queues`` is a series of (region, video id), called by ``concurrency`` workers of its own with
+    the client of that region: regions sharing one budget go in one queue (interleaved: see ``by_need``), and
+    regions with budgets of their own in a queue each, so that one slowed by throttling never holds another
+    back.
 
     On a FatalVodError no new call starts; the calls under way finish and are handed over, then the
     error is raised. So it is when more than ``max_failure_rate`` of the last ``failure_window``
@@ -127,14 +127,6 @@ def fetch_all(
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
-    if isinstance(clients, VodClient):
-        only = clients
-        clients = {only.region or "": only}
-        videos = ((only.region or "", video_id) for video_id in videos)  # type: ignore[misc]
-    if isinstance(videos, Mapping):
-        lanes = [zip(itertools.repeat(region), ids) for region, ids in videos.items()]
-    else:
-        lanes = [iter(videos)]  # type: ignore[arg-type]
     recent = _FailureWindow(failure_window, max_failure_rate)
     summary = FetchSummary(asked=total, started_at=utc_now_iso())
     before = client_counts(clients)
@@ -171,7 +163,7 @@ def fetch_all(
     # a queue's own workers: calls of a region waiting on its own budget never hold another region's workers
     workers = [
         threading.Thread(target=work, args=(queued, taking), name=f"vod-{lane}-{n}", daemon=True)
-        for lane, (queued, taking) in enumerate((iter(queued), threading.Lock()) for queued in lanes)
+        for lane, (queued, taking) in enumerate((iter(queued), threading.Lock()) for queued in queues)
         for n in range(concurrency)
     ]
     for worker in workers:
@@ -211,8 +203,7 @@ def fetch_all(
     summary.seconds = round(time.monotonic() - started, 3)
     summary.finished_at = utc_now_iso()
     if fatal is not None:
-        fatal.summary = summary  # what was fetched before the stop, for the caller to record
-        raise fatal
+        raise fatal.replace(summary=summary)  # with what was fetched before the stop, for the caller to record
     report()
     return summary
 
