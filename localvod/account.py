@@ -17,8 +17,10 @@ from typing import Any
 
 from localvod.changes import StickerChange
 from localvod.clock import Clock
+from localvod.config import ServiceConfig
+from localvod.flow import flow_controls
 from localvod.notify import Notifier, Sink
-from localvod.server import LocalVodService, ServiceConfig, flow_controls
+from localvod.server import LocalVodService
 
 log = logging.getLogger(__name__)
 

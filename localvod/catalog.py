@@ -33,7 +33,7 @@ DEFAULT_SEED = 7
 DEFAULT_CDN_HOST = "dynamic.vod-local.test"
 DEFAULT_URL_KEY = "local-cdn-private-key"
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Catalog time is anchored here, never at the current time, so it is the same on every run.
 _EPOCH_BASE = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 _HISTORY_S = 2 * 365 * 86400
@@ -438,7 +438,7 @@ class Catalog:
         """A ListDynamicImage item (all values strings) of the drawn sticker, made at ``created``."""
         path = f"/{video_id}/image/dynamic/{draw.image_id}.{draw.fmt}"
         values = {
-            "CreationTime": created.strftime(_TIME_FORMAT),
+            "CreationTime": created.strftime(TIME_FORMAT),
             "Duration": f"{draw.duration:g}",
             "DynamicImageId": draw.image_id,
             "FileSize": str(draw.file_size),
@@ -537,7 +537,7 @@ def _status(video_id: str) -> str:
 
 
 def _format_time(unix_seconds: int) -> str:
-    return dt.datetime.fromtimestamp(unix_seconds, dt.UTC).strftime(_TIME_FORMAT)
+    return dt.datetime.fromtimestamp(unix_seconds, dt.UTC).strftime(TIME_FORMAT)
 
 
 def write_videos_csv(

@@ -7,10 +7,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from localvod.account import LocalVodAccount
 from localvod.catalog import write_videos_csv
-from localvod.server import FAULT_KINDS, FLOW_CONTROLS, ServiceConfig, serve_forever
+from localvod.config import FAULT_KINDS, FLOW_CONTROLS, ServiceConfig
 from pipeline.vod.regions import REGIONS
 
 EXIT_USAGE = 2
@@ -93,6 +96,47 @@ def cmd_videos(args: argparse.Namespace) -> int:
     )
     print(f"Wrote {args.out}")
     return 0
+
+
+def serve_forever(config: ServiceConfig | None = None, regions: Sequence[str] | None = None, *, shared_limits: bool = True) -> None:
+    """Run the service in the foreground until Ctrl-C, after printing its endpoint and AccessKeyId. With
+    ``regions``, one service per region on consecutive ports, and a ``VOD_ENDPOINTS=`` line to paste."""
+    cfg = config or ServiceConfig()
+    account = LocalVodAccount(cfg, regions or (cfg.region,), shared_limits=shared_limits).start()
+    rate = "unlimited" if cfg.calls_per_second is None else f"{cfg.calls_per_second:g} calls/s"
+    if regions:
+        rate += " shared by the regions" if shared_limits else " in each region"
+    for region, service in account.services.items():
+        where = f" ({region})" if regions else ""
+        print(
+            f"Local VOD service{where} at {service.endpoint} -- AccessKeyId {cfg.access_key_id}, "
+            f"{cfg.catalog_size} videos (seed {cfg.catalog_seed}), {rate}. Ctrl-C to stop.",
+            flush=True,
+        )
+    for name, other in cfg.account_configs().items():
+        print(
+            f"  and account {name}: AccessKeyId {other.access_key_id}, {other.catalog_size} videos (seed {other.catalog_seed})",
+            flush=True,
+        )
+    if regions:
+        print("VOD_ENDPOINTS=" + ",".join(f"{r}={e}" for r, e in account.endpoints.items()), flush=True)
+    if cfg.sticker_change_rate:
+        start = next(iter(account.services.values())).catalog.timeline.start
+        print(
+            f"Stickers change: {cfg.sticker_change_rate:.1%} of the videos a day from {start} "
+            f"({cfg.sticker_delete_share:.0%} of the changes delete one).",
+            flush=True,
+        )
+    if cfg.callback_url:
+        signed = "signed" if cfg.callback_auth_key else "unsigned"
+        print(f"Events: {signed} HTTP callbacks to {cfg.callback_url}.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        account.stop()
 
 
 def build_parser(prog: str = "localvod") -> argparse.ArgumentParser:

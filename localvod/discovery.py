@@ -25,7 +25,7 @@ MAX_VIDEO_IDS = 20  # GetVideoInfos
 MAX_MATCH_IDS = 100  # SearchMedia's VideoId in (...)
 SEARCH_TYPES = ("video", "audio", "image", "attached")
 _SORTS = {"CreationTime:Desc": True, "CreationTime:Asc": False}
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _TIME_SHAPE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 _MAX_WALKS = 10_000
 
@@ -55,7 +55,7 @@ def _time(text: str) -> int | None:
     if not _TIME_SHAPE.fullmatch(text):
         return None
     try:
-        return int(dt.datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=dt.UTC).timestamp())
+        return int(dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.UTC).timestamp())
     except ValueError:
         return None
 

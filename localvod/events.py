@@ -8,12 +8,12 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _JOB_INFO_FIELDS = ("JobId", "FileURL", "FileSize", "Fps", "Height", "Width")
 
 
 def _event_time(at: int) -> str:
-    return dt.datetime.fromtimestamp(at, dt.UTC).strftime(_TIME_FORMAT)
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime(TIME_FORMAT)
 
 
 def dynamic_image_complete(sticker: Mapping[str, str], at: int) -> dict[str, Any]:

@@ -43,7 +43,7 @@ MAX_WAIT_SECONDS = 30  # a long poll's longest wait
 MAX_BATCH = 16  # messages per batch receive, send or delete
 CLOCK_SKEW_S = 900  # a request's Date may be this far from the server's clock
 
-_XML_TYPE = "text/xml;charset=utf-8"
+XML_TYPE = "text/xml;charset=utf-8"
 _DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
 # Queue attributes a CreateQueue or SetQueueAttributes may carry, with the range MNS accepts.
 _ATTRIBUTE_RANGES = {
@@ -639,7 +639,7 @@ class _Handler(TrackedHandler):
             log.exception("local MNS service failed on %s %s", self.command, self.path)
             answer = _Answer(500, _document("Error", _fields(Code="InternalError", Message="Interal error.", RequestId="", HostId="")))
         self.send_response(answer.status)
-        self.send_header("Content-Type", _XML_TYPE)
+        self.send_header("Content-Type", XML_TYPE)
         self.send_header("Content-Length", str(len(answer.body)))
         for name, value in answer.headers.items():
             self.send_header(name, value)

@@ -11,7 +11,6 @@ Per request: parse -> authenticate -> route the action -> rate limit -> injected
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -23,51 +22,38 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
-from xml.sax.saxutils import escape
 
 from localvod import discovery, events
 from localvod.catalog import Catalog
 from localvod.changes import ADDED
 from localvod.clock import Clock
+from localvod.config import ACTION, ACTION_LIMITS, API_VERSION, FAULT_KINDS, ServiceConfig
+from localvod.flow import FlowControl, flow_controls
 from localvod.http import Serving, TrackedHandler, TrackedServer
 from localvod.notify import Notifier
+from localvod.render import BAD_GATEWAY_PAGE, HTML_TYPE, JSON_TYPE, TIME_FORMAT, error_doc, render
 from pipeline.vod import signing
-from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "2017-03-21"
-ACTION = "ListDynamicImage"
-# Each action and the ServiceConfig field holding its calls-per-second limit; each has its own budget.
-ACTION_LIMITS = {
-    ACTION: "calls_per_second",
-    "GetVideoList": "video_list_calls_per_second",
-    "SearchMedia": "search_media_calls_per_second",
-    "GetVideoInfos": "video_infos_calls_per_second",
-}
-HOST_ID = "vod.local"
-FAULT_KINDS = ("server_error", "throttle", "slow", "drop", "truncated", "html", "xml")
-FLOW_CONTROLS = ("token_bucket", "sliding_window", "fixed_window")  # how the calls-per-second limit is counted
 
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-_JSON_TYPE = "application/json;charset=utf-8"
-_XML_TYPE = "text/xml;charset=utf-8"
-_HTML_TYPE = "text/html"
-_XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>'
-_BAD_GATEWAY_PAGE = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html>\n<head><title>502 Bad Gateway</title></head>\n'
-    "<body>\n<h1>502 Bad Gateway</h1>\n<p>The proxy server received an invalid response from an upstream "
-    "server.</p>\n<hr/>Powered by Tengine</body>\n</html>\n"
-)
 _RPC_REQUIRED = ("AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion", "SignatureNonce", "Timestamp")
+
+
 _V3_REQUIRED = ("x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
+
+
 _NONCE_LOG_LIMIT = 1_000_000
+
+
 _ANSWER_TIMES_LIMIT = 200_000  # admitted calls remembered per action
+
+
 # Parameters that say nothing about what a call asks for: left out of the key its fault is drawn from.
 _COMMON_PARAMS = frozenset(
     (
@@ -84,118 +70,6 @@ _COMMON_PARAMS = frozenset(
         "ScrollToken",
         "RegionId",
     )
-)
-
-
-@dataclass
-class ServiceConfig:
-    """How the local service behaves. Fault rates are probabilities per admitted call; their sum is <= 1."""
-
-    host: str = "127.0.0.1"
-    port: int = 0  # 0: any free port
-    access_key_id: str = "local-access-key-id"
-    access_key_secret: str = "local-access-key-secret"
-    security_token: str | None = None  # when set, every request must carry it (STS credentials)
-    region: str = DEFAULT_REGION  # the region served: its own catalog (ids and stickers)
-    catalog_size: int = 1000
-    catalog_seed: int = 7
-    same_second_videos: int = 0  # this many videos (the first ones) share one CreationTime second
-    calls_per_second: float | None = 100.0  # ListDynamicImage's limit; None: no flow control
-    video_list_calls_per_second: float | None = 100.0  # GetVideoList
-    search_media_calls_per_second: float | None = 50.0  # SearchMedia
-    # GetVideoInfos: VOD documents no limit of its own; 100/s like GetVideoList.
-    video_infos_calls_per_second: float | None = 100.0
-    flow_control: str = "token_bucket"  # how each limit is counted: one of FLOW_CONTROLS
-    burst: int | None = None  # ListDynamicImage's token bucket capacity; None: one second of calls
-    scroll_token_ttl_s: float = 600.0  # a SearchMedia ScrollToken unused this long is expired
-    latency_ms: float = 0.0  # median of a lognormal service time
-    latency_sigma: float = 0.5
-    server_error_rate: float = 0.0  # half InternalError 500, half ServiceUnavailable 503
-    throttle_rate: float = 0.0  # 429 Throttling with x-acs-retry-after
-    retry_after_ms: int = 200
-    slow_rate: float = 0.0  # answer normally after slow_seconds
-    slow_seconds: float = 15.0
-    drop_rate: float = 0.0  # close the connection without an answer
-    truncated_rate: float = 0.0  # status as usual, body cut in half
-    html_rate: float = 0.0  # 502 with an HTML page
-    xml_rate: float = 0.0  # XML although JSON was asked
-    fault_seed: int = 0
-    clock_skew_tolerance_s: float = 900.0
-    permission_denied: bool = False  # the caller authenticates but may not call ListDynamicImage (403 Forbidden)
-    forbidden_after_calls: int | None = None  # from this many admitted calls on, 403 Forbidden (a permission revoked)
-    # Readings of what VOD does not document, for a client to be tried against each:
-    list_ignores_start_time: bool = False  # GetVideoList lists from the oldest video whatever StartTime says
-    infos_not_found: str = "list"  # GetVideoInfos' unknown ids: "list" (NonExistVideoIds), or 404 InvalidVideo.NotFound
-    # for the whole call when "all" of its ids are unknown, or when "any" is
-    # The catalog over days (see changes.py): the share of the videos whose stickers change on each UTC day,
-    # the share of those changes that delete a sticker (the rest add one), and the first day with changes
-    # (None: the clock's day when the service is made). Dates and times may be given as ISO text.
-    sticker_change_rate: float = 0.0
-    sticker_delete_share: float = 0.25
-    changes_from: dt.date | None = None
-    clock_start: dt.datetime | None = None  # None: the wall clock; set: a simulated clock, moved by advance_to
-    # Event notifications (sent by a LocalVodAccount, for all its regions): an HTTP callback as VOD makes it.
-    callback_url: str | None = None
-    callback_auth_key: str | None = None  # set: X-VOD-TIMESTAMP and X-VOD-SIGNATURE headers
-    callback_retry_s: float = 1.0  # between the 3 attempts of a callback
-    callback_loss_rate: float = 0.0  # share of callbacks never sent (drawn from fault_seed and the event)
-    # Other accounts served beside this one, as VOD serves every account at one endpoint: name -> the fields
-    # of this config that account changes, its own access_key_id and access_key_secret at least. A call is
-    # answered by the account whose AccessKeyId signed it: that account's catalog (of its own seed: the
-    # n-th account's is catalog_seed + n unless given), its limits, faults and counters; no other's.
-    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.changes_from, str):
-            self.changes_from = dt.date.fromisoformat(self.changes_from)
-        if isinstance(self.clock_start, str):
-            self.clock_start = dt.datetime.fromisoformat(self.clock_start.replace("Z", "+00:00"))
-        for name in ("sticker_change_rate", "sticker_delete_share", "callback_loss_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
-        if self.callback_retry_s < 0:
-            raise ValueError(f"callback_retry_s must be >= 0, got {self.callback_retry_s}")
-        if self.infos_not_found not in ("list", "all", "any"):
-            raise ValueError(f"infos_not_found must be list, all or any, got {self.infos_not_found!r}")
-        rates = {kind: getattr(self, f"{kind}_rate") for kind in FAULT_KINDS}
-        for kind, rate in rates.items():
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{kind}_rate must be between 0 and 1, got {rate}")
-        if sum(rates.values()) > 1.0 + 1e-9:
-            raise ValueError(f"fault rates add up to more than 1 (at most one fault per call): {rates}")
-        for name in ACTION_LIMITS.values():
-            limit = getattr(self, name)
-            if limit is not None and limit <= 0:
-                raise ValueError(f"{name} must be > 0 or None, got {limit}")
-        if self.region not in REGIONS:
-            raise ValueError(f"region must be one of {', '.join(sorted(REGIONS))}, got {self.region!r}")
-        if self.flow_control not in FLOW_CONTROLS:
-            raise ValueError(f"flow_control must be one of {', '.join(FLOW_CONTROLS)}, got {self.flow_control!r}")
-        self.account_configs()  # each account's config is checked as this one is
-
-    def account_configs(self) -> dict[str, ServiceConfig]:
-        """Each other account's whole config: this one with the account's changes, on this listener and region."""
-        configs: dict[str, ServiceConfig] = {}
-        key_ids = {self.access_key_id}
-        for n, (name, changes) in enumerate(self.accounts.items(), start=1):
-            missing = [k for k in ("access_key_id", "access_key_secret") if not changes.get(k)]
-            if missing:
-                raise ValueError(f"account {name!r} needs its own {' and '.join(missing)}")
-            if changes["access_key_id"] in key_ids:
-                raise ValueError(f"account {name!r} has the AccessKeyId of another account")
-            key_ids.add(changes["access_key_id"])
-            fields = {f.name for f in dataclasses.fields(self)} - _LISTENER_FIELDS
-            unknown = sorted(set(changes) - fields)
-            if unknown:
-                raise ValueError(f"account {name!r} cannot set {', '.join(unknown)}")
-            configs[name] = dataclasses.replace(self, **{"catalog_seed": self.catalog_seed + n, **changes, "accounts": {}})
-        return configs
-
-
-# What belongs to the listener and its region rather than to an account; the callback and the clock are the
-# first account's (a LocalVodAccount sends its events).
-_LISTENER_FIELDS = frozenset(
-    ("host", "port", "region", "accounts", "clock_start", "callback_url", "callback_auth_key", "callback_retry_s", "callback_loss_rate")
 )
 
 
@@ -221,89 +95,9 @@ class _Request:
 class _Answer:
     status: int = 200
     body: bytes = b""
-    content_type: str = _JSON_TYPE
+    content_type: str = JSON_TYPE
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
-
-
-class _TokenBucket:
-    """Thread-safe token bucket: ``capacity`` calls at once, refilled at ``rate`` a second; starts full."""
-
-    def __init__(self, rate: float, capacity: float, clock: Callable[[], float] = time.monotonic):
-        self.rate, self.capacity, self._clock = rate, capacity, clock
-        self._tokens, self._stamp = capacity, clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
-
-
-class _SlidingWindow:
-    """At most ``limit`` admitted calls in any one second: a call is refused when ``limit`` calls were
-    admitted in the second before it (refused calls do not count)."""
-
-    def __init__(self, limit: float, clock: Callable[[], float] = time.monotonic):
-        self.limit, self._clock = max(1, int(limit)), clock
-        self._admitted: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self._clock()
-            while self._admitted and self._admitted[0] <= now - 1.0:
-                self._admitted.popleft()
-            if len(self._admitted) >= self.limit:
-                return False
-            self._admitted.append(now)
-            return True
-
-
-class _FixedWindow:
-    """At most ``limit`` admitted calls per whole second of the clock; the count starts again at each
-    second boundary (so up to twice the limit can pass within a second that straddles one)."""
-
-    def __init__(self, limit: float, clock: Callable[[], float] = time.monotonic):
-        self.limit, self._clock = max(1, int(limit)), clock
-        self._second, self._count = math.floor(clock()), 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            second = math.floor(self._clock())
-            if second != self._second:
-                self._second, self._count = second, 0
-            if self._count >= self.limit:
-                return False
-            self._count += 1
-            return True
-
-
-FlowControl = _TokenBucket | _SlidingWindow | _FixedWindow
-
-
-def _flow_control(config: ServiceConfig, action: str = ACTION) -> FlowControl | None:
-    """The account's flow control of one action as configured; None when there is none."""
-    cps = getattr(config, ACTION_LIMITS[action])
-    if cps is None:
-        return None
-    if config.flow_control == "sliding_window":
-        return _SlidingWindow(cps)
-    if config.flow_control == "fixed_window":
-        return _FixedWindow(cps)
-    burst = config.burst if action == ACTION else None
-    return _TokenBucket(cps, max(1.0, float(burst or cps)))
-
-
-def flow_controls(config: ServiceConfig) -> dict[str, FlowControl | None]:
-    """One flow control per action (None: unlimited), to share between services (regions) of one account."""
-    return {action: _flow_control(config, action) for action in ACTION_LIMITS}
 
 
 class _NonceLog:
@@ -348,32 +142,6 @@ def _signature_mismatch(string_to_sign: str, reason: str = "") -> _Refusal:
         f"Specified signature is not matched with our calculation.{reason} server string to sign is:{string_to_sign}",
         "auth_errors",
     )
-
-
-def _xml_element(name: str, value: Any) -> str:
-    if isinstance(value, list):  # VOD repeats the element once per item, with no wrapper
-        return "".join(_xml_element(name, item) for item in value)
-    if isinstance(value, dict):
-        inner = "".join(_xml_element(k, v) for k, v in value.items())
-    else:
-        inner = escape(str(value))
-    return f"<{name}>{inner}</{name}>"
-
-
-def _render(doc: dict[str, Any], xml_root: str, fmt: str) -> tuple[bytes, str]:
-    if fmt == "xml":
-        return (_XML_DECLARATION + _xml_element(xml_root, doc)).encode(), _XML_TYPE
-    return json.dumps(doc, separators=(",", ":")).encode(), _JSON_TYPE
-
-
-def _error_doc(request_id: str, code: str, message: str) -> dict[str, str]:
-    return {
-        "RequestId": request_id,
-        "HostId": HOST_ID,
-        "Code": code,
-        "Message": message,
-        "Recommend": f"https://api.aliyun.com/troubleshoot?q={code}&product=vod&requestId={request_id}",
-    }
 
 
 class LocalVodService(Serving):
@@ -559,12 +327,12 @@ class LocalVodService(Serving):
             doc = {"RequestId": request_id, **doc}
         except _Refusal as refusal:
             status, root, headers, stat = refusal.status, "Error", refusal.headers, refusal.stat
-            doc = _error_doc(request_id, refusal.code, refusal.message)
+            doc = error_doc(request_id, refusal.code, refusal.message)
         else:
             headers = {}
         if fault is None or fault == "slow":  # a garbled answer is counted as its fault only
             self._count(stat, action=action)
-        body, content_type = _render(doc, root, fmt)
+        body, content_type = render(doc, root, fmt)
         if fault == "truncated":
             body = body[: len(body) // 2]
         return _Answer(status, body, content_type, {"x-acs-request-id": request_id, **headers})
@@ -575,7 +343,7 @@ class LocalVodService(Serving):
         if fault == "drop":
             return _Answer(drop=True)
         if fault == "html":
-            return _Answer(502, _BAD_GATEWAY_PAGE.encode(), _HTML_TYPE)
+            return _Answer(502, BAD_GATEWAY_PAGE.encode(), HTML_TYPE)
         if fault == "throttle":
             raise _Refusal(
                 429,
@@ -734,7 +502,7 @@ class LocalVodService(Serving):
 
     def _check_freshness(self, timestamp: str, nonce: str) -> None:
         try:
-            signed_at = dt.datetime.strptime(timestamp, _TIME_FORMAT).replace(tzinfo=dt.UTC).timestamp()
+            signed_at = dt.datetime.strptime(timestamp, TIME_FORMAT).replace(tzinfo=dt.UTC).timestamp()
         except ValueError:
             raise _Refusal(
                 400,
@@ -780,9 +548,6 @@ def _answer_format(asked: str | None, v3: bool) -> str:
     return "json" if asked.lower() == "json" else "xml"
 
 
-# --- HTTP plumbing -----------------------------------------------------------------------------------------
-
-
 class _Handler(TrackedHandler):
     server_version = "localvod/1.0"
 
@@ -810,7 +575,7 @@ class _Handler(TrackedHandler):
             answer = self.server.service._answer(request)
         except Exception:
             log.exception("local VOD service failed on %s %s", self.command, self.path)
-            doc = _error_doc(_request_id(), "InternalError", "The local VOD service failed; see its log.")
+            doc = error_doc(_request_id(), "InternalError", "The local VOD service failed; see its log.")
             answer = _Answer(500, json.dumps(doc).encode())
         if answer.drop:
             self.close_connection = True
@@ -836,46 +601,3 @@ class _Handler(TrackedHandler):
         if length < 0:
             raise ValueError("negative Content-Length")
         return self.rfile.read(length) if length else b""
-
-
-def serve_forever(config: ServiceConfig | None = None, regions: Sequence[str] | None = None, *, shared_limits: bool = True) -> None:
-    """Run the service in the foreground until Ctrl-C, after printing its endpoint and AccessKeyId. With
-    ``regions``, one service per region on consecutive ports, and a ``VOD_ENDPOINTS=`` line to paste."""
-    from localvod.account import LocalVodAccount  # the account is made of services
-
-    cfg = config or ServiceConfig()
-    account = LocalVodAccount(cfg, regions or (cfg.region,), shared_limits=shared_limits).start()
-    rate = "unlimited" if cfg.calls_per_second is None else f"{cfg.calls_per_second:g} calls/s"
-    if regions:
-        rate += " shared by the regions" if shared_limits else " in each region"
-    for region, service in account.services.items():
-        where = f" ({region})" if regions else ""
-        print(
-            f"Local VOD service{where} at {service.endpoint} -- AccessKeyId {cfg.access_key_id}, "
-            f"{cfg.catalog_size} videos (seed {cfg.catalog_seed}), {rate}. Ctrl-C to stop.",
-            flush=True,
-        )
-    for name, other in cfg.account_configs().items():
-        print(
-            f"  and account {name}: AccessKeyId {other.access_key_id}, {other.catalog_size} videos (seed {other.catalog_seed})",
-            flush=True,
-        )
-    if regions:
-        print("VOD_ENDPOINTS=" + ",".join(f"{r}={e}" for r, e in account.endpoints.items()), flush=True)
-    if cfg.sticker_change_rate:
-        start = next(iter(account.services.values())).catalog.timeline.start
-        print(
-            f"Stickers change: {cfg.sticker_change_rate:.1%} of the videos a day from {start} "
-            f"({cfg.sticker_delete_share:.0%} of the changes delete one).",
-            flush=True,
-        )
-    if cfg.callback_url:
-        signed = "signed" if cfg.callback_auth_key else "unsigned"
-        print(f"Events: {signed} HTTP callbacks to {cfg.callback_url}.", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        account.stop()

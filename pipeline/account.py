@@ -104,7 +104,7 @@ def _discover_day(
         typist.add(region, discovery.videos_in(answer.document))
 
     with _AnswerLog(layout.discovery_answers(day)) as log:
-        since = {r: p.since and _time(p.since) for r, p in plan.items()}
+        since = {r: _time(p.since) if p.since else None for r, p in plan.items()}
         listed = discovery.walk_regions(clients, since, on_answer=on_answer, concurrency=concurrency)
         full = {r for r, p in plan.items() if p.kind == "full"}
         known = previous[~previous["deleted_upstream"]] if previous is not None else None
@@ -158,7 +158,8 @@ def _plan(last: dict[str, Any] | None, day: dt.date, now: dt.datetime, full_walk
 def _last_walks(layout: Layout, day: dt.date) -> dict[str, dict[str, Any]]:
     """Per region, when its last walk began and the day of its last full walk, over the days before ``day``."""
     last: dict[str, dict[str, Any]] = {}
-    for path in sorted((layout.base / "raw").glob(f"{PARTITION_KEY}=*/discovery.json")):
+    walks: list[Location] = sorted((layout.base / "raw").glob(f"{PARTITION_KEY}=*/discovery.json"))
+    for path in walks:
         walked = dt.date.fromisoformat(path.parent.name.split("=", 1)[1])
         if walked >= day:
             continue
@@ -290,7 +291,9 @@ class _AnswerLog:
     def __init__(self, path: Location):
         self.path = path
         self._local = tempfile.TemporaryDirectory(prefix="vod-stickers-") if objects.is_remote(path) else None
-        self.partial = Path(self._local.name) / f"{path.name}.partial" if self._local else path.with_name(f"{path.name}.partial")
+        self.partial = (
+            Path(self._local.name) / f"{path.name}.partial" if self._local else objects.local(path).with_name(f"{path.name}.partial")
+        )
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.partial, "wb")  # noqa: SIM115 - closed in commit or on exit
         self._lock = threading.Lock()
@@ -317,9 +320,9 @@ class _AnswerLog:
         durable(self._file)
         self._file.close()
         if self._local is None:
-            self.partial.replace(self.path)
+            self.partial.replace(objects.local(self.path))
         else:
-            objects.upload(self.partial, self.path)
+            objects.upload(self.partial, objects.remote(self.path))
 
     def __enter__(self) -> _AnswerLog:
         return self

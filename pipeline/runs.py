@@ -47,6 +47,8 @@ def _worker_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT).records
     for record in reversed(records):
         event = record.event_log_entry.dagster_event
+        if event is None:
+            continue
         metadata = getattr(event.event_specific_data, "metadata", None) or {}
         if "pid" in metadata:
             return int(metadata["pid"].value)

@@ -150,7 +150,7 @@ class LakeSettings:
 
 ACCOUNT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_ACCOUNT_KEYS = {
+_ACCOUNT_KEYS: dict[str, type | tuple[type, ...]] = {
     "access_key_id_env": str,
     "access_key_secret_env": str,
     "security_token_env": str,

@@ -303,3 +303,12 @@ def test_a_day_is_redone_from_its_kept_answers_without_videos_csv_or_credentials
     with duckdb.connect(str(layout.warehouse), read_only=True) as con:
         assert con.execute("SELECT videos_answered FROM fetch_log").fetchall() == [(20,)]
     assert service.stats["requests"] == 20  # the fetch's calls only
+
+
+@pytest.mark.server
+def test_the_product_loads_without_the_local_vod_service():
+    """Only the demo, dev, serve and videos commands import the stand-in, when they run."""
+    code = "import sys, pipeline.cli, pipeline.definitions; print(sorted(m for m in sys.modules if m.split('.')[0] == 'localvod'))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"

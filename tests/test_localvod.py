@@ -17,7 +17,7 @@ import requests
 
 from localvod import Catalog, LocalVodService, ServiceConfig, write_videos_csv
 from localvod.cli import build_parser
-from localvod.server import _FixedWindow, _SlidingWindow, _TokenBucket
+from localvod.flow import FixedWindow, SlidingWindow, TokenBucket
 from pipeline.vod import signing
 from pipeline.vod.api import API_FIELDS
 from tests.test_signing import VOD_DOC_PARAMS
@@ -329,7 +329,7 @@ def admitted_at(flow_control, clock: StepClock, times: list[float]) -> list[bool
 
 def test_token_bucket_lets_its_capacity_through_at_once_then_refills_at_the_rate():
     clock = StepClock()
-    bucket = _TokenBucket(10, 3, clock)
+    bucket = TokenBucket(10, 3, clock)
     assert admitted_at(bucket, clock, [0, 0, 0, 0, 0.05, 0.1, 0.1, 10, 10, 10, 10]) == [
         True,
         True,
@@ -347,7 +347,7 @@ def test_token_bucket_lets_its_capacity_through_at_once_then_refills_at_the_rate
 
 def test_sliding_window_refuses_the_call_over_the_limit_inside_any_second():
     clock = StepClock()
-    window = _SlidingWindow(3, clock)
+    window = SlidingWindow(3, clock)
     assert admitted_at(window, clock, [0, 0.125, 0.25, 0.5, 0.875, 1.0, 1.0625, 1.125, 1.25, 1.375, 1.99]) == [
         True,
         True,
@@ -367,7 +367,7 @@ def test_sliding_window_refuses_an_evenly_paced_call_that_arrives_a_millisecond_
     # Why a client pacing at exactly the limit is throttled by a sliding window: its calls reach the
     # service with jitter, and any call arriving early makes N + 1 in one second.
     clock = StepClock()
-    window = _SlidingWindow(64, clock)
+    window = SlidingWindow(64, clock)
     assert all(admitted_at(window, clock, [i / 64 for i in range(192)]))  # 3 s, exactly at the limit
     assert admitted_at(window, clock, [3 - 0.001]) == [False]
     assert admitted_at(window, clock, [3]) == [True]
@@ -375,7 +375,7 @@ def test_sliding_window_refuses_an_evenly_paced_call_that_arrives_a_millisecond_
 
 def test_fixed_window_counts_each_whole_second_afresh():
     clock = StepClock()
-    window = _FixedWindow(3, clock)
+    window = FixedWindow(3, clock)
     assert admitted_at(window, clock, [0.0, 0.1, 0.2, 0.3, 0.99, 1.0, 1.0, 1.0, 1.5, 2.7, 2.8, 2.9, 3.0, 3.1, 3.2]) == [
         True,
         True,

@@ -138,7 +138,7 @@ def alert_on_late_day(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         return dg.SkipReason(f"Snapshot day {key} was on time")
     account, missing = next(iter(late.items()))
     latest = context.instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": partition_key(day, account)}), limit=1)
-    of = f" of {'accounts ' + ', '.join(late) if len(late) > 1 else 'account ' + account}" if account else ""
+    of = f" of {'accounts ' + ', '.join(a for a in late if a) if len(late) > 1 else 'account ' + account}" if account else ""
     alert = alerts.Alert(
         title=f"Snapshot day {key}{of} is late",
         day=key,

@@ -1,6 +1,7 @@
 """Ingest: the day's video set, VOD's raw answers, and the typed sticker rows."""
 
 import collections
+from typing import Any
 
 import dagster as dg
 
@@ -56,7 +57,7 @@ def videos(context: dg.AssetExecutionContext, vod: VodResource, lake: LakeResour
         context.log.info(f"{day} is over: the video set it took then is kept, not today's {source.source} source")
     for problem in video_set.problems():
         context.log.warning(f"{'videos.csv' if found is None else 'VOD listed'}: {problem}")
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "dagster/row_count": len(video_set.ids),
         "source": source.source,
         "videos_by_region": dg.MetadataValue.json(dict(collections.Counter(video_set.regions))),
@@ -201,6 +202,8 @@ def stickers(context: dg.AssetExecutionContext, lake: LakeResource) -> dg.Materi
             f"{report.quarantined} rows quarantined: " + "; ".join(f"{reason} ({n})" for reason, n in report.reasons.most_common(5))
         )
     audit = report.audit
+    if audit is None:
+        raise RuntimeError(f"normalizing {day_of(context)} ended without auditing the day")
     if audit.committed:
         context.log.info(f"Audited and committed into the lake: {', '.join(audit.checks)} passed")
     else:

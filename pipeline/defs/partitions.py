@@ -2,6 +2,7 @@
 and what every asset of a day is declared with."""
 
 import datetime as dt
+from typing import Any
 
 import dagster as dg
 
@@ -43,7 +44,7 @@ one_run_per_day = None if ACCOUNTS else dg.BackfillPolicy.multi_run(max_partitio
 OWNERS = ["team:data-platform"]
 
 
-def day_asset(*, group: str, layer: str, kinds: set[str], description: str, **more: object):
+def day_asset(*, group: str, layer: str, kinds: set[str], description: str, **more: Any) -> Any:
     """``dg.asset`` for one step of a snapshot day: partitioned by day (and account), one run per day in a
     backfill, owned by the data platform team, tagged with its layer of the flow and its source."""
     return dg.asset(
@@ -60,7 +61,7 @@ def day_asset(*, group: str, layer: str, kinds: set[str], description: str, **mo
 
 def _keys(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> dict[str, str]:
     key = context.partition_key
-    return key.keys_by_dimension if isinstance(key, dg.MultiPartitionKey) else {DAY: key}
+    return dict(key.keys_by_dimension) if isinstance(key, dg.MultiPartitionKey) else {DAY: key}
 
 
 def day_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> dt.date:

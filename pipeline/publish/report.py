@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 import jinja2
 import matplotlib
@@ -49,7 +50,7 @@ class Chart:
 @dataclass(frozen=True)
 class ReportData:
     day: dt.date
-    headline: dict[str, object]
+    headline: dict[str, Any]
     per_day: pd.DataFrame
     measures: pd.DataFrame
     top_by_stickers: pd.DataFrame
@@ -62,7 +63,7 @@ class RenderedReport:
     path: Location
     day: dt.date
     charts: dict[str, int]  # chart slug -> marks drawn
-    headline: dict[str, object]
+    headline: dict[str, Any]
     size_bytes: int
 
 
@@ -235,11 +236,16 @@ def _histogram(ax: Axes, measures: pd.DataFrame, column: str, scale: float, edge
     formats = _formats(measures["format"].unique())
     groups = [values[measures["format"] == fmt].to_numpy() for fmt in formats]
     _, _, containers = ax.hist(
-        groups, bins=edges, stacked=True, label=[shown(f) for f in formats], color=[FORMAT_COLORS.get(f, OTHER_COLOR) for f in formats]
+        groups,
+        bins=list(edges),
+        stacked=True,
+        label=[shown(f) for f in formats],
+        color=[FORMAT_COLORS.get(f, OTHER_COLOR) for f in formats],
     )
     ax.set_ylabel("stickers")
     ax.legend(title="format")
-    patches = [p for c in (containers if len(groups) > 1 else [containers]) for p in c]
+    bars: Any = containers  # a BarContainer for one group, a list of them for several
+    patches = [p for c in (bars if len(groups) > 1 else [bars]) for p in c]
     return _tag(patches, slug)
 
 

@@ -67,12 +67,12 @@ def refresh(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) -> 
                 previous[account] = path
                 for name in SUMMARIES:
                     sources = [path] + ([before, fetched] if name == "sticker_changes_per_day" else [])
-                    target = layout.root / "summaries" / name / f"{PARTITION_KEY}={day.isoformat()}" / Path(path).name
+                    target = objects.local(layout.root) / "summaries" / name / f"{PARTITION_KEY}={day.isoformat()}" / path.name
                     wanted[name].append(target)
                     stamp = json.dumps([_version(s) for s in sources])
                     if not _current(target, stamp):
                         _write(con, name, target, stamp, path, before, fetched)
-    _remove_others(layout.root / "summaries", wanted)
+    _remove_others(objects.local(layout.root) / "summaries", wanted)
     return wanted
 
 
@@ -80,7 +80,7 @@ def _version(path: Location | None) -> str | None:
     """The version of a lake file: its size and modification time (a re-written day is a new file)."""
     if path is None:
         return None
-    info = Path(path).stat()
+    info = objects.local(path).stat()
     return f"{path.name}:{info.st_size}:{info.st_mtime_ns}"
 
 

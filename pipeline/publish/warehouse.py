@@ -59,7 +59,7 @@ def publish(layout: Layout) -> dict[str, int]:
         return _publish(layout, lake.partitions(layout, TABLES))
     lake.finish_interrupted(layout)  # before the listing: it must show the lake as the journals leave it
     try:
-        with objects.listed(layout.lake_root) as listing:  # the lake's files, each asked about with no request of its own
+        with objects.listed(objects.remote(layout.lake_root)) as listing:  # the lake's files, each asked about with no request of its own
             return _publish(layout, lake.partitions(layout, TABLES, listing))
     except Exception:  # noqa: BLE001 - a file replaced since the listing (another account's day): once more, asking the store
         return _publish(layout, lake.partitions(layout, TABLES))
@@ -75,7 +75,7 @@ def _publish(layout: Layout, files: dict[str, dict[dt.date, list[Location]]]) ->
         tempfile.TemporaryDirectory(prefix="vod-stickers-") as scratch,
     ):
         if remote:
-            con.register_filesystem(layout.root.fs)  # the views' s3:// files, read without DuckDB's httpfs
+            con.register_filesystem(objects.remote(layout.root).fs)  # the views' s3:// files, read without DuckDB's httpfs
         for table, days in files.items():
             _lake_view(con, table, table, [path for paths in days.values() for path in paths], footers)
         summaries.create_views(con, summary_files)
@@ -115,8 +115,10 @@ def connect(warehouse: Location) -> Iterator[duckdb.DuckDBPyConnection]:
 def _count(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Rows of a table; for a lake view, the sum of its files' footers (no data is read)."""
     if name in TABLES:
-        return con.execute("SELECT coalesce(sum(rows), 0)::BIGINT FROM lake_rows WHERE lake_table = ?", [name]).fetchone()[0]
-    return con.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
+        (rows,) = con.execute("SELECT coalesce(sum(rows), 0)::BIGINT FROM lake_rows WHERE lake_table = ?", [name]).fetchall()[0]
+        return int(rows)
+    (rows,) = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0]
+    return int(rows)
 
 
 def _newest(days: dict[dt.date, list[Location]]) -> list[Location]:
@@ -147,7 +149,8 @@ def _fetched(newest: dict[str, list[Location]], folder: Path) -> dict[str, list[
         for path in paths:
             target = folder / table / path.parent.name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            path.fs.get_file(path.path, str(target))
+            remote = objects.remote(path)
+            remote.fs.get_file(remote.path, str(target))
             local[table].append(target)
     return local
 

@@ -381,7 +381,9 @@ def parquet_file(layout: Layout, table: str, day: dt.date) -> pq.ParquetFile:
     return pq.ParquetFile(source, filesystem=filesystem)
 
 
-def partitions(layout: Layout, tables: Iterable[str], listing: list[Location] | None = None) -> dict[str, dict[dt.date, list[Location]]]:
+def partitions(
+    layout: Layout, tables: Iterable[str], listing: Sequence[Location] | None = None
+) -> dict[str, dict[dt.date, list[Location]]]:
     """Each table's partition files by day, oldest first, every account's; on a store, from one listing of
     the lake (``listing``, ``objects.listed(layout.lake_root)``, when given)."""
     finish_interrupted(layout)

@@ -146,7 +146,7 @@ class VodClient:
         # What session.request would work out again on every call is worked out once, the endpoint being
         # fixed: the base URL as requests normalizes it, the session's headers, and the environment's
         # settings (proxies and NO_PROXY, REQUESTS_CA_BUNDLE), which requests reads by walking os.environ.
-        self._base_url = requests.Request("POST", self.endpoint + "/").prepare().url
+        self._base_url = str(requests.Request("POST", self.endpoint + "/").prepare().url)
         self.session = requests.Session()
         self._adapter = _EndpointAdapter(self._base_url, pool_size)
         self.session.mount("http://", self._adapter)
@@ -350,7 +350,7 @@ class _EndpointAdapter(HTTPAdapter):
         self._pools: dict[tuple[Any, ...], Any] = {}  # (verify, cert, proxies) -> the endpoint's pool
 
     def get_connection_with_tls_context(
-        self, request: requests.PreparedRequest, verify: bool | str, proxies: Mapping[str, str] | None = None, cert: Any = None
+        self, request: requests.PreparedRequest, verify: bool | str, proxies: dict[str, str] | None = None, cert: Any = None
     ) -> Any:
         if not str(request.url).startswith(self._base_url):
             return super().get_connection_with_tls_context(request, verify, proxies, cert)
@@ -360,7 +360,7 @@ class _EndpointAdapter(HTTPAdapter):
             pool = self._pools[key] = super().get_connection_with_tls_context(request, verify, proxies, cert)
         return pool
 
-    def request_url(self, request: requests.PreparedRequest, proxies: Mapping[str, str] | None) -> str:
+    def request_url(self, request: requests.PreparedRequest, proxies: dict[str, str] | None) -> str:
         url = str(request.url)
         if not proxies and url.startswith(self._base_url):  # no proxy: the path and query
             return url[len(self._base_url) - 1 :]

@@ -74,6 +74,11 @@ class _Walker:
         self.client, self.region, self.on_answer, self.stop = client, region, on_answer, stop
         self.concurrency = concurrency
 
+    def _stop_on_failure(self, page: Future[list[dict[str, Any]]]) -> None:
+        """A page that failed stops every region's walk: the error is raised where the pages are read."""
+        if page.exception() is not None:
+            self.stop.set()
+
     def call(self, action: str, params: Mapping[str, str]) -> Answer:
         if self.stop.is_set():
             raise _Stopped
@@ -127,7 +132,7 @@ class _Walker:
 
         def ask(number: int) -> Future[list[dict[str, Any]]]:
             page = pool.submit(lambda: videos_in(self.call(GET_VIDEO_LIST, {**params, "PageNo": str(number)}).document))
-            page.add_done_callback(lambda f: f.exception() is not None and self.stop.set())
+            page.add_done_callback(self._stop_on_failure)
             return page
 
         last = ask(count) if count > 1 else done

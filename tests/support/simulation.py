@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from localvod.account import LocalVodAccount
-from localvod.server import ServiceConfig
+from localvod.config import ServiceConfig
 from pipeline import refresh, snapshot
 from pipeline.events.callbacks import CallbackAuth, CallbackReceiver
 from pipeline.events.inbox import Inbox
