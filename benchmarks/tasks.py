@@ -595,13 +595,14 @@ def dashboard_year(videos: int, days: int, default_days: int, repeat: int) -> di
 def _store_layout(store: dict[str, str] | None, name: str) -> tuple[Any, Any]:
     """A fresh data directory: a temporary folder, or a prefix of the bucket of ``store`` (a LocalS3's env
     plus ``bucket``); returns it and its cleanup."""
+    from pipeline import settings
     from pipeline.store import objects
     from pipeline.store.layout import Layout
 
     if store is None:
         folder = tempfile.TemporaryDirectory()
         return Layout(Path(folder.name)), folder.cleanup
-    root = objects.location(f"s3://{store['bucket']}/{name}-{os.getpid()}", objects.store_from_env({**os.environ, **store}))
+    root = objects.location(f"s3://{store['bucket']}/{name}-{os.getpid()}", settings.store_from_env({**os.environ, **store}))
     return Layout(root), lambda: root.fs.rm(root.path, recursive=True)
 
 

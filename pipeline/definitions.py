@@ -25,6 +25,7 @@ def executor_from_env() -> dg.ExecutorDefinition:
     value never keeps the code from loading: the runs fail, naming it.
     """
     try:
+        settings.accounts_from_env()  # a file the partitions could not be read from fails every run, naming it
         name = settings.executor_from_env()
         if name == "multiprocess":
             return dg.multiprocess_executor

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from pipeline import alerts
+from pipeline import alerts, variables
 from pipeline.errors import ConfigurationError
 from pipeline.events.callbacks import CallbackAuth
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
-from pipeline.refresh import DEFAULT_EVERY_DAYS, RefreshPolicy
+from pipeline.refresh import RefreshPolicy
 from pipeline.store import objects
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DEFAULT_LEASE_S
@@ -33,14 +33,14 @@ from pipeline.vod.regions import DEFAULT_REGION, REGIONS, resolve_endpoint
 
 T = TypeVar("T")
 
-DEFAULT_DATA_DIR = "data"
-DEFAULT_UI_URL = "http://127.0.0.1:3000"
-DEFAULT_DEADLINE_HOUR = 6
+DEFAULT_DATA_DIR = str(variables.declared("PIPELINE_DATA_DIR").default)
+DEFAULT_UI_URL = str(variables.declared("DAGSTER_UI_URL").default)
+DEFAULT_DEADLINE_HOUR = int(variables.declared("SNAPSHOT_DEADLINE_HOUR").default or 0)
 
 
 VIDEO_SOURCES = ("csv", "vod")
 RATE_LIMITS = ("shared", "per-region")
-DEFAULT_FULL_WALK_DAYS = 7
+DEFAULT_FULL_WALK_DAYS = int(variables.declared("VOD_FULL_WALK_DAYS").default or 0)
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ class AccountEntry:
 
 
 def accounts_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, AccountEntry] | None:
-    """The accounts listed in VOD_ACCOUNTS_FILE (a TOML file, README 'Several accounts'), by name; None when
+    """The accounts listed in VOD_ACCOUNTS_FILE (a TOML file, docs/operators.md, "Several accounts"), by name; None when
     the deployment follows one account. Raises ConfigurationError naming the file, the account and the key."""
     path = _get(environ, "VOD_ACCOUNTS_FILE")
     if not path:
@@ -306,7 +306,7 @@ def account_environ(account: str | None, environ: Mapping[str, str] = os.environ
 
 
 def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None = None) -> VodSettings:
-    """VOD's settings from the environment (the README lists the variables), of ``account`` in a deployment
+    """VOD's settings from the environment (docs/configuration.md lists the variables), of ``account`` in a deployment
     of several (VOD_ACCOUNTS_FILE); raises ConfigurationError."""
     endpoints = endpoints_from_env(environ, account=account)
     environ = account_environ(account, environ)
@@ -314,7 +314,7 @@ def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None
     if missing:
         raise ConfigurationError(
             f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the AccessKey "
-            "of a RAM user allowed vod:ListDynamicImage (README, 'Running against Alibaba Cloud VOD')"
+            "of a RAM user allowed vod:ListDynamicImage (docs/configuration.md)"
         )
     method = _get(environ, "VOD_SIGNATURE_METHOD") or signing.ACS3_HMAC_SHA256
     if method not in signing.SIGNATURE_METHODS:
@@ -337,9 +337,9 @@ def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None
         shared_limits=limits == "shared",
         signature_method=method,
         calls_per_second=_number(
-            environ, "VOD_CALLS_PER_SECOND", float, 100.0, "a positive number of calls per second", lambda v: 0 < v < float("inf")
+            environ, "VOD_CALLS_PER_SECOND", float, "a positive number of calls per second", lambda v: 0 < v < float("inf")
         ),
-        concurrency=_number(environ, "VOD_CONCURRENCY", int, 16, "a whole number of calls in flight, at least 1", lambda v: v >= 1),
+        concurrency=_number(environ, "VOD_CONCURRENCY", int, "a whole number of calls in flight, at least 1", lambda v: v >= 1),
     )
 
 
@@ -398,45 +398,29 @@ def source_from_env(environ: Mapping[str, str] = os.environ) -> SourceSettings:
     )
     return SourceSettings(
         source=source,
-        full_walk_days=_number(
-            environ, "VOD_FULL_WALK_DAYS", int, DEFAULT_FULL_WALK_DAYS, "a whole number of days, at least 1", lambda v: v >= 1
-        ),
+        full_walk_days=_number(environ, "VOD_FULL_WALK_DAYS", int, "a whole number of days, at least 1", lambda v: v >= 1),
     )
 
 
-DEFAULT_REFRESH_WINDOW_HOURS = 4.0
+DEFAULT_REFRESH_WINDOW_HOURS = float(variables.declared("VOD_REFRESH_WINDOW_HOURS").default or 0)
 
 
 def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) -> RefreshPolicy:
     """The refresh plan's policy: VOD_REFRESH_DAYS (every video asked at least this often; 1 asks every
     video every day), and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit
     allows in VOD_REFRESH_WINDOW_HOURS (default 4); each region's when VOD_RATE_LIMITS=per-region."""
-    every = _number(
-        environ,
-        "VOD_REFRESH_DAYS",
-        int,
-        DEFAULT_EVERY_DAYS,
-        "a whole number of days, at least 1 (1: every video every day)",
-        lambda v: v >= 1,
-    )
+    every = _number(environ, "VOD_REFRESH_DAYS", int, "a whole number of days, at least 1 (1: every video every day)", lambda v: v >= 1)
     if _get(environ, "VOD_REFRESH_BUDGET") and _get(environ, "VOD_REFRESH_WINDOW_HOURS"):
         raise ConfigurationError("VOD_REFRESH_BUDGET and VOD_REFRESH_WINDOW_HOURS both set the day's calls: set one")
-    budget = _number(environ, "VOD_REFRESH_BUDGET", int, 0, "a whole number of calls a day, at least 1", lambda v: v >= 1)
+    budget = _optional_number(environ, "VOD_REFRESH_BUDGET", int, "a whole number of calls a day, at least 1", lambda v: v >= 1)
     if not budget:
-        hours = _number(
-            environ,
-            "VOD_REFRESH_WINDOW_HOURS",
-            float,
-            DEFAULT_REFRESH_WINDOW_HOURS,
-            "a number of hours, more than 0 and at most 24",
-            lambda v: 0 < v <= 24,
-        )
+        hours = _number(environ, "VOD_REFRESH_WINDOW_HOURS", float, "a number of hours, more than 0 and at most 24", lambda v: 0 < v <= 24)
         budget = int(vod.calls_per_second * 3600 * hours)
     # With limits per region, the budget is each region's: a region's calls are spent against its own limit
     return RefreshPolicy(every_days=every, budget=budget, per_region=not vod.shared_limits and len(vod.endpoints) > 1)
 
 
-DEFAULT_EVENTS_PORT = 9090
+DEFAULT_EVENTS_PORT = int(variables.declared("VOD_EVENTS_PORT").default or 0)
 
 
 @dataclass(frozen=True)
@@ -488,7 +472,7 @@ def events_from_env(environ: Mapping[str, str] = os.environ, *, account: str | N
             raise ConfigurationError("Reading the MNS queue needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         credentials = Credentials(key_id, secret, _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None)
     return EventsSettings(
-        port=_number(environ, "VOD_EVENTS_PORT", int, DEFAULT_EVENTS_PORT, "a TCP port, 0 to 65535", lambda v: 0 <= v <= 65535),
+        port=_number(environ, "VOD_EVENTS_PORT", int, "a TCP port, 0 to 65535", lambda v: 0 <= v <= 65535),
         callback=CallbackAuth(url, keys) if keys else None,
         mns_endpoint=endpoint or None,
         mns_queue=queue or None,
@@ -503,11 +487,9 @@ def lake_from_env(environ: Mapping[str, str] = os.environ) -> LakeSettings:
     inbox = _get(environ, "VOD_EVENTS_INBOX")
     return LakeSettings(
         data_dir=data_dir if remote else Path(data_dir),
-        url_validity_s=_number(
-            environ, "VOD_URL_VALIDITY_S", int, DEFAULT_URL_VALIDITY_S, "a whole number of seconds, 0 or more", lambda v: v >= 0
-        ),
-        store=objects.store_from_env(environ) if remote else None,
-        lease_s=_number(environ, "PIPELINE_LEASE_SECONDS", float, DEFAULT_LEASE_S, "a number of seconds, 5 or more", lambda v: v >= 5),
+        url_validity_s=_number(environ, "VOD_URL_VALIDITY_S", int, "a whole number of seconds, 0 or more", lambda v: v >= 0),
+        store=store_from_env(environ) if remote else None,
+        lease_s=_number(environ, "PIPELINE_LEASE_SECONDS", float, "a number of seconds, 5 or more", lambda v: v >= 5),
         inbox=Path(inbox).resolve() if inbox else None,
     )
 
@@ -523,7 +505,7 @@ class AlertSettings:
 
 def alerts_from_env(environ: Mapping[str, str] = os.environ) -> AlertSettings:
     """The alert settings from the environment (the operators' guide lists them); raises ConfigurationError."""
-    url, kind, secret = (_get(environ, f"ALERT_WEBHOOK_{name}") for name in ("URL", "KIND", "SECRET"))
+    url, kind, secret = (_get(environ, name) for name in ("ALERT_WEBHOOK_URL", "ALERT_WEBHOOK_KIND", "ALERT_WEBHOOK_SECRET"))
     if not url and (kind or secret):
         raise ConfigurationError(
             f"{'ALERT_WEBHOOK_KIND' if kind else 'ALERT_WEBHOOK_SECRET'} is set but ALERT_WEBHOOK_URL is not: "
@@ -541,9 +523,7 @@ def alerts_from_env(environ: Mapping[str, str] = os.environ) -> AlertSettings:
 
 def deadline_hour_from_env(environ: Mapping[str, str] = os.environ) -> int:
     """The hour (UTC) by which a day's stickers and warehouse must exist (SNAPSHOT_DEADLINE_HOUR)."""
-    return _number(
-        environ, "SNAPSHOT_DEADLINE_HOUR", int, DEFAULT_DEADLINE_HOUR, "a whole hour of the day, 1 to 23 (UTC)", lambda v: 1 <= v <= 23
-    )
+    return _number(environ, "SNAPSHOT_DEADLINE_HOUR", int, "a whole hour of the day, 1 to 23 (UTC)", lambda v: 1 <= v <= 23)
 
 
 EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
@@ -560,26 +540,97 @@ def executor_from_env(environ: Mapping[str, str] = os.environ) -> str:
     )
 
 
+def store_from_env(environ: Mapping[str, str]) -> StoreSettings:
+    """The object store's settings: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``,
+    ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, ``AWS_REGION``; or OSS's ``OSS_ACCESS_KEY_ID``/
+    ``OSS_ACCESS_KEY_SECRET``/``OSS_SESSION_TOKEN``, ``OSS_ENDPOINT``, ``OSS_REGION``. ``S3_ADDRESSING_STYLE``
+    (virtual, path, auto) overrides the addressing, except on OSS, which serves virtual-hosted only."""
+
+    def get(*names: str) -> str | None:
+        return next((value for n in names if (value := _get(environ, n))), None)
+
+    oss = bool(get("OSS_ACCESS_KEY_ID", "OSS_ENDPOINT"))
+    key_id = get("OSS_ACCESS_KEY_ID") if oss else get("AWS_ACCESS_KEY_ID")
+    secret = get("OSS_ACCESS_KEY_SECRET") if oss else get("AWS_SECRET_ACCESS_KEY")
+    prefix = "OSS" if oss else "AWS"
+    if bool(key_id) != bool(secret):
+        given, missing = (
+            (f"{prefix}_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET" if oss else "AWS_SECRET_ACCESS_KEY")
+            if key_id
+            else ("OSS_ACCESS_KEY_SECRET" if oss else "AWS_SECRET_ACCESS_KEY", f"{prefix}_ACCESS_KEY_ID")
+        )
+        raise ConfigurationError(f"{given} is set but {missing} is not: set both, or neither to use the default credential chain")
+    endpoint = get("OSS_ENDPOINT") if oss else get("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+    if endpoint and "://" not in endpoint:
+        endpoint = f"https://{endpoint}"
+    if endpoint:
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            name = "OSS_ENDPOINT" if oss else "AWS_ENDPOINT_URL"
+            raise ConfigurationError(
+                f"{name}={endpoint!r} is not an http(s) address: give the store's endpoint, e.g. https://oss-cn-shanghai.aliyuncs.com"
+            )
+    style = (get("S3_ADDRESSING_STYLE") or "").lower()
+    if style and style not in ("virtual", "path", "auto"):
+        raise ConfigurationError(f"S3_ADDRESSING_STYLE={style!r}: use virtual, path or auto")
+    on_oss = oss or bool(endpoint and (urlsplit(endpoint).hostname or "").endswith(".aliyuncs.com"))
+    if on_oss and style == "path":
+        raise ConfigurationError("S3_ADDRESSING_STYLE=path: OSS serves virtual-hosted addresses only; unset it")
+    if on_oss:
+        style = "virtual"
+    elif not style:
+        style = "path" if endpoint and objects.is_ip_or_local(urlsplit(endpoint).hostname or "") else "auto"
+    token_names = ("OSS_SESSION_TOKEN", "OSS_SECURITY_TOKEN") if oss else ("AWS_SESSION_TOKEN",)
+    return StoreSettings(
+        key_id=key_id,
+        secret=secret,
+        token=get(*token_names),
+        token_variable=next((n for n in token_names if _get(environ, n)), None),
+        endpoint=endpoint,
+        region=get("OSS_REGION") if oss else get("AWS_REGION", "AWS_DEFAULT_REGION"),
+        addressing=style,
+        oss=oss,
+    )
+
+
+def dagster_home(environ: Mapping[str, str] = os.environ) -> Path:
+    """The Dagster instance's folder: DAGSTER_HOME, else dagster_home (relative to where the command runs)."""
+    return Path(_get(environ, "DAGSTER_HOME") or "dagster_home")
+
+
 def _get(environ: Mapping[str, str], name: str) -> str:
-    return environ.get(name, "").strip()
+    """The variable's value, stripped ("" when unset); ``name`` must be declared in ``pipeline.variables``."""
+    return environ.get(variables.declared(name).name, "").strip()
 
 
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...], meaning: str) -> str:
     """One of ``choices`` (any case; the first when unset)."""
-    value = _get(environ, name).lower() or choices[0]
+    value = _get(environ, name).lower() or str(variables.declared(name).default)
     if value not in choices:
         raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(choices)}: {meaning}")
     return value
 
 
-def _number(environ: Mapping[str, str], name: str, parse: Callable[[str], T], default: T, meaning: str, valid: Callable[[T], bool]) -> T:
+def _number(environ: Mapping[str, str], name: str, parse: Callable[[str], T], meaning: str, valid: Callable[[T], bool]) -> T:
+    """The variable as a number, its declared default when unset; ConfigurationError when it is not one."""
+    value = _optional_number(environ, name, parse, meaning, valid)
+    if value is None:
+        raise KeyError(f"{name} declares no default in pipeline/variables.py")
+    return value
+
+
+def _optional_number(
+    environ: Mapping[str, str], name: str, parse: Callable[[str], T], meaning: str, valid: Callable[[T], bool]
+) -> T | None:
+    """The variable as a number (None when unset and declared without a default)."""
     text = _get(environ, name)
     if not text:
-        return default
+        default = variables.declared(name).default
+        return None if default is None else parse(str(default))
     try:
         value = parse(text)
     except ValueError:
         value = None
     if value is None or not valid(value) or value != value:  # value != value: NaN
-        raise ConfigurationError(f"{name}={text!r} is not {meaning}: fix or unset it (the README lists the settings)")
+        raise ConfigurationError(f"{name}={text!r} is not {meaning}: fix or unset it (docs/configuration.md lists the settings)")
     return value

@@ -16,6 +16,7 @@ import dagster as dg
 import pytest
 
 from localvod import LocalVodService, ServiceConfig, write_videos_csv
+from pipeline import settings
 from pipeline.store import objects
 from pipeline.store.layout import Layout
 from pipeline.vod.client import Credentials, VodClient
@@ -204,5 +205,5 @@ def local_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3]:
 def s3_layout(local_s3: LocalS3, tmp_path: Path, request: pytest.FixtureRequest) -> Layout:
     """The data directory as a prefix of a fresh bucket on the local S3 server (events kept locally)."""
     bucket = local_s3.create_bucket(f"t{os.urandom(6).hex()}")
-    store = objects.store_from_env(local_s3.env())
+    store = settings.store_from_env(local_s3.env())
     return Layout(objects.location(f"s3://{bucket}/data", store), lease_s=5, inbox=tmp_path / "events" / "inbox.sqlite")

@@ -223,3 +223,16 @@ def test_an_executor_whose_extra_is_not_installed_fails_the_run_naming_the_extra
     assert refusing.name == "misconfigured"
     with pytest.raises(ConfigurationError, match=f"install the {extra} extra .*requirements-{extra}.txt"):
         refusing.executor_creation_fn(None)
+
+
+def test_an_accounts_file_that_cannot_be_read_fails_every_run_naming_it(monkeypatch, tmp_path):
+    """The code still loads (one account's partitions), and no run goes ahead as if there were one account."""
+    from pipeline import definitions
+
+    path = tmp_path / "accounts.toml"
+    path.write_text("[accounts.retail\n")  # not TOML
+    monkeypatch.setenv("VOD_ACCOUNTS_FILE", str(path))
+    refusing = definitions.executor_from_env()
+    assert refusing.name == "misconfigured"
+    with pytest.raises(ConfigurationError, match="accounts.toml"):
+        refusing.executor_creation_fn(None)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import sys
 from pathlib import Path
 
+from pipeline import settings
 from pipeline.cli.commands import (
     DAY_ASSETS,
     EXIT_CONFIG,
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Runs the daily_snapshot assets for one day (video set, ListDynamicImage for every video, Parquet,\n"
         "warehouse, report) through Dagster, recorded in DAGSTER_HOME so the UI shows the run.\n"
         "Configuration comes from the environment (ALIBABA_CLOUD_ACCESS_KEY_ID, ALIBABA_CLOUD_ACCESS_KEY_SECRET,\n"
-        "VOD_REGION or VOD_ENDPOINT, PIPELINE_DATA_DIR, ...; the README lists them) and is checked before the\n"
+        "VOD_REGION or VOD_ENDPOINT, PIPELINE_DATA_DIR, ...; docs/configuration.md lists them) and is checked before the\n"
         "run starts. In a terminal the fetch shows a progress bar.",
     )
     run.add_argument("--day", type=_day, default=None, help="snapshot day, YYYY-MM-DD (default: today, UTC)")
@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recover.add_argument(
         "--dagster-home",
-        default=os.environ.get("DAGSTER_HOME") or "dagster_home",
+        default=str(settings.dagster_home()),
         help="Dagster instance directory (default: $DAGSTER_HOME, else dagster_home)",
     )
     command(

@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unknown:
         raise ConfigurationError(f"--assets: no asset named {', '.join(map(repr, unknown))}; choose from {','.join(DAY_ASSETS)}")
     layout = check_settings(assets, day, account=args.account)
-    home = Path(os.environ.get("DAGSTER_HOME") or "dagster_home").resolve()
+    home = settings.dagster_home().resolve()
     env = dict(os.environ, DAGSTER_HOME=str(home), PYTHONWARNINGS=os.environ.get("PYTHONWARNINGS", "ignore"))
     home.mkdir(parents=True, exist_ok=True)
     of = f" of account {args.account}" if args.account else ""

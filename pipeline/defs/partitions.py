@@ -18,10 +18,12 @@ DAY, ACCOUNT = "day", "account"
 
 def account_names() -> list[str]:
     """The accounts of VOD_ACCOUNTS_FILE, read when the code loads; none for a deployment of one account.
-    A file that cannot be read never keeps the code from loading: the runs fail, naming what to fix."""
+    A file that cannot be read never keeps the code from loading: it is logged, and every run fails naming
+    what to fix (the executor refuses: ``pipeline.definitions``)."""
     try:
         return list(settings.accounts_from_env() or ())
-    except ConfigurationError:
+    except ConfigurationError as err:
+        dg.get_dagster_logger().error(f"VOD_ACCOUNTS_FILE cannot be used, so every run will fail: {err}")
         return []
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,23 +44,19 @@ def httpfs_extension(folder: Path = EXTENSIONS) -> Path:
     return path
 
 
-def startup_sql(store: StoreSettings, environ: Mapping[str, str]) -> str:
+def startup_sql(store: StoreSettings) -> str:
     """The shell's start-up: httpfs loaded from its package, and a secret for the store whose keys DuckDB
     reads from the environment when the shell starts."""
-    names = (
-        ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET", "OSS_SESSION_TOKEN")
-        if store.oss
-        else ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-    )
-    if not (environ.get(names[0]) and environ.get(names[1])):
+    names = ("OSS_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET") if store.oss else ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    if not (store.key_id and store.secret):
         raise ConfigurationError(
             f"The DuckDB shell reads the store with the keys in {names[0]} and {names[1]}: set both "
             "(the shell cannot use other credential sources offline)"
         )
     parts = urlsplit(store.endpoint) if store.endpoint else None
     options = [f"KEY_ID getenv('{names[0]}')", f"SECRET getenv('{names[1]}')"]
-    if environ.get(names[2]):
-        options.append(f"SESSION_TOKEN getenv('{names[2]}')")
+    if store.token and store.token_variable:
+        options.append(f"SESSION_TOKEN getenv('{store.token_variable}')")
     if parts is not None:
         options += [f"ENDPOINT '{parts.netloc}'", f"USE_SSL {str(parts.scheme == 'https').lower()}"]
     options.append(f"URL_STYLE '{'path' if store.addressing == 'path' else 'vhost'}'")
@@ -72,7 +67,7 @@ def startup_sql(store: StoreSettings, environ: Mapping[str, str]) -> str:
 
 
 @contextlib.contextmanager
-def arguments(layout: Layout, store: StoreSettings | None, environ: Mapping[str, str] = os.environ) -> Iterator[list[str]]:
+def arguments(layout: Layout, store: StoreSettings | None) -> Iterator[list[str]]:
     """The DuckDB CLI's arguments to open the warehouse read-only, valid for the block (a fetched copy and
     the start-up script live in a temporary folder until it ends)."""
     if not layout.warehouse.exists():
@@ -82,7 +77,7 @@ def arguments(layout: Layout, store: StoreSettings | None, environ: Mapping[str,
         return
     with tempfile.TemporaryDirectory(prefix="vod-stickers-") as folder:
         startup = Path(folder) / "startup.sql"
-        startup.write_text(startup_sql(store or StoreSettings(), environ), encoding="utf-8")
+        startup.write_text(startup_sql(store or StoreSettings()), encoding="utf-8")
         local = Path(folder) / "warehouse.duckdb"
         layout.warehouse.fs.get_file(layout.warehouse.path, str(local))
         yield ["-readonly", "-init", str(startup), str(local)]

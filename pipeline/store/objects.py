@@ -18,7 +18,7 @@ import ipaddress
 import os
 import posixpath
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +52,7 @@ class StoreSettings:
     region: str | None = None
     addressing: str = "auto"  # virtual (OSS requires it), path, or auto (botocore's choice)
     oss: bool = False  # the settings came from OSS's variables
+    token_variable: str | None = None  # the variable holding ``token``, which the DuckDB shell reads itself
 
     def options(self) -> dict[str, Any]:
         """Storage options for s3fs (and so for UPath, pandas and Polars' fsspec route)."""
@@ -73,58 +74,7 @@ class StoreSettings:
         return options
 
 
-def store_from_env(environ: Mapping[str, str]) -> StoreSettings:
-    """The object store's settings: ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``,
-    ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``, ``AWS_REGION``; or OSS's ``OSS_ACCESS_KEY_ID``/
-    ``OSS_ACCESS_KEY_SECRET``/``OSS_SESSION_TOKEN``, ``OSS_ENDPOINT``, ``OSS_REGION``. ``S3_ADDRESSING_STYLE``
-    (virtual, path, auto) overrides the addressing, except on OSS, which serves virtual-hosted only."""
-
-    def get(*names: str) -> str | None:
-        return next((environ[n].strip() for n in names if environ.get(n, "").strip()), None)
-
-    oss = bool(get("OSS_ACCESS_KEY_ID", "OSS_ENDPOINT"))
-    key_id = get("OSS_ACCESS_KEY_ID") if oss else get("AWS_ACCESS_KEY_ID")
-    secret = get("OSS_ACCESS_KEY_SECRET") if oss else get("AWS_SECRET_ACCESS_KEY")
-    prefix = "OSS" if oss else "AWS"
-    if bool(key_id) != bool(secret):
-        given, missing = (
-            (f"{prefix}_ACCESS_KEY_ID", "OSS_ACCESS_KEY_SECRET" if oss else "AWS_SECRET_ACCESS_KEY")
-            if key_id
-            else ("OSS_ACCESS_KEY_SECRET" if oss else "AWS_SECRET_ACCESS_KEY", f"{prefix}_ACCESS_KEY_ID")
-        )
-        raise ConfigurationError(f"{given} is set but {missing} is not: set both, or neither to use the default credential chain")
-    endpoint = get("OSS_ENDPOINT") if oss else get("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
-    if endpoint and "://" not in endpoint:
-        endpoint = f"https://{endpoint}"
-    if endpoint:
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            name = "OSS_ENDPOINT" if oss else "AWS_ENDPOINT_URL"
-            raise ConfigurationError(
-                f"{name}={endpoint!r} is not an http(s) address: give the store's endpoint, e.g. https://oss-cn-shanghai.aliyuncs.com"
-            )
-    style = (get("S3_ADDRESSING_STYLE") or "").lower()
-    if style and style not in ("virtual", "path", "auto"):
-        raise ConfigurationError(f"S3_ADDRESSING_STYLE={style!r}: use virtual, path or auto")
-    on_oss = oss or bool(endpoint and (urlsplit(endpoint).hostname or "").endswith(".aliyuncs.com"))
-    if on_oss and style == "path":
-        raise ConfigurationError("S3_ADDRESSING_STYLE=path: OSS serves virtual-hosted addresses only; unset it")
-    if on_oss:
-        style = "virtual"
-    elif not style:
-        style = "path" if endpoint and _is_ip_or_local(urlsplit(endpoint).hostname or "") else "auto"
-    return StoreSettings(
-        key_id=key_id,
-        secret=secret,
-        token=get("OSS_SESSION_TOKEN", "OSS_SECURITY_TOKEN") if oss else get("AWS_SESSION_TOKEN"),
-        endpoint=endpoint,
-        region=get("OSS_REGION") if oss else get("AWS_REGION", "AWS_DEFAULT_REGION"),
-        addressing=style,
-        oss=oss,
-    )
-
-
-def _is_ip_or_local(host: str) -> bool:
+def is_ip_or_local(host: str) -> bool:
     if host == "localhost":
         return True
     try:
