@@ -77,7 +77,7 @@ class Reader:
     types: Callable[[Any], dict[str, str]]  # column -> the type this reader reports
 
 
-# Paths are relative to the directory holding ``data/``; each line is what the page and the README show.
+# Paths are relative to the directory holding ``data/``; each line is what the page and docs/data.md show.
 READERS = (
     Reader(
         "DuckDB",
@@ -212,7 +212,7 @@ newer day. The file is in DuckDB 1.0's storage format: any DuckDB since 1.0 open
 
 The summaries and `fetch_log` are stored in the file; `stickers`, `quarantine`, `video_fetches` and
 `latest_stickers` are views over the lake's Parquet files, listed by absolute path when the file was
-published, so open the warehouse where `data/lake/` is readable at that same path (the README's "Why
+published, so open the warehouse where `data/lake/` is readable at that same path (docs/data.md, "Why
 views" says what this buys and costs).
 
 DuckDB shell (installed in the project's environment):

@@ -143,7 +143,7 @@ def test_each_account_is_fetched_into_its_own_files_and_one_with_bad_credentials
     assert sorted(p.name for p in partition.iterdir()) == ["part-games.parquet", "part-retail.parquet"]
     assert not deployment.of_account("broken").answers(TODAY).exists()
 
-    # The README's reader line sees every account's rows, each saying its account
+    # The reader line of docs/data.md sees every account's rows, each saying its account
     rows = pd.read_parquet(deployment.lake_table("stickers"))
     assert rows.groupby("account", observed=True).size().to_dict() == {
         "games": stickers_of(service.accounts["b"].catalog),

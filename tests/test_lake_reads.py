@@ -137,8 +137,8 @@ def test_a_day_being_rewritten_does_not_disturb_the_documented_readers(workdir):
 
 
 @pytest.mark.parametrize("reader", docs.READERS + docs.PLAIN_READERS, ids=lambda r: r.name)
-def test_the_readme_and_the_analysts_page_show_each_tested_line(reader):
-    for page in ("README.md", "docs/analysts.md"):
+def test_the_data_and_analysts_pages_show_each_tested_line(reader):
+    for page in ("docs/data.md", "docs/analysts.md"):
         text = (ROOT / page).read_text(encoding="utf-8")
         line = reader.code.splitlines()[-1].removeprefix("stickers = ")
         assert line in text, f"{page} does not show the {reader.name} line"

@@ -1,5 +1,5 @@
 """The data directory on an object store: a real S3-compatible server (SeaweedFS) on loopback, started by
-the tests. A day there is the same day as on disk, read back by the README's readers; a store's refusals
+the tests. A day there is the same day as on disk, read back by the readers of docs/data.md; a store's refusals
 stop the run before the first VOD call, saying what to fix."""
 
 import contextlib
@@ -90,7 +90,7 @@ def test_the_readme_readers_read_a_day_on_the_store(vod_service, s3_layout, loca
         monkeypatch.setenv(name, value)
     lake = f"s3://{s3_layout.root.path}/lake/stickers"
 
-    # The lines of the README's "Reading the Parquet lake" for a data directory on a store
+    # The lines of docs/data.md, "Reading the Parquet lake", for a data directory on a store
     con = duckdb.connect()
     con.register_filesystem(s3fs.S3FileSystem())
     stickers = con.sql(f"SELECT * FROM read_parquet('{lake}/*/*.parquet', hive_partitioning = true)")
