@@ -187,31 +187,15 @@ class AccountEntry:
     mns_endpoint: str | None = None
     mns_queue: str | None = None
 
-    def environ(self, environ: Mapping[str, str]) -> dict[str, str]:
-        """The deployment's environment as this account's runs see it: its keys, regions, budgets and events
-        in the variables a deployment of one account sets (an account's events are its own: none of the
-        deployment's callback or MNS settings apply to it)."""
-        mine = {
-            "ALIBABA_CLOUD_ACCESS_KEY_ID": _get(environ, self.access_key_id_env),
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": _get(environ, self.access_key_secret_env),
-            "ALIBABA_CLOUD_SECURITY_TOKEN": _get(environ, self.security_token_env) if self.security_token_env else "",
-            "VOD_REGIONS": ",".join(self.regions),
-            "VOD_ENDPOINTS": ",".join(f"{region}={address}" for region, address in self.endpoints.items()),
-            "VOD_CALLBACK_URL": self.callback_url or "",
-            "VOD_CALLBACK_KEYS": _get(environ, self.callback_keys_env) if self.callback_keys_env else "",
-            "VOD_MNS_ENDPOINT": self.mns_endpoint or "",
-            "VOD_MNS_QUEUE": self.mns_queue or "",
-            "VOD_REGION": "",
-            "VOD_ENDPOINT": "",
-            "VOD_ACCOUNTS_FILE": "",  # as a deployment of this one account
-        }
-        if self.events_port is not None:
-            mine["VOD_EVENTS_PORT"] = str(self.events_port)
-        if self.calls_per_second is not None:
-            mine["VOD_CALLS_PER_SECOND"] = str(self.calls_per_second)
-        if self.concurrency is not None:
-            mine["VOD_CONCURRENCY"] = str(self.concurrency)
-        return {**environ, **mine}
+    def credentials(self, environ: Mapping[str, str]) -> Credentials:
+        """The account's AccessKey (and STS token), from the variables the accounts file names."""
+        if missing := [v for v in (self.access_key_id_env, self.access_key_secret_env) if not _named(environ, v)]:
+            raise ConfigurationError(
+                f"Account {self.name}: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the "
+                "AccessKey of the account's RAM user allowed vod:ListDynamicImage (VOD_ACCOUNTS_FILE names these variables)"
+            )
+        token = _named(environ, self.security_token_env) if self.security_token_env else ""
+        return Credentials(_named(environ, self.access_key_id_env), _named(environ, self.access_key_secret_env), token or None)
 
 
 def accounts_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, AccountEntry] | None:
@@ -291,31 +275,12 @@ def account_entry(account: str | None, environ: Mapping[str, str] = os.environ) 
     return accounts[account]
 
 
-def account_environ(account: str | None, environ: Mapping[str, str] = os.environ) -> Mapping[str, str]:
-    """The environment as the runs of ``account`` see VOD (``AccountEntry.environ``); with no accounts file,
-    the environment itself. Raises ConfigurationError when the account and the deployment disagree."""
-    entry = account_entry(account, environ)
-    if entry is None:
-        return environ
-    if missing := [v for v in (entry.access_key_id_env, entry.access_key_secret_env) if not _get(environ, v)]:
-        raise ConfigurationError(
-            f"Account {account}: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the "
-            "AccessKey of the account's RAM user allowed vod:ListDynamicImage (VOD_ACCOUNTS_FILE names these variables)"
-        )
-    return entry.environ(environ)
-
-
 def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None = None) -> VodSettings:
     """VOD's settings from the environment (docs/configuration.md lists the variables), of ``account`` in a deployment
     of several (VOD_ACCOUNTS_FILE); raises ConfigurationError."""
+    entry = account_entry(account, environ)
     endpoints = endpoints_from_env(environ, account=account)
-    environ = account_environ(account, environ)
-    missing = [name for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET") if not _get(environ, name)]
-    if missing:
-        raise ConfigurationError(
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the AccessKey "
-            "of a RAM user allowed vod:ListDynamicImage (docs/configuration.md)"
-        )
+    credentials = entry.credentials(environ) if entry else _credentials(environ)
     method = _get(environ, "VOD_SIGNATURE_METHOD") or signing.ACS3_HMAC_SHA256
     if method not in signing.SIGNATURE_METHODS:
         raise ConfigurationError(
@@ -327,19 +292,33 @@ def vod_from_env(environ: Mapping[str, str] = os.environ, *, account: str | None
         RATE_LIMITS,
         "'shared' (the default) has the regions share the account's calls per second; 'per-region' gives each its own",
     )
+    calls_per_second = _number(
+        environ, "VOD_CALLS_PER_SECOND", float, "a positive number of calls per second", lambda v: 0 < v < float("inf")
+    )
+    concurrency = _number(environ, "VOD_CONCURRENCY", int, "a whole number of calls in flight, at least 1", lambda v: v >= 1)
     return VodSettings(
-        credentials=Credentials(
-            _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
-            _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-            _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None,
-        ),
+        credentials=credentials,
         endpoints=endpoints,
         shared_limits=limits == "shared",
         signature_method=method,
-        calls_per_second=_number(
-            environ, "VOD_CALLS_PER_SECOND", float, "a positive number of calls per second", lambda v: 0 < v < float("inf")
-        ),
-        concurrency=_number(environ, "VOD_CONCURRENCY", int, "a whole number of calls in flight, at least 1", lambda v: v >= 1),
+        # an account's own budget and calls in flight, where its entry sets them
+        calls_per_second=entry.calls_per_second if entry and entry.calls_per_second is not None else calls_per_second,
+        concurrency=entry.concurrency if entry and entry.concurrency is not None else concurrency,
+    )
+
+
+def _credentials(environ: Mapping[str, str]) -> Credentials:
+    """The AccessKey of a deployment of one account."""
+    missing = [name for name in ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET") if not _get(environ, name)]
+    if missing:
+        raise ConfigurationError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: export the AccessKey "
+            "of a RAM user allowed vod:ListDynamicImage (docs/configuration.md)"
+        )
+    return Credentials(
+        _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"),
+        _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None,
     )
 
 
@@ -348,7 +327,7 @@ def endpoints_from_env(environ: Mapping[str, str] = os.environ, *, account: str 
     its regions and endpoints in VOD_ACCOUNTS_FILE."""
     if entry := account_entry(account, environ):
         try:
-            return endpoints_from_env(entry.environ(environ))
+            return _endpoints(list(entry.regions), "", {r.strip(): a.strip() for r, a in entry.endpoints.items()}, "")
         except ConfigurationError as err:
             raise ConfigurationError(f"VOD_ACCOUNTS_FILE, account {account} (its regions and endpoints): {err}") from None
     listed = [r.strip() for r in _get(environ, "VOD_REGIONS").split(",") if r.strip()]
@@ -361,7 +340,12 @@ def endpoints_from_env(environ: Mapping[str, str] = os.environ, *, account: str 
         if not sep or not region.strip() or not address.strip():
             raise ConfigurationError(f"VOD_ENDPOINTS holds {pair!r}: give region=address pairs, e.g. cn-shanghai=http://127.0.0.1:18080")
         overrides[region.strip()] = address.strip()
-    endpoint = _get(environ, "VOD_ENDPOINT")
+    return _endpoints(listed, single, overrides, _get(environ, "VOD_ENDPOINT"))
+
+
+def _endpoints(listed: list[str], single: str, overrides: dict[str, str], endpoint: str) -> dict[str, str]:
+    """Region -> address from the regions listed (or the single one), the addresses given for some of them,
+    and one address for a single region; ConfigurationError, in the variables' names, when they disagree."""
     # An endpoint at a region's own VOD host says which region it is
     hosted = next((r for r, host in REGIONS.items() if host == (urlsplit(endpoint).hostname or "")), None) if endpoint else None
     regions = listed or ([single] if single else list(overrides) or [hosted or DEFAULT_REGION])
@@ -441,16 +425,19 @@ def events_from_env(environ: Mapping[str, str] = os.environ, *, account: str | N
     one during a rotation), VOD_MNS_ENDPOINT and VOD_MNS_QUEUE, read with the account's AccessKey (and STS
     token). Callbacks are taken unauthenticated only when neither the URL nor the keys are set."""
     entry = account_entry(account, environ)
-    if entry is not None:
-        if entry.callback_keys_env and not _get(environ, entry.callback_keys_env):
+    if entry is not None:  # an account's events are its own: none of the deployment's callback or MNS settings apply
+        if entry.callback_keys_env and not _named(environ, entry.callback_keys_env):
             raise ConfigurationError(
                 f"Account {account}: {entry.callback_keys_env} is not set: export the callback AuthKey configured in "
                 "VOD (VOD_ACCOUNTS_FILE names this variable as the account's callback_keys_env); without it callbacks "
                 "would be taken unauthenticated"
             )
-        environ = account_environ(account, environ)
-    keys = tuple(k.strip() for k in _get(environ, "VOD_CALLBACK_KEYS").split(",") if k.strip())
-    url = _get(environ, "VOD_CALLBACK_URL")
+        key_text = _named(environ, entry.callback_keys_env) if entry.callback_keys_env else ""
+        url, endpoint, queue = entry.callback_url or "", entry.mns_endpoint or "", entry.mns_queue or ""
+    else:
+        key_text, url = _get(environ, "VOD_CALLBACK_KEYS"), _get(environ, "VOD_CALLBACK_URL")
+        endpoint, queue = _get(environ, "VOD_MNS_ENDPOINT"), _get(environ, "VOD_MNS_QUEUE")
+    keys = tuple(k.strip() for k in key_text.split(",") if k.strip())
     if keys and not url:
         raise ConfigurationError(
             "VOD_CALLBACK_KEYS is set but VOD_CALLBACK_URL is not: give the callback URL exactly as configured in VOD (it is signed)"
@@ -460,19 +447,21 @@ def events_from_env(environ: Mapping[str, str] = os.environ, *, account: str | N
             "VOD_CALLBACK_URL is set but VOD_CALLBACK_KEYS is not: give the callback AuthKey configured in VOD, or unset "
             "VOD_CALLBACK_URL to take callbacks unauthenticated"
         )
-    endpoint, queue = _get(environ, "VOD_MNS_ENDPOINT"), _get(environ, "VOD_MNS_QUEUE")
     if bool(endpoint) != bool(queue):
         raise ConfigurationError(
             f"{'VOD_MNS_QUEUE' if endpoint else 'VOD_MNS_ENDPOINT'} is not set: an MNS queue needs both VOD_MNS_ENDPOINT and VOD_MNS_QUEUE"
         )
     credentials = None
-    if endpoint:
+    if endpoint and entry is not None:
+        credentials = entry.credentials(environ)
+    elif endpoint:
         key_id, secret = _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_ID"), _get(environ, "ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         if not key_id or not secret:
             raise ConfigurationError("Reading the MNS queue needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
         credentials = Credentials(key_id, secret, _get(environ, "ALIBABA_CLOUD_SECURITY_TOKEN") or None)
+    port = _number(environ, "VOD_EVENTS_PORT", int, "a TCP port, 0 to 65535", lambda v: 0 <= v <= 65535)
     return EventsSettings(
-        port=_number(environ, "VOD_EVENTS_PORT", int, "a TCP port, 0 to 65535", lambda v: 0 <= v <= 65535),
+        port=entry.events_port if entry and entry.events_port is not None else port,
         callback=CallbackAuth(url, keys) if keys else None,
         mns_endpoint=endpoint or None,
         mns_queue=queue or None,
@@ -596,6 +585,11 @@ def store_from_env(environ: Mapping[str, str]) -> StoreSettings:
 def dagster_home(environ: Mapping[str, str] = os.environ) -> Path:
     """The Dagster instance's folder: DAGSTER_HOME, else dagster_home (relative to where the command runs)."""
     return Path(_get(environ, "DAGSTER_HOME") or "dagster_home")
+
+
+def _named(environ: Mapping[str, str], name: str) -> str:
+    """The value of a variable an accounts file names (its keys live in variables of the operator's choosing)."""
+    return environ.get(name, "").strip()
 
 
 def _get(environ: Mapping[str, str], name: str) -> str:
