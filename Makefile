@@ -70,9 +70,11 @@ $(SUPERSET_STAMP): deploy/superset/requirements.txt
 dashboards: $(SUPERSET_STAMP)
 	$(SUPERSET_VENV)/bin/python deploy/superset/start.py
 
-# docs/analysts.md, rebuilt from a fresh two-day warehouse of the demo catalog.
+# docs/analysts.md, rebuilt from a fresh two-day warehouse of the demo catalog, and docs/configuration.md
+# from the declaration of the variables (pipeline/variables.py).
 docs: $(STAMP)
 	$(BIN)/python -m docs.build
+	$(BIN)/python -m docs.configuration
 
 # Benchmarks against the local VOD service; writes docs/benchmarks.md. BENCH_ARGS=--quick for small sizes.
 BENCH_STAMP := $(VENV)/.installed-bench
