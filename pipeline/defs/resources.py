@@ -1,4 +1,4 @@
-"""The resources the assets use: VOD and the data directory, set by the environment (pipeline/settings.py)."""
+"""The resources the assets use: VOD and the data directory, set by the environment (pipeline/settings/)."""
 
 from __future__ import annotations
 
