@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from pipeline import settings
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vod-stickers", description=__doc__, epilog=EPILOG, formatter_class=fmt)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, func, summary: str, description: str) -> argparse.ArgumentParser:
+    def command(name: str, func: Callable[[argparse.Namespace], int], summary: str, description: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=summary, description=description, epilog=EPILOG, formatter_class=fmt)
         p.set_defaults(func=func)
         return p

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import ConfigurationError
 from pipeline.events import mns
@@ -85,7 +85,7 @@ def _pipeline_env(data_dir: Path, dagster_home: Path, endpoints: dict[str, str])
     return env
 
 
-def _demo_account(args: argparse.Namespace, **events: object) -> LocalVodAccount:
+def _demo_account(args: argparse.Namespace, **events: Any) -> LocalVodAccount:
     """The demo's VOD account: ``--videos`` videos, three fifths in cn-shanghai and the rest in
     ap-southeast-1, sharing the account's calls per second. ``events`` are ServiceConfig's settings of
     sticker changes and callbacks (none: a catalog that does not change)."""
@@ -93,7 +93,7 @@ def _demo_account(args: argparse.Namespace, **events: object) -> LocalVodAccount
 
     first = args.videos * 3 // 5
     return LocalVodAccount(
-        ServiceConfig(port=args.port, access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_KEY_SECRET, latency_ms=50.0, **events),  # type: ignore[arg-type]
+        ServiceConfig(port=args.port, access_key_id=DEMO_KEY_ID, access_key_secret=DEMO_KEY_SECRET, latency_ms=50.0, **events),
         {"cn-shanghai": {"catalog_size": first}, "ap-southeast-1": {"catalog_size": args.videos - first}},
     )
 

@@ -4,6 +4,7 @@ run fails (a blocking check that fails fails its run too) or a day is late. The 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import dagster as dg
 
@@ -32,7 +33,7 @@ def snapshot_deadline() -> dg.FreshnessPolicy:
     return dg.FreshnessPolicy.cron(deadline_cron=f"0 {hour} * * *", lower_bound_delta=dt.timedelta(hours=hour))
 
 
-def _send(log, config: settings.AlertSettings, alert: alerts.Alert) -> str:
+def _send(log: logging.Logger, config: settings.AlertSettings, alert: alerts.Alert) -> str:
     """Posts the alert, logging retries and a failed delivery (never raising: an alert never fails anything)."""
     assert config.webhook is not None
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -330,10 +330,10 @@ def _tag(artists: list, slug: str) -> int:
     return len(artists)
 
 
-def _formats(present) -> list[str]:
+def _formats(present: Iterable[object]) -> list[str]:
     """The formats present, the known ones first in their usual order."""
-    present = [str(f) for f in present]
-    return [f for f in FORMATS if f in present] + sorted(f for f in present if f not in FORMATS)
+    names = [str(f) for f in present]
+    return [f for f in FORMATS if f in names] + sorted(f for f in names if f not in FORMATS)
 
 
 def _svg(fig: Figure, slug: str) -> str:

@@ -95,7 +95,15 @@ def _read(path: Location | None) -> str:
     return EMPTY_STICKERS if path is None else "read_parquet('" + objects.url(path).replace("'", "''") + "')"
 
 
-def _write(con, name: str, target: Path, stamp: str, stickers: Location, before: Location | None, fetches: Location | None) -> None:
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    target: Path,
+    stamp: str,
+    stickers: Location,
+    before: Location | None,
+    fetches: Location | None,
+) -> None:
     query = (
         SUMMARIES[name]
         .replace("$stickers", _read(stickers))

@@ -34,7 +34,7 @@ from pipeline.store.files import atomic_write
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.objects import Location
 from pipeline.store.raw import day_summary
-from pipeline.store.schema import ACCOUNT, DEFAULT_ACCOUNT, TABLES, arrow_schema
+from pipeline.store.schema import ACCOUNT, DEFAULT_ACCOUNT, TABLES, Column, arrow_schema
 from pipeline.vod.outcome import FetchSummary
 
 # Written in DuckDB 1.0's storage format, so every DuckDB since 1.0 (CLI, drivers, BI tools) can open it.
@@ -180,7 +180,7 @@ def _lake_view(
     present = set().union(*names)
     everywhere = set.intersection(*names)
 
-    def column(c) -> str:
+    def column(c: Column) -> str:
         if c.name == ACCOUNT.name and c.name not in present:
             return f"'{DEFAULT_ACCOUNT}' AS \"{c.name}\""
         if c.name not in present:

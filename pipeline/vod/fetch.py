@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pipeline.vod.client import DynamicImages, VodClient
 from pipeline.vod.errors import FailingTooOften, FatalVodError, VideoNotFound, VodError
-from pipeline.vod.outcome import FetchSummary, Outcome, utc_now_iso
+from pipeline.vod.outcome import FetchSummary, Outcome, Status, utc_now_iso
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,11 @@ def _outcome_from_answer(answer: DynamicImages, region: str | None) -> Outcome:
     )
 
 
-def _outcome_from_error(video_id: str, region: str | None, status: str, err: VodError) -> Outcome:
+def _outcome_from_error(video_id: str, region: str | None, status: Status, err: VodError) -> Outcome:
     return Outcome(
         video_id=video_id,
         region=region,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         fetched_at=utc_now_iso(),
         attempts=err.attempts,
         request_id=err.request_id,
