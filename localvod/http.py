@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -34,6 +35,11 @@ class TrackedServer(ThreadingHTTPServer):
     def closed(self, conn: socket.socket) -> None:
         with self._open_lock:
             self._open.discard(conn)
+
+    @property
+    def open_connections(self) -> int:
+        with self._open_lock:
+            return len(self._open)
 
     def close_connections(self) -> None:
         with self._open_lock:
@@ -104,6 +110,15 @@ class Serving:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=self._name, daemon=True)
         self._thread.start()
         return self
+
+    def wait_until_idle(self, timeout_s: float = 30.0) -> None:
+        """Returns once no connection is open, so every call made so far is counted (a client killed mid-call
+        leaves its connection to close when the service's answer finds it gone)."""
+        deadline = time.monotonic() + timeout_s
+        while self._server is not None and self._server.open_connections:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the {self._name} service still has connections open after {timeout_s:g} s")
+            time.sleep(0.01)
 
     def stop(self) -> None:
         """Stop serving and close every open connection (pooled client connections included)."""
