@@ -1,7 +1,7 @@
 """A local stand-in for one region of ApsaraVideo VOD, over real HTTP/1.1 (keep-alive) on loopback:
 ListDynamicImage, and the discovery actions GetVideoList, SearchMedia and GetVideoInfos.
 
-It verifies both signature methods the way VOD does (with ``pipeline.signing``), refuses replays and stale
+It verifies both signature methods the way VOD does (with ``pipeline.vod.signing``), refuses replays and stale
 timestamps, enforces the account's flow control for each action (a token bucket, or a sliding or fixed
 one-second window), and injects faults (5xx, 429, slow, dropped, truncated, HTML and XML answers) that are
 deterministic per (fault_seed, action and its parameters, n-th call).
