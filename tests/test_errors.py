@@ -2,6 +2,8 @@
 operator reads. A fatal error stops the run, a retryable one is asked again, the others are recorded
 against their video."""
 
+import pickle
+
 import pytest
 
 from pipeline.vod.errors import (
@@ -16,6 +18,7 @@ from pipeline.vod.errors import (
     VideoRejected,
     error_from_answer,
 )
+from pipeline.vod.outcome import FetchSummary
 
 
 @pytest.mark.parametrize(
@@ -60,3 +63,16 @@ def test_an_unknown_refusal_of_the_account_says_so():
 def test_an_error_without_a_message_status_or_request_id_says_only_its_code():
     assert str(ServerFault("Timeout")) == "VOD answered Timeout"
     assert str(ServerFault("Timeout", hint="check the network")) == "VOD answered Timeout -- check the network"
+
+
+def test_an_error_made_anew_or_sent_to_another_process_keeps_its_attempts_region_and_summary():
+    """The client adds the attempts and the region, a fetch what it fetched before stopping; a worker process
+    (multiprocess, Celery) hands the error back pickled."""
+    throttled = Throttled("Throttling.User", "too fast", http_status=503, request_id="r-1").replace(attempts=6, region="cn-beijing")
+    assert (type(throttled), throttled.attempts, throttled.region, throttled.request_id) == (Throttled, 6, "cn-beijing", "r-1")
+    assert str(throttled).startswith("VOD (cn-beijing) answered Throttling.User (HTTP 503)")
+    stopped = CredentialsRejected("InvalidAccessKeyId.NotFound", attempts=1).replace(summary=FetchSummary(asked=10, answered=4))
+    for error in (throttled, stopped):
+        again = pickle.loads(pickle.dumps(error))
+        assert (type(again), str(again), again.attempts, again.region) == (type(error), str(error), error.attempts, error.region)
+    assert pickle.loads(pickle.dumps(stopped)).summary == FetchSummary(asked=10, answered=4)

@@ -78,7 +78,7 @@ def test_a_day_on_the_store_is_the_day_disk_would_hold_and_leaves_no_stray_objec
     assert "warehouse.duckdb" in keys and f"reports/snapshot_date={DAY}/stickers.html" not in keys
 
 
-def test_the_readme_readers_read_a_day_on_the_store(vod_service, s3_layout, local_s3, monkeypatch, tmp_path):
+def test_the_documented_readers_read_a_day_on_the_store(vod_service, s3_layout, local_s3, monkeypatch, tmp_path):
     service = vod_service(catalog_size=80, calls_per_second=None)
     write_videos(service, tmp_path / "videos.csv")
     s3_layout.videos_csv.write_bytes((tmp_path / "videos.csv").read_bytes())

@@ -43,7 +43,8 @@ class FetchBar:
         with tqdm(desc=f"Fetching {self.day}", unit=" videos", ncols=min(width, 120), leave=True) as bar:
             while run.poll() is None:
                 if bar.total is None and self._fresh(self.layout.day_videos(self.day)):
-                    bar.total = max(0, sum(1 for _ in self.layout.day_videos(self.day).open("rb")) - 1)
+                    with self.layout.day_videos(self.day).open("rb") as videos:
+                        bar.total = max(0, sum(1 for _ in videos) - 1)  # less the header
                 if self._fresh(self.layout.answers(self.day)):
                     bar.update((bar.total or bar.n) - bar.n)
                     return
