@@ -328,10 +328,19 @@ def fetch_accounts(accounts: int, videos: int, limit: float, latency_ms: float, 
 
 
 @task
-def refresh_week(videos: int, days: int, change_rate: float, loss_rate: float, every_days: int, calls_per_second: float) -> dict[str, Any]:
-    """``days`` days of a local account of ``videos`` videos in two regions whose stickers change
-    (``change_rate`` of the videos a day) and whose callbacks are partly lost, fetched by the refresh plan
-    and compared each day with the account's truth (``simulation.simulate``)."""
+def refresh_week(
+    videos: int,
+    days: int,
+    change_rate: float,
+    loss_rate: float,
+    every_days: int,
+    calls_per_second: float,
+    quiet_days: int | None = None,
+    sticker_share: float = 0.8,
+) -> dict[str, Any]:
+    """``days`` days of a local account of ``videos`` videos in two regions (``sticker_share`` of them made
+    with stickers) whose stickers change (``change_rate`` of the videos a day) and whose callbacks are partly
+    lost, fetched by the refresh plan and compared each day with the account's truth (``simulation.simulate``)."""
     from pipeline import refresh
     from tests.support.simulation import as_dict, simulate
 
@@ -344,8 +353,9 @@ def refresh_week(videos: int, days: int, change_rate: float, loss_rate: float, e
                 days=days,
                 change_rate=change_rate,
                 loss_rate=loss_rate,
-                policy=refresh.RefreshPolicy(every_days=every_days),
+                policy=refresh.RefreshPolicy(every_days=every_days, quiet_days=quiet_days),
                 calls_per_second=calls_per_second,
+                sticker_share=sticker_share,
             )
         ]
     return {"days": checks}
@@ -360,8 +370,12 @@ def refresh_resume(videos: int, rounds: int) -> dict[str, Any]:
     made new and then resumed (a fetch of the day interrupted and run again), ``rounds`` times each."""
     import hashlib
 
+    import numpy as np
+    import pandas as pd
+
     from pipeline import refresh
     from pipeline.store.layout import Layout
+    from pipeline.store.raw import write_state
     from pipeline.store.videos import VideoSet
 
     day = data.DAY + dt.timedelta(days=1)
@@ -370,13 +384,23 @@ def refresh_resume(videos: int, rounds: int) -> dict[str, Any]:
     made, resumed, asks = [], [], 0
     with tempfile.TemporaryDirectory() as tmp:
         layout = Layout(Path(tmp))
-        path = layout.answers(data.DAY)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        old = (data.DAY - dt.timedelta(days=2)).isoformat()
-        with open(path, "w", encoding="utf-8") as out:
-            for n, video_id in enumerate(answered):
-                status = "failed" if n % 50 == 0 else "answered"
-                out.write(json.dumps({"video_id": video_id, "status": status, "carried_from": old if n % 5 == 1 else None}) + "\n")
+        layout.answers(data.DAY).parent.mkdir(parents=True, exist_ok=True)
+        layout.answers(data.DAY).touch()  # the day is finished; the plan reads its state
+        old = pd.Timestamp(data.DAY - dt.timedelta(days=2))
+        failed = np.arange(len(answered)) % 50 == 0
+        carried = np.arange(len(answered)) % 5 == 1
+        write_state(
+            layout.day_state(data.DAY),
+            pd.DataFrame(
+                {
+                    "video_id": answered,
+                    "status": np.where(failed, "failed", np.where(carried, "carried", "answered")),
+                    "answer": np.where(failed, None, "answered"),
+                    "answered_on": np.where(failed, pd.NaT, np.where(carried, old, pd.Timestamp(data.DAY))),
+                    "stickers": np.arange(len(answered), dtype="int32") % 4,
+                }
+            ).astype({"answered_on": "datetime64[ns]"}),
+        )
         videos_set = VideoSet(ids=ids, regions=["cn-shanghai"] * videos)
         policy = refresh.RefreshPolicy(every_days=2)
         for _ in range(rounds):  # alternated, so a slow spell of the machine hits both

@@ -29,6 +29,7 @@ from pipeline.vod.api import API_FIELDS, FORMATS
 from pipeline.vod.regions import DEFAULT_REGION
 
 DEFAULT_SIZE = 1000
+DEFAULT_STICKER_SHARE = 0.8  # of the videos made with stickers
 DEFAULT_SEED = 7
 DEFAULT_CDN_HOST = "dynamic.vod-local.test"
 DEFAULT_URL_KEY = "local-cdn-private-key"
@@ -121,7 +122,8 @@ def _md5(text: str) -> str:
 
 
 class Catalog:
-    """``size`` videos of one region, each with metadata and 0 to ~30 stickers, all derived from ``seed``.
+    """``size`` videos of one region, each with metadata and 0 to ~30 stickers (``sticker_share`` of them at
+    least one), all derived from ``seed``.
 
     The videos can change (``upload``, ``delete``); every method is safe to call from several threads.
     Stickers are answered at the ``clock``'s now. With a ``sticker_change_rate``, that share of the videos
@@ -142,6 +144,7 @@ class Catalog:
         sticker_change_rate: float = 0.0,
         sticker_delete_share: float = 0.25,
         changes_from: dt.date | None = None,
+        sticker_share: float = DEFAULT_STICKER_SHARE,
     ):
         if size < 0:
             raise ValueError(f"catalog size must be >= 0, got {size}")
@@ -153,6 +156,9 @@ class Catalog:
         self.url_key = url_key
         self.region = region
         self.same_second = same_second
+        if not 0.0 <= sticker_share <= 1.0:
+            raise ValueError(f"sticker_share must be between 0 and 1, got {sticker_share}")
+        self.sticker_share = sticker_share
         days_back = random.Random(f"{seed}:epoch").randrange(365)
         self.epoch = _EPOCH_BASE - dt.timedelta(days=days_back)
         bucket = _md5(f"{seed}:{region}:bucket")[:20]
@@ -231,7 +237,7 @@ class Catalog:
         if given is not None:
             return [dict(item) for item in given]
         rng = random.Random(rng_seed)
-        count, _ = _draw_video(rng)  # the offset is drawn for every video, uploads too: the draws that follow stay put
+        count, _ = _draw_video(rng, self.sticker_share)  # the offset is drawn for every video, uploads too: the draws that follow stay put
         video_made = dt.datetime.fromtimestamp(created, dt.UTC)
         items = []
         for _ in range(count):
@@ -299,7 +305,7 @@ class Catalog:
         ids = self._base_ids_cache.get(video_id)
         if ids is None:
             rng = random.Random(self._rng_seeds[video_id])
-            count, _ = _draw_video(rng)
+            count, _ = _draw_video(rng, self.sticker_share)
             draws = sorted((_draw_sticker(rng) for _ in range(count)), key=lambda draw: draw.delay_s)
             ids = self._base_ids_cache[video_id] = tuple(draw.image_id for draw in draws)
         return ids
@@ -458,16 +464,21 @@ class Catalog:
         return f"{signed_at}-{nonce}-0-{digest}"
 
 
-def _sticker_count(rng: random.Random) -> int:
-    """About 20% none, most 1-5, a few dozen-ish."""
+def _sticker_count(rng: random.Random, sticker_share: float = DEFAULT_STICKER_SHARE) -> int:
+    """None for 1 - ``sticker_share`` of the videos (by default about 20%), most 1-5, a few dozen-ish. The
+    rng is drawn from the same number of times whatever the share, so the draws that follow stay put."""
     draw = rng.random()
     if draw < 0.20:
+        count = 0
+    elif draw < 0.90:
+        count = rng.randint(1, 5)
+    elif draw < 0.98:
+        count = rng.randint(6, 12)
+    else:
+        count = rng.randint(13, 30)
+    if draw < round(1 - sticker_share, 12):
         return 0
-    if draw < 0.90:
-        return rng.randint(1, 5)
-    if draw < 0.98:
-        return rng.randint(6, 12)
-    return rng.randint(13, 30)
+    return count or 1 + int(draw * 2**20) % 5
 
 
 class _StickerDraw(NamedTuple):
@@ -519,9 +530,9 @@ def _run(keys: list[VideoKey], start: int, stop: int, descending: bool) -> Itera
     return (keys[i] for i in indices)
 
 
-def _draw_video(rng: random.Random) -> tuple[int, int]:
+def _draw_video(rng: random.Random, sticker_share: float = DEFAULT_STICKER_SHARE) -> tuple[int, int]:
     """A video's first draws: its sticker count, and how many seconds before the catalog's epoch it was made."""
-    count = _sticker_count(rng)
+    count = _sticker_count(rng, sticker_share)
     return count, rng.randrange(_HISTORY_S)
 
 

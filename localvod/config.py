@@ -90,6 +90,7 @@ class ServiceConfig:
     # (None: the clock's day when the service is made). Dates and times may be given as ISO text.
     sticker_change_rate: float = 0.0
     sticker_delete_share: float = 0.25
+    sticker_share: float = 0.8  # of the catalog's videos made with stickers (the others have none until a job makes one)
     changes_from: dt.date | None = None
     clock_start: dt.datetime | None = None  # None: the wall clock; set: a simulated clock, moved by advance_to
     # Event notifications (sent by a LocalVodAccount, for all its regions): an HTTP callback as VOD makes it.
@@ -108,7 +109,7 @@ class ServiceConfig:
             self.changes_from = dt.date.fromisoformat(self.changes_from)
         if isinstance(self.clock_start, str):
             self.clock_start = dt.datetime.fromisoformat(self.clock_start.replace("Z", "+00:00"))
-        for name in ("sticker_change_rate", "sticker_delete_share", "callback_loss_rate"):
+        for name in ("sticker_change_rate", "sticker_delete_share", "sticker_share", "callback_loss_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {getattr(self, name)}")
         if self.callback_retry_s < 0:

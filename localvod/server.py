@@ -179,6 +179,7 @@ class LocalVodService(Serving):
             sticker_change_rate=self.config.sticker_change_rate,
             sticker_delete_share=self.config.sticker_delete_share,
             changes_from=self.config.changes_from,
+            sticker_share=self.config.sticker_share,
         )
         self._flow_controls = dict(shared_flow_controls or flow_controls(self.config))
         self._walks = discovery.ScrollWalks(self.config.scroll_token_ttl_s)

@@ -7,10 +7,18 @@ A day asks about the videos whose stickers can have changed since their last ans
 - ``event``: VOD announced a change since the last plan (a sticker job finished, the video was uploaded or
   deleted), received in the events inbox;
 - ``failed``: the last fetch of it failed;
-- ``due``: its last answer is ``every_days`` days old or more, so it is asked now to keep the promise that
-  no row of a snapshot is older than that;
-- ``sweep``: the oldest of the others, so that about 1/``every_days`` of the videos are asked each day and
-  the due ones never pile up. A sticker deleted upstream (which VOD announces by no event) is seen this way.
+- ``due``: its last answer is as old as its cadence allows (below), so it is asked now to keep that promise;
+- ``sweep``: the oldest of the others, so that about 1/cadence of the videos are asked each day and the due
+  ones never pile up. A sticker deleted upstream (which VOD announces by no event) is seen this way.
+
+The cadence depends on what a video's last answer held. A sticker appears only through a dynamic-image job,
+which VOD announces (``DynamicImageComplete``); what it never announces is a sticker deleted, and only a
+video with stickers can lose one. So a video whose answer held stickers is asked every ``every_days`` days,
+and one whose answer held none every ``quiet_days`` days while the account's events are arriving (a new
+sticker of it comes with its event; a lost event delays it by ``quiet_days`` at most). When the events have
+stopped (``events_state``: no ``DynamicImageComplete`` for ``SILENT_DAYS`` finished days while the sweeps
+found new stickers that no event announced), or when no inbox is read, every video is swept every
+``every_days`` days, the videos without stickers caught up over the next ``every_days`` days.
 
 The plan is made once per day and kept (``plan.json``, ``plan.csv`` and the events it took, under raw/), so
 a fetch that is interrupted resumes the same plan and a re-run of the day from its kept answers gives the
@@ -25,26 +33,32 @@ import datetime as dt
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.json as pj
 
 from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import Inbox, StoredEvent
 from pipeline.store.files import atomic_write, durable, write_json
 from pipeline.store.layout import Layout
 from pipeline.store.objects import Location
-from pipeline.store.raw import finished_days
+from pipeline.store.raw import finished_days, read_state, read_summary, state_from_answers
 from pipeline.store.videos import VideoSet
-from pipeline.vod.outcome import utc_now_iso
+from pipeline.vod.outcome import CARRIED, FetchSummary, utc_now_iso
 
 log = logging.getLogger(__name__)
 
 REASONS = ("new", "event", "failed", "due", "sweep")
 DEFAULT_EVERY_DAYS = 7
+QUIET_FACTOR = 4  # VOD_REFRESH_QUIET_DAYS's default, times VOD_REFRESH_DAYS
+SILENT_DAYS = 3  # finished days without a DynamicImageComplete, sweeps finding unannounced stickers: stopped
+
+# What the plan knows of the account's events
+ARRIVING = "arriving"  # DynamicImageComplete events arrive, or nothing says they should have
+STOPPED = "stopped"  # none for SILENT_DAYS days while the sweeps found new stickers no event announced
+NOT_READ = "not read"  # the plan reads no inbox
 
 # What a plan did with an event it took
 ASKED = "asked"
@@ -54,17 +68,27 @@ NO_STICKER_CHANGE = "no sticker change"
 
 @dataclass(frozen=True)
 class RefreshPolicy:
-    """How often each video is asked at least (``every_days``; 1: every day) and how many calls a day the
-    plan may spend (``budget``; None: no cap). The budget never holds back a video that is new, announced,
-    failed or due: it caps the sweep ahead of time only, and a day whose must-asks exceed it is logged."""
+    """How often each video is asked at least (``every_days``; 1: every day; ``quiet_days`` for a video whose
+    last answer held no sticker, while the account's events arrive; None: ``every_days``) and how many calls
+    a day the plan may spend (``budget``; None: no cap). The budget never holds back a video that is new,
+    announced, failed or due: it caps the sweep ahead of time only, and a day whose must-asks exceed it is
+    logged."""
 
     every_days: int = DEFAULT_EVERY_DAYS
     budget: int | None = None
     per_region: bool = False  # the budget is each region's (regions with limits of their own), not the account's
+    quiet_days: int | None = None
 
     def __post_init__(self) -> None:
         if self.every_days < 1:
             raise ConfigurationError(f"VOD_REFRESH_DAYS must be at least 1 (1 asks every video every day), got {self.every_days}")
+        if self.quiet_days is not None and self.quiet_days < self.every_days:
+            raise ConfigurationError(f"VOD_REFRESH_QUIET_DAYS must be at least VOD_REFRESH_DAYS ({self.every_days}), got {self.quiet_days}")
+
+    @property
+    def bare_days(self) -> int:
+        """The cadence of a video whose last answer held no sticker, while events arrive."""
+        return self.quiet_days or self.every_days
         if self.budget is not None and self.budget < 1:
             raise ConfigurationError(f"VOD_REFRESH_BUDGET must be at least 1 call a day, got {self.budget}")
 
@@ -81,11 +105,21 @@ class Plan:
     run_id: str | None = None
     counts: dict[str, int] = field(default_factory=dict)  # asks by reason, and "carried"
     over_budget: int = 0  # must-asks beyond the budget (asked anyway)
+    quiet_days: int | None = None  # the policy's cadence of videos without stickers
+    events: str = NOT_READ  # what the plan knew of the account's events: ARRIVING, STOPPED or NOT_READ
+    bare_days: int | None = None  # the cadence the plan gave videos without stickers (None: plans before it)
+    stopped_since: str | None = None  # the first day of the plans that found the events stopped, this one's included
+    sticker_events: int = 0  # DynamicImageComplete events (successful) this plan took
     asks: dict[str, str] = field(default_factory=dict, repr=False)  # video id -> reason, in the set's order
+    last: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the previous day's state (not kept)
 
     @property
     def carried(self) -> int:
         return self.counts.get("carried", 0)
+
+    def kept(self) -> dict[str, Any]:
+        """What plan.json holds: everything but the asks (plan.csv) and the previous day's state."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("asks", "last")}
 
 
 def plan_day(
@@ -97,18 +131,19 @@ def plan_day(
     inbox: Inbox | None = None,
     run_id: str | None = None,
 ) -> Plan:
-    """The day's plan: the one kept if the day has one, else a new one (kept before it is returned).
+    """The day's plan: the one kept if the day has one, else a new one (kept before it is returned). Its
+    ``last`` is the state of the day it builds on (``last_answers``).
 
     A kept plan (a fetch of the day resumed or re-run) is extended, never redrawn: the videos the day's set
     gained since (taken again before a re-run) are asked, new or failed, and so are those of the events
     received since it was made. Videos that left the set are dropped from it."""
     previous = _previous_day(layout, day)
-    last = last_answers(layout.answers(previous), previous) if previous else _no_answers()
+    last = last_answers(layout, previous) if previous else _no_answers()
     kept = read_plan(layout, day) if layout.plan(day).exists() else None
+    earlier = read_plan(layout, previous, asks=False) if previous and layout.plan(previous).exists() else None
     if kept is not None:
         through, inbox_id = kept.events_through, kept.inbox_id
-    elif previous and layout.plan(previous).exists():
-        earlier = read_plan(layout, previous)
+    elif earlier is not None:
         through, inbox_id = earlier.events_through, earlier.inbox_id
     else:
         through, inbox_id = 0, None
@@ -128,13 +163,21 @@ def plan_day(
         events = inbox.since(through)
     members = pd.Series(videos.ids, dtype="str")
     announced, actions = _announced(events, set(videos.ids))
+    sticker_events = sum(1 for event in events if event.event_type == "DynamicImageComplete" and _changes_stickers(event))
     if kept is not None:
         plan = kept
         plan.asks = _extend(kept.asks, members, last, announced)
+        plan.sticker_events += sticker_events
         _write_events(layout.day_events(day), events, actions, append=True)
     else:
+        state = events_state(layout, day) if inbox is not None else NOT_READ
+        bare_days = policy.bare_days if state == ARRIVING else policy.every_days
+        stopped_since = None
+        if state == STOPPED:
+            stopped_since = earlier.stopped_since if earlier is not None and earlier.stopped_since else day.isoformat()
         groups = pd.Series(videos.regions if policy.per_region else ["account"] * len(videos.ids), dtype="str")
-        asks, over = _choose(day, members, groups, last, announced, policy)
+        due = _bare_due(policy, (day - dt.date.fromisoformat(stopped_since)).days if stopped_since else None)
+        asks, over = _choose(day, members, groups, last, announced, policy, bare_days, due)
         plan = Plan(
             day=day.isoformat(),
             previous_day=previous.isoformat() if previous else None,
@@ -144,6 +187,11 @@ def plan_day(
             made_at=utc_now_iso(),
             run_id=run_id,
             over_budget=over,
+            quiet_days=policy.quiet_days,
+            events=state,
+            bare_days=bare_days,
+            stopped_since=stopped_since,
+            sticker_events=sticker_events,
             asks=asks,
         )
         if over:
@@ -155,21 +203,65 @@ def plan_day(
                 policy.budget,
                 " a region" if policy.per_region else "",
             )
+        if state == STOPPED:
+            log.warning("%s: %s", day, events_stopped_message(layout, day))
         _write_events(layout.day_events(day), events, actions)
-    if kept is not None and (kept.every_days, kept.budget) != (policy.every_days, policy.budget):
+    if kept is not None and (kept.every_days, kept.budget, kept.quiet_days) != (policy.every_days, policy.budget, policy.quiet_days):
         log.warning(
-            "%s: the day's plan was made with VOD_REFRESH_DAYS=%d and a budget of %s calls; it is kept (only new "
-            "videos and events are added), the settings now given apply from the next day",
+            "%s: the day's plan was made with VOD_REFRESH_DAYS=%d, VOD_REFRESH_QUIET_DAYS=%s and a budget of %s calls; "
+            "it is kept (only new videos and events are added), the settings now given apply from the next day",
             day,
             kept.every_days,
+            kept.quiet_days,
             kept.budget,
         )
     plan.events_through = events[-1].seq if events else through
     plan.inbox_id = inbox.id if inbox is not None else inbox_id
     plan.counts = _counts(plan.asks, len(videos.ids))
+    plan.last = last
     _write_asks(layout.plan_asks(day), plan.asks)
-    write_json(layout.plan(day), {k: v for k, v in asdict(plan).items() if k != "asks"})
+    write_json(layout.plan(day), plan.kept())
     return plan
+
+
+def events_state(layout: Layout, day: dt.date) -> str:
+    """STOPPED when the ``SILENT_DAYS`` finished days before ``day`` all have plans that took no
+    ``DynamicImageComplete`` event while their sweeps found videos with stickers no event announced
+    (``FetchSummary.unannounced``); ARRIVING otherwise (too few such days say nothing yet)."""
+    window = _window(layout, day)
+    if len(window) < SILENT_DAYS:
+        return ARRIVING
+    taken = sum(plan.sticker_events for plan, _ in window)
+    unannounced = sum(summary.unannounced for _, summary in window)
+    return STOPPED if taken == 0 and unannounced > 0 else ARRIVING
+
+
+def events_stopped_message(layout: Layout, day: dt.date) -> str:
+    """What an operator reads when the events have stopped: what was seen, the likely cause, the fallback."""
+    window = _window(layout, day)
+    days = ", ".join(plan.day for plan, _ in window)
+    unannounced = sum(summary.unannounced for _, summary in window)
+    return (
+        f"no DynamicImageComplete event arrived for the plans of {days}, while their sweeps found {unannounced:,} videos "
+        "with new stickers that no event announced. VOD is likely not sending this event type to the account's "
+        "channels: check that the HTTP callback (VOD_CALLBACK_URL, vod-stickers events reachable) or the MNS queue "
+        "(VOD_MNS_QUEUE) is configured in VOD for DynamicImageComplete. Until events arrive again, every video "
+        "is swept every VOD_REFRESH_DAYS days"
+    )
+
+
+def _window(layout: Layout, day: dt.date) -> list[tuple[Plan, FetchSummary]]:
+    """The last ``SILENT_DAYS`` finished days before ``day`` whose plans and fetches say what events they
+    took and what their sweeps found (days fetched before plans did are left out)."""
+    window: list[tuple[Plan, FetchSummary]] = []
+    for earlier in reversed([d for d in finished_days(layout.base) if d < day]):
+        if len(window) == SILENT_DAYS or not layout.plan(earlier).exists() or not layout.fetch_summary(earlier).exists():
+            break
+        plan, summary = read_plan(layout, earlier, asks=False), read_summary(layout.fetch_summary(earlier))
+        if plan.bare_days is None:
+            break
+        window.append((plan, summary))
+    return window
 
 
 def _extend(asks: dict[str, str], members: pd.Series, last: pd.DataFrame, announced: set[str]) -> dict[str, str]:
@@ -192,12 +284,12 @@ def _counts(asks: dict[str, str], videos: int) -> dict[str, int]:
     return counts | {"carried": videos - len(asks)}
 
 
-def read_plan(layout: Layout, day: dt.date) -> Plan:
-    fields = json.loads(layout.plan(day).read_text(encoding="utf-8"))
-    asks = _read_asks(layout.plan_asks(day)) if layout.plan_asks(day).exists() else None
-    plan = Plan(**fields)
-    if asks is not None:
-        plan.asks = dict(zip(asks["video_id"], asks["reason"], strict=True))
+def read_plan(layout: Layout, day: dt.date, *, asks: bool = True) -> Plan:
+    """The day's kept plan, with its asks (``asks``: read plan.csv too)."""
+    plan = Plan(**json.loads(layout.plan(day).read_text(encoding="utf-8")))
+    if asks and layout.plan_asks(day).exists():
+        kept = _read_asks(layout.plan_asks(day))
+        plan.asks = dict(zip(kept["video_id"], kept["reason"], strict=True))
     return plan
 
 
@@ -212,33 +304,52 @@ def _previous_day(layout: Layout, day: dt.date) -> dt.date | None:
     return earlier[-1] if earlier else None
 
 
-_LAST = pa.schema([("video_id", pa.string()), ("status", pa.string()), ("carried_from", pa.string())])
-
-
-def last_answers(answers: Location, day: dt.date) -> pd.DataFrame:
-    """Each video of a finished day's answer file: its status that day (answered, not_found, failed or
-    carried) and the day of the answer it holds (``answered_on``; None when it failed)."""
-    with answers.open("rb") as source:
-        table = _read_last(source)
-    frame = table.to_pandas()  # text columns, None where a field is missing
-    on = pd.to_datetime(frame["carried_from"].fillna(day.isoformat()), format="%Y-%m-%d")
-    frame["answered_on"] = on.where(frame["status"] != "failed")
-    return frame.drop_duplicates("video_id", keep="last").set_index("video_id")
-
-
-def _read_last(source: Any) -> pa.Table:
-    return pj.read_json(
-        source,
-        read_options=pj.ReadOptions(block_size=16 << 20),
-        parse_options=pj.ParseOptions(explicit_schema=_LAST, unexpected_field_behavior="ignore"),
-    )
+def last_answers(layout: Layout, day: dt.date) -> pd.DataFrame:
+    """Each video of a finished day, by id: its status that day (answered, not_found, failed or carried),
+    the outcome of the answer it holds (``answer``), the day that answer was made (``answered_on``; NaT when
+    it failed) and the stickers in it. From the day's state, or for a day kept before states, its answers."""
+    if layout.day_state(day).exists():
+        return read_state(layout.day_state(day))
+    return state_from_answers(layout.answers(day), day)
 
 
 def _no_answers() -> pd.DataFrame:
     return pd.DataFrame(
-        {"status": pd.Series(dtype="str"), "answered_on": pd.Series(dtype="datetime64[ns]")},
+        {
+            "status": pd.Series(dtype="str"),
+            "answer": pd.Series(dtype="str"),
+            "answered_on": pd.Series(dtype="datetime64[ns]"),
+            "stickers": pd.Series(dtype="int32"),
+        },
         index=pd.Index([], name="video_id", dtype="str"),
     )
+
+
+def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The state after the day's fetch (``last_answers``'s frame, in the set's order, with ``video_id`` a
+    column): the asked videos' outcomes (``asked``: video_id, status, stickers), the last state of the
+    others, carried. And how many videos a sweep (or a due ask) found with more stickers than their last
+    answer held, which no event announced: what tells that the account's events have stopped."""
+    index = pd.Index(videos.ids, name="video_id", dtype="str")
+    last = (plan.last if plan.last is not None else _no_answers()).reindex(index)
+    now = asked.drop_duplicates("video_id", keep="last").set_index("video_id").reindex(index)
+    reason = pd.Series(plan.asks, dtype="object").reindex(index).to_numpy()
+    is_asked = pd.notna(reason)
+    failed = (now["status"] == "failed").to_numpy()
+    answer = now["status"].where(~failed.astype(bool), None)
+    state = pd.DataFrame(
+        {
+            "video_id": index,
+            "status": np.where(is_asked, now["status"], CARRIED),
+            "answer": np.where(is_asked, answer, last["answer"]),
+            "answered_on": np.where(is_asked, np.where(failed, pd.NaT, pd.Timestamp(day)), last["answered_on"]),
+            "stickers": np.where(is_asked, now["stickers"].fillna(0), last["stickers"].fillna(0)).astype("int32"),
+        }
+    )
+    state["answered_on"] = pd.to_datetime(state["answered_on"])
+    swept = is_asked & np.isin(reason, ["sweep", "due"]) & (now["status"] == "answered").to_numpy()
+    gained = swept & last["answer"].notna().to_numpy() & (now["stickers"].fillna(0) > last["stickers"].fillna(0)).to_numpy()
+    return state, int(gained.sum())
 
 
 def _announced(events: list[StoredEvent], members: set[str]) -> tuple[set[str], list[str]]:
@@ -269,37 +380,62 @@ def _changes_stickers(event: StoredEvent) -> bool:
     return False
 
 
+def _bare_due(policy: RefreshPolicy, stopped_for: int | None) -> int:
+    """The age at which a video whose answer held no sticker is due: ``policy.bare_days`` while events arrive;
+    when they stopped ``stopped_for`` days ago, lowered day by day to ``every_days``, which it reaches after
+    ``every_days`` days: the videos without stickers are caught up over those days, not all on the first."""
+    if stopped_for is None:
+        return policy.bare_days
+    step = math.ceil(stopped_for * (policy.bare_days - policy.every_days) / policy.every_days)
+    return max(policy.every_days, policy.bare_days - step)
+
+
 def _choose(
-    day: dt.date, members: pd.Series, groups: pd.Series, last: pd.DataFrame, announced: set[str], policy: RefreshPolicy
+    day: dt.date,
+    members: pd.Series,
+    groups: pd.Series,
+    last: pd.DataFrame,
+    announced: set[str],
+    policy: RefreshPolicy,
+    bare_days: int,
+    bare_due: int,
 ) -> tuple[dict[str, str], int]:
     """Video id -> reason for the videos to ask, in the set's order; and how many must-asks exceed the budget.
     The sweep and the budget are counted within each of ``groups`` (one per region with budgets per region;
-    one for the whole account otherwise)."""
+    one for the whole account otherwise): videos whose answer held stickers have a sweep of their own, every
+    ``every_days`` days, served first; those whose answer held none are swept every ``bare_days`` days and
+    are due after ``bare_due`` days (``_bare_due``)."""
     known = last.reindex(members.to_numpy())
     status, answered_on = known["status"].to_numpy(), known["answered_on"]
     age = (pd.Timestamp(day) - answered_on).dt.days.to_numpy()
+    bare = (known["stickers"].fillna(1) == 0).to_numpy()
     reason = pd.Series(None, index=members.to_numpy(), dtype="object")
     reason[pd.isna(status)] = "new"
     reason[reason.isna() & (status == "failed")] = "failed"
     reason[reason.isna() & members.isin(announced).to_numpy()] = "event"
-    reason[reason.isna() & (age >= policy.every_days)] = "due"
-    # The rolling sweep: about 1/every_days of the videos with an answer each day, the oldest answers
-    # first, then in an order fixed by their ids (so that a day of equal answers is taken in turn).
+    due_after = np.where(bare, bare_due, policy.every_days)
+    reason[reason.isna() & (age >= due_after)] = "due"
+    # The rolling sweeps: about 1/cadence of the videos with an answer each day, the oldest answers first,
+    # then in an order fixed by their ids (so that a day of equal answers is taken in turn).
     order = pd.util.hash_array(members.to_numpy(dtype=object))
     over = 0
     for group in pd.unique(groups):
         mine = (groups == group).to_numpy()
-        quota = math.ceil(int(pd.notna(age[mine]).sum()) / policy.every_days)
-        sweep_room = quota - int((reason[mine] == "due").sum())
         must = int(reason[mine].notna().sum())
+        room = None if policy.budget is None else policy.budget - must
         if policy.budget is not None:
             over += max(0, must - policy.budget)
-            sweep_room = min(sweep_room, policy.budget - must)
-        if sweep_room > 0:
-            candidates = pd.DataFrame({"age": age, "order": order}, index=reason.index)
-            candidates = candidates[mine & reason.isna().to_numpy() & pd.notna(age)]
-            chosen = candidates.sort_values(["age", "order"], ascending=[False, True]).index[:sweep_room]
-            reason[chosen] = "sweep"
+        for kind, every in ((~bare, policy.every_days), (bare, bare_days)):
+            cohort = mine & kind & pd.notna(age)
+            sweep_room = math.ceil(int(cohort.sum()) / every) - int((reason[cohort] == "due").sum())
+            if room is not None:
+                sweep_room = min(sweep_room, room)
+            if sweep_room > 0:
+                candidates = pd.DataFrame({"age": age, "order": order}, index=reason.index)[cohort & reason.isna().to_numpy()]
+                chosen = candidates.sort_values(["age", "order"], ascending=[False, True]).index[:sweep_room]
+                reason[chosen] = "sweep"
+                if room is not None:
+                    room -= len(chosen)
     asked = reason.dropna()
     return dict(zip(asked.index, asked.to_numpy(), strict=True)), over
 

@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -22,13 +23,13 @@ from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
-from pipeline.store.raw import AnswerWriter, Carry, day_summary, finished_days
+from pipeline.store.raw import AnswerWriter, Carry, day_summary, finished_days, write_state
 from pipeline.store.schema import DAY_TABLES, DEFAULT_ACCOUNT, STICKERS, pandas_dtypes
 from pipeline.store.videos import VideoSet, listed_set, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
 from pipeline.vod.errors import FatalVodError
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
-from pipeline.vod.outcome import FetchSummary, Outcome, utc_now_iso
+from pipeline.vod.outcome import FetchSummary, Outcome, sticker_count, utc_now_iso
 from pipeline.vod.regions import DEFAULT_REGION
 
 
@@ -167,9 +168,19 @@ def _fetch(
         (video_id, region) for video_id, region in zip(ids, videos.regions, strict=True) if video_id in plan.asks and video_id not in kept
     ]
 
+    # Each asked video's outcome, for the day's state: those an interrupted fetch kept, then the new ones
+    asked: dict[str, list[Any]] = {
+        "video_id": list(kept),
+        "status": [record["status"] for record in kept.values()],
+        "stickers": [record["stickers"] for record in kept.values()],
+    }
+
     def keep(outcome: Outcome) -> None:
         outcome.reason = plan.asks.get(outcome.video_id)
         writer.write(outcome)
+        asked["video_id"].append(outcome.video_id)
+        asked["status"].append(outcome.status)
+        asked["stickers"].append(sticker_count(outcome.response) if outcome.status == "answered" else 0)
 
     queues: list[Iterable[tuple[str, str]]]
     if isinstance(clients, VodClient):
@@ -195,8 +206,11 @@ def _fetch(
 
     # The summary is written before the answers are put into place (the day's commit point), so a finished
     # day always has it: killed in between, the day is unfinished and the next fetch writes both again.
+    state, summary.unannounced = refresh.day_state(day, videos, plan, pd.DataFrame(asked))
+
     def keep_summary(carried: int, carried_stickers: int) -> None:
         summary.carried, summary.carried_stickers = carried, carried_stickers
+        write_state(layout.day_state(day), state)
         write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
 
     writer.commit(ids, carry, asked=plan.asks, regions=regions, before_commit=keep_summary)
@@ -243,7 +257,7 @@ def normalize_day(
         # The fetch the day is typed from goes into the lake with it: what the lake says of a day's fetch is
         # what its rows were made of, whatever happens to raw/ later.
         out["video_fetches"].describe(lake.FETCH_SUMMARY_KEY, json.dumps(dataclasses.asdict(fetch_summary(layout, day))))
-        plan = refresh.read_plan(layout, day) if layout.plan(day).exists() else None
+        plan = refresh.read_plan(layout, day, asks=False) if layout.plan(day).exists() else None
         out["events"].write(type_events(layout.day_events(day), day, plan.run_id if plan else None))
         for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
             out["stickers"].write(chunk.stickers)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.normalize import DEFAULT_URL_VALIDITY_S
-from pipeline.refresh import DEFAULT_EVERY_DAYS
+from pipeline.refresh import DEFAULT_EVERY_DAYS, QUIET_FACTOR
 from pipeline.store.lease import DEFAULT_LEASE_S
 from pipeline.vod.regions import DEFAULT_REGION
 from pipeline.vod.signing import ACS3_HMAC_SHA256
@@ -93,6 +93,16 @@ VARIABLES: tuple[Variable, ...] = (
         "every video is asked again at least every this many days; on the days between, a video VOD announced no "
         "change for carries its last answer (1: every video every day)",
         DEFAULT_EVERY_DAYS,
+    ),
+    Variable(
+        "VOD_REFRESH_QUIET_DAYS",
+        DISCOVERY,
+        "a video whose last answer held no sticker is asked again at least every this many days while the account's "
+        "DynamicImageComplete events arrive (a new sticker comes with its event; only a video with stickers can lose "
+        "one unannounced); every VOD_REFRESH_DAYS days when they have stopped. At least VOD_REFRESH_DAYS; equal to it "
+        "turns the longer cadence off",
+        None,
+        shown=f"{QUIET_FACTOR} × VOD_REFRESH_DAYS (with VOD_REFRESH_DAYS=1, 1: every video every day)",
     ),
     Variable(
         "VOD_REFRESH_WINDOW_HOURS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import hashlib
 import json
 
@@ -12,7 +13,7 @@ import pytest
 from pipeline import refresh, snapshot
 from pipeline.events.inbox import Inbox
 from pipeline.normalize import quality
-from pipeline.store import lake
+from pipeline.store import lake, raw
 from pipeline.store.layout import Layout
 from pipeline.store.schema import DAY_TABLES
 from pipeline.store.videos import VideoSet
@@ -48,11 +49,17 @@ def test_a_day_asks_the_new_videos_and_a_sweep_and_carries_the_rest_unchanged(se
     assert (first.asked, first.carried) == (203, 0)
     before = calls(service)
     second = run_day(layout, client, DAY + dt.timedelta(days=1))
-    # 203 videos with an answer, every one asked at least every 7 days: 29 a day
-    assert calls(service) - before == second.asked == 29
-    assert second.carried == 203 - 29
+    # 203 videos with an answer, every one asked at least every 7 days: a seventh of those whose answer held
+    # stickers a day, and a seventh of the others (no inbox read: no longer cadence for them)
+    day1 = fetches(layout, DAY)
+    with_stickers = int((day1["stickers_returned"] > 0).sum())
+    sweep = math.ceil(with_stickers / 7) + math.ceil((203 - with_stickers) / 7)
+    assert 0 < with_stickers < 203 and sweep in (29, 30)
+    assert calls(service) - before == second.asked == sweep
+    assert second.carried == 203 - sweep
     day2 = fetches(layout, DAY + dt.timedelta(days=1))
-    assert (day2["status"] == "carried").sum() == 174
+    assert (day2["status"] == "carried").sum() == 203 - sweep
+    assert (day2.loc[day2["status"] != "carried", "stickers_returned"] > 0).sum() == math.ceil(with_stickers / 7)
     assert set(day2.loc[day2["status"] != "carried", "reason"]) == {"sweep"}
     carried = day2[day2["status"] == "carried"]
     assert (carried["carried_from"] == DAY).all() and carried["reason"].isna().all()
@@ -249,10 +256,14 @@ def test_a_bad_refresh_setting_stops_before_the_first_call():
         ({"VOD_REFRESH_BUDGET": "many"}, "VOD_REFRESH_BUDGET"),
         ({"VOD_REFRESH_BUDGET": "10", "VOD_REFRESH_WINDOW_HOURS": "2"}, "set one"),
         ({"VOD_REFRESH_WINDOW_HOURS": "25"}, "VOD_REFRESH_WINDOW_HOURS"),
+        ({"VOD_REFRESH_DAYS": "7", "VOD_REFRESH_QUIET_DAYS": "6"}, r"VOD_REFRESH_QUIET_DAYS.*at least VOD_REFRESH_DAYS \(7\)"),
     ):
         with pytest.raises(ConfigurationError, match=says):
             refresh_from_env(vod, {**base, **env})
-    assert refresh_from_env(vod, base) == refresh.RefreshPolicy(every_days=7, budget=1_440_000)
+    assert refresh_from_env(vod, base) == refresh.RefreshPolicy(every_days=7, budget=1_440_000, quiet_days=28)
+    # The full daily sweep stays one: every video every day, with stickers or not
+    assert refresh_from_env(vod, {**base, "VOD_REFRESH_DAYS": "1"}).bare_days == 1
+    assert refresh_from_env(vod, {**base, "VOD_REFRESH_QUIET_DAYS": "7"}).bare_days == 7
     slower = {**base, "VOD_REFRESH_WINDOW_HOURS": "1", "VOD_CALLS_PER_SECOND": "50"}
     assert refresh_from_env(vod_from_env(slower), slower).budget == 180_000
 
@@ -316,8 +327,11 @@ def test_with_limits_per_region_each_region_sweeps_within_its_own_budget(tmp_pat
     asked = refresh.read_plan(layout, DAY + dt.timedelta(days=1)).asks
     by_region = pd.read_csv(layout.videos_csv).set_index("video_id")["region"]
     counts = by_region[list(asked)].value_counts().to_dict()
-    # cn-shanghai: half of its 90 would be swept, its budget allows 20; ap-southeast-1: half of its 10
-    assert counts == {"cn-shanghai": 20, "ap-southeast-1": 5}
+    # cn-shanghai: half of its 90 would be swept, its budget allows 20; ap-southeast-1: half of its 10 (half of
+    # those whose answer held stickers and half of the others, each rounded up)
+    small = raw.read_state(layout.day_state(DAY)).loc[lambda s: s.index.isin(by_region[by_region == "ap-southeast-1"].index)]
+    with_stickers = int((small["stickers"] > 0).sum())
+    assert counts == {"cn-shanghai": 20, "ap-southeast-1": math.ceil(with_stickers / 2) + math.ceil((10 - with_stickers) / 2)}
 
 
 def test_a_kept_plan_of_60000_videos_is_resumed_as_it_was_made(layout):

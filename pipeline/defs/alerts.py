@@ -105,6 +105,26 @@ def _error_line(step_failure: dg.DagsterEvent) -> str:
     return alerts.first_line(error.message if error else None)
 
 
+def alert_events_stopped(log: logging.Logger, day: str, account: str | None, run_id: str, what: str) -> str:
+    """Posts that the account's events have stopped (``refresh.events_state``), when ALERT_WEBHOOK_URL is set;
+    returns what happened, for the log. Never raises: the day goes on, sweeping every video."""
+    try:
+        config = settings.alerts_from_env()
+    except ConfigurationError as err:
+        return f"Alert not sent: {err}"
+    if config.webhook is None:
+        return "ALERT_WEBHOOK_URL is not set: no alert sent"
+    of = f" of account {account}" if account else ""
+    alert = alerts.Alert(
+        title=f"VOD's sticker events{of} have stopped",
+        day=day,
+        what="the refresh plan falls back to sweeping every video every VOD_REFRESH_DAYS days",
+        error=alerts.first_line(what),
+        link=f"{config.ui_url}/runs/{run_id}",
+    )
+    return _send(log, config, alert)
+
+
 def due_day(now: dt.datetime, deadline_hour: int) -> dt.date:
     """The newest day whose deadline has passed at ``now`` (UTC): today after the deadline hour, else yesterday."""
     today = now.astimezone(dt.UTC).date()

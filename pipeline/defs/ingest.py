@@ -1,12 +1,13 @@
 """Ingest: the day's video set, VOD's raw answers, and the typed sticker rows."""
 
 import collections
+import datetime as dt
 from typing import Any
 
 import dagster as dg
 
 from pipeline import refresh, snapshot
-from pipeline.defs.alerts import snapshot_deadline
+from pipeline.defs.alerts import alert_events_stopped, snapshot_deadline
 from pipeline.defs.failures import operator_errors
 from pipeline.defs.metadata import column_schema, markdown_table
 from pipeline.defs.partitions import ACCOUNTS, account_of, day_asset, day_of
@@ -133,13 +134,20 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             on_progress=lambda progress: context.log.info(f"Fetched {progress}"),
             today=today,
         )
-    plan = refresh.read_plan(layout, day) if layout.plan(day).exists() else None
+    plan = refresh.read_plan(layout, day, asks=False) if layout.plan(day).exists() else None
     if plan is not None:
+        bare = f", those without stickers every {plan.bare_days}" if plan.bare_days and plan.bare_days != plan.every_days else ""
         context.log.info(
             f"Plan: asked {', '.join(f'{plan.counts.get(r, 0):,} {r}' for r in refresh.REASONS)}; "
             f"{plan.carried:,} videos carried from {plan.previous_day or 'no earlier day'} "
-            f"(every video asked at least every {plan.every_days} days)"
+            f"(videos with stickers asked at least every {plan.every_days} days{bare}; events {plan.events})"
         )
+        if plan.events == refresh.STOPPED:
+            what = refresh.events_stopped_message(layout, day)
+            context.log.warning(f"VOD's sticker events have stopped: {what}")
+            earlier = refresh.read_plan(layout, dt.date.fromisoformat(plan.previous_day), asks=False) if plan.previous_day else None
+            if earlier is None or earlier.events != refresh.STOPPED:  # once, when they stop
+                context.log.info(alert_events_stopped(context.log, day.isoformat(), account, context.run.run_id, what))
     if snapshot.is_over(day, today):
         context.log.info(
             f"{day} is over: its answers, fetched {summary.started_at} to {summary.finished_at}, stand; VOD is not asked again"
@@ -166,6 +174,8 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
             "videos_carried": summary.carried,
             "dagster/row_count": summary.asked + summary.carried,
             **({"asked_because": dg.MetadataValue.json({r: plan.counts.get(r, 0) for r in refresh.REASONS})} if plan else {}),
+            **({"events": plan.events, "videos_without_stickers_every_days": plan.bare_days or plan.every_days} if plan else {}),
+            "unannounced_sticker_videos": summary.unannounced,
             "outcomes": dg.MetadataValue.md(
                 "| outcome | videos |\n|---|---|\n"
                 f"| answered | {summary.answered:,} |\n| not found | {summary.not_found:,} |\n"

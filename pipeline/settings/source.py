@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pipeline import variables
 from pipeline.errors import ConfigurationError
-from pipeline.refresh import RefreshPolicy
+from pipeline.refresh import QUIET_FACTOR, RefreshPolicy
 from pipeline.settings.environ import read, read_choice, read_number, read_optional_number
 from pipeline.settings.vod import VodSettings
 
@@ -46,7 +46,7 @@ DEFAULT_REFRESH_WINDOW_HOURS = float(variables.declared("VOD_REFRESH_WINDOW_HOUR
 
 def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) -> RefreshPolicy:
     """The refresh plan's policy: VOD_REFRESH_DAYS (every video asked at least this often; 1 asks every
-    video every day), and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit
+    video every day), VOD_REFRESH_QUIET_DAYS (the same for a video without stickers while events arrive), and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit
     allows in VOD_REFRESH_WINDOW_HOURS (default 4); each region's when VOD_RATE_LIMITS=per-region."""
     every = read_number(environ, "VOD_REFRESH_DAYS", int, "a whole number of days, at least 1 (1: every video every day)", lambda v: v >= 1)
     if read(environ, "VOD_REFRESH_BUDGET") and read(environ, "VOD_REFRESH_WINDOW_HOURS"):
@@ -57,5 +57,17 @@ def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) 
             environ, "VOD_REFRESH_WINDOW_HOURS", float, "a number of hours, more than 0 and at most 24", lambda v: 0 < v <= 24
         )
         budget = int(vod.calls_per_second * 3600 * hours)
+    quiet = read_optional_number(
+        environ,
+        "VOD_REFRESH_QUIET_DAYS",
+        int,
+        f"a whole number of days, at least VOD_REFRESH_DAYS ({every})",
+        lambda v: v >= every,
+    )
     # With limits per region, the budget is each region's: a region's calls are spent against its own limit
-    return RefreshPolicy(every_days=every, budget=budget, per_region=not vod.shared_limits and len(vod.endpoints) > 1)
+    return RefreshPolicy(
+        every_days=every,
+        budget=budget,
+        per_region=not vod.shared_limits and len(vod.endpoints) > 1,
+        quiet_days=quiet or (QUIET_FACTOR * every if every > 1 else every),
+    )

@@ -85,6 +85,11 @@ class Layout:
         """The videos the day's plan asks, each with its reason."""
         return self.raw_dir(day) / "plan.csv"
 
+    def day_state(self, day: dt.date) -> Location:
+        """Each video of the day's finished fetch, a row each: its status, the answer it holds (of which day,
+        with how many stickers). What the next day's plan builds on, without reading the answers."""
+        return self.raw_dir(day) / "state.parquet"
+
     def day_events(self, day: dt.date) -> Location:
         """The events the day's plan took from the inbox, as VOD sent them, with what the plan did."""
         return self.raw_dir(day) / "events.jsonl"

@@ -19,6 +19,10 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from pipeline.store import objects
 from pipeline.store.files import atomic_write, durable
 from pipeline.store.layout import PARTITION_KEY
@@ -227,6 +231,62 @@ def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
 
 def _video_id_of(line: bytes) -> str:
     return json.loads(line)["video_id"]
+
+
+# A finished day's state: each video of its set, what the day did with it and the answer it holds.
+STATE = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),  # answered, not_found, failed or carried
+        pa.field("answer", pa.string()),  # the outcome of the answer held: answered or not_found (null: failed)
+        pa.field("answered_on", pa.date32()),  # the day that answer was made (null: failed)
+        pa.field("stickers", pa.int32(), nullable=False),  # items in that answer
+    ]
+)
+
+
+def write_state(path: Location, state: pd.DataFrame) -> None:
+    """Keeps a day's state (``STATE``'s columns; ``answered_on`` as datetime64) atomically."""
+    table = pa.Table.from_pandas(state[STATE.names], schema=STATE, preserve_index=False)
+    with atomic_write(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_state(path: Location) -> pd.DataFrame:
+    """A day's state by video id: status, answer, answered_on (datetime64[ns]), stickers."""
+    with path.open("rb") as source:
+        table = pq.read_table(source, schema=STATE)
+    frame = table.to_pandas(date_as_object=False).set_index("video_id")
+    frame["answered_on"] = frame["answered_on"].astype("datetime64[ns]")
+    return frame
+
+
+def state_from_answers(answers: Location, day: dt.date) -> pd.DataFrame:
+    """A finished day's state read from its answer file, for days kept before their state was (``read_state``'s
+    frame)."""
+    ids, statuses, held, made, stickers = [], [], [], [], []
+    with answers.open("rb") as src:
+        for line in src:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            status = record.get("status")
+            answer = record.get("carried_status") if status == CARRIED else status if status != "failed" else None
+            ids.append(record.get("video_id"))
+            statuses.append(status)
+            held.append(answer)
+            made.append(None if answer is None else record.get("carried_from") or day.isoformat())
+            stickers.append(sticker_count(record.get("response")))
+    frame = pd.DataFrame(
+        {
+            "status": statuses,
+            "answer": held,
+            "answered_on": pd.to_datetime(pd.Series(made, dtype="object")).astype("datetime64[ns]").to_numpy(),
+            "stickers": stickers,
+        },
+        index=pd.Index(ids, name="video_id", dtype="str"),
+    )
+    return frame[~frame.index.duplicated(keep="last")]
 
 
 def finished_days(root: Location) -> list[dt.date]:

@@ -49,6 +49,7 @@ class FetchSummary:
     resumed: int = 0  # outcomes kept from an earlier, interrupted fetch of the day (not called again)
     carried: int = 0  # videos not asked: their last answer carried into the day
     carried_stickers: int = 0  # items in the carried answers
+    unannounced: int = 0  # videos a sweep found with more stickers than their last answer, no event said so
 
     def count(self, outcome: Outcome) -> None:
         setattr(self, outcome.status, getattr(self, outcome.status) + 1)

@@ -51,9 +51,15 @@ class DayCheck:
     truth_rows: int  # (video, sticker) pairs VOD held at the run
     stale_rows: int  # in the snapshot, no longer in VOD (a sticker or video deleted upstream, not yet asked again)
     missing_rows: int  # in VOD, not yet in the snapshot (a new sticker whose callback was lost)
-    oldest_row_days: int  # age of the oldest answer in the snapshot, in days (from the day it was made)
+    oldest_row_days: int  # age of the oldest answer holding stickers in the snapshot, in days (from the day it was made)
+    oldest_bare_days: int  # age of the oldest answer holding no sticker
     stale_within_k: bool  # every stale row's deletion happened less than K days before the run
-    missing_within_k: bool  # every missing row's sticker job finished less than K days before the run
+    missing_within_k: bool  # every missing row's sticker job finished less than its promise before the run: K days
+    # for a video the snapshot shows with stickers, VOD_REFRESH_QUIET_DAYS for the others
+    events_state: str  # what the day's plan knew of the account's events (refresh.ARRIVING, STOPPED, ...)
+    bare_days: int  # the cadence the day's plan gave videos without stickers
+    unannounced: int  # videos the day's sweep found with stickers no event announced
+    with_stickers: int  # videos whose answer in the snapshot holds stickers
 
     @property
     def differing_share(self) -> float:
@@ -76,6 +82,7 @@ def simulate(
     seed: int = 7,
     uploads_per_day: int = 0,
     deletes_per_day: int = 0,
+    sticker_share: float = 0.8,
 ) -> Iterator[DayCheck]:
     """Runs ``days`` days from ``first_day`` in ``root`` (a fresh data directory), yielding each day's check."""
     layout = Layout(root)
@@ -97,6 +104,7 @@ def simulate(
             callback_retry_s=0.05,
             callback_loss_rate=loss_rate,
             fault_seed=seed,
+            sticker_share=sticker_share,
         )
         with LocalVodAccount(config, regions) as account:
             settings = VodSettings(credentials, endpoints=account.endpoints, calls_per_second=calls_per_second, concurrency=concurrency)
@@ -137,14 +145,19 @@ def _check(layout, day, run, account, truth, summary, seconds, policy, deleted) 
     events = lake.read_partition(layout, "events", day)
     announced = set(events.loc[(events["event_type"] == "DynamicImageComplete") & (events["action"] == refresh.ASKED), "video_id"])
     wrong = {video for video, _ in held ^ seen if video in announced}
+    plan = refresh.read_plan(layout, day, asks=False)
+    bare_days = plan.bare_days or plan.every_days
     window = run - dt.timedelta(days=policy.every_days)
     recent = {(c.video_id, c.image_id): c for c in account.changes(window, run)}
+    quiet_recent = {(c.video_id, c.image_id) for c in account.changes(run - dt.timedelta(days=policy.bare_days), run)}
     stale, missing = seen - held, held - seen
+    shown = set(rows["video_id"])  # videos the snapshot shows with stickers
     # How old each video's answer is: the day it was made (carried_from; the day itself when asked). Not
     # fetched_at, which is the wall clock's, while the simulated days run on the account's clock.
     fetches = lake.read_partition(layout, "video_fetches", day)
     made = pd.to_datetime(fetches["carried_from"].astype("object").fillna(day))
     ages = (pd.Timestamp(day) - made).dt.days
+    with_stickers = (fetches["stickers_returned"] > 0).to_numpy()
     return DayCheck(
         day=day,
         videos=summary.asked + summary.carried,
@@ -158,9 +171,14 @@ def _check(layout, day, run, account, truth, summary, seconds, policy, deleted) 
         truth_rows=len(held),
         stale_rows=len(stale),
         missing_rows=len(missing),
-        oldest_row_days=int(ages.max()) if len(ages) else 0,
+        oldest_row_days=int(ages[with_stickers].max()) if with_stickers.any() else 0,
+        oldest_bare_days=int(ages[~with_stickers].max()) if (~with_stickers).any() else 0,
         stale_within_k=all(key in recent or (key[0] in deleted and deleted[key[0]] > window) for key in stale),
-        missing_within_k=all(key in recent for key in missing),
+        missing_within_k=all(key in recent if key[0] in shown else key in quiet_recent for key in missing),
+        events_state=plan.events,
+        bare_days=bare_days,
+        unannounced=summary.unannounced,
+        with_stickers=int(with_stickers.sum()),
     )
 
 
