@@ -16,6 +16,7 @@ import argparse
 import datetime as dt
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import re
@@ -59,6 +60,7 @@ FULL = {
     "resume": {"videos": 1_000_000, "rounds": 3},
     "receiver": {"hostile": 500, "callbacks": 300},
     "year": {"videos": 100_000, "days": 365, "default_days": 90, "repeat": 20},  # the year is made once (a few minutes, 2.5 GB)
+    "scale": {"sizes": [100_000, 300_000, 1_000_000]},  # day 1 of each size is made once (1M: about 1.3 GB of answers)
 }
 QUICK = {
     "fetch": {"videos": 300, "sdk_videos": 100, "limit": 100.0},
@@ -84,6 +86,7 @@ QUICK = {
     "resume": {"videos": 100_000, "rounds": 2},
     "receiver": {"hostile": 500, "callbacks": 50},
     "year": {"videos": 5000, "days": 60, "default_days": 30, "repeat": 5},
+    "scale": {"sizes": [20_000, 60_000, 200_000]},
 }
 FLOW_CONTROLS = {"token_bucket": "token bucket", "sliding_window": "sliding window", "fixed_window": "fixed window"}
 
@@ -603,6 +606,60 @@ def bench_year(size: dict[str, Any]) -> list[Row]:
     return rows
 
 
+SCALE_STAGES = {
+    "discovery": "discovery typing (a full walk)",
+    "plan": "refresh plan, made",
+    "plan_resumed": "refresh plan, resumed",
+    "carry": "carry (the fetch's commit)",
+    "normalize": "normalize and write (with the audit)",
+    "checks": "checks (the blocking audit alone)",
+    "publish": "publish (the warehouse, 2 days)",
+    "report": "report",
+}
+
+
+def bench_scale(size: dict[str, Any]) -> list[Row]:
+    """Each stage of a day at each size, in a process of its own: seconds, peak memory, growth exponent."""
+    sizes = size["sizes"]
+    runs: dict[str, dict[int, dict[str, Any]]] = {stage: {} for stage in ("prepare", *SCALE_STAGES)}
+    for videos in sizes:
+        for stage in runs:
+            runs[stage][videos] = measure("scale_stage", videos=videos, stage=stage)
+    small, large = sizes[0], sizes[-1]
+    label = f"15. A day of an account at {' / '.join(f'{v:,}' for v in sizes)} videos (30% with stickers)"
+    rows = []
+    for stage, name in SCALE_STAGES.items():
+        seconds = [runs[stage][v]["seconds"] for v in sizes]
+        memory = [runs[stage][v]["peak_rss_mb"] for v in sizes]
+        exponent = math.log(seconds[-1] / seconds[0]) / math.log(large / small)
+        rows.append(
+            Row(
+                f"{label}: {name}",
+                " / ".join(f"{t:.2f}" for t in seconds) + " s; " + " / ".join(f"{m:,.0f}" for m in memory) + " MB peak",
+                "",
+                f"exponent {exponent:.2f}",
+                "exponent <= 1.1, peak < 2 GB",
+                _yes(exponent <= 1.1 and memory[-1] < 2048),
+            )
+        )
+    resumed = runs["plan_resumed"][large]["seconds"] / runs["plan"][large]["seconds"]
+    rows.append(Row(f"{label}: plan resumed / made, at {large:,}", f"{resumed:.2f}x", "", "", "<= 2x", _yes(resumed <= 2)))
+    share = runs["plan"][large]["asked"] / large
+    asked_day = runs["normalize"][large]["seconds"] + runs["carry"][large]["seconds"]
+    full_day = runs["prepare"][large]["seconds"]
+    rows.append(
+        Row(
+            f"{label}: normalize and write (with the carry) of a day asking {share:.1%}, at {large:,}",
+            f"{asked_day:.2f} s",
+            f"{full_day:.2f} s (every video asked)",
+            f"{asked_day / full_day:.2f}",
+            "<= 0.25",
+            _yes(asked_day / full_day <= 0.25),
+        )
+    )
+    return rows
+
+
 BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "fetch": bench_fetch,
     "ceiling": bench_ceiling,
@@ -618,6 +675,7 @@ BENCHMARKS: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "resume": bench_resume,
     "receiver": bench_receiver,
     "year": bench_year,
+    "scale": bench_scale,
 }
 
 

@@ -4,6 +4,7 @@ JSON object of figures, with the process's own CPU seconds and peak resident mem
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -359,6 +360,97 @@ def refresh_week(
             )
         ]
     return {"days": checks}
+
+
+@task
+def scale_stage(videos: int, stage: str) -> dict[str, Any]:
+    """One stage of a day of an account of ``videos`` videos (``benchmarks.scale``), timed in this process:
+    ``prepare`` makes day 1 (once) and normalizes it (the all-asked day: ``seconds``); the others run day 2's
+    stages in order, each on what the one before left."""
+    import pandas as pd
+
+    from benchmarks import scale
+    from pipeline import refresh, snapshot
+    from pipeline.events.inbox import Inbox
+    from pipeline.normalize import quality
+    from pipeline.publish import report, warehouse
+    from pipeline.store import lake
+    from pipeline.store.raw import AnswerWriter, Carry, summary_of, write_state
+    from pipeline.store.schema import DAY_TABLES
+    from pipeline.store.videos import read_day_set
+    from pipeline.vod.outcome import Outcome
+
+    layout = scale.layout_of(videos)
+    policy = refresh.RefreshPolicy(every_days=7, quiet_days=28)
+    figures: dict[str, Any] = {"videos": videos, "stage": stage}
+    started = time.perf_counter()
+    if stage == "prepare":
+        scale.prepare(videos)
+        started = time.perf_counter()
+        scale.lake_day_one(layout)
+    elif stage == "discovery":
+        from pipeline import account
+
+        now = dt.datetime(2026, 3, 2, 2, tzinfo=dt.UTC)
+        typist = account._Typist(now)
+        for region, page in scale.discovery_pages(videos):
+            typist.add(region, page)
+        fresh = typist.frame()
+        table = account._merge(fresh.copy(), fresh, set(), scale.NEXT, now)
+        figures["rows"] = len(table)
+    elif stage in ("plan", "plan_resumed"):
+        with Inbox(layout.events_inbox) as inbox:
+            plan = refresh.plan_day(layout, scale.NEXT, read_day_set(layout.day_videos(scale.NEXT), scale.REGIONS[0]), policy, inbox=inbox)
+        figures["asked"] = len(plan.asks)
+    elif stage == "carry":
+        # The asked videos' answers, as the fetch would write them (day 1's, again): set aside untimed
+        videos_set = read_day_set(layout.day_videos(scale.NEXT), scale.REGIONS[0])
+        with Inbox(layout.events_inbox) as inbox:
+            plan = refresh.plan_day(layout, scale.NEXT, videos_set, policy, inbox=inbox)
+        answers = []
+        with open(layout.answers(scale.DAY), "rb") as src:
+            for line in src:
+                if line[13:45].decode() in plan.asks:  # {"video_id":"<32 hex>"
+                    answers.append(json.loads(line))
+        started = time.perf_counter()
+        writer = AnswerWriter(layout.answers(scale.NEXT), layout.answers_in_progress(scale.NEXT))
+        asked: dict[str, list[Any]] = {"video_id": [], "status": [], "stickers": []}
+        for record in answers:
+            record["reason"] = plan.asks[record["video_id"]]
+            writer.write(Outcome(**record))
+            asked["video_id"].append(record["video_id"])
+            asked["status"].append("answered")
+            asked["stickers"].append(len(record["response"]["DynamicImageList"]))
+        state, _ = refresh.day_state(scale.NEXT, videos_set, plan, pd.DataFrame(asked))
+        regions = dict(zip(videos_set.ids, videos_set.regions, strict=True))
+        carried, _ = writer.commit(
+            videos_set.ids,
+            Carry(layout.answers(scale.DAY), scale.DAY),
+            asked=plan.asks,
+            regions=regions,
+            before_commit=lambda *_: write_state(layout.day_state(scale.NEXT), state),
+        )
+        figures["seconds"] = time.perf_counter() - started
+        # The day's counts, as the fetch keeps them (rebuilt from its answers: untimed)
+        layout.fetch_summary(scale.NEXT).write_text(
+            json.dumps(dataclasses.asdict(summary_of(layout.answers(scale.NEXT)))), encoding="utf-8"
+        )
+        figures["asked"], figures["carried"] = len(answers), carried
+        return figures
+    elif stage == "normalize":
+        report_ = snapshot.normalize_day(layout, scale.NEXT)
+        figures["stickers"], figures["committed"] = report_.stickers, report_.committed
+    elif stage == "checks":
+        checks = quality.audit(lake.committed(layout, scale.NEXT, DAY_TABLES))
+        figures["passed"] = all(check.passed for check in checks.values())
+    elif stage == "publish":
+        figures["rows"] = warehouse.publish(layout)["stickers"]
+    elif stage == "report":
+        figures["bytes"] = report.render(layout, scale.NEXT).size_bytes
+    else:
+        raise ValueError(f"unknown stage {stage}")
+    figures["seconds"] = time.perf_counter() - started
+    return figures
 
 
 # --- normalize --------------------------------------------------------------------------------------------

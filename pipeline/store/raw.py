@@ -12,6 +12,7 @@ order. The finished file is put whole, then the batches are removed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import tempfile
@@ -104,15 +105,22 @@ class AnswerWriter:
                     offsets[_video_id_of(line)] = (position, len(line))
                 position += len(line)
             asked = set(order) if asked is None else set(asked)
-            carried = carry.lines((v for v in order if v not in asked), regions) if carry else {}
+            carried = carry.offsets(v for v in order if v not in asked) if carry else {}
             missing = [v for v in order if (v in asked and v not in offsets) or (v not in asked and v not in carried)]
             if missing:
                 raise ValueError(f"{len(missing)} videos have no outcome yet (first: {missing[0]})")
             items = 0
-            with atomic_write(self.path) as tmp, open(tmp, "wb") as dst:
+            with (
+                atomic_write(self.path) as tmp,
+                open(tmp, "wb") as dst,
+                # read at each carried record's place: on a store, from a local copy, not a request a record
+                objects.local_copy(carry.answers) if carry else contextlib.nullcontext() as copy,
+                open(copy, "rb") if copy else contextlib.nullcontext() as previous,
+            ):
                 for video_id in order:
                     if video_id not in asked:
-                        line, count = carried[video_id]
+                        assert carry is not None
+                        line, count = carry.record(previous, carried[video_id], (regions or {}).get(video_id))
                         dst.write(line)
                         items += count
                         continue
@@ -175,36 +183,45 @@ class Carry:
     def __init__(self, answers: Location, day: dt.date):
         self.answers, self.day = answers, day
 
-    def lines(self, video_ids: Iterable[str], regions: Mapping[str, str] | None = None) -> dict[str, tuple[bytes, int]]:
-        """Video id -> (its record as carried, the items its answer holds) for those of ``video_ids`` the
-        day answered (or found missing, or carried itself); a video that failed that day has none.
-
-        The record is the one kept that day, unchanged but for its status (``carried``, the outcome it
-        carries in ``carried_status``), the day of the answer (``carried_from``: that day, or the day it
-        carried from), no reason, and its region as the day's set says (``regions``, when given): its
-        request id, time and answer are those of the call that made it.
-        """
+    def offsets(self, video_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """Video id -> where its record is in the day's file (offset, length), for those of ``video_ids`` the
+        day answered (or found missing, or carried itself); a video that failed that day has none. Only
+        where: the records are read again one at a time as they are carried (``record``), so carrying a
+        million videos holds their positions, not their answers."""
         wanted = set(video_ids)
-        out: dict[str, tuple[bytes, int]] = {}
+        out: dict[str, tuple[int, int]] = {}
         with self.answers.open("rb") as src:
+            position = 0
             for line in src:
+                start, position = position, position + len(line)
                 if not wanted:
                     break
                 if not line.strip():
                     continue
                 record = json.loads(line)
                 video_id = record.get("video_id")
-                if video_id not in wanted or record.get("status") == "failed":
-                    continue
-                wanted.discard(video_id)
-                if record.get("status") != CARRIED:
-                    record["carried_from"], record["carried_status"] = self.day.isoformat(), record.get("status")
-                record["status"], record["reason"] = CARRIED, None
-                if regions and regions.get(video_id):
-                    record["region"] = regions[video_id]
-                text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-                out[video_id] = (text.encode("utf-8"), sticker_count(record.get("response")))
+                if video_id in wanted and record.get("status") != "failed":
+                    wanted.discard(video_id)
+                    out[video_id] = (start, len(line))
         return out
+
+    def record(self, source: Any, at: tuple[int, int], region: str | None = None) -> tuple[bytes, int]:
+        """The record at ``at`` in ``source`` (the day's file, open) as carried, and the items its answer holds.
+
+        The record is the one kept that day, unchanged but for its status (``carried``, the outcome it
+        carries in ``carried_status``), the day of the answer (``carried_from``: that day, or the day it
+        carried from), no reason, and its region as the day's set says (``region``, when given): its
+        request id, time and answer are those of the call that made it.
+        """
+        source.seek(at[0])
+        record = json.loads(source.read(at[1]))
+        if record.get("status") != CARRIED:
+            record["carried_from"], record["carried_status"] = self.day.isoformat(), record.get("status")
+        record["status"], record["reason"] = CARRIED, None
+        if region:
+            record["region"] = region
+        text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return text.encode("utf-8"), sticker_count(record.get("response"))
 
 
 def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
