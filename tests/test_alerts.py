@@ -484,3 +484,20 @@ def test_a_bad_alert_setting_stops_vod_stickers_run_before_the_first_call(vod_se
     assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith(f"vod-stickers: {line}")
     assert ROBOT_SECRET not in run.stderr
     assert service.stats["requests"] == 0
+
+
+def test_events_that_stopped_post_one_message_naming_the_likely_cause(receiver, alert_env, monkeypatch):
+    import logging
+
+    from pipeline.defs.alerts import alert_events_stopped
+
+    robot = receiver("slack", secret=None)
+    what = "no DynamicImageComplete event arrived for the plans of 2026-11-02, ...: check VOD_CALLBACK_URL or VOD_MNS_QUEUE"
+    assert "ALERT_WEBHOOK_URL is not set" in alert_events_stopped(logging.getLogger("test"), "2026-11-05", "shop", "run-1", what)
+    alert_env(robot)
+    outcome = alert_events_stopped(logging.getLogger("test"), "2026-11-05", "shop", "run-1", what)
+    assert outcome.startswith("Alert sent") and len(robot.accepted) == 1
+    text = robot.accepted[0]
+    assert text.startswith("[vod-stickers] VOD's sticker events of account shop have stopped")
+    assert "Day: 2026-11-05" in text and "VOD_CALLBACK_URL" in text and "every VOD_REFRESH_DAYS days" in text
+    assert "http://dagster.internal:3000/runs/run-1" in text
