@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import hashlib
 import json
+import math
 
 import pandas as pd
 import pytest
