@@ -36,6 +36,18 @@ YEAR_BEGIN, YEAR_END = "<!-- bench-year:begin -->", "<!-- bench-year:end -->"  #
 
 REALISTIC = {"latency_ms": 50.0, "sigma": 0.6}  # lognormal: median 50 ms, p99 about 200 ms, p99.9 about 320 ms
 
+# A week of a changing account (section 8): 2 % of its videos change a day, 1 % of the callbacks are lost
+REFRESH_WEEK = {
+    "videos": 100_000,
+    "days": 7,
+    "change_rate": 0.02,
+    "loss_rate": 0.01,
+    "every_days": 7,
+    "quiet_days": 28,
+    "sticker_share": 0.3,
+    "calls_per_second": 3000.0,
+}
+
 FULL = {
     "fetch": {"videos": 2000, "sdk_videos": 2000, "limit": 100.0},
     "ceiling": {"calls": 6000, "sdk_calls": 2000},
@@ -44,16 +56,7 @@ FULL = {
     "e2e": {"videos": 10_000, "limit": 100.0},
     "flow": {"videos": 6000, "limit": 100.0},  # a minute of fetching against each flow-control algorithm
     "account": {"videos": 100_000, "fetch_videos": 4000, "share": 0.7, "limit": 100.0},
-    "refresh": {
-        "videos": 100_000,
-        "days": 7,
-        "change_rate": 0.02,
-        "loss_rate": 0.01,
-        "every_days": 7,
-        "quiet_days": 28,
-        "sticker_share": 0.3,
-        "calls_per_second": 3000.0,
-    },
+    "refresh": REFRESH_WEEK,
     "store": {"rows": 1_000_000, "videos": 100_000, "days": 10, "rounds": 3},
     "celery": {"videos": 3000, "limit": 100.0, "workers": 2},
     "accounts": {"accounts": 8, "videos": 2500, "alone_videos": 1000, "limit": 100.0},  # about 26 s, then 10 s alone
@@ -70,16 +73,7 @@ QUICK = {
     "e2e": {"videos": 1000, "limit": 100.0},
     "flow": {"videos": 1500, "limit": 100.0},
     "account": {"videos": 10_000, "fetch_videos": 1000, "share": 0.7, "limit": 100.0},
-    "refresh": {
-        "videos": 10_000,
-        "days": 7,
-        "change_rate": 0.02,
-        "loss_rate": 0.01,
-        "every_days": 7,
-        "quiet_days": 28,
-        "sticker_share": 0.3,
-        "calls_per_second": 3000.0,
-    },
+    "refresh": {**REFRESH_WEEK, "videos": 10_000},
     "store": {"rows": 200_000, "videos": 10_000, "days": 5, "rounds": 2},
     "celery": {"videos": 300, "limit": 100.0, "workers": 2},
     "accounts": {"accounts": 8, "videos": 400, "alone_videos": 200, "limit": 100.0},

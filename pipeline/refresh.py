@@ -84,13 +84,13 @@ class RefreshPolicy:
             raise ConfigurationError(f"VOD_REFRESH_DAYS must be at least 1 (1 asks every video every day), got {self.every_days}")
         if self.quiet_days is not None and self.quiet_days < self.every_days:
             raise ConfigurationError(f"VOD_REFRESH_QUIET_DAYS must be at least VOD_REFRESH_DAYS ({self.every_days}), got {self.quiet_days}")
+        if self.budget is not None and self.budget < 1:
+            raise ConfigurationError(f"VOD_REFRESH_BUDGET must be at least 1 call a day, got {self.budget}")
 
     @property
     def bare_days(self) -> int:
         """The cadence of a video whose last answer held no sticker, while events arrive."""
         return self.quiet_days or self.every_days
-        if self.budget is not None and self.budget < 1:
-            raise ConfigurationError(f"VOD_REFRESH_BUDGET must be at least 1 call a day, got {self.budget}")
 
 
 @dataclass
@@ -336,7 +336,7 @@ def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -
     reason = pd.Series(plan.asks, dtype="object").reindex(index).to_numpy()
     is_asked = pd.notna(reason)
     failed = (now["status"] == "failed").to_numpy()
-    answer = now["status"].where(~failed.astype(bool), None)
+    answer = now["status"].where(~failed, None)
     state = pd.DataFrame(
         {
             "video_id": index,

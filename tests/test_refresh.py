@@ -360,3 +360,12 @@ def test_a_kept_plan_of_60000_videos_is_resumed_as_it_was_made(layout):
     resumed = refresh.plan_day(layout, day, videos, policy, inbox=inbox)
     assert list(resumed.asks.items()) == list(made.asks.items())
     assert refresh.read_plan(layout, day).asks == made.asks
+
+
+def test_a_refresh_policy_refuses_a_budget_below_one_call_and_a_quiet_cadence_below_k():
+    from pipeline.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="VOD_REFRESH_BUDGET must be at least 1"):
+        refresh.RefreshPolicy(budget=0)
+    with pytest.raises(ConfigurationError, match="VOD_REFRESH_QUIET_DAYS must be at least VOD_REFRESH_DAYS"):
+        refresh.RefreshPolicy(every_days=7, quiet_days=3)

@@ -46,8 +46,9 @@ DEFAULT_REFRESH_WINDOW_HOURS = float(variables.declared("VOD_REFRESH_WINDOW_HOUR
 
 def refresh_from_env(vod: VodSettings, environ: Mapping[str, str] = os.environ) -> RefreshPolicy:
     """The refresh plan's policy: VOD_REFRESH_DAYS (every video asked at least this often; 1 asks every
-    video every day), VOD_REFRESH_QUIET_DAYS (the same for a video without stickers while events arrive), and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit
-    allows in VOD_REFRESH_WINDOW_HOURS (default 4); each region's when VOD_RATE_LIMITS=per-region."""
+    video every day), VOD_REFRESH_QUIET_DAYS (the same for a video without stickers while events arrive),
+    and the calls a day may take: VOD_REFRESH_BUDGET, or what ListDynamicImage's limit allows in
+    VOD_REFRESH_WINDOW_HOURS (default 4); each region's when VOD_RATE_LIMITS=per-region."""
     every = read_number(environ, "VOD_REFRESH_DAYS", int, "a whole number of days, at least 1 (1: every video every day)", lambda v: v >= 1)
     if read(environ, "VOD_REFRESH_BUDGET") and read(environ, "VOD_REFRESH_WINDOW_HOURS"):
         raise ConfigurationError("VOD_REFRESH_BUDGET and VOD_REFRESH_WINDOW_HOURS both set the day's calls: set one")
