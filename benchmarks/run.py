@@ -604,7 +604,7 @@ SCALE_STAGES = {
     "discovery": "discovery typing (a full walk)",
     "plan": "refresh plan, made",
     "plan_resumed": "refresh plan, resumed",
-    "carry": "carry (the fetch's commit)",
+    "carry": "the fetch's commit (asked answers in the set's order, the day's state)",
     "normalize": "normalize and write (with the audit)",
     "checks": "checks (the blocking audit alone)",
     "publish": "publish (the warehouse, 2 days)",

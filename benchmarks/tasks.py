@@ -375,7 +375,7 @@ def scale_stage(videos: int, stage: str) -> dict[str, Any]:
     from pipeline.normalize import quality
     from pipeline.publish import report, warehouse
     from pipeline.store import lake
-    from pipeline.store.raw import AnswerWriter, Carry, summary_of, write_state
+    from pipeline.store.raw import AnswerWriter, day_summary, write_state
     from pipeline.store.schema import DAY_TABLES
     from pipeline.store.videos import read_day_set
     from pipeline.vod.outcome import Outcome
@@ -422,19 +422,12 @@ def scale_stage(videos: int, stage: str) -> dict[str, Any]:
             asked["status"].append("answered")
             asked["stickers"].append(len(record["response"]["DynamicImageList"]))
         state, _ = refresh.day_state(scale.NEXT, videos_set, plan, pd.DataFrame(asked))
-        regions = dict(zip(videos_set.ids, videos_set.regions, strict=True))
-        carried, _ = writer.commit(
-            videos_set.ids,
-            Carry(layout.answers(scale.DAY), scale.DAY),
-            asked=plan.asks,
-            regions=regions,
-            before_commit=lambda *_: write_state(layout.day_state(scale.NEXT), state),
-        )
+        writer.commit([v for v in videos_set.ids if v in plan.asks], before_commit=lambda: write_state(layout.day_state(scale.NEXT), state))
         figures["seconds"] = time.perf_counter() - started
-        # The day's counts, as the fetch keeps them (rebuilt from its answers: untimed)
-        layout.fetch_summary(scale.NEXT).write_text(
-            json.dumps(dataclasses.asdict(summary_of(layout.answers(scale.NEXT)))), encoding="utf-8"
-        )
+        # The day's counts, as the fetch keeps them (rebuilt from its answers and state: untimed)
+        summary = day_summary(layout.fetch_summary(scale.NEXT), layout.answers(scale.NEXT), layout.day_state(scale.NEXT))
+        layout.fetch_summary(scale.NEXT).write_text(json.dumps(dataclasses.asdict(summary)), encoding="utf-8")
+        carried = summary.carried
         figures["asked"], figures["carried"] = len(answers), carried
         return figures
     elif stage == "normalize":

@@ -6,8 +6,9 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import itertools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,20 +17,21 @@ import pandas as pd
 from pipeline import account, refresh
 from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import Inbox
-from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Normalizer, quality
+from pipeline.normalize import CHUNK_ROWS, DEFAULT_URL_VALIDITY_S, Chunk, Normalizer, quality
+from pipeline.normalize.carry import carried_chunks
 from pipeline.normalize.events import type_events
 from pipeline.store import lake
 from pipeline.store.files import write_json
 from pipeline.store.layout import Layout
 from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
-from pipeline.store.raw import AnswerWriter, Carry, day_summary, finished_days, write_state
+from pipeline.store.raw import AnswerWriter, day_summary, finished_days, read_state, write_state
 from pipeline.store.schema import DAY_TABLES, DEFAULT_ACCOUNT, STICKERS, pandas_dtypes
 from pipeline.store.videos import VideoSet, listed_set, read_day_set, read_video_set, write_video_set
 from pipeline.vod.client import VodClient
 from pipeline.vod.errors import FatalVodError
 from pipeline.vod.fetch import Clients, Progress, by_need, fetch_all
-from pipeline.vod.outcome import FetchSummary, Outcome, sticker_count, utc_now_iso
+from pipeline.vod.outcome import CARRIED, FetchSummary, Outcome, sticker_count, utc_now_iso
 from pipeline.vod.regions import DEFAULT_REGION
 
 
@@ -199,21 +201,20 @@ def _fetch(
             err.summary.carry_over(kept)
         raise
     summary.carry_over(kept)
-    previous = dt.date.fromisoformat(plan.previous_day) if plan.previous_day else None
-    carry = Carry(layout.answers(previous), previous) if previous else None
-    regions = dict(zip(ids, videos.regions, strict=True))
     lease.check()
 
-    # The summary is written before the answers are put into place (the day's commit point), so a finished
-    # day always has it: killed in between, the day is unfinished and the next fetch writes both again.
+    # The summary and the state are written before the answers are put into place (the day's commit point),
+    # so a finished day always has them: killed in between, the day is unfinished and the next fetch writes
+    # them again.
     state, summary.unannounced = refresh.day_state(day, videos, plan, pd.DataFrame(asked))
+    carried = state["status"] == CARRIED
+    summary.carried, summary.carried_stickers = int(carried.sum()), int(state.loc[carried, "stickers"].sum())
 
-    def keep_summary(carried: int, carried_stickers: int) -> None:
-        summary.carried, summary.carried_stickers = carried, carried_stickers
+    def keep_summary() -> None:
         write_state(layout.day_state(day), state)
         write_json(layout.fetch_summary(day), dataclasses.asdict(summary))
 
-    writer.commit(ids, carry, asked=plan.asks, regions=regions, before_commit=keep_summary)
+    writer.commit([video_id for video_id in ids if video_id in plan.asks], before_commit=keep_summary)
     return summary
 
 
@@ -259,7 +260,8 @@ def normalize_day(
         out["video_fetches"].describe(lake.FETCH_SUMMARY_KEY, json.dumps(dataclasses.asdict(fetch_summary(layout, day))))
         plan = refresh.read_plan(layout, day, asks=False) if layout.plan(day).exists() else None
         out["events"].write(type_events(layout.day_events(day), day, plan.run_id if plan else None))
-        for chunk in normalizer.normalize_file(answers, chunk_rows=chunk_rows):
+        carried = _carried(layout, day, plan, normalizer, chunk_rows)  # first: an asked answer repeating a carried id is the repeat
+        for chunk in itertools.chain(carried, normalizer.normalize_file(answers, chunk_rows=chunk_rows)):
             out["stickers"].write(chunk.stickers)
             out["quarantine"].write(chunk.quarantine)
             out["video_fetches"].write(chunk.video_fetches)
@@ -282,6 +284,20 @@ def normalize_day(
     report.stickers, report.quarantined = rows["stickers"], rows["quarantine"]
     report.videos = dict(report.videos)
     return report
+
+
+def _carried(layout: Layout, day: dt.date, plan: refresh.Plan | None, normalizer: Normalizer, chunk_rows: int) -> Iterator[Chunk]:
+    """The rows of the videos the day carried (``normalize.carry``); none for a day fetched before states were
+    kept, whose answer file holds its carried videos itself."""
+    if not layout.day_state(day).exists():
+        return iter(())
+    state = read_state(layout.day_state(day))
+    carried = state[state["status"] == CARRIED]
+    if carried.empty:
+        return iter(())
+    videos = read_day_set(layout.day_videos(day), DEFAULT_REGION)
+    previous = dt.date.fromisoformat(plan.previous_day) if plan is not None and plan.previous_day else None
+    return carried_chunks(layout, day, previous, carried, videos, normalizer, chunk_rows=chunk_rows)
 
 
 def day_audit(layout: Layout, day: dt.date) -> quality.Audit:
@@ -324,7 +340,7 @@ class StagedDay:
 
 def fetch_summary(layout: Layout, day: dt.date) -> FetchSummary:
     """The summary of the day's finished fetch; rebuilt from its answers if it was lost (``raw.summary_of``)."""
-    return day_summary(layout.fetch_summary(day), layout.answers(day))
+    return day_summary(layout.fetch_summary(day), layout.answers(day), layout.day_state(day))
 
 
 def _reason_kinds(reasons: pd.Series) -> list[str]:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline import refresh, snapshot
+from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import Inbox
 from pipeline.normalize import quality
 from pipeline.store import lake, raw
@@ -73,6 +74,38 @@ def test_a_day_asks_the_new_videos_and_a_sweep_and_carries_the_rest_unchanged(se
     kept = new["video_id"].isin(carried.index)
     assert new[kept].reset_index(drop=True).equals(old[old["video_id"].isin(carried.index)].reset_index(drop=True))
     assert quality.fetch_reconciles(lake.committed(layout, DAY + dt.timedelta(days=1), DAY_TABLES)).passed
+
+
+def _partitions(layout: Layout, day: dt.date) -> dict[str, pd.DataFrame]:
+    """The day's answer tables, each sorted so that two equal days compare equal whatever the rows' order."""
+    keys = {"stickers": ["dynamic_image_id"], "quarantine": ["video_id", "item_index"], "video_fetches": ["video_id"]}
+    return {table: lake.read_partition(layout, table, day).sort_values(key, ignore_index=True) for table, key in keys.items()}
+
+
+def test_raw_keeps_only_the_asked_answers_and_a_day_carried_from_raw_equals_one_carried_from_the_lake(service, layout):
+    write_videos(service, layout.videos_csv, unknown=3)
+    client = make_client(service)
+    day2 = DAY + dt.timedelta(days=1)
+    for day in (DAY, day2):  # both fetched, neither normalized: day 2 cannot carry from the lake
+        snapshot.take_video_set(layout, day, today=day)
+        snapshot.fetch_day(layout, day, client, concurrency=8, today=day)
+    asked = refresh.read_plan(layout, day2).asks
+    assert len(layout.answers(day2).read_text().splitlines()) == len(asked) < 203  # no carried answer copied
+    snapshot.normalize_day(layout, day2)  # carried from raw/ of the day each answer was made
+    from_raw = _partitions(layout, day2)
+    snapshot.normalize_day(layout, DAY)
+    snapshot.normalize_day(layout, day2)  # now from the lake's day 1
+    from_lake = _partitions(layout, day2)
+    for table, rows in from_raw.items():
+        assert rows.equals(from_lake[table]), table
+    fetched = from_lake["video_fetches"].set_index("video_id")
+    assert (fetched["status"] == "carried").sum() == 203 - len(asked)
+    assert quality.fetch_reconciles(lake.committed(layout, day2, DAY_TABLES)).passed
+    # A day whose carried answers can be found nowhere stops, naming the raw file to restore
+    (layout.base / "lake").rename(layout.base / "lake-aside")
+    layout.answers(DAY).unlink()
+    with pytest.raises(ConfigurationError, match=r"carried videos have no answer in .*snapshot_date=2026"):
+        snapshot.normalize_day(layout, day2)
 
 
 def test_every_video_is_asked_at_least_every_k_days_and_no_row_is_older(service, layout):

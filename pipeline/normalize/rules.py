@@ -78,6 +78,11 @@ class Normalizer:
     def close(self) -> None:
         self._kept = KeptIds()
 
+    def keep_ids(self, ids: pa.Array) -> None:
+        """Keeps sticker ids of the day typed elsewhere (its carried rows), so an answer repeating one is
+        quarantined as a repeat."""
+        self._kept.repeats(ids, np.ones(len(ids), dtype=bool))
+
     def normalize_file(self, answers: Location, *, chunk_rows: int = CHUNK_ROWS) -> Iterator[Chunk]:
         """Types a finished answer file (JSON lines) in one streamed pass, in file order: each chunk holds
         the outcome of some videos (``video_fetches``) and at most ``chunk_rows`` of their items, typed
@@ -88,10 +93,10 @@ class Normalizer:
             fetches = self._video_fetches(records)
             items = items_of(records)
             if items.num_rows == 0:
-                yield Chunk(_empty("stickers"), _empty("quarantine"), fetches)
+                yield Chunk(empty("stickers"), empty("quarantine"), fetches)
             for start in range(0, items.num_rows, chunk_rows):
                 stickers, quarantine = self._type(items.slice(start, chunk_rows))
-                yield Chunk(stickers, quarantine, fetches if start == 0 else _empty("video_fetches"))
+                yield Chunk(stickers, quarantine, fetches if start == 0 else empty("video_fetches"))
 
     def _video_fetches(self, records: pa.Table) -> pa.Table:
         """Every video's outcome: the record's own fields, and how many items an answer held."""
@@ -130,7 +135,7 @@ class Normalizer:
     def _quarantine(self, items: pa.Table, failures: list[_Failure], bad: np.ndarray) -> pa.Table:
         """The quarantine rows: raw values as VOD sent them, but never a FileURL's auth_key."""
         if not bad.any():
-            return _empty("quarantine")
+            return empty("quarantine")
         rows = items.filter(pa.array(bad))
         columns = {
             **{name: rows[name] for name in rows.column_names},
@@ -156,7 +161,8 @@ def _table(columns: dict[str, Any], name: str) -> pa.Table:
     return pa.table([columns[field] for field in schema.names], names=schema.names).cast(schema)
 
 
-def _empty(name: str) -> pa.Table:
+def empty(name: str) -> pa.Table:
+    """No rows of a table the normalizer makes."""
     return _SCHEMAS[name].empty_table()
 
 

@@ -248,7 +248,7 @@ def _fetch_runs(layout: Layout, video_fetches: dict[dt.date, list[Location]], fo
         if kept:
             return FetchSummary(**json.loads(kept))
         own = layout.of_account(account)
-        return day_summary(own.fetch_summary(day), own.answers(day))
+        return day_summary(own.fetch_summary(day), own.answers(day), own.day_state(day))
 
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="fetch-runs") as pool:  # on a store, a GET each
         summaries = list(pool.map(lambda found: summary(*found), found))

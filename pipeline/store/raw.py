@@ -12,13 +12,12 @@ order. The finished file is put whole, then the batches are removed.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import tempfile
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -76,21 +75,13 @@ class AnswerWriter:
             self._batches.append(batch)
             self._sent += len(batch)
 
-    def commit(
-        self,
-        order: list[str],
-        carry: Carry | None = None,
-        asked: Collection[str] | None = None,
-        regions: Mapping[str, str] | None = None,
-        before_commit: Callable[[int, int], None] | None = None,
-    ) -> tuple[int, int]:
-        """Writes the finished file with one record per video of ``order``, in that order: the outcome
-        written for it, or for a video not ``asked`` (default: every video is asked) its last answer, which
-        ``carry`` holds, in its region of ``regions``. Returns the videos and the items carried. A video
-        asked without an outcome, or carried without a last answer, raises ValueError.
+    def commit(self, order: list[str], before_commit: Callable[[], None] | None = None) -> None:
+        """Writes the finished file with one record per video of ``order`` (the videos asked, in the set's
+        order): the outcome written for it. A video without an outcome raises ValueError. The videos not
+        asked are carried by normalization from the day they were answered (``carried_sources``), not copied.
 
-        ``before_commit(videos carried, items carried)`` runs once the file is written and before it is put
-        into place, the day's commit point: what it writes is there whenever the day is finished.
+        ``before_commit()`` runs once the file is written and before it is put into place, the day's commit
+        point: what it writes is there whenever the day is finished.
 
         The same day therefore gives the same file, and the same Parquet after it, whatever order the
         answers arrived in and however many times the fetch was interrupted.
@@ -104,37 +95,21 @@ class AnswerWriter:
                 if line.strip():
                     offsets[_video_id_of(line)] = (position, len(line))
                 position += len(line)
-            asked = set(order) if asked is None else set(asked)
-            carried = carry.offsets(v for v in order if v not in asked) if carry else {}
-            missing = [v for v in order if (v in asked and v not in offsets) or (v not in asked and v not in carried)]
+            missing = [v for v in order if v not in offsets]
             if missing:
                 raise ValueError(f"{len(missing)} videos have no outcome yet (first: {missing[0]})")
-            items = 0
-            with (
-                atomic_write(self.path) as tmp,
-                open(tmp, "wb") as dst,
-                # read at each carried record's place: on a store, from a local copy, not a request a record
-                objects.local_copy(carry.answers) if carry else contextlib.nullcontext() as copy,
-                open(copy, "rb") if copy else contextlib.nullcontext() as previous,
-            ):
+            with atomic_write(self.path) as tmp, open(tmp, "wb") as dst:
                 for video_id in order:
-                    if video_id not in asked:
-                        assert carry is not None
-                        line, count = carry.record(previous, carried[video_id], (regions or {}).get(video_id))
-                        dst.write(line)
-                        items += count
-                        continue
                     start, size = offsets[video_id]
                     src.seek(start)
                     dst.write(src.read(size))
                 durable(dst)
                 if before_commit is not None:
-                    before_commit(len(carried), items)
+                    before_commit()
         self.partial.unlink()
         if self._batches is not None:
             self._batches.clear()
         self._cleanup()
-        return len(carried), items
 
     def close(self) -> None:
         """Keeps what was written (durable) without marking the day finished."""
@@ -177,51 +152,35 @@ class _Batches:
         self.replace(b"")
 
 
-class Carry:
-    """The last answers of a finished day (``answers``, of ``day``), to carry into a later day's file."""
+def carry_records(answers: Location, day: dt.date, video_ids: Collection[str], regions: Mapping[str, str], out: BinaryIO) -> set[str]:
+    """Writes to ``out`` the records of ``video_ids`` in a finished day's file (``answers``, of ``day``) as a
+    later day carries them, in one pass; returns the videos found (one the day answered, found missing or
+    carried itself; not one that failed).
 
-    def __init__(self, answers: Location, day: dt.date):
-        self.answers, self.day = answers, day
-
-    def offsets(self, video_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
-        """Video id -> where its record is in the day's file (offset, length), for those of ``video_ids`` the
-        day answered (or found missing, or carried itself); a video that failed that day has none. Only
-        where: the records are read again one at a time as they are carried (``record``), so carrying a
-        million videos holds their positions, not their answers."""
-        wanted = set(video_ids)
-        out: dict[str, tuple[int, int]] = {}
-        with self.answers.open("rb") as src:
-            position = 0
-            for line in src:
-                start, position = position, position + len(line)
-                if not wanted:
-                    break
-                if not line.strip():
-                    continue
-                record = json.loads(line)
-                video_id = record.get("video_id")
-                if video_id in wanted and record.get("status") != "failed":
-                    wanted.discard(video_id)
-                    out[video_id] = (start, len(line))
-        return out
-
-    def record(self, source: Any, at: tuple[int, int], region: str | None = None) -> tuple[bytes, int]:
-        """The record at ``at`` in ``source`` (the day's file, open) as carried, and the items its answer holds.
-
-        The record is the one kept that day, unchanged but for its status (``carried``, the outcome it
-        carries in ``carried_status``), the day of the answer (``carried_from``: that day, or the day it
-        carried from), no reason, and its region as the day's set says (``region``, when given): its
-        request id, time and answer are those of the call that made it.
-        """
-        source.seek(at[0])
-        record = json.loads(source.read(at[1]))
-        if record.get("status") != CARRIED:
-            record["carried_from"], record["carried_status"] = self.day.isoformat(), record.get("status")
-        record["status"], record["reason"] = CARRIED, None
-        if region:
-            record["region"] = region
-        text = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        return text.encode("utf-8"), sticker_count(record.get("response"))
+    A record is the one kept that day, unchanged but for its status (``carried``, the outcome it carries in
+    ``carried_status``), the day of the answer (``carried_from``: that day, or the day it carried from), no
+    reason, and its region as the later day's set says (``regions``): its request id, time and answer are
+    those of the call that made it. What normalization types when the day it builds on is not in the lake.
+    """
+    found: set[str] = set()
+    with answers.open("rb") as src:
+        for line in src:
+            if len(found) == len(video_ids):
+                break
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            video_id = record.get("video_id")
+            if video_id not in video_ids or video_id in found or record.get("status") == "failed":
+                continue
+            found.add(video_id)
+            if record.get("status") != CARRIED:
+                record["carried_from"], record["carried_status"] = day.isoformat(), record.get("status")
+            record["status"], record["reason"] = CARRIED, None
+            if regions.get(video_id):
+                record["region"] = regions[video_id]
+            out.write((json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8"))
+    return found
 
 
 def _salvage(partial: Path) -> dict[str, dict[str, Any]]:
@@ -341,12 +300,17 @@ def summary_of(answers: Location) -> FetchSummary:
     return summary
 
 
-def day_summary(path: Location, answers: Location) -> FetchSummary:
-    """The summary of a finished fetch (``path``, its fetch.json), or rebuilt from its ``answers`` if it was
-    lost (``summary_of``)."""
+def day_summary(path: Location, answers: Location, state: Location | None = None) -> FetchSummary:
+    """The summary of a finished fetch (``path``, its fetch.json), or rebuilt if it was lost: from its
+    ``answers`` (``summary_of``), and the videos it carried from its ``state``."""
     if path.exists() or not answers.exists():
         return read_summary(path)
-    return summary_of(answers)
+    summary = summary_of(answers)
+    if state is not None and state.exists():
+        frame = read_state(state)
+        carried = frame[frame["status"] == CARRIED]
+        summary.carried, summary.carried_stickers = len(carried), int(carried["stickers"].sum())
+    return summary
 
 
 def read_summary(path: Location) -> FetchSummary:
