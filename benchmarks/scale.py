@@ -86,6 +86,7 @@ def prepare(videos: int) -> Layout:
     state = pd.DataFrame(
         {
             "video_id": ids,
+            "region": regions,
             "status": "answered",
             "answer": "answered",
             "answered_on": pd.Timestamp(DAY),

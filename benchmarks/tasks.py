@@ -479,6 +479,7 @@ def refresh_resume(videos: int, rounds: int) -> dict[str, Any]:
             pd.DataFrame(
                 {
                     "video_id": answered,
+                    "region": "cn-shanghai",
                     "status": np.where(failed, "failed", np.where(carried, "carried", "answered")),
                     "answer": np.where(failed, None, "answered"),
                     "answered_on": np.where(failed, pd.NaT, np.where(carried, old, pd.Timestamp(data.DAY))),

@@ -316,6 +316,7 @@ def last_answers(layout: Layout, day: dt.date) -> pd.DataFrame:
 def _no_answers() -> pd.DataFrame:
     return pd.DataFrame(
         {
+            "region": pd.Series(dtype="str"),
             "status": pd.Series(dtype="str"),
             "answer": pd.Series(dtype="str"),
             "answered_on": pd.Series(dtype="datetime64[ns]"),
@@ -340,6 +341,7 @@ def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -
     state = pd.DataFrame(
         {
             "video_id": index,
+            "region": videos.regions,
             "status": np.where(is_asked, now["status"], CARRIED),
             "answer": np.where(is_asked, answer, last["answer"]),
             "answered_on": np.where(is_asked, np.where(failed, pd.NaT, pd.Timestamp(day)), last["answered_on"]),

@@ -295,9 +295,8 @@ def _carried(layout: Layout, day: dt.date, plan: refresh.Plan | None, normalizer
     carried = state[state["status"] == CARRIED]
     if carried.empty:
         return iter(())
-    videos = read_day_set(layout.day_videos(day), DEFAULT_REGION)
     previous = dt.date.fromisoformat(plan.previous_day) if plan is not None and plan.previous_day else None
-    return carried_chunks(layout, day, previous, carried, videos, normalizer, chunk_rows=chunk_rows)
+    return carried_chunks(layout, day, previous, carried, normalizer, chunk_rows=chunk_rows)
 
 
 def day_audit(layout: Layout, day: dt.date) -> quality.Audit:

@@ -27,34 +27,25 @@ from pipeline.store import lake
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.raw import carry_records, read_summary
 from pipeline.store.schema import ACCOUNT, ANSWER_TABLES, ROWS, arrow_schema
-from pipeline.store.videos import VideoSet
 from pipeline.vod.outcome import CARRIED
 
 BATCH_ROWS = 1 << 18  # lake rows read at a time: memory stays flat however many videos are carried
 
 
 def carried_chunks(
-    layout: Layout,
-    day: dt.date,
-    previous: dt.date | None,
-    carried: pd.DataFrame,
-    videos: VideoSet,
-    normalizer: Normalizer,
-    *,
-    chunk_rows: int,
+    layout: Layout, day: dt.date, previous: dt.date | None, carried: pd.DataFrame, normalizer: Normalizer, *, chunk_rows: int
 ) -> Iterator[Chunk]:
-    """The rows of ``carried`` (the day's state of its carried videos: their ``answered_on``, by video id),
-    each in its region of the day's set (``videos``): from ``previous``'s partitions in the lake when they
-    hold every one of them as fetched, else from raw/. Their sticker ids are kept by ``normalizer`` first, so
-    an asked answer repeating one is quarantined as a repeat."""
+    """The rows of ``carried`` (the day's state of its carried videos, by video id: the ``region`` of the
+    day's set, ``answered_on``): from ``previous``'s partitions in the lake when they hold every one of them
+    as fetched, else from raw/. Their sticker ids are kept by ``normalizer`` first, so an asked answer
+    repeating one is quarantined as a repeat."""
     if carried.empty:
         return
-    ids = pa.array(carried.index.to_numpy(dtype=object), pa.string())
-    selection = _in_lake(layout, previous, ids, videos) if previous is not None else None
+    selection = _in_lake(layout, previous, carried) if previous is not None else None
     if previous is not None and selection is not None:
         yield from _from_lake(layout, day, previous, selection, normalizer)
     else:
-        regions = dict(zip(videos.ids, videos.regions, strict=True))
+        regions = dict(zip(carried.index, carried["region"], strict=True))
         yield from _from_raw(layout, carried, regions, normalizer, chunk_rows)
 
 
@@ -67,9 +58,9 @@ class _Selection(NamedTuple):
     moved_to: pa.Array  # and that region
 
 
-def _in_lake(layout: Layout, previous: dt.date, ids: pa.Array, videos: VideoSet) -> _Selection | None:
+def _in_lake(layout: Layout, previous: dt.date, carried: pd.DataFrame) -> _Selection | None:
     """What to take of ``previous``'s lake rows, when the lake holds that day as it was fetched, with a row
-    of each video of ``ids``; None otherwise."""
+    of each video ``carried``; None otherwise."""
     audit = Audit.read(layout.audit(previous))
     files = lake.committed(layout, previous, ANSWER_TABLES)
     if audit is None or not audit.committed or not all(path.exists() for path in files.paths.values()):
@@ -77,11 +68,12 @@ def _in_lake(layout: Layout, previous: dt.date, ids: pa.Array, videos: VideoSet)
     if files.fetch_summary() != read_summary(layout.fetch_summary(previous)):
         return None  # the day was fetched again since it was typed
     rows = files.parquet("video_fetches").read(columns=["video_id", "region"])
-    taken = pc.is_in(rows["video_id"], value_set=ids)
-    if pc.sum(taken).as_py() != len(ids):
+    at = pc.index_in(rows["video_id"], value_set=pa.array(carried.index.to_numpy(dtype=object), pa.string()))
+    taken = at.is_valid()
+    if pc.sum(taken).as_py() != len(carried):
         return None
+    region = pc.take(pa.array(carried["region"].to_numpy(dtype=object), pa.string()), at.drop_null())
     held = rows.filter(taken)
-    region = pc.take(pa.array(videos.regions, pa.string()), pc.index_in(held["video_id"], value_set=pa.array(videos.ids, pa.string())))
     moved = pc.fill_null(pc.not_equal(region, held["region"]), True)
     return _Selection(
         left_out=rows["video_id"].filter(pc.invert(taken)).combine_chunks(),

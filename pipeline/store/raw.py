@@ -213,6 +213,7 @@ def _video_id_of(line: bytes) -> str:
 STATE = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),
+        pa.field("region", pa.string()),  # as the day's set says
         pa.field("status", pa.string(), nullable=False),  # answered, not_found, failed or carried
         pa.field("answer", pa.string()),  # the outcome of the answer held: answered or not_found (null: failed)
         pa.field("answered_on", pa.date32()),  # the day that answer was made (null: failed)
@@ -240,7 +241,7 @@ def read_state(path: Location) -> pd.DataFrame:
 def state_from_answers(answers: Location, day: dt.date) -> pd.DataFrame:
     """A finished day's state read from its answer file, for days kept before their state was (``read_state``'s
     frame)."""
-    ids, statuses, held, made, stickers = [], [], [], [], []
+    ids, regions, statuses, held, made, stickers = [], [], [], [], [], []
     with answers.open("rb") as src:
         for line in src:
             if not line.strip():
@@ -249,6 +250,7 @@ def state_from_answers(answers: Location, day: dt.date) -> pd.DataFrame:
             status = record.get("status")
             answer = record.get("carried_status") if status == CARRIED else status if status != "failed" else None
             ids.append(record.get("video_id"))
+            regions.append(record.get("region"))
             statuses.append(status)
             held.append(answer)
             made.append(None if answer is None else record.get("carried_from") or day.isoformat())
