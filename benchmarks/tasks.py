@@ -717,22 +717,36 @@ def _store_layout(store: dict[str, str] | None, name: str) -> tuple[Any, Any]:
 
 
 @task
-def normalize_to(rows: int, store: dict[str, str] | None = None, repeat: int = 3) -> dict[str, Any]:
+def normalize_to(rows: int, store: dict[str, str] | None = None, repeat: int = 3, server_pid: int | None = None) -> dict[str, Any]:
     """The stickers asset's work on a day of ``rows`` rows, its answers and lake on disk or on the store:
     the median of ``repeat`` runs."""
+    import shutil
+
     from pipeline import snapshot
+    from pipeline.store import objects
 
     source = data.raw_day(rows=rows)
     layout, cleanup = _store_layout(store, "normalize")
     try:
+        # Copied in a streaming way, so the process's peak memory is normalization's, not the copy's
         if store is None:
             layout.answers(data.DAY).parent.mkdir(parents=True)
-        layout.answers(data.DAY).write_bytes(source.answers(data.DAY).read_bytes())
+            shutil.copyfile(source.answers(data.DAY), layout.answers(data.DAY))
+        else:
+            objects.upload(source.answers(data.DAY), layout.answers(data.DAY))
         layout.fetch_summary(data.DAY).write_bytes(source.fetch_summary(data.DAY).read_bytes())  # as a fetched day has
+        server = _tree_cpu_s(server_pid) if server_pid else 0.0
         seconds = _timed(lambda: snapshot.normalize_day(layout, data.DAY), repeat)
+        server = (_tree_cpu_s(server_pid) - server) / repeat if server_pid else 0.0
     finally:
         cleanup()
-    return {"rows": rows, "seconds": seconds}
+    return {"rows": rows, "seconds": seconds, "server_cpu_s": server}
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process and its children (whole seconds, as ps counts them)."""
+    out = subprocess.run(["ps", "-o", "times=", "-p", str(pid), "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return float(sum(int(value) for value in out.split()))
 
 
 @task
