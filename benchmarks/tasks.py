@@ -930,7 +930,11 @@ def receiver_siege(hostile: int, callbacks: int) -> dict[str, Any]:
             reconnects = crowd.reconnects
         finally:
             receiver.send_signal(signal.SIGINT)
-            receiver.wait(timeout=30)
+            try:
+                receiver.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # still draining the crowd's connections: its figures are taken
+                receiver.kill()
+                receiver.wait()
         with Inbox(Path(tmp) / "events" / "inbox.sqlite") as inbox:
             kept, rejected = len(inbox), len(inbox.rejected())
 
