@@ -121,7 +121,11 @@ def test_a_full_walk_notices_a_deleted_video_keeps_it_marked_and_leaves_it_out_o
     table = videos_table(layout, DAY2).set_index("video_id")
     assert bool(table.loc[gone, "deleted_upstream"]) and pd.notna(table.loc[gone, "deleted_at"])
     assert not table.drop(index=gone)["deleted_upstream"].any()
-    assert table.loc[gone, "first_seen"] == videos_table(layout, DAY1).set_index("video_id").loc[gone, "first_seen"]
+    before = videos_table(layout, DAY1).set_index("video_id")
+    # Listed again or not, every video keeps when it was first seen; only when it was last seen moves on
+    assert table["first_seen"].sort_index().equals(before["first_seen"].sort_index())
+    assert (table.drop(index=gone)["last_seen"] > before.drop(index=gone)["last_seen"]).all()
+    assert list(table.sort_values(["region", "creation_time"], kind="stable").index) == list(table.index)  # the table's order
 
 
 @pytest.mark.parametrize("not_found", ["list", "all"])
