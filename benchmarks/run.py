@@ -402,15 +402,17 @@ def bench_store(size: dict[str, Any]) -> list[Row]:
         store = {"AWS_ENDPOINT_URL": s3.endpoint, "bucket": s3.create_bucket("bench")}
         measure("prepare_raw", rows=size["rows"])
         measure("prepare_lake", videos=size["videos"], days=size["days"])
-        disk, remote, disk_mb, remote_mb, server_s = [], [], [], [], []
+        disk, remote, disk_mb, remote_mb, server_s, disk_cpu, remote_cpu = [], [], [], [], [], [], []
         for _ in range(size["rounds"]):  # alternated, so a slow spell of the machine hits both
             run = measure("normalize_to", rows=size["rows"])
             disk.append(run["seconds"])
             disk_mb.append(run["peak_rss_mb"])
+            disk_cpu.append(run["own_cpu_s"])
             run = measure("normalize_to", rows=size["rows"], store=store, server_pid=s3.process.pid)
             server_s.append(run["server_cpu_s"])
             remote.append(run["seconds"])
             remote_mb.append(run["peak_rss_mb"])
+            remote_cpu.append(run["own_cpu_s"])
         publish_disk = measure("publish_to", videos=size["videos"], days=size["days"])["seconds"]
         publish_remote = measure("publish_to", videos=size["videos"], days=size["days"], store=store)["seconds"]
     ratios = sorted(r / d for r, d in zip(remote, disk, strict=True))
@@ -433,6 +435,13 @@ def bench_store(size: dict[str, Any]) -> list[Row]:
             f"{max(remote_mb) / max(disk_mb):.2f}x",
             "<= 1.2x local disk",
             _yes(max(remote_mb) <= 1.2 * max(disk_mb)),
+        ),
+        Row(
+            label + ": the pipeline's own CPU a normalization",
+            f"{statistics.median(remote_cpu):.2f} s",
+            f"{statistics.median(disk_cpu):.2f} s on local disk",
+            f"{statistics.median(remote_cpu) / statistics.median(disk_cpu):.2f}x",
+            "",
         ),
         Row(
             label + ": the S3 server's CPU a normalization, on the same 2 cores",

@@ -735,12 +735,12 @@ def normalize_to(rows: int, store: dict[str, str] | None = None, repeat: int = 3
         else:
             objects.upload(source.answers(data.DAY), layout.answers(data.DAY))
         layout.fetch_summary(data.DAY).write_bytes(source.fetch_summary(data.DAY).read_bytes())  # as a fetched day has
-        server = _tree_cpu_s(server_pid) if server_pid else 0.0
+        server, own = (_tree_cpu_s(server_pid) if server_pid else 0.0), _cpu_s()
         seconds = _timed(lambda: snapshot.normalize_day(layout, data.DAY), repeat)
-        server = (_tree_cpu_s(server_pid) - server) / repeat if server_pid else 0.0
+        server, own = ((_tree_cpu_s(server_pid) - server) / repeat if server_pid else 0.0), (_cpu_s() - own) / repeat
     finally:
         cleanup()
-    return {"rows": rows, "seconds": seconds, "server_cpu_s": server}
+    return {"rows": rows, "seconds": seconds, "server_cpu_s": server, "own_cpu_s": own}
 
 
 def _tree_cpu_s(pid: int) -> float:

@@ -433,3 +433,28 @@ def test_a_day_discovered_on_the_store_publishes_its_videos_with_its_audited_tab
     assert sorted(lake.read_partition(s3_layout, "videos", DAY)["video_id"]) == sorted(videos.ids)
     assert snapshot.staged_days(s3_layout) == [] and pending_uploads(s3_layout) == []
     assert not [key for key in all_objects(s3_layout) if "/staging/" in key or key.endswith(".replace.json")]
+
+
+def test_a_file_read_and_uploaded_in_many_parts_on_the_store_is_the_same_bytes(s3_layout, tmp_path, monkeypatch):
+    """A growing file's parts sent at most two at once while the file grows faster than the store takes
+    them, and ranges read ahead: the bytes on the store and read back are the file's, in order."""
+    source = tmp_path / "grown.bin"
+    data = os.urandom(23 << 20)  # not a whole number of parts
+    target = objects.remote(s3_layout.root / "parts" / "grown.bin")
+    call_s3 = target.fs.call_s3
+
+    def slow(method, *args, **kwargs):  # a store slower than the writer
+        if method == "upload_part":
+            time.sleep(0.3)
+        return call_s3(method, *args, **kwargs)
+
+    monkeypatch.setattr(target.fs, "call_s3", slow)
+    upload = objects.GrowingUpload(source, target, part_size=5 << 20, at_once=2)
+    source.write_bytes(data)
+    upload.grown()  # four whole parts at once
+    assert sum(not part.done() for part in upload._parts) <= 2  # the others wait, not queued in memory
+    assert objects.complete(target, upload.finish())
+    with objects._AheadReader(target, block=3 << 20, ahead=3) as reader:
+        read = bytearray(len(data) + 1)
+        assert reader.readinto(read) == len(data)
+    assert bytes(read[: len(data)]) == data

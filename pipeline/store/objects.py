@@ -19,7 +19,7 @@ import os
 import posixpath
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -200,8 +200,9 @@ class _AheadReader(io.RawIOBase):
         self._size, self._etag, self._block = info["size"], info["ETag"], block
         self._pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="read-ahead")
         self._starts = iter(range(0, self._size, block))
-        self._pending: collections.deque[Future[bytes]] = collections.deque()
-        self._chunk, self._at = b"", 0
+        self._pending: collections.deque[Future[bytearray]] = collections.deque()
+        self._chunk: bytes | bytearray = b""
+        self._at = 0
         for _ in range(ahead):
             self._ask()
 
@@ -210,13 +211,20 @@ class _AheadReader(io.RawIOBase):
         if start is not None:
             self._pending.append(self._pool.submit(self._range, start, min(start + self._block, self._size) - 1))
 
-    def _range(self, first: int, last: int) -> bytes:
-        async def get() -> bytes:
+    def _range(self, first: int, last: int) -> bytearray:
+        async def get() -> bytearray:
             answer = await self._fs._call_s3(
                 "get_object", Bucket=self._bucket, Key=self._key, Range=f"bytes={first}-{last}", IfMatch=self._etag
             )
+            # Read a megabyte at a time into the range's own buffer: a whole read would hold the range twice
+            data, filled = bytearray(last - first + 1), 0
             async with answer["Body"] as body:
-                return await body.read()
+                while piece := await body.read(1 << 20):
+                    data[filled : filled + len(piece)] = piece
+                    filled += len(piece)
+            if filled != len(data):
+                raise OSError(f"{self._key}: the store sent {filled} of the {len(data)} bytes asked from {first}")
+            return data
 
         return sync(self._fs.loop, get)
 
@@ -313,7 +321,7 @@ class GrowingUpload:
     sends the rest once the file is complete and returns the upload, not completed (``complete``)."""
 
     def __init__(self, source: Path, target: UPath, *, part_size: int = 8 << 20, at_once: int = 4):
-        self.source, self.target, self.part_size = source, target, part_size
+        self.source, self.target, self.part_size, self.at_once = source, target, part_size, at_once
         self._bucket, self._key = target.path.split("/", 1)
         self._pool = ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="upload")
         self._parts: list[Future[tuple[int, str]]] = []
@@ -350,6 +358,10 @@ class GrowingUpload:
 
     def _send(self, start: int, length: int) -> None:
         number, upload_id = len(self._parts) + 1, self._upload_id()
+        # At most ``at_once`` parts in memory: a writer faster than the store waits here, rather than
+        # queueing parts the store has not taken yet
+        while len(sending := [part for part in self._parts if not part.done()]) >= self.at_once:
+            wait(sending, return_when=FIRST_COMPLETED)
         with open(self.source, "rb") as f:
             f.seek(start)
             data = f.read(length)
