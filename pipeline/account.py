@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -191,13 +190,12 @@ def _merge(previous: pd.DataFrame | None, fresh: pd.DataFrame, gone: set[str], d
     table = fresh
     if previous is not None:
         # Where each video found now was in the earlier table: it keeps when it was first seen there
-        earlier = pc.index_in(_strings(fresh["video_id"]), value_set=_strings(previous["video_id"]))
+        ids, earlier_ids = _strings(fresh["video_id"]), _strings(previous["video_id"])
+        earlier = pc.index_in(ids, value_set=earlier_ids)
         found = earlier.is_valid().to_numpy(zero_copy_only=False)
-        at = earlier.fill_null(0).to_numpy()
-        first_seen = previous["first_seen"].take(at).set_axis(fresh.index)
+        first_seen = previous["first_seen"].take(earlier.fill_null(0).to_numpy()).set_axis(fresh.index)
         fresh = fresh.assign(first_seen=fresh["first_seen"].mask(found, first_seen))
-        not_found = np.ones(len(previous), dtype=bool)
-        not_found[at[found]] = False
+        not_found = pc.invert(pc.is_in(earlier_ids, value_set=ids)).to_numpy(zero_copy_only=False)
         table = pd.concat([fresh, previous[not_found]], ignore_index=True)
     if gone:
         newly_gone = (

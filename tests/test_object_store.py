@@ -458,3 +458,50 @@ def test_a_file_read_and_uploaded_in_many_parts_on_the_store_is_the_same_bytes(s
         read = bytearray(len(data) + 1)
         assert reader.readinto(read) == len(data)
     assert bytes(read[: len(data)]) == data
+
+
+@pytest.mark.parametrize("extra", [-1, 1 << 20])
+def test_a_store_sending_other_than_the_range_asked_fails_the_read_and_never_grows_past_it(s3_layout, monkeypatch, extra):
+    """A store (or whatever answers in its name) that sends fewer bytes than a range, or streams on past it:
+    the read fails naming the file, and never holds more than the range."""
+    target = s3_layout.root / "answers.jsonl"
+    objects.upload(_file_of(s3_layout, 1 << 20), objects.remote(target))
+    store = objects.remote(target).fs
+    call_s3 = store._call_s3
+    held = []
+
+    class Body:  # the store's answer, one megabyte at a time, ``extra`` bytes more (or fewer) than asked
+        def __init__(self, size):
+            self.left = size
+
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            return False
+
+        async def read(self, amount):
+            piece = b"x" * max(0, min(amount, self.left))
+            self.left -= len(piece)
+            return piece
+
+    async def hostile(method, *args, **kwargs):
+        answer = await call_s3(method, *args, **kwargs)
+        if method == "get_object":
+            first, last = (int(n) for n in kwargs["Range"].removeprefix("bytes=").split("-"))
+            answer["Body"] = Body(last - first + 1 + extra)
+        return answer
+
+    monkeypatch.setattr(store, "_call_s3", hostile)
+    with pytest.raises(OSError, match="answers.jsonl: the store sent") as raised:
+        with objects.open_read(target) as reader:
+            held.append(reader.read())
+    assert not held
+    assert "more than" in str(raised.value) if extra > 0 else "of the" in str(raised.value)
+
+
+def _file_of(layout, size):
+    path = layout.events_inbox.parent / "some.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"y" * size)
+    return path

@@ -1,7 +1,6 @@
 """Ingest: the day's video set, VOD's raw answers, and the typed sticker rows."""
 
 import collections
-import datetime as dt
 from typing import Any
 
 import dagster as dg
@@ -145,8 +144,7 @@ def sticker_responses(context: dg.AssetExecutionContext, vod: VodResource, lake:
         if plan.events == refresh.STOPPED:
             what = refresh.events_stopped_message(layout, day)
             context.log.warning(f"VOD's sticker events have stopped: {what}")
-            earlier = refresh.read_plan(layout, dt.date.fromisoformat(plan.previous_day), asks=False) if plan.previous_day else None
-            if earlier is None or earlier.events != refresh.STOPPED:  # once, when they stop
+            if plan.stopped_since == plan.day:  # once, on the day they are found stopped
                 context.log.info(alert_events_stopped(context.log, day.isoformat(), account, context.run.run_id, what))
     if snapshot.is_over(day, today):
         context.log.info(

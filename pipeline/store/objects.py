@@ -220,6 +220,8 @@ class _AheadReader(io.RawIOBase):
             data, filled = bytearray(last - first + 1), 0
             async with answer["Body"] as body:
                 while piece := await body.read(1 << 20):
+                    if filled + len(piece) > len(data):  # never grown past the range asked
+                        raise OSError(f"{self._key}: the store sent more than the {len(data)} bytes asked from {first}")
                     data[filled : filled + len(piece)] = piece
                     filled += len(piece)
             if filled != len(data):

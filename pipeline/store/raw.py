@@ -257,6 +257,7 @@ def state_from_answers(answers: Location, day: dt.date) -> pd.DataFrame:
             stickers.append(sticker_count(record.get("response")))
     frame = pd.DataFrame(
         {
+            "region": pd.array(regions, dtype="str"),
             "status": statuses,
             "answer": held,
             "answered_on": pd.to_datetime(pd.Series(made, dtype="object")).astype("datetime64[ns]").to_numpy(),
