@@ -29,7 +29,7 @@ from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.lease import DayLease
 from pipeline.store.objects import Location
 from pipeline.store.schema import UTC_TIMESTAMP, VIDEOS, pandas_dtypes
-from pipeline.store.videos import video_id_problem
+from pipeline.store.videos import id_array, video_id_problem
 from pipeline.vod import discovery
 from pipeline.vod.client import Answer, VodClient
 from pipeline.vod.fetch import client_counts
@@ -190,7 +190,7 @@ def _merge(previous: pd.DataFrame | None, fresh: pd.DataFrame, gone: set[str], d
     table = fresh
     if previous is not None:
         # Where each video found now was in the earlier table: it keeps when it was first seen there
-        ids, earlier_ids = _strings(fresh["video_id"]), _strings(previous["video_id"])
+        ids, earlier_ids = id_array(fresh["video_id"]), id_array(previous["video_id"])
         earlier = pc.index_in(ids, value_set=earlier_ids)
         found = earlier.is_valid().to_numpy(zero_copy_only=False)
         first_seen = previous["first_seen"].take(earlier.fill_null(0).to_numpy()).set_axis(fresh.index)
@@ -199,7 +199,7 @@ def _merge(previous: pd.DataFrame | None, fresh: pd.DataFrame, gone: set[str], d
         table = pd.concat([fresh, previous[not_found]], ignore_index=True)
     if gone:
         newly_gone = (
-            pc.is_in(_strings(table["video_id"]), value_set=pa.array(sorted(gone), pa.large_string())).to_numpy(zero_copy_only=False)
+            pc.is_in(id_array(table["video_id"]), value_set=pa.array(sorted(gone), pa.large_string())).to_numpy(zero_copy_only=False)
             & ~table["deleted_upstream"].to_numpy()
         )
         table.loc[newly_gone, "deleted_upstream"] = True
@@ -208,12 +208,6 @@ def _merge(previous: pd.DataFrame | None, fresh: pd.DataFrame, gone: set[str], d
     keys = pa.table({key: pa.array(table[key]) for key in ("region", "creation_time", "video_id")})
     order = pc.sort_indices(keys, sort_keys=[(key, "ascending") for key in keys.column_names])  # stable; nulls last
     return table[_COLUMNS].take(order.to_numpy()).astype(pandas_dtypes(VIDEOS)).reset_index(drop=True)
-
-
-def _strings(column: pd.Series) -> pa.Array:
-    """A pandas column of text as one Arrow array."""
-    values = pa.array(column)
-    return (values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values).cast(pa.large_string())
 
 
 class _Typist:

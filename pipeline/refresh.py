@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.errors import ConfigurationError
 from pipeline.events.inbox import Inbox, StoredEvent
@@ -45,7 +47,7 @@ from pipeline.store.files import atomic_write, durable, write_json
 from pipeline.store.layout import Layout
 from pipeline.store.objects import Location
 from pipeline.store.raw import finished_days, read_state, read_summary, state_from_answers
-from pipeline.store.videos import VideoSet
+from pipeline.store.videos import VideoSet, id_array
 from pipeline.vod.outcome import CARRIED, FetchSummary, utc_now_iso
 
 log = logging.getLogger(__name__)
@@ -161,8 +163,8 @@ def plan_day(
             )
             through = 0
         events = inbox.since(through)
-    members = pd.Series(videos.ids, dtype="str")
-    announced, actions = _announced(events, set(videos.ids))
+    members = id_array(videos.ids)
+    announced, actions = _announced(events, members)
     sticker_events = sum(1 for event in events if event.event_type == "DynamicImageComplete" and _changes_stickers(event))
     if kept is not None:
         plan = kept
@@ -175,7 +177,7 @@ def plan_day(
         stopped_since = None
         if state == STOPPED:
             stopped_since = earlier.stopped_since if earlier is not None and earlier.stopped_since else day.isoformat()
-        groups = pd.Series(videos.regions if policy.per_region else ["account"] * len(videos.ids), dtype="str")
+        groups = pd.factorize(np.asarray(videos.regions, dtype=object))[0] if policy.per_region else np.zeros(len(members), np.int64)
         due = _bare_due(policy, (day - dt.date.fromisoformat(stopped_since)).days if stopped_since else None)
         asks, over = _choose(day, members, groups, last, announced, policy, bare_days, due)
         plan = Plan(
@@ -264,19 +266,44 @@ def _window(layout: Layout, day: dt.date) -> list[tuple[Plan, FetchSummary]]:
     return window
 
 
-def _extend(asks: dict[str, str], members: pd.Series, last: pd.DataFrame, announced: set[str]) -> dict[str, str]:
+def _extend(asks: dict[str, str], members: pa.Array, last: pd.DataFrame, announced: np.ndarray) -> dict[str, str]:
     """A kept plan's asks over the day's set as it is now, in its order: those kept (of videos still in the
     set), then for the others new or failed ones and those announced since. Column by column, so resuming
     costs about what making the plan did."""
-    index = members.to_numpy()
-    reason = pd.Series(asks, dtype="object").reindex(index)
-    status = last["status"].reindex(index).to_numpy()
-    open_ = reason.isna().to_numpy()
-    reason[open_ & pd.isna(status)] = "new"
-    reason[open_ & (status == "failed")] = "failed"
-    reason[reason.isna().to_numpy() & members.isin(announced).to_numpy()] = "event"
-    asked = reason.dropna()
-    return dict(zip(asked.index, asked.to_numpy(), strict=True))
+    reason = _reasons(asks, members)
+    _must_asks(reason, _rows(last[["status"]], _positions(members, id_array(last.index)))["status"], announced)
+    return _asked(reason, members)
+
+
+def _reasons(asks: dict[str, str], members: pa.Array) -> np.ndarray:
+    """Each video's reason to be asked (None: carried), in the set's order."""
+    at = _positions(members, id_array(list(asks)))
+    reason = np.full(len(members), None, dtype=object)
+    reason[at >= 0] = np.asarray(list(asks.values()), dtype=object)[at[at >= 0]]
+    return reason
+
+
+def _must_asks(reason: np.ndarray, status: pd.Series, announced: np.ndarray) -> None:
+    """Gives the videos without a reason (None) the one they must be asked for, if any: ``new`` (no answer
+    yet: ``status`` null), ``failed`` and ``event`` (``announced``)."""
+    for why, where in (("new", status.isna().to_numpy()), ("failed", (status == "failed").to_numpy(dtype=bool)), ("event", announced)):
+        reason[where & pd.isna(reason)] = why
+
+
+def _asked(reason: np.ndarray, members: pa.Array) -> dict[str, str]:
+    """Video id -> reason of the videos with one, in the set's order."""
+    at = np.flatnonzero(pd.notna(reason))
+    return dict(zip(members.take(pa.array(at)).to_pylist(), reason[at].tolist(), strict=True))
+
+
+def _positions(ids: pa.Array, among: pa.Array) -> np.ndarray:
+    """Where each of ``ids`` is in ``among`` (its first place; -1 where it is not), matched in Arrow."""
+    return pc.index_in(ids, value_set=among).fill_null(-1).to_numpy()
+
+
+def _rows(frame: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
+    """``frame``'s rows at the places ``at`` (-1: a row of nulls), with a new index."""
+    return pd.DataFrame({name: pd.api.extensions.take(frame[name].array, at, allow_fill=True) for name in frame.columns})
 
 
 def _counts(asks: dict[str, str], videos: int) -> dict[str, int]:
@@ -331,41 +358,39 @@ def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -
     column): the asked videos' outcomes (``asked``: video_id, status, stickers), the last state of the
     others, carried. And how many videos a sweep (or a due ask) found with more stickers than their last
     answer held, which no event announced: what tells that the account's events have stopped."""
-    index = pd.Index(videos.ids, name="video_id", dtype="str")
-    last = (plan.last if plan.last is not None else _no_answers()).reindex(index)
-    now = asked.drop_duplicates("video_id", keep="last").set_index("video_id").reindex(index)
-    reason = pd.Series(plan.asks, dtype="object").reindex(index).to_numpy()
+    members = id_array(videos.ids)
+    before = plan.last if plan.last is not None else _no_answers()
+    last = _rows(before, _positions(members, id_array(before.index)))
+    outcomes = asked.drop_duplicates("video_id", keep="last")
+    now = _rows(outcomes[["status", "stickers"]], _positions(members, id_array(outcomes["video_id"])))
+    reason = _reasons(plan.asks, members)
     is_asked = pd.notna(reason)
-    failed = (now["status"] == "failed").to_numpy()
-    answer = now["status"].where(~failed, None)
+    failed = (now["status"] == "failed").to_numpy(dtype=bool)
+    answered_on = np.where(failed, np.datetime64("NaT", "ns"), np.datetime64(day, "ns"))
     state = pd.DataFrame(
         {
-            "video_id": index,
-            "region": videos.regions,
-            "status": np.where(is_asked, now["status"], CARRIED),
-            "answer": np.where(is_asked, answer, last["answer"]),
-            "answered_on": np.where(is_asked, np.where(failed, pd.NaT, pd.Timestamp(day)), last["answered_on"]),
+            "video_id": pd.array(members, dtype="str"),
+            "region": pd.array(videos.regions, dtype="str"),
+            "status": now["status"].where(is_asked, CARRIED),
+            "answer": now["status"].where(~failed, None).where(is_asked, last["answer"]),
+            "answered_on": np.where(is_asked, answered_on, last["answered_on"].to_numpy()),
             "stickers": np.where(is_asked, now["stickers"].fillna(0), last["stickers"].fillna(0)).astype("int32"),
         }
     )
-    state["answered_on"] = pd.to_datetime(state["answered_on"])
-    swept = is_asked & np.isin(reason, ["sweep", "due"]) & (now["status"] == "answered").to_numpy()
+    swept = is_asked & np.isin(reason, ["sweep", "due"]) & (now["status"] == "answered").to_numpy(dtype=bool)
     gained = swept & last["answer"].notna().to_numpy() & (now["stickers"].fillna(0) > last["stickers"].fillna(0)).to_numpy()
     return state, int(gained.sum())
 
 
-def _announced(events: list[StoredEvent], members: set[str]) -> tuple[set[str], list[str]]:
-    """The videos of the set that events say can have changed, and what the plan does with each event."""
-    videos, actions = set(), []
-    for event in events:
-        if not _changes_stickers(event):
-            actions.append(NO_STICKER_CHANGE)
-        elif event.video_id not in members:
-            actions.append(NOT_IN_SET)
-        else:
-            videos.add(event.video_id)
-            actions.append(ASKED)
-    return videos, actions
+def _announced(events: list[StoredEvent], members: pa.Array) -> tuple[np.ndarray, list[str]]:
+    """Which videos of the set (in its order) events say can have changed, and what the plan does with each
+    event."""
+    changing = [_changes_stickers(event) for event in events]
+    ids = id_array([event.video_id for event in events])
+    inside = pc.is_in(ids, value_set=members).to_numpy(zero_copy_only=False)
+    actions = [(ASKED if there else NOT_IN_SET) if changes else NO_STICKER_CHANGE for changes, there in zip(changing, inside, strict=True)]
+    announced = ids.filter(pa.array(np.asarray(changing, dtype=bool) & inside))
+    return pc.is_in(members, value_set=announced).to_numpy(zero_copy_only=False), actions
 
 
 def _changes_stickers(event: StoredEvent) -> bool:
@@ -394,52 +419,59 @@ def _bare_due(policy: RefreshPolicy, stopped_for: int | None) -> int:
 
 def _choose(
     day: dt.date,
-    members: pd.Series,
-    groups: pd.Series,
+    members: pa.Array,
+    groups: np.ndarray,
     last: pd.DataFrame,
-    announced: set[str],
+    announced: np.ndarray,
     policy: RefreshPolicy,
     bare_days: int,
     bare_due: int,
 ) -> tuple[dict[str, str], int]:
     """Video id -> reason for the videos to ask, in the set's order; and how many must-asks exceed the budget.
-    The sweep and the budget are counted within each of ``groups`` (one per region with budgets per region;
-    one for the whole account otherwise): videos whose answer held stickers have a sweep of their own, every
-    ``every_days`` days, served first; those whose answer held none are swept every ``bare_days`` days and
-    are due after ``bare_due`` days (``_bare_due``)."""
-    known = last.reindex(members.to_numpy())
-    status, answered_on = known["status"].to_numpy(), known["answered_on"]
-    age = (pd.Timestamp(day) - answered_on).dt.days.to_numpy()
+    The sweep and the budget are counted within each of ``groups`` (a code per video: one per region with
+    budgets per region; one for the whole account otherwise): videos whose answer held stickers have a sweep
+    of their own, every ``every_days`` days, served first; those whose answer held none are swept every
+    ``bare_days`` days and are due after ``bare_due`` days (``_bare_due``)."""
+    known = _rows(last, _positions(members, id_array(last.index)))
+    age = (np.datetime64(day, "ns") - known["answered_on"].to_numpy()) / np.timedelta64(1, "D")  # NaN: no answer held
     bare = (known["stickers"].fillna(1) == 0).to_numpy()
-    reason = pd.Series(None, index=members.to_numpy(), dtype="object")
-    reason[pd.isna(status)] = "new"
-    reason[reason.isna() & (status == "failed")] = "failed"
-    reason[reason.isna() & members.isin(announced).to_numpy()] = "event"
-    due_after = np.where(bare, bare_due, policy.every_days)
-    reason[reason.isna() & (age >= due_after)] = "due"
+    reason = np.full(len(members), None, dtype=object)
+    _must_asks(reason, known["status"], announced)
+    due = pd.isna(reason) & (age >= np.where(bare, bare_due, policy.every_days))
+    reason[due] = "due"
     # The rolling sweeps: about 1/cadence of the videos with an answer each day, the oldest answers first,
-    # then in an order fixed by their ids (so that a day of equal answers is taken in turn).
-    order = pd.util.hash_array(members.to_numpy(dtype=object))
+    # then in the order of their ids (so that a day of equal answers is taken in turn).
     over = 0
-    for group in pd.unique(groups):
-        mine = (groups == group).to_numpy()
-        must = int(reason[mine].notna().sum())
+    for group in np.unique(groups):
+        mine = groups == group
+        must = int((mine & pd.notna(reason)).sum())
         room = None if policy.budget is None else policy.budget - must
         if policy.budget is not None:
             over += max(0, must - policy.budget)
         for kind, every in ((~bare, policy.every_days), (bare, bare_days)):
-            cohort = mine & kind & pd.notna(age)
-            sweep_room = math.ceil(int(cohort.sum()) / every) - int((reason[cohort] == "due").sum())
+            cohort = mine & kind & ~np.isnan(age)
+            sweep_room = math.ceil(int(cohort.sum()) / every) - int((cohort & due).sum())
             if room is not None:
                 sweep_room = min(sweep_room, room)
             if sweep_room > 0:
-                candidates = pd.DataFrame({"age": age, "order": order}, index=reason.index)[cohort & reason.isna().to_numpy()]
-                chosen = candidates.sort_values(["age", "order"], ascending=[False, True]).index[:sweep_room]
+                chosen = _oldest(age, members, cohort & pd.isna(reason), sweep_room)
                 reason[chosen] = "sweep"
                 if room is not None:
                     room -= len(chosen)
-    asked = reason.dropna()
-    return dict(zip(asked.index, asked.to_numpy(), strict=True)), over
+    return _asked(reason, members), over
+
+
+def _oldest(age: np.ndarray, members: pa.Array, candidates: np.ndarray, count: int) -> np.ndarray:
+    """The places of the ``count`` candidates whose answers are oldest; among answers of the same age, those
+    of the first ids in sort order."""
+    at = np.flatnonzero(candidates)
+    if len(at) <= count:
+        return at
+    ages = age[at]
+    cut = np.partition(ages, len(at) - count)[len(at) - count]  # the age of the youngest taken
+    older, tied = at[ages > cut], at[ages == cut]
+    first = pc.sort_indices(members.take(pa.array(tied))).to_numpy()[: count - len(older)]
+    return np.concatenate([older, tied[first]])
 
 
 def _write_asks(path: Location, asks: dict[str, str]) -> None:

@@ -7,8 +7,11 @@ import hashlib
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline import refresh, snapshot
 from pipeline.errors import ConfigurationError
@@ -402,3 +405,98 @@ def test_a_refresh_policy_refuses_a_budget_below_one_call_and_a_quiet_cadence_be
         refresh.RefreshPolicy(budget=0)
     with pytest.raises(ConfigurationError, match="VOD_REFRESH_QUIET_DAYS must be at least VOD_REFRESH_DAYS"):
         refresh.RefreshPolicy(every_days=7, quiet_days=3)
+
+
+def _plan_by_hand(day, videos, last, announced, policy, bare_due):
+    """The plan's rules, one video at a time: must-asks (new, failed, event, due), then within each region
+    group and each cohort (answers with stickers every K days first, those without every bare_days) the
+    oldest answers, ties taken by id, until the cohort's daily share or the budget runs out."""
+    reason, age = {}, {}
+    for video_id, _ in videos:
+        state = last.get(video_id)
+        if state is not None and state["answered_on"] is not None:
+            age[video_id] = (day - state["answered_on"]).days
+        bare = state is not None and state["stickers"] == 0
+        if state is None:
+            reason[video_id] = "new"
+        elif state["status"] == "failed":
+            reason[video_id] = "failed"
+        elif video_id in announced:
+            reason[video_id] = "event"
+        elif video_id in age and age[video_id] >= (bare_due if bare else policy.every_days):
+            reason[video_id] = "due"
+    groups = {}
+    for video_id, region in videos:
+        groups.setdefault(region if policy.per_region else "account", []).append(video_id)
+    for members in groups.values():
+        room = None if policy.budget is None else policy.budget - sum(v in reason for v in members)
+        for with_stickers, every in ((True, policy.every_days), (False, policy.bare_days)):
+            cohort = [v for v in members if v in age and (last[v]["stickers"] != 0) == with_stickers]
+            share = math.ceil(len(cohort) / every) - sum(reason.get(v) == "due" for v in cohort)
+            share = share if room is None else min(share, room)
+            if share > 0:
+                for video_id in sorted((v for v in cohort if v not in reason), key=lambda v: (-age[v], v))[:share]:
+                    reason[video_id] = "sweep"
+                    room = None if room is None else room - 1
+    return {video_id: reason[video_id] for video_id, _ in videos if video_id in reason}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["cn-shanghai", "ap-southeast-1"]),
+            st.one_of(
+                st.none(), st.tuples(st.sampled_from(["answered", "not_found", "failed", "carried"]), st.integers(0, 9), st.integers(0, 2))
+            ),
+            st.booleans(),
+        ),
+        max_size=60,
+    ),
+    st.integers(1, 6),
+    st.one_of(st.none(), st.integers(1, 30)),
+    st.booleans(),
+    st.integers(0, 4),
+)
+def test_a_new_plan_asks_exactly_what_its_rules_say(videos, every_days, budget, per_region, extra_quiet):
+    # Videos "v00".."v59", in the set's order, with their last state (None: never answered; a failed one holds
+    # no answer) and whether an event announced them.
+    policy = refresh.RefreshPolicy(every_days=every_days, budget=budget, per_region=per_region, quiet_days=every_days + extra_quiet)
+    ids = [f"v{n:02d}" for n in range(len(videos))][::-1]  # the set's order is not the ids' order
+    last = {
+        video_id: {
+            "status": state[0],
+            "answered_on": None if state[0] == "failed" else DAY - dt.timedelta(days=state[1]),
+            "stickers": state[2],
+        }
+        for video_id, (_, state, _) in zip(ids, videos, strict=True)
+        if state is not None
+    }
+    frame = pd.DataFrame(
+        {
+            "region": pd.array([r for (r, s, _) in videos if s is not None], dtype="str"),
+            "status": pd.array([last[v]["status"] for v in last], dtype="str"),
+            "answer": pd.array([None if last[v]["status"] == "failed" else "answered" for v in last], dtype="str"),
+            "answered_on": pd.to_datetime(pd.Series([last[v]["answered_on"] for v in last], dtype="object"))
+            .astype("datetime64[ns]")
+            .to_numpy(),
+            "stickers": np.asarray([last[v]["stickers"] for v in last], dtype="int32"),
+        },
+        index=pd.Index(list(last), name="video_id", dtype="str"),
+    )
+    announced = {v for v, (_, _, event) in zip(ids, videos, strict=True) if event}
+    members = VideoSet(ids=ids, regions=[region for region, _, _ in videos])
+    bare_due = policy.bare_days
+    groups = pd.factorize(pd.Series(members.regions, dtype="object"))[0] if per_region else [0] * len(ids)
+    asks, _ = refresh._choose(
+        DAY,
+        refresh.id_array(ids),
+        np.asarray(groups, dtype=np.int64),
+        frame,
+        np.isin(ids, list(announced)),
+        policy,
+        policy.bare_days,
+        bare_due,
+    )
+    expected = _plan_by_hand(DAY, list(zip(ids, members.regions, strict=True)), last, announced, policy, bare_due)
+    assert list(asks.items()) == list(expected.items())

@@ -8,6 +8,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import pandas as pd
+import pyarrow as pa
+
 from pipeline.errors import ConfigurationError
 from pipeline.store.files import atomic_write
 from pipeline.store.objects import Location
@@ -16,6 +19,13 @@ from pipeline.vod.regions import DEFAULT_REGION, REGIONS
 # What a VOD video id is made of. Checked with fullmatch: a $ anchor would let a trailing line break through.
 VIDEO_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 VIDEO_ID_MAX = 64
+
+
+def id_array(values: Sequence[str] | pd.Series | pd.Index) -> pa.Array:
+    """Video ids (a list, or a pandas column or index of text) as one Arrow array, to match sets of ids with
+    ``pyarrow.compute`` (hashed in Arrow, not as a million Python objects)."""
+    array = pa.array(values.array if isinstance(values, pd.Index) else values, pa.large_string())
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
 def video_id_problem(value: str) -> str | None:
