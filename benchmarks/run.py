@@ -642,7 +642,7 @@ SCALE_STAGES = {
     "discovery": "discovery typing (a full walk)",
     "plan": "refresh plan, made",
     "plan_resumed": "refresh plan, resumed",
-    "carry": "the fetch's commit (asked answers in the set's order, the day's state)",
+    "carry": "the fetch's commit (the asked answers parsed, kept and put in the set's order; the day's state)",
     "normalize": "normalize and write (with the audit)",
     "checks": "checks (the blocking audit alone)",
     "publish": "publish (the warehouse, 2 days)",

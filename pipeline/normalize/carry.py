@@ -27,6 +27,7 @@ from pipeline.store import lake
 from pipeline.store.layout import PARTITION_KEY, Layout
 from pipeline.store.raw import carry_records, read_summary
 from pipeline.store.schema import ACCOUNT, ANSWER_TABLES, ROWS, arrow_schema
+from pipeline.store.videos import id_array
 from pipeline.vod.outcome import CARRIED
 
 BATCH_ROWS = 1 << 18  # lake rows read at a time: memory stays flat however many videos are carried
@@ -68,11 +69,11 @@ def _in_lake(layout: Layout, previous: dt.date, carried: pd.DataFrame) -> _Selec
     if files.fetch_summary() != read_summary(layout.fetch_summary(previous)):
         return None  # the day was fetched again since it was typed
     rows = files.parquet("video_fetches").read(columns=["video_id", "region"])
-    at = pc.index_in(rows["video_id"], value_set=pa.array(carried.index.to_numpy(dtype=object), pa.string()))
+    at = pc.index_in(rows["video_id"], value_set=id_array(carried.index).cast(pa.string()))
     taken = at.is_valid()
     if pc.sum(taken).as_py() != len(carried):
         return None
-    region = pc.take(pa.array(carried["region"].to_numpy(dtype=object), pa.string()), at.drop_null())
+    region = pc.take(id_array(carried["region"]).cast(pa.string()), at.drop_null())
     held = rows.filter(taken)
     moved = pc.fill_null(pc.not_equal(region, held["region"]), True)
     return _Selection(

@@ -22,9 +22,9 @@ VIDEO_ID_MAX = 64
 
 
 def id_array(values: Sequence[str] | pd.Series | pd.Index) -> pa.Array:
-    """Video ids (a list, or a pandas column or index of text) as one Arrow array, to match sets of ids with
+    """Video ids or regions (a list, or a pandas column or index of text) as one Arrow array, to match them with
     ``pyarrow.compute`` (hashed in Arrow, not as a million Python objects)."""
-    array = pa.array(values.array if isinstance(values, pd.Index) else values, pa.large_string())
+    array = pa.array(values.array if isinstance(values, pd.Index | pd.Series) else values, pa.large_string())
     return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
 
 
@@ -138,11 +138,12 @@ def read_day_set(path: Location, default_region: str = DEFAULT_REGION) -> VideoS
     """A set written by ``write_video_set`` (already checked); one kept before regions were recorded (a lone
     ``video_id`` column) is in ``default_region``."""
     ids, regions = [], []
+    named: dict[str, str] = {}  # each region's name held once, not once a video
     with path.open("r", encoding="utf-8") as f:
         with_region = next(f, "").strip().endswith(",region")
         for line in f:
             if line := line.strip():
                 video_id, _, region = line.partition(",")
                 ids.append(video_id)
-                regions.append(region if with_region else default_region)
+                regions.append(named.setdefault(region, region) if with_region else default_region)
     return VideoSet(ids=ids, regions=regions)
