@@ -291,8 +291,7 @@ def _carried(layout: Layout, day: dt.date, plan: refresh.Plan | None, normalizer
     kept, whose answer file holds its carried videos itself."""
     if not layout.day_state(day).exists():
         return iter(())
-    state = read_state(layout.day_state(day))
-    carried = state[state["status"] == CARRIED]
+    carried = read_state(layout.day_state(day), status=CARRIED)
     if carried.empty:
         return iter(())
     previous = dt.date.fromisoformat(plan.previous_day) if plan is not None and plan.previous_day else None

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.store import objects
@@ -229,10 +230,13 @@ def write_state(path: Location, state: pd.DataFrame) -> None:
         pq.write_table(table, tmp)
 
 
-def read_state(path: Location) -> pd.DataFrame:
-    """A day's state by video id: status, answer, answered_on (datetime64[ns]), stickers."""
+def read_state(path: Location, *, status: str | None = None) -> pd.DataFrame:
+    """A day's state by video id: status, answer, answered_on (datetime64[ns]), stickers; of the videos of
+    that ``status`` only, if one is given (selected in Arrow)."""
     with path.open("rb") as source:
         table = pq.read_table(source, schema=STATE)
+    if status is not None:
+        table = table.filter(pc.equal(table["status"], status))
     frame = table.to_pandas(date_as_object=False).set_index("video_id")
     frame["answered_on"] = frame["answered_on"].astype("datetime64[ns]")
     return frame
