@@ -46,7 +46,7 @@ from pipeline.events.inbox import Inbox, StoredEvent
 from pipeline.store.files import atomic_write, durable, write_json
 from pipeline.store.layout import Layout
 from pipeline.store.objects import Location
-from pipeline.store.raw import finished_days, read_state, read_summary, state_from_answers
+from pipeline.store.raw import STATE, finished_days, read_state, read_summary, state_from_answers
 from pipeline.store.videos import VideoSet, id_array
 from pipeline.vod.outcome import CARRIED, FetchSummary, utc_now_iso
 
@@ -353,32 +353,47 @@ def _no_answers() -> pd.DataFrame:
     )
 
 
-def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The state after the day's fetch (``last_answers``'s frame, in the set's order, with ``video_id`` a
-    column): the asked videos' outcomes (``asked``: video_id, status, stickers), the last state of the
-    others, carried. And how many videos a sweep (or a due ask) found with more stickers than their last
-    answer held, which no event announced: what tells that the account's events have stopped."""
+def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -> tuple[pa.Table, int]:
+    """The state after the day's fetch (``raw.STATE``'s table, in the set's order): the asked videos' outcomes
+    (``asked``: video_id, status, stickers), the last state of the others, carried. And how many videos a
+    sweep (or a due ask) found with more stickers than their last answer held, which no event announced:
+    what tells that the account's events have stopped. Column by column in Arrow: no copy of the last state."""
     members = id_array(videos.ids)
     before = plan.last if plan.last is not None else _no_answers()
-    last = _rows(before, _positions(members, id_array(before.index)))
+    at = pc.index_in(members, value_set=id_array(before.index))  # null: no last state
+
+    def last(column: str) -> pa.Array:
+        return pc.take(pa.array(before[column].array), at)
+
     outcomes = asked.drop_duplicates("video_id", keep="last")
-    now = _rows(outcomes[["status", "stickers"]], _positions(members, id_array(outcomes["video_id"])))
+    now_at = pc.index_in(members, value_set=id_array(outcomes["video_id"]))
+    now_status = pc.take(id_array(outcomes["status"]).cast(pa.string()), now_at)
+    now_stickers = pc.take(pa.array(outcomes["stickers"].to_numpy(dtype="int64")), now_at)
     reason = _reasons(plan.asks, members)
-    is_asked = pd.notna(reason)
-    failed = (now["status"] == "failed").to_numpy(dtype=bool)
-    answered_on = np.where(failed, np.datetime64("NaT", "ns"), np.datetime64(day, "ns"))
-    state = pd.DataFrame(
+    is_asked = pa.array(pd.notna(reason))
+    failed = pc.fill_null(pc.equal(now_status, "failed"), False)
+    held_stickers = pc.fill_null(last("stickers").cast(pa.int64()), 0)
+    stickers = pc.if_else(is_asked, pc.fill_null(now_stickers, 0), held_stickers)
+    answered_on = pc.if_else(failed, pa.scalar(None, pa.date32()), pa.scalar(day, pa.date32()))
+    last_answer = last("answer").cast(pa.string())
+    state = pa.table(
         {
-            "video_id": pd.array(members, dtype="str"),
-            "region": pd.array(videos.regions, dtype="str"),
-            "status": now["status"].where(is_asked, CARRIED),
-            "answer": now["status"].where(~failed, None).where(is_asked, last["answer"]),
-            "answered_on": np.where(is_asked, answered_on, last["answered_on"].to_numpy()),
-            "stickers": np.where(is_asked, now["stickers"].fillna(0), last["stickers"].fillna(0)).astype("int32"),
-        }
+            "video_id": members.cast(pa.string()),
+            "region": pa.array(videos.regions, pa.string()),
+            "status": pc.if_else(is_asked, now_status, CARRIED),
+            "answer": pc.if_else(is_asked, pc.if_else(failed, pa.scalar(None, pa.string()), now_status), last_answer),
+            "answered_on": pc.if_else(is_asked, answered_on, last("answered_on").cast(pa.date32())),
+            "stickers": stickers.cast(pa.int32()),
+        },
+        schema=STATE,
     )
-    swept = is_asked & np.isin(reason, ["sweep", "due"]) & (now["status"] == "answered").to_numpy(dtype=bool)
-    gained = swept & last["answer"].notna().to_numpy() & (now["stickers"].fillna(0) > last["stickers"].fillna(0)).to_numpy()
+    swept = is_asked.to_numpy(zero_copy_only=False) & np.isin(reason, ["sweep", "due"])
+    gained = (
+        swept
+        & pc.fill_null(pc.equal(now_status, "answered"), False).to_numpy(zero_copy_only=False)
+        & pc.is_valid(last_answer).to_numpy(zero_copy_only=False)
+        & (stickers.to_numpy() > held_stickers.to_numpy())
+    )
     return state, int(gained.sum())
 
 

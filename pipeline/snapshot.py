@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 
 from pipeline import account, refresh
 from pipeline.errors import ConfigurationError
@@ -207,8 +208,11 @@ def _fetch(
     # so a finished day always has them: killed in between, the day is unfinished and the next fetch writes
     # them again.
     state, summary.unannounced = refresh.day_state(day, videos, plan, pd.DataFrame(asked))
-    carried = state["status"] == CARRIED
-    summary.carried, summary.carried_stickers = int(carried.sum()), int(state.loc[carried, "stickers"].sum())
+    carried = pc.equal(state["status"], CARRIED)
+    summary.carried, summary.carried_stickers = (
+        int(pc.sum(carried).as_py() or 0),
+        int(pc.sum(state["stickers"].filter(carried)).as_py() or 0),
+    )
 
     def keep_summary() -> None:
         write_state(layout.day_state(day), state)

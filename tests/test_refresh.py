@@ -20,7 +20,7 @@ from pipeline.normalize import quality
 from pipeline.store import lake, raw
 from pipeline.store.layout import Layout
 from pipeline.store.schema import DAY_TABLES
-from pipeline.store.videos import VideoSet
+from pipeline.store.videos import VideoSet, id_array
 from tests.conftest import make_client, write_videos
 
 DAY = dt.date(2026, 11, 2)
@@ -490,7 +490,7 @@ def test_a_new_plan_asks_exactly_what_its_rules_say(videos, every_days, budget, 
     groups = pd.factorize(pd.Series(members.regions, dtype="object"))[0] if per_region else [0] * len(ids)
     asks, _ = refresh._choose(
         DAY,
-        refresh.id_array(ids),
+        id_array(ids),
         np.asarray(groups, dtype=np.int64),
         frame,
         np.isin(ids, list(announced)),

@@ -223,9 +223,10 @@ STATE = pa.schema(
 )
 
 
-def write_state(path: Location, state: pd.DataFrame) -> None:
-    """Keeps a day's state (``STATE``'s columns; ``answered_on`` as datetime64) atomically."""
-    table = pa.Table.from_pandas(state[STATE.names], schema=STATE, preserve_index=False)
+def write_state(path: Location, state: pa.Table | pd.DataFrame) -> None:
+    """Keeps a day's state (``STATE``'s table, or a frame of its columns with ``answered_on`` as datetime64)
+    atomically."""
+    table = state if isinstance(state, pa.Table) else pa.Table.from_pandas(state[STATE.names], schema=STATE, preserve_index=False)
     with atomic_write(path) as tmp:
         pq.write_table(table, tmp)
 
