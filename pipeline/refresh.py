@@ -365,7 +365,7 @@ def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -
     def last(column: str) -> pa.Array:
         return pc.take(pa.array(before[column].array), at)
 
-    outcomes = asked.drop_duplicates("video_id", keep="last")
+    outcomes = asked.drop_duplicates("video_id", keep="last").astype({"video_id": "str", "status": "str"})  # typed when empty too
     now_at = pc.index_in(members, value_set=id_array(outcomes["video_id"]))
     now_status = pc.take(id_array(outcomes["status"]).cast(pa.string()), now_at)
     now_stickers = pc.take(pa.array(outcomes["stickers"].to_numpy(dtype="int64")), now_at)

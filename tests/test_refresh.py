@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipeline import refresh, snapshot
@@ -407,10 +407,11 @@ def test_a_refresh_policy_refuses_a_budget_below_one_call_and_a_quiet_cadence_be
         refresh.RefreshPolicy(every_days=7, quiet_days=3)
 
 
-def _plan_by_hand(day, videos, last, announced, policy, bare_due):
+def _plan_by_hand(day, videos, last, announced, policy, bare_days, bare_due):
     """The plan's rules, one video at a time: must-asks (new, failed, event, due), then within each region
     group and each cohort (answers with stickers every K days first, those without every bare_days) the
-    oldest answers, ties taken by id, until the cohort's daily share or the budget runs out."""
+    oldest answers, ties taken by id, until the cohort's daily share or the budget runs out. And how many
+    must-asks are beyond the budget."""
     reason, age = {}, {}
     for video_id, _ in videos:
         state = last.get(video_id)
@@ -428,9 +429,12 @@ def _plan_by_hand(day, videos, last, announced, policy, bare_due):
     groups = {}
     for video_id, region in videos:
         groups.setdefault(region if policy.per_region else "account", []).append(video_id)
+    over = 0
     for members in groups.values():
-        room = None if policy.budget is None else policy.budget - sum(v in reason for v in members)
-        for with_stickers, every in ((True, policy.every_days), (False, policy.bare_days)):
+        must = sum(v in reason for v in members)
+        over += 0 if policy.budget is None else max(0, must - policy.budget)
+        room = None if policy.budget is None else policy.budget - must
+        for with_stickers, every in ((True, policy.every_days), (False, bare_days)):
             cohort = [v for v in members if v in age and (last[v]["stickers"] != 0) == with_stickers]
             share = math.ceil(len(cohort) / every) - sum(reason.get(v) == "due" for v in cohort)
             share = share if room is None else min(share, room)
@@ -438,10 +442,20 @@ def _plan_by_hand(day, videos, last, announced, policy, bare_due):
                 for video_id in sorted((v for v in cohort if v not in reason), key=lambda v: (-age[v], v))[:share]:
                     reason[video_id] = "sweep"
                     room = None if room is None else room - 1
-    return {video_id: reason[video_id] for video_id, _ in videos if video_id in reason}
+    return {video_id: reason[video_id] for video_id, _ in videos if video_id in reason}, over
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# events stopped: the videos without stickers are swept every K days, not every Q
+@example(
+    videos=[("cn-shanghai", ("answered", 1, 0), False)] * 10,
+    every_days=2,
+    budget=None,
+    per_region=False,
+    extra_quiet=4,
+    stopped=True,
+    catching_up=0,
+)
 @given(
     st.lists(
         st.tuples(
@@ -457,8 +471,10 @@ def _plan_by_hand(day, videos, last, announced, policy, bare_due):
     st.one_of(st.none(), st.integers(1, 30)),
     st.booleans(),
     st.integers(0, 4),
+    st.booleans(),
+    st.integers(0, 4),
 )
-def test_a_new_plan_asks_exactly_what_its_rules_say(videos, every_days, budget, per_region, extra_quiet):
+def test_a_new_plan_asks_exactly_what_its_rules_say(videos, every_days, budget, per_region, extra_quiet, stopped, catching_up):
     # Videos "v00".."v59", in the set's order, with their last state (None: never answered; a failed one holds
     # no answer) and whether an event announced them.
     policy = refresh.RefreshPolicy(every_days=every_days, budget=budget, per_region=per_region, quiet_days=every_days + extra_quiet)
@@ -486,17 +502,35 @@ def test_a_new_plan_asks_exactly_what_its_rules_say(videos, every_days, budget, 
     )
     announced = {v for v, (_, _, event) in zip(ids, videos, strict=True) if event}
     members = VideoSet(ids=ids, regions=[region for region, _, _ in videos])
-    bare_due = policy.bare_days
+    # Events arriving: videos without stickers on the quiet cadence; stopped: every K days, those already
+    # older than K caught up over the days (their due age lowered step by step)
+    bare_days = policy.every_days if stopped else policy.bare_days
+    bare_due = max(policy.every_days, policy.bare_days - catching_up) if stopped else policy.bare_days
     groups = pd.factorize(pd.Series(members.regions, dtype="object"))[0] if per_region else [0] * len(ids)
-    asks, _ = refresh._choose(
+    asks, over = refresh._choose(
         DAY,
         id_array(ids),
         np.asarray(groups, dtype=np.int64),
         frame,
         np.isin(ids, list(announced)),
         policy,
-        policy.bare_days,
+        bare_days,
         bare_due,
     )
-    expected = _plan_by_hand(DAY, list(zip(ids, members.regions, strict=True)), last, announced, policy, bare_due)
+    expected, expected_over = _plan_by_hand(DAY, list(zip(ids, members.regions, strict=True)), last, announced, policy, bare_days, bare_due)
     assert list(asks.items()) == list(expected.items())
+    assert over == expected_over
+
+
+def test_a_day_whose_set_is_empty_is_fetched_and_kept_empty(service, layout):
+    # An account with no live video yet (discovery found none): the day is fetched, asks nothing, and its
+    # state and snapshot are empty rather than the fetch failing after its plan.
+    from pipeline.store.videos import write_video_set
+
+    write_video_set(layout.day_videos(DAY), [], [])
+    with make_client(service) as client:
+        summary = snapshot.fetch_day(layout, DAY, client, today=DAY)
+    assert (summary.asked, summary.carried) == (0, 0)
+    assert raw.read_state(layout.day_state(DAY)).empty
+    snapshot.normalize_day(layout, DAY)
+    assert fetches(layout, DAY).empty
