@@ -659,7 +659,9 @@ def bench_scale(size: dict[str, Any]) -> list[Row]:
     first touch of memory), then with each process's memory warmed first (its seconds: the code's growth,
     which the exponent goal is about). ``BENCH_SCALE_SIZES`` (comma-separated) runs other sizes, such as
     ``1000000,10000000`` (10 GB of day 1 kept under benchmarks/.data, about 20 minutes)."""
-    sizes = [int(v) for v in os.environ.get("BENCH_SCALE_SIZES", "").split(",") if v.strip()] or size["sizes"]
+    sizes = sorted({int(v) for v in os.environ.get("BENCH_SCALE_SIZES", "").split(",") if v.strip()}) or size["sizes"]
+    if len(sizes) < 2:
+        raise SystemExit(f"BENCH_SCALE_SIZES needs two sizes or more (the exponent is read between them), got {sizes}")
     stages = ("prepare", *SCALE_STAGES)
     cold: dict[str, dict[int, dict[str, Any]]] = {stage: {} for stage in stages}
     warm: dict[str, dict[int, dict[str, Any]]] = {stage: {} for stage in stages}

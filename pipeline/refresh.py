@@ -271,22 +271,22 @@ def _extend(asks: dict[str, str], members: pa.Array, last: pd.DataFrame, announc
     set), then for the others new or failed ones and those announced since. Column by column, so resuming
     costs about what making the plan did."""
     reason = _reasons(asks, members)
-    _must_asks(reason, _rows(last[["status"]], _positions(members, id_array(last.index)))["status"], announced)
+    _must_asks(reason, _aligned(last[["status"]], members)["status"], announced)
     return _asked(reason, members)
 
 
 def _reasons(asks: dict[str, str], members: pa.Array) -> np.ndarray:
     """Each video's reason to be asked (None: carried), in the set's order."""
-    at = _positions(members, id_array(list(asks)))
-    reason = np.full(len(members), None, dtype=object)
-    reason[at >= 0] = np.asarray(list(asks.values()), dtype=object)[at[at >= 0]]
-    return reason
+    at = pc.index_in(members, value_set=id_array(list(asks)))
+    return pc.take(pa.array(list(asks.values()), pa.string()), at).to_numpy(zero_copy_only=False)
 
 
-def _must_asks(reason: np.ndarray, status: pd.Series, announced: np.ndarray) -> None:
+def _must_asks(reason: np.ndarray, status: pa.ChunkedArray, announced: np.ndarray) -> None:
     """Gives the videos without a reason (None) the one they must be asked for, if any: ``new`` (no answer
     yet: ``status`` null), ``failed`` and ``event`` (``announced``)."""
-    for why, where in (("new", status.isna().to_numpy()), ("failed", (status == "failed").to_numpy(dtype=bool)), ("event", announced)):
+    new = pc.is_null(status).to_numpy()
+    failed = pc.fill_null(pc.equal(status, "failed"), False).to_numpy()
+    for why, where in (("new", new), ("failed", failed), ("event", announced)):
         reason[where & pd.isna(reason)] = why
 
 
@@ -296,14 +296,11 @@ def _asked(reason: np.ndarray, members: pa.Array) -> dict[str, str]:
     return dict(zip(members.take(pa.array(at)).to_pylist(), reason[at].tolist(), strict=True))
 
 
-def _positions(ids: pa.Array, among: pa.Array) -> np.ndarray:
-    """Where each of ``ids`` is in ``among`` (its first place; -1 where it is not), matched in Arrow."""
-    return pc.index_in(ids, value_set=among).fill_null(-1).to_numpy()
-
-
-def _rows(frame: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
-    """``frame``'s rows at the places ``at`` (-1: a row of nulls), with a new index."""
-    return pd.DataFrame({name: pd.api.extensions.take(frame[name].array, at, allow_fill=True) for name in frame.columns})
+def _aligned(frame: pd.DataFrame, members: pa.Array) -> pa.Table:
+    """``frame``'s rows (indexed by video id) for each of ``members``, in their order; nulls for a video it
+    has no row of. Matched and taken in Arrow: no copy through pandas indexes of Python strings."""
+    at = pc.index_in(members, value_set=id_array(frame.index))
+    return pa.table({name: pa.array(frame[name].array) for name in frame.columns}).take(at)  # the columns' Arrow data, not copied
 
 
 def _counts(asks: dict[str, str], videos: int) -> dict[str, int]:
@@ -359,30 +356,24 @@ def day_state(day: dt.date, videos: VideoSet, plan: Plan, asked: pd.DataFrame) -
     sweep (or a due ask) found with more stickers than their last answer held, which no event announced:
     what tells that the account's events have stopped. Column by column in Arrow: no copy of the last state."""
     members = id_array(videos.ids)
-    before = plan.last if plan.last is not None else _no_answers()
-    at = pc.index_in(members, value_set=id_array(before.index))  # null: no last state
-
-    def last(column: str) -> pa.Array:
-        return pc.take(pa.array(before[column].array), at)
-
-    outcomes = asked.drop_duplicates("video_id", keep="last").astype({"video_id": "str", "status": "str"})  # typed when empty too
-    now_at = pc.index_in(members, value_set=id_array(outcomes["video_id"]))
-    now_status = pc.take(id_array(outcomes["status"]).cast(pa.string()), now_at)
-    now_stickers = pc.take(pa.array(outcomes["stickers"].to_numpy(dtype="int64")), now_at)
+    last = _aligned((plan.last if plan.last is not None else _no_answers())[["answer", "answered_on", "stickers"]], members)
+    outcomes = asked.drop_duplicates("video_id", keep="last").astype({"video_id": "str", "status": "str", "stickers": "int64"})
+    now = _aligned(outcomes.set_index("video_id")[["status", "stickers"]], members)  # typed when empty too
+    now_status = now["status"].cast(pa.string())
     reason = _reasons(plan.asks, members)
     is_asked = pa.array(pd.notna(reason))
     failed = pc.fill_null(pc.equal(now_status, "failed"), False)
-    held_stickers = pc.fill_null(last("stickers").cast(pa.int64()), 0)
-    stickers = pc.if_else(is_asked, pc.fill_null(now_stickers, 0), held_stickers)
+    held_stickers = pc.fill_null(last["stickers"].cast(pa.int64()), 0)
+    stickers = pc.if_else(is_asked, pc.fill_null(now["stickers"], 0), held_stickers)
     answered_on = pc.if_else(failed, pa.scalar(None, pa.date32()), pa.scalar(day, pa.date32()))
-    last_answer = last("answer").cast(pa.string())
+    last_answer = last["answer"].cast(pa.string())
     state = pa.table(
         {
             "video_id": members.cast(pa.string()),
             "region": pa.array(videos.regions, pa.string()),
             "status": pc.if_else(is_asked, now_status, CARRIED),
             "answer": pc.if_else(is_asked, pc.if_else(failed, pa.scalar(None, pa.string()), now_status), last_answer),
-            "answered_on": pc.if_else(is_asked, answered_on, last("answered_on").cast(pa.date32())),
+            "answered_on": pc.if_else(is_asked, answered_on, last["answered_on"].cast(pa.date32())),
             "stickers": stickers.cast(pa.int32()),
         },
         schema=STATE,
@@ -447,9 +438,9 @@ def _choose(
     budgets per region; one for the whole account otherwise): videos whose answer held stickers have a sweep
     of their own, every ``every_days`` days, served first; those whose answer held none are swept every
     ``bare_days`` days and are due after ``bare_due`` days (``_bare_due``)."""
-    known = _rows(last, _positions(members, id_array(last.index)))
+    known = _aligned(last[["status", "answered_on", "stickers"]], members)
     age = (np.datetime64(day, "ns") - known["answered_on"].to_numpy()) / np.timedelta64(1, "D")  # NaN: no answer held
-    bare = (known["stickers"].fillna(1) == 0).to_numpy()
+    bare = pc.equal(pc.fill_null(known["stickers"], 1), 0).to_numpy()
     reason = np.full(len(members), None, dtype=object)
     _must_asks(reason, known["status"], announced)
     due = pd.isna(reason) & (age >= np.where(bare, bare_due, policy.every_days))
